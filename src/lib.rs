@@ -9,9 +9,9 @@
 //! - [`protocol`]: the OSS wire format: signing, XML, errors, CRC-64, the HTTP client.
 //! - [`server`]: `ossup serve`, a local OSS-compatible endpoint built on `protocol`.
 
+pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod protocol;
 pub mod server;
-pub mod cli;
-pub mod config;
 pub mod ui;

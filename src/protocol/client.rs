@@ -52,7 +52,11 @@ pub enum Body {
     /// Bytes already in memory (small objects, stdin parts).
     Bytes(Bytes),
     /// `len` bytes of `path` starting at `offset`, streamed.
-    FileRange { path: PathBuf, offset: u64, len: u64 },
+    FileRange {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// Called with the number of bytes just handed to the network.

@@ -5,8 +5,8 @@
 //! client and `ossup serve` build on it.
 
 pub mod client;
-pub mod credentials;
 pub mod crc64;
+pub mod credentials;
 pub mod error;
 pub mod object_key;
 pub mod signing;

@@ -13,7 +13,9 @@ use super::credentials::Credentials;
 pub enum SignatureVersion {
     V1,
     /// V4 is scoped to a region id such as `cn-hangzhou` (not `oss-cn-hangzhou`).
-    V4 { region: String },
+    V4 {
+        region: String,
+    },
 }
 
 /// What a request addresses, as far as a signature is concerned.

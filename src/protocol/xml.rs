@@ -294,7 +294,6 @@ impl ListBucketResult {
 /// document at all.
 pub fn parse_error_body(status: u16, body: &[u8]) -> Option<ServiceError> {
     let mut reader = quick_xml::Reader::from_reader(body);
-    reader.config_mut().trim_text(true);
     let mut error = ServiceError {
         status,
         ..ServiceError::default()
@@ -307,7 +306,7 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Option<ServiceError> {
         match reader.read_event() {
             Ok(Event::Start(start)) => {
                 depth += 1;
-                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let name: String = start.name().as_ref().to_owned();
                 if depth == 1 {
                     if name != "Error" {
                         return None;
@@ -320,11 +319,15 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Option<ServiceError> {
             }
             Ok(Event::Empty(_)) if depth == 0 => return None,
             Ok(Event::Text(t)) if depth == 2 => {
-                text.push_str(&t.xml_content().ok()?);
+                text.push_str(&t.xml10_content());
             }
             Ok(Event::GeneralRef(r)) if depth == 2 => {
-                let name = String::from_utf8_lossy(&r).into_owned();
-                let resolved = match name.as_str() {
+                if let Ok(Some(ch)) = r.resolve_char_ref() {
+                    text.push(ch);
+                    continue;
+                }
+                let name = r.into_inner();
+                let resolved = match name.as_ref() {
                     "quot" => "\"",
                     "amp" => "&",
                     "lt" => "<",
@@ -335,13 +338,13 @@ pub fn parse_error_body(status: u16, body: &[u8]) -> Option<ServiceError> {
                 text.push_str(resolved);
             }
             Ok(Event::CData(c)) if depth == 2 => {
-                text.push_str(&String::from_utf8_lossy(&c));
+                text.push_str(&c.into_inner());
             }
             Ok(Event::End(_)) => {
                 if depth == 2
                     && let Some(name) = current.take()
                 {
-                    let value = std::mem::take(&mut text);
+                    let value = std::mem::take(&mut text).trim().to_owned();
                     match name.as_str() {
                         "Code" => error.code = value,
                         "Message" => error.message = value,
