@@ -16,6 +16,7 @@ pub mod event;
 mod handle;
 pub mod plan;
 pub mod remote_uploads;
+pub mod retry;
 pub mod session_store;
 pub mod tuning;
 
