@@ -18,6 +18,7 @@ pub mod plan;
 pub mod remote_uploads;
 pub mod retry;
 pub mod session_store;
+pub mod source_file;
 pub mod throttle;
 pub mod tuning;
 
