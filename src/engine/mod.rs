@@ -15,6 +15,8 @@ mod core;
 pub mod event;
 mod handle;
 pub mod plan;
+mod progress;
+pub mod scheduler;
 pub mod remote_uploads;
 pub mod retry;
 pub mod session_store;
