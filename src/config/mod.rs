@@ -253,10 +253,9 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
 
 /// Checks a region id: `cn-hangzhou`, not `oss-cn-hangzhou`.
 pub fn validate_region(region: &str) -> Result<(), String> {
-    if region.starts_with("oss-") {
+    if let Some(bare) = region.strip_prefix("oss-") {
         return Err(format!(
-            "{region:?} is an endpoint prefix; write the region id without \"oss-\", like {:?}",
-            &region[4..]
+            "{region:?} is an endpoint prefix; write the region id without \"oss-\", like {bare:?}"
         ));
     }
     let ok = !region.is_empty()

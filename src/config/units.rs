@@ -85,7 +85,7 @@ pub fn format_bytes(bytes: u64) -> String {
     ];
     for (name, size) in UNITS {
         if bytes >= size {
-            return if bytes % size == 0 {
+            return if bytes.is_multiple_of(size) {
                 format!("{}{name}", bytes / size)
             } else {
                 format!("{:.1}{name}", bytes as f64 / size as f64)
@@ -104,7 +104,7 @@ pub fn format_bytes_exact(bytes: u64) -> String {
         ("KiB", 1 << 10),
     ];
     for (name, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{name}", bytes / size);
         }
     }

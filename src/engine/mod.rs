@@ -15,7 +15,13 @@ mod core;
 pub mod event;
 mod handle;
 pub mod plan;
+mod progress;
+pub mod scheduler;
 pub mod remote_uploads;
+pub mod retry;
+pub mod session_store;
+pub mod source_file;
+pub mod throttle;
 pub mod tuning;
 
 use std::path::PathBuf;

@@ -1,0 +1,400 @@
+//! What front ends see: a board of transfer rows that tasks update, and the publisher that
+//! turns changes into coalesced events (a Snapshot when a row changes shape, otherwise at
+//! most one Progress per transfer every [`PUBLISH_INTERVAL`] with only the changed parts).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::event::{
+    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
+    TransferState,
+};
+use super::handle::EventSink;
+
+/// How often progress is published per transfer (about 10 a second).
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// Weight of the newest measurement in the speed average.
+const SPEED_SMOOTHING: f64 = 0.3;
+
+#[derive(Debug)]
+struct Row {
+    snapshot: TransferSnapshot,
+    /// Part numbers changed since the last event.
+    changed_parts: BTreeSet<u32>,
+    progress_dirty: bool,
+    shape_dirty: bool,
+    /// Bytes handed to the network, including parts later cancelled or retried.
+    sent_total: u64,
+    speed_sample: Option<(Instant, u64)>,
+}
+
+impl Row {
+    fn in_flight_bytes(&self) -> u64 {
+        self.snapshot
+            .parts
+            .iter()
+            .map(|p| match p {
+                PartState::InFlight { bytes_sent } => *bytes_sent,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+#[derive(Debug, Default)]
+struct BoardInner {
+    rows: BTreeMap<TransferId, Row>,
+    /// Events that are not row updates (removals, notices), in order.
+    pending: Vec<EngineEvent>,
+}
+
+/// Shared display state of all transfers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Board {
+    inner: Arc<Mutex<BoardInner>>,
+    changed: Arc<Notify>,
+}
+
+impl Board {
+    fn lock(&self) -> MutexGuard<'_, BoardInner> {
+        // Rows hold plain data; a panic elsewhere leaves them consistent enough to show.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds (or replaces) a row; it is published as a Snapshot.
+    pub(crate) fn insert(&self, snapshot: TransferSnapshot) {
+        let id = snapshot.id.clone();
+        self.lock().rows.insert(
+            id,
+            Row {
+                snapshot,
+                changed_parts: BTreeSet::new(),
+                progress_dirty: false,
+                shape_dirty: true,
+                sent_total: 0,
+                speed_sample: None,
+            },
+        );
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn remove(&self, id: &TransferId) {
+        let mut inner = self.lock();
+        inner.rows.remove(id);
+        inner.pending.push(EngineEvent::Removed(id.clone()));
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn notice(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!("{message}");
+        self.push_event(EngineEvent::Notice { message });
+    }
+
+    pub(crate) fn push_event(&self, event: EngineEvent) {
+        self.lock().pending.push(event);
+        self.changed.notify_one();
+    }
+
+    pub(crate) fn snapshot(&self, id: &TransferId) -> Option<TransferSnapshot> {
+        self.lock().rows.get(id).map(|row| row.snapshot.clone())
+    }
+
+    pub(crate) fn state(&self, id: &TransferId) -> Option<TransferState> {
+        self.lock().rows.get(id).map(|row| row.snapshot.state.clone())
+    }
+
+    pub(crate) fn ids(&self) -> Vec<TransferId> {
+        self.lock().rows.keys().cloned().collect()
+    }
+
+    pub(crate) fn reporter(&self, id: TransferId) -> Reporter {
+        Reporter {
+            board: self.clone(),
+            id,
+        }
+    }
+
+    /// Whether any transfer is moving (so speeds need refreshing).
+    fn any_active(&self) -> bool {
+        self.lock().rows.values().any(|row| {
+            matches!(
+                row.snapshot.state,
+                TransferState::Uploading
+                    | TransferState::Preparing
+                    | TransferState::Verifying
+                    | TransferState::WaitingForNetwork
+            )
+        })
+    }
+
+    /// Turns everything changed since the last call into events, sends them and wakes
+    /// the front end once. Returns whether anything was sent.
+    pub(crate) fn publish(&self, sink: &EventSink, now: Instant) -> bool {
+        let mut events = Vec::new();
+        {
+            let mut inner = self.lock();
+            events.append(&mut inner.pending);
+            for row in inner.rows.values_mut() {
+                refresh_speed(row, now);
+                if row.shape_dirty {
+                    row.shape_dirty = false;
+                    row.progress_dirty = false;
+                    row.changed_parts.clear();
+                    events.push(EngineEvent::Snapshot(row.snapshot.clone()));
+                } else if row.progress_dirty {
+                    row.progress_dirty = false;
+                    let changed_parts = std::mem::take(&mut row.changed_parts)
+                        .into_iter()
+                        .filter_map(|number| {
+                            let state = row.snapshot.parts.get(number as usize - 1)?;
+                            Some((number, state.clone()))
+                        })
+                        .collect();
+                    events.push(EngineEvent::Progress {
+                        id: row.snapshot.id.clone(),
+                        state: row.snapshot.state.clone(),
+                        bytes_done: row.snapshot.bytes_done,
+                        bytes_per_sec: row.snapshot.bytes_per_sec,
+                        eta_secs: row.snapshot.eta_secs,
+                        changed_parts,
+                    });
+                }
+            }
+        }
+        let sent = !events.is_empty();
+        for event in events {
+            sink.send(event);
+        }
+        if sent {
+            sink.wake();
+        }
+        sent
+    }
+
+    /// Publishes changes until `stop` fires: waits for a change, then publishes every
+    /// interval while transfers are active.
+    pub(crate) async fn run_publisher(&self, sink: EventSink, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.changed.notified() => {}
+            }
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(PUBLISH_INTERVAL) => {}
+                }
+                let sent = self.publish(&sink, Instant::now());
+                if !sent && !self.any_active() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn refresh_speed(row: &mut Row, now: Instant) {
+    let moving = matches!(
+        row.snapshot.state,
+        TransferState::Uploading | TransferState::WaitingForNetwork | TransferState::Verifying
+    );
+    if !moving {
+        if row.snapshot.bytes_per_sec != 0.0 || row.snapshot.eta_secs.is_some() {
+            row.snapshot.bytes_per_sec = 0.0;
+            row.snapshot.eta_secs = None;
+            row.progress_dirty = true;
+        }
+        row.speed_sample = None;
+        return;
+    }
+    match row.speed_sample {
+        None => row.speed_sample = Some((now, row.sent_total)),
+        Some((at, sent)) => {
+            let seconds = now.saturating_duration_since(at).as_secs_f64();
+            if seconds < PUBLISH_INTERVAL.as_secs_f64() * 0.5 {
+                return;
+            }
+            let instant = (row.sent_total - sent) as f64 / seconds;
+            let speed = if row.snapshot.bytes_per_sec == 0.0 {
+                instant
+            } else {
+                row.snapshot.bytes_per_sec * (1.0 - SPEED_SMOOTHING) + instant * SPEED_SMOOTHING
+            };
+            row.speed_sample = Some((now, row.sent_total));
+            let remaining = row
+                .snapshot
+                .size
+                .saturating_sub(row.snapshot.bytes_done + row.in_flight_bytes());
+            let eta = (speed > 1.0).then(|| remaining as f64 / speed);
+            if (speed - row.snapshot.bytes_per_sec).abs() > 1.0 || eta != row.snapshot.eta_secs {
+                row.snapshot.bytes_per_sec = speed;
+                row.snapshot.eta_secs = eta;
+                row.progress_dirty = true;
+            }
+        }
+    }
+}
+
+/// A transfer task's handle on its own row.
+#[derive(Debug, Clone)]
+pub(crate) struct Reporter {
+    board: Board,
+    id: TransferId,
+}
+
+impl Reporter {
+    pub(crate) fn id(&self) -> &TransferId {
+        &self.id
+    }
+
+    /// Edits the row; `shape` says whether a full Snapshot is due.
+    fn edit(&self, shape: bool, change: impl FnOnce(&mut Row)) {
+        let mut inner = self.board.lock();
+        if let Some(row) = inner.rows.get_mut(&self.id) {
+            change(row);
+            if shape {
+                row.shape_dirty = true;
+            } else {
+                row.progress_dirty = true;
+            }
+            drop(inner);
+            self.board.changed.notify_one();
+        }
+    }
+
+    pub(crate) fn state(&self) -> Option<TransferState> {
+        self.board.state(&self.id)
+    }
+
+    pub(crate) fn set_state(&self, state: TransferState) {
+        let mut inner = self.board.lock();
+        let Some(row) = inner.rows.get_mut(&self.id) else {
+            return;
+        };
+        if row.snapshot.state == state {
+            return;
+        }
+        row.snapshot.state = state;
+        row.shape_dirty = true;
+        drop(inner);
+        self.board.changed.notify_one();
+    }
+
+    pub(crate) fn fail(&self, error: TransferError) {
+        tracing::warn!(transfer = %self.id, "{error}");
+        self.edit(true, |row| {
+            row.snapshot.state = TransferState::Failed;
+            row.snapshot.error = Some(error);
+        });
+    }
+
+    pub(crate) fn clear_error(&self) {
+        self.edit(true, |row| row.snapshot.error = None);
+    }
+
+    /// New size and part layout (after planning or reconciling). `done` lists the part
+    /// numbers already on the server.
+    pub(crate) fn set_layout(
+        &self,
+        size: u64,
+        part_size: u64,
+        part_count: u32,
+        done: &BTreeMap<u32, u64>,
+    ) {
+        self.edit(true, |row| {
+            row.snapshot.size = size;
+            row.snapshot.part_size = part_size;
+            row.snapshot.parts = (1..=part_count)
+                .map(|n| {
+                    if done.contains_key(&n) {
+                        PartState::Done
+                    } else {
+                        PartState::Queued
+                    }
+                })
+                .collect();
+            row.snapshot.bytes_done = done.values().sum();
+        });
+    }
+
+    /// A stream grew by one part of `len` bytes.
+    pub(crate) fn push_stream_part(&self, len: u64) {
+        self.edit(true, |row| {
+            row.snapshot.size += len;
+            row.snapshot.parts.push(PartState::Queued);
+        });
+    }
+
+    pub(crate) fn set_upload_id(&self, upload_id: Option<String>) {
+        self.edit(true, |row| row.snapshot.upload_id = upload_id);
+    }
+
+    pub(crate) fn set_result(&self, result: TransferResult) {
+        self.edit(true, |row| {
+            row.snapshot.result = Some(result);
+            row.snapshot.error = None;
+        });
+    }
+
+    pub(crate) fn set_part(&self, number: u32, state: PartState) {
+        self.edit(false, |row| {
+            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+                return;
+            };
+            if *slot == state {
+                return;
+            }
+            *slot = state;
+            row.changed_parts.insert(number);
+        });
+    }
+
+    /// Part `number` finished with `len` bytes.
+    pub(crate) fn part_done(&self, number: u32, len: u64) {
+        self.edit(false, |row| {
+            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+                return;
+            };
+            if *slot != PartState::Done {
+                *slot = PartState::Done;
+                row.snapshot.bytes_done += len;
+                row.changed_parts.insert(number);
+            }
+        });
+    }
+
+    /// `bytes` more of part `number` went out.
+    pub(crate) fn part_sent(&self, number: u32, bytes: u64) {
+        self.edit(false, |row| {
+            row.sent_total += bytes;
+            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+                return;
+            };
+            let bytes_sent = match slot {
+                PartState::InFlight { bytes_sent } => *bytes_sent + bytes,
+                _ => bytes,
+            };
+            *slot = PartState::InFlight { bytes_sent };
+            row.changed_parts.insert(number);
+        });
+    }
+
+    /// Parts that were in flight or retrying go back to Queued (after a pause).
+    pub(crate) fn requeue_unfinished(&self) {
+        self.edit(false, |row| {
+            for (index, part) in row.snapshot.parts.iter_mut().enumerate() {
+                if matches!(part, PartState::InFlight { .. } | PartState::Retrying { .. }) {
+                    *part = PartState::Queued;
+                    row.changed_parts.insert(index as u32 + 1);
+                }
+            }
+        });
+    }
+}
