@@ -23,6 +23,10 @@ pub enum UiCommand {
     /// Abort after the user confirmed it.
     Abort(TransferId),
     Retry(TransferId),
+    /// Start over, aborting the old upload id.
+    Restart(TransferId),
+    /// Drop a finished or failed transfer from the list.
+    Forget(TransferId),
     PauseAll,
     ResumeAll,
     /// (Re)list in-progress uploads of the cleanup view's bucket and prefix from the start.

@@ -3,24 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::engine::event::{EngineEvent, PartState, TransferId, TransferSnapshot, TransferState};
-
-/// Why a transfer failed, as the details panel shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FailureDetails {
-    /// One clear sentence.
-    pub sentence: String,
-    pub oss_code: Option<String>,
-    pub request_id: Option<String>,
-}
-
-/// What a finished upload produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FinishedDetails {
-    pub etag: String,
-    /// True when the server's CRC-64 matched the local one.
-    pub crc64_verified: bool,
-}
+use crate::engine::event::{
+    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
+    TransferState,
+};
 
 /// One row of the transfers view.
 #[derive(Debug, Clone)]
@@ -39,8 +25,12 @@ pub struct TransferRow {
     pub bytes_per_sec: f64,
     pub eta_secs: Option<f64>,
     pub upload_id: Option<String>,
-    pub failure: Option<FailureDetails>,
-    pub finished: Option<FinishedDetails>,
+    /// Why it stopped (sentence, OSS code, request id).
+    pub error: Option<TransferError>,
+    /// ETag and CRC-64 check of a finished upload.
+    pub result: Option<TransferResult>,
+    /// False for streams, which cannot continue after the engine stops.
+    pub resumable_after_restart: bool,
     /// Order of first appearance, so rows keep their place as states change.
     pub arrival: u64,
 }
@@ -63,11 +53,12 @@ impl TransferRow {
             state: snapshot.state,
             parts: snapshot.parts,
             bytes_done: snapshot.bytes_done,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            failure: None,
-            finished: None,
+            bytes_per_sec: snapshot.bytes_per_sec,
+            eta_secs: snapshot.eta_secs,
+            upload_id: snapshot.upload_id,
+            error: snapshot.error,
+            result: snapshot.result,
+            resumable_after_restart: snapshot.resumable_after_restart,
             arrival,
         }
     }
@@ -93,7 +84,10 @@ impl TransferRow {
     pub fn can_pause(&self) -> bool {
         matches!(
             self.state,
-            TransferState::Queued | TransferState::Uploading | TransferState::WaitingForNetwork
+            TransferState::Queued
+                | TransferState::Preparing
+                | TransferState::Uploading
+                | TransferState::WaitingForNetwork
         )
     }
 
@@ -135,6 +129,7 @@ pub struct PartCounts {
 pub fn state_label(state: &TransferState) -> &'static str {
     match state {
         TransferState::Queued => "Queued",
+        TransferState::Preparing => "Preparing",
         TransferState::Uploading => "Uploading",
         TransferState::Paused => "Paused",
         TransferState::WaitingForNetwork => "Waiting for network",
@@ -142,6 +137,7 @@ pub fn state_label(state: &TransferState) -> &'static str {
         TransferState::Done => "Done",
         TransferState::Failed => "Failed",
         TransferState::Skipped => "Exists, skipped",
+        TransferState::LockedElsewhere => "Used by another ossup",
     }
 }
 
@@ -151,8 +147,11 @@ pub struct TransfersModel {
     rows: Vec<TransferRow>,
     index_by_id: HashMap<TransferId, usize>,
     next_arrival: u64,
-    /// A problem the engine reported that belongs to no transfer (e.g. a corrupt session).
+    /// Messages the engine sent that belong to no transfer (e.g. a corrupt session),
+    /// newest last.
     pub notices: Vec<String>,
+    /// The engine said it stopped.
+    pub engine_stopped: bool,
 }
 
 impl TransfersModel {
@@ -203,20 +202,42 @@ impl TransfersModel {
                 }
             }
             EngineEvent::Removed(id) => self.remove(&id),
+            EngineEvent::SessionCorrupt {
+                path,
+                moved_to,
+                error,
+            } => {
+                let aside = moved_to
+                    .map(|to| format!(" It was moved aside to {}.", to.display()))
+                    .unwrap_or_default();
+                self.push_notice(format!(
+                    "A saved upload session could not be read ({}): {error}.{aside}",
+                    path.display()
+                ));
+            }
+            EngineEvent::Notice { message } => self.push_notice(message),
+            EngineEvent::Stopped => self.engine_stopped = true,
         }
+    }
+
+    /// Keeps the last few notices only.
+    fn push_notice(&mut self, message: String) {
+        const MAX_NOTICES: usize = 5;
+        self.notices.push(message);
+        if self.notices.len() > MAX_NOTICES {
+            self.notices.remove(0);
+        }
+    }
+
+    pub fn dismiss_notices(&mut self) {
+        self.notices.clear();
     }
 
     fn apply_snapshot(&mut self, snapshot: TransferSnapshot) {
         match self.index_by_id.get(&snapshot.id) {
             Some(&index) => {
                 let arrival = self.rows[index].arrival;
-                let previous = std::mem::replace(
-                    &mut self.rows[index],
-                    TransferRow::from_snapshot(snapshot, arrival),
-                );
-                let row = &mut self.rows[index];
-                row.bytes_per_sec = previous.bytes_per_sec;
-                row.eta_secs = previous.eta_secs;
+                self.rows[index] = TransferRow::from_snapshot(snapshot, arrival);
             }
             None => {
                 let arrival = self.next_arrival;
@@ -250,6 +271,7 @@ mod tests {
         TransferSnapshot {
             id: TransferId(id.to_string()),
             source: PathBuf::from(format!("/data/{id}.bin")),
+            source_kind: crate::engine::event::SourceKind::File,
             bucket: "demo".into(),
             key: format!("in/{id}.bin"),
             size: parts as u64 * 100,
@@ -257,6 +279,12 @@ mod tests {
             state,
             parts: vec![PartState::Queued; parts],
             bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
         }
     }
 

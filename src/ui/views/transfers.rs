@@ -51,7 +51,7 @@ pub fn transfers_ui(
                     .default_open(true)
                     .show(ui, |ui| {
                         for row in model.history_rows() {
-                            history_row_ui(ui, row);
+                            history_row_ui(ui, row, commands);
                         }
                     });
             }
@@ -111,10 +111,10 @@ fn transfer_row_ui(
                 );
                 part_map_ui(ui, &row.parts, row.part_size_bytes, row.size_bytes, &label);
             }
-            if let Some(failure) = &row.failure
+            if let Some(error) = &row.error
                 && !view.details_open.contains(&row.id)
             {
-                ui.colored_label(part_map::FAILED_COLOR, &failure.sentence);
+                ui.colored_label(part_map::FAILED_COLOR, &error.message);
             }
             if view.details_open.contains(&row.id) {
                 details_ui(ui, row);
@@ -136,11 +136,20 @@ fn row_buttons_ui(
             view.details_open.insert(row.id.clone());
         }
     }
-    if ui.button("Abort…").clicked() {
+    let controllable = row.state != TransferState::LockedElsewhere;
+    if ui
+        .add_enabled(controllable, egui::Button::new("Abort…"))
+        .clicked()
+    {
         view.abort_pending = Some(row.id.clone());
     }
     if row.can_retry() && ui.button("Retry").clicked() {
         commands.push(UiCommand::Retry(row.id.clone()));
+    }
+    if row.error.as_ref().is_some_and(|e| e.restart_suggested)
+        && ui.button("Start over").clicked()
+    {
+        commands.push(UiCommand::Restart(row.id.clone()));
     }
     if row.can_resume() && ui.button("Resume").clicked() {
         commands.push(UiCommand::Resume(row.id.clone()));
@@ -166,16 +175,16 @@ fn details_ui(ui: &mut Ui, row: &TransferRow) {
                 ui.label(RichText::new(upload_id).monospace());
                 ui.end_row();
             }
-            if let Some(failure) = &row.failure {
+            if let Some(error) = &row.error {
                 ui.label("Error");
-                ui.colored_label(part_map::FAILED_COLOR, &failure.sentence);
+                ui.colored_label(part_map::FAILED_COLOR, &error.message);
                 ui.end_row();
-                if let Some(code) = &failure.oss_code {
+                if let Some(code) = &error.code {
                     ui.label("OSS code");
                     ui.label(RichText::new(code).monospace());
                     ui.end_row();
                 }
-                if let Some(request_id) = &failure.request_id {
+                if let Some(request_id) = &error.request_id {
                     ui.label("Request id");
                     ui.label(RichText::new(request_id).monospace());
                     ui.end_row();
@@ -184,17 +193,24 @@ fn details_ui(ui: &mut Ui, row: &TransferRow) {
         });
 }
 
-fn history_row_ui(ui: &mut Ui, row: &TransferRow) {
+fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
+        if ui
+            .small_button("✖")
+            .on_hover_text("Remove from the list")
+            .clicked()
+        {
+            commands.push(UiCommand::Forget(row.id.clone()));
+        }
         let mark = if row.state == TransferState::Done { "✔" } else { "↷" };
         ui.colored_label(state_color(&row.state), mark);
         ui.label(RichText::new(&row.file_name).strong());
         ui.label(RichText::new(row.destination_label()).weak());
         ui.label(bytes_label(row.size_bytes));
         ui.label(state_label(&row.state));
-        if let Some(finished) = &row.finished {
-            ui.label(RichText::new(format!("ETag {}", finished.etag)).monospace());
-            if finished.crc64_verified {
+        if let Some(result) = &row.result {
+            ui.label(RichText::new(format!("ETag {}", result.etag)).monospace());
+            if result.verified {
                 ui.colored_label(part_map::DONE_COLOR, "CRC-64 verified");
             } else {
                 ui.colored_label(part_map::FAILED_COLOR, "CRC-64 not verified");
@@ -216,7 +232,7 @@ fn abort_confirmation_ui(
         view.abort_pending = None;
         return;
     };
-    let modal = egui::Modal::new(egui::Id::new("abort_confirmation")).show(ctx, |ui| {
+    let modal = egui::Modal::new(egui::Id::unique("abort_confirmation")).show(ctx, |ui| {
         ui.set_max_width(420.0);
         ui.heading(format!("Abort the upload of {}?", row.file_name));
         ui.label(format!(
@@ -242,11 +258,16 @@ fn abort_confirmation_ui(
 
 fn state_color(state: &TransferState) -> Color32 {
     match state {
-        TransferState::Uploading | TransferState::Verifying => part_map::IN_FLIGHT_COLOR,
+        TransferState::Uploading | TransferState::Verifying | TransferState::Preparing => {
+            part_map::IN_FLIGHT_COLOR
+        }
         TransferState::Done => part_map::DONE_COLOR,
         TransferState::Failed => part_map::FAILED_COLOR,
         TransferState::WaitingForNetwork => part_map::RETRYING_COLOR,
-        TransferState::Queued | TransferState::Paused | TransferState::Skipped => {
+        TransferState::Queued
+        | TransferState::Paused
+        | TransferState::Skipped
+        | TransferState::LockedElsewhere => {
             Color32::from_gray(170)
         }
     }

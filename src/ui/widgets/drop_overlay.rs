@@ -23,7 +23,7 @@ pub fn drop_overlay_ui(ctx: &egui::Context, destination_label: &str) {
     if hovered_count == 0 {
         return;
     }
-    let painter = ctx.layer_painter(LayerId::new(Order::Foreground, Id::new("drop_overlay")));
+    let painter = ctx.layer_painter(LayerId::new(Order::Foreground, Id::unique("drop_overlay")));
     let screen = ctx.content_rect();
     painter.rect_filled(screen, 0.0, Color32::from_black_alpha(190));
     painter.rect_stroke(
