@@ -12,7 +12,7 @@
 pub mod addressing;
 mod body;
 mod request;
-mod response;
+pub mod response;
 
 use std::ops::Range;
 use std::path::PathBuf;
