@@ -18,7 +18,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -216,6 +216,18 @@ impl OssClient {
     /// The current shift of the signing clock, in seconds.
     pub fn clock_offset_secs(&self) -> i64 {
         self.clock_offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// After a RequestTimeTooSkewed answer, sets the signing clock to the server's time
+    /// (its `ServerTime` element) and returns the new offset; `None` (nothing changed) for
+    /// other errors or when the server did not say its time.
+    pub fn adopt_server_clock(&self, error: &OssError) -> Option<i64> {
+        let service = error
+            .service()
+            .filter(|e| e.code == "RequestTimeTooSkewed")?;
+        let offset = clock_offset_to(service.detail("ServerTime")?, SystemTime::now())?;
+        self.set_clock_offset_secs(offset);
+        Some(offset)
     }
 
     pub async fn put_object(
@@ -519,6 +531,27 @@ impl OssClient {
     }
 }
 
+/// Seconds from `local_now` to `server_time`, given as an HTTP date
+/// (`Wed, 15 Jan 2025 12:00:00 GMT`) or ISO 8601 (`2025-01-15T12:00:00.000Z`).
+pub fn clock_offset_to(server_time: &str, local_now: SystemTime) -> Option<i64> {
+    let server = httpdate::parse_http_date(server_time.trim())
+        .ok()
+        .or_else(|| {
+            let parsed = time::OffsetDateTime::parse(
+                server_time.trim(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            let seconds = u64::try_from(parsed.unix_timestamp()).ok()?;
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+        })?;
+    let offset = match server.duration_since(local_now) {
+        Ok(ahead) => i64::try_from(ahead.as_secs()).ok()?,
+        Err(behind) => -i64::try_from(behind.duration().as_secs()).ok()?,
+    };
+    Some(offset)
+}
+
 fn check_object(bucket: &str, key: &str) -> Result<(), OssError> {
     validate_bucket_name(bucket)?;
     validate_object_key(key)?;
@@ -583,4 +616,51 @@ fn upload_output(
         crc64: local,
         request_id: answer.request_id(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_offset_from_either_date_format() {
+        let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_736_942_400);
+        assert_eq!(
+            clock_offset_to("Wed, 15 Jan 2025 12:00:00 GMT", local),
+            Some(0)
+        );
+        assert_eq!(
+            clock_offset_to("Wed, 15 Jan 2025 13:00:00 GMT", local),
+            Some(3600)
+        );
+        assert_eq!(
+            clock_offset_to("2025-01-15T11:30:00.000Z", local),
+            Some(-1800)
+        );
+        assert_eq!(clock_offset_to("yesterday", local), None);
+    }
+
+    #[test]
+    fn content_type_is_guessed_from_the_key() {
+        assert_eq!(content_type_for("dir/movie.mp4", None), "video/mp4");
+        assert_eq!(content_type_for("notes.TXT", None), "text/plain");
+        assert_eq!(
+            content_type_for("noextension", None),
+            "application/octet-stream"
+        );
+        assert_eq!(content_type_for("a.mp4", Some("x/y")), "x/y");
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let credentials =
+            Credentials::new("AKID", "SuperSecretValue").with_security_token("StsTokenValue");
+        let client = OssClient::new(ClientConfig::new("http://127.0.0.1:9", credentials)).unwrap();
+        let shown = format!("{client:?}");
+        assert!(shown.contains("AKID"));
+        assert!(
+            !shown.contains("SuperSecretValue") && !shown.contains("Tok\""),
+            "{shown}"
+        );
+    }
 }
