@@ -659,7 +659,7 @@ mod tests {
         let shown = format!("{client:?}");
         assert!(shown.contains("AKID"));
         assert!(
-            !shown.contains("SuperSecretValue") && !shown.contains("Tok\""),
+            !shown.contains("SuperSecretValue") && !shown.contains("StsTokenValue"),
             "{shown}"
         );
     }
