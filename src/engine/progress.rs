@@ -102,16 +102,11 @@ impl Board {
         self.changed.notify_one();
     }
 
-    pub(crate) fn snapshot(&self, id: &TransferId) -> Option<TransferSnapshot> {
-        self.lock().rows.get(id).map(|row| row.snapshot.clone())
-    }
-
     pub(crate) fn state(&self, id: &TransferId) -> Option<TransferState> {
-        self.lock().rows.get(id).map(|row| row.snapshot.state.clone())
-    }
-
-    pub(crate) fn ids(&self) -> Vec<TransferId> {
-        self.lock().rows.keys().cloned().collect()
+        self.lock()
+            .rows
+            .get(id)
+            .map(|row| row.snapshot.state.clone())
     }
 
     pub(crate) fn reporter(&self, id: TransferId) -> Reporter {
@@ -180,7 +175,11 @@ impl Board {
 
     /// Publishes changes until `stop` fires: waits for a change, then publishes every
     /// interval while transfers are active.
-    pub(crate) async fn run_publisher(&self, sink: EventSink, stop: tokio_util::sync::CancellationToken) {
+    pub(crate) async fn run_publisher(
+        &self,
+        sink: EventSink,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -390,7 +389,10 @@ impl Reporter {
     pub(crate) fn requeue_unfinished(&self) {
         self.edit(false, |row| {
             for (index, part) in row.snapshot.parts.iter_mut().enumerate() {
-                if matches!(part, PartState::InFlight { .. } | PartState::Retrying { .. }) {
+                if matches!(
+                    part,
+                    PartState::InFlight { .. } | PartState::Retrying { .. }
+                ) {
                     *part = PartState::Queued;
                     row.changed_parts.insert(index as u32 + 1);
                 }
