@@ -141,7 +141,8 @@ pub enum EngineEvent {
     /// A transfer appeared or changed shape (replace the whole row).
     Snapshot(TransferSnapshot),
     /// Coalesced progress (about 10 a second): only the parts whose state changed since
-    /// the last event, as `(part number, state)` with part numbers starting at 1.
+    /// the last event, as `(part number, state)` with part numbers starting at 1, to be
+    /// applied in order (a retry that already passed comes before the part's current state).
     Progress {
         id: TransferId,
         state: TransferState,

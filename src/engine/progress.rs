@@ -24,6 +24,9 @@ struct Row {
     snapshot: TransferSnapshot,
     /// Part numbers changed since the last event.
     changed_parts: BTreeSet<u32>,
+    /// Retry states entered since the last event, sent before the parts' current states
+    /// so a quick retry is still seen by the front end.
+    retries: Vec<(u32, PartState)>,
     progress_dirty: bool,
     shape_dirty: bool,
     /// Bytes handed to the network, including parts later cancelled or retried.
@@ -74,6 +77,7 @@ impl Board {
             Row {
                 snapshot,
                 changed_parts: BTreeSet::new(),
+                retries: Vec::new(),
                 progress_dirty: false,
                 shape_dirty: true,
                 sent_total: 0,
@@ -142,16 +146,24 @@ impl Board {
                     row.shape_dirty = false;
                     row.progress_dirty = false;
                     row.changed_parts.clear();
+                    row.retries.clear();
                     events.push(EngineEvent::Snapshot(row.snapshot.clone()));
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
-                    let changed_parts = std::mem::take(&mut row.changed_parts)
+                    let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
                         .into_iter()
-                        .filter_map(|number| {
-                            let state = row.snapshot.parts.get(number as usize - 1)?;
-                            Some((number, state.clone()))
+                        .filter(|(number, state)| {
+                            row.snapshot.parts.get(*number as usize - 1) != Some(state)
                         })
                         .collect();
+                    changed_parts.extend(
+                        std::mem::take(&mut row.changed_parts)
+                            .into_iter()
+                            .filter_map(|number| {
+                                let state = row.snapshot.parts.get(number as usize - 1)?;
+                                Some((number, state.clone()))
+                            }),
+                    );
                     events.push(EngineEvent::Progress {
                         id: row.snapshot.id.clone(),
                         state: row.snapshot.state.clone(),
@@ -349,6 +361,9 @@ impl Reporter {
             };
             if *slot == state {
                 return;
+            }
+            if let PartState::Retrying { .. } = state {
+                row.retries.push((number, state.clone()));
             }
             *slot = state;
             row.changed_parts.insert(number);
