@@ -39,16 +39,17 @@ impl TestServer {
     }
 
     pub fn client(&self) -> OssClient {
-        client_with(&self.endpoint(), server::DEFAULT_ACCESS_KEY_SECRET)
+        client_with(
+            &self.endpoint(),
+            server::DEFAULT_ACCESS_KEY_ID,
+            server::DEFAULT_ACCESS_KEY_SECRET,
+        )
     }
 }
 
-pub fn client_with(endpoint: &str, secret: &str) -> OssClient {
+pub fn client_with(endpoint: &str, access_key_id: &str, secret: &str) -> OssClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = ClientConfig::new(
-        endpoint,
-        Credentials::new(server::DEFAULT_ACCESS_KEY_ID, secret),
-    );
+    let mut config = ClientConfig::new(endpoint, Credentials::new(access_key_id, secret));
     config.io_timeout = Duration::from_secs(10);
     OssClient::new(config).unwrap()
 }
