@@ -344,3 +344,51 @@ async fn a_session_driven_by_another_engine_is_visible_but_locked() {
     other.stop().await;
     owner.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_the_network_and_resumes_by_itself() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let config = ossup::server::ServerConfig::new(data_dir.path());
+    let server = ossup::server::start(config.clone()).await.unwrap();
+    let endpoint = server.endpoint();
+    let client = client_with(
+        &endpoint,
+        ossup::server::DEFAULT_ACCESS_KEY_ID,
+        ossup::server::DEFAULT_ACCESS_KEY_SECRET,
+    );
+    server.faults().set(FaultConfig {
+        delay: Duration::from_millis(60),
+        scope: FaultScope::UploadPart,
+        ..FaultConfig::default()
+    });
+    let bytes = data(PART as usize * 16, 12);
+    let path = write_file(files.path(), "outage.bin", &bytes);
+    let mut watcher = spawn_engine(client.clone(), &endpoint, sessions.path(), tuning());
+    add(&watcher, path);
+    watcher
+        .until("a part done", |w| {
+            w.row_for_key("outage.bin")
+                .is_some_and(|r| r.parts.contains(&PartState::Done))
+        })
+        .await;
+
+    let addr = server.addr();
+    server.shutdown().await;
+    watcher
+        .until_key_state("outage.bin", TransferState::WaitingForNetwork)
+        .await;
+
+    // The same server comes back on the same port with the same data.
+    let mut again = config;
+    again.listen = addr;
+    let server = ossup::server::start(again).await.unwrap();
+    let done = watcher
+        .until_key_state("outage.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert_eq!(read_back(&client, "outage.bin").await, bytes);
+    watcher.stop().await;
+    server.shutdown().await;
+}
