@@ -153,14 +153,14 @@ impl Board {
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
                         .into_iter()
                         .filter(|(number, state)| {
-                            row.snapshot.parts.get(*number as usize - 1) != Some(state)
+                            part_slot(&row.snapshot.parts, *number) != Some(state)
                         })
                         .collect();
                     changed_parts.extend(
                         std::mem::take(&mut row.changed_parts)
                             .into_iter()
                             .filter_map(|number| {
-                                let state = row.snapshot.parts.get(number as usize - 1)?;
+                                let state = part_slot(&row.snapshot.parts, number)?;
                                 Some((number, state.clone()))
                             }),
                     );
@@ -209,6 +209,13 @@ impl Board {
             }
         }
     }
+}
+
+/// Part `number` (1-based) of a part list.
+fn part_slot(parts: &[PartState], number: u32) -> Option<&PartState> {
+    (number as usize)
+        .checked_sub(1)
+        .and_then(|index| parts.get(index))
 }
 
 fn refresh_speed(row: &mut Row, now: Instant) {
@@ -356,7 +363,10 @@ impl Reporter {
 
     pub(crate) fn set_part(&self, number: u32, state: PartState) {
         self.edit(false, |row| {
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             if *slot == state {
@@ -373,7 +383,10 @@ impl Reporter {
     /// Part `number` finished with `len` bytes.
     pub(crate) fn part_done(&self, number: u32, len: u64) {
         self.edit(false, |row| {
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             if *slot != PartState::Done {
@@ -388,7 +401,10 @@ impl Reporter {
     pub(crate) fn part_sent(&self, number: u32, bytes: u64) {
         self.edit(false, |row| {
             row.sent_total += bytes;
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             let bytes_sent = match slot {
@@ -413,5 +429,148 @@ impl Reporter {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::event::SourceKind;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn row(id: &str, parts: u32) -> TransferSnapshot {
+        TransferSnapshot {
+            id: TransferId(id.into()),
+            source: "/f".into(),
+            source_kind: SourceKind::File,
+            bucket: "b".into(),
+            key: "k".into(),
+            size: u64::from(parts) * 10,
+            part_size: 10,
+            state: TransferState::Uploading,
+            parts: vec![PartState::Queued; parts as usize],
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        }
+    }
+
+    #[test]
+    fn snapshot_first_then_only_changed_parts() {
+        let wakes = Arc::new(AtomicU32::new(0));
+        let counter = wakes.clone();
+        let (sink, events) = EventSink::channel(Some(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })));
+        let board = Board::default();
+        board.insert(row("a", 4));
+        let reporter = board.reporter(TransferId("a".into()));
+        reporter.part_sent(2, 5);
+        let start = Instant::now();
+        assert!(board.publish(&sink, start));
+        let first: Vec<_> = events.try_iter().collect();
+        assert!(
+            matches!(&first[..], [EngineEvent::Snapshot(s)] if s.parts[1] == PartState::InFlight { bytes_sent: 5 })
+        );
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+
+        // Nothing changed: nothing sent, nobody woken.
+        assert!(!board.publish(&sink, start));
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+
+        reporter.part_sent(2, 5);
+        reporter.part_done(2, 10);
+        reporter.set_part(
+            3,
+            PartState::Retrying {
+                attempt: 2,
+                last_error: "500".into(),
+            },
+        );
+        reporter.set_part(3, PartState::InFlight { bytes_sent: 0 });
+        assert!(board.publish(&sink, start + Duration::from_millis(100)));
+        match events.try_iter().collect::<Vec<_>>().as_slice() {
+            [
+                EngineEvent::Progress {
+                    bytes_done,
+                    changed_parts,
+                    ..
+                },
+            ] => {
+                assert_eq!(*bytes_done, 10);
+                assert_eq!(
+                    changed_parts,
+                    &vec![
+                        (
+                            3,
+                            PartState::Retrying {
+                                attempt: 2,
+                                last_error: "500".into()
+                            }
+                        ),
+                        (2, PartState::Done),
+                        (3, PartState::InFlight { bytes_sent: 0 }),
+                    ]
+                );
+            }
+            other => panic!("expected one progress event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requeue_after_pause_keeps_bytes_done() {
+        let (sink, events) = EventSink::channel(None);
+        let board = Board::default();
+        board.insert(row("a", 3));
+        let reporter = board.reporter(TransferId("a".into()));
+        reporter.part_done(1, 10);
+        reporter.part_sent(2, 7);
+        board.publish(&sink, Instant::now());
+        reporter.requeue_unfinished();
+        reporter.set_state(TransferState::Paused);
+        board.publish(&sink, Instant::now());
+        let last = events.try_iter().last().unwrap();
+        match last {
+            EngineEvent::Snapshot(s) => {
+                assert_eq!(s.bytes_done, 10);
+                assert_eq!(
+                    s.parts,
+                    vec![PartState::Done, PartState::Queued, PartState::Queued]
+                );
+                assert_eq!(s.state, TransferState::Paused);
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn speed_and_eta_follow_bytes_sent() {
+        let (sink, events) = EventSink::channel(None);
+        let board = Board::default();
+        board.insert(row("a", 100));
+        let reporter = board.reporter(TransferId("a".into()));
+        let start = Instant::now();
+        board.publish(&sink, start);
+        reporter.part_sent(1, 100);
+        board.publish(&sink, start + Duration::from_secs(1));
+        let speed = events
+            .try_iter()
+            .filter_map(|e| match e {
+                EngineEvent::Progress {
+                    bytes_per_sec,
+                    eta_secs,
+                    ..
+                } => Some((bytes_per_sec, eta_secs)),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        assert!((speed.0 - 100.0).abs() < 1e-6, "{speed:?}");
+        // 1000 bytes, 100 in flight: 900 left at 100 B/s.
+        assert!((speed.1.unwrap() - 9.0).abs() < 1e-6, "{speed:?}");
     }
 }
