@@ -1,7 +1,7 @@
 //! Interoperability with Alibaba's official Python SDK: the real `ossup serve` binary on
 //! 127.0.0.1, driven by unmodified `oss2` (tests/interop/oss2_check.py) with V1 and V4
 //! signatures, a 4-thread resumable multipart upload with CRC checks, listing and abort,
-//! and a wrong secret.
+//! presigned URLs, STS credentials and a wrong secret.
 //!
 //! oss2 lives in a virtualenv under the target directory (`<target>/oss2-venv`), created
 //! on first use with `python3 -m venv` and `pip install oss2`, then reused. When Python or
@@ -232,6 +232,8 @@ fn oss2_sdk_works_against_ossup_serve() {
             "put_object/head_object",
             "resumable_upload/get_object",
             "list_multipart_uploads/list_parts/abort",
+            "presigned urls",
+            "sts token",
             "wrong secret",
         ] {
             let line = format!("OK {version} {check}");

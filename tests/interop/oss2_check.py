@@ -5,8 +5,10 @@ Usage: oss2_check.py ENDPOINT BUCKET ACCESS_KEY_ID ACCESS_KEY_SECRET REGION WORK
 Runs the same checks with V1 (oss2.Auth) and V4 (oss2.ProviderAuthV4 with the region):
 PutObject/HeadObject, a resumable multipart upload of a ~5 MiB random file (4 threads,
 1 MiB parts, CRC check on) read back with GetObject, a manual multipart upload seen by
-ListMultipartUploads and ListParts and gone after AbortMultipartUpload, and a wrong secret
-refused with SignatureDoesNotMatch. Prints one `OK <check>` line per check and
+ListMultipartUploads and ListParts and gone after AbortMultipartUpload, presigned PUT and
+GET URLs from Bucket.sign_url (V4 with an additional signed header), STS credentials
+(oss2.StsAuth; the local server does not validate the token, only the signature over it),
+and a wrong secret refused with SignatureDoesNotMatch. Prints one `OK <check>` line per check and
 `ALL CHECKS PASSED` at the end; on the first failure prints `FAIL <check>: <reason>` and
 exits with status 1.
 """
@@ -17,6 +19,7 @@ import sys
 import traceback
 
 import oss2
+import requests
 from oss2.credentials import StaticCredentialsProvider
 
 MIB = 1024 * 1024
@@ -127,6 +130,46 @@ def check_list_and_abort(bucket, prefix):
         raise CheckFailed("ListParts after abort did not raise NoSuchUpload")
 
 
+def check_presigned_urls(bucket, prefix, auth_version):
+    key = prefix + "presigned/report 1+2.txt"
+    body = b"uploaded through a presigned URL\n"
+    headers = {"Content-Type": "text/plain"}
+    additional = None
+    if auth_version == "v4":
+        headers["Content-Disposition"] = "attachment"
+        additional = ["Content-Disposition"]
+    put_url = bucket.sign_url("PUT", key, 300, headers=headers, additional_headers=additional)
+    session = requests.Session()
+    session.trust_env = False  # straight to 127.0.0.1, whatever proxy the machine has
+    answer = session.put(put_url, data=body, headers=headers)
+    expect(answer.status_code == 200,
+           "presigned PUT answered %s: %s" % (answer.status_code, answer.text))
+
+    get_url = bucket.sign_url("GET", key, 300)
+    answer = session.get(get_url)
+    expect(answer.status_code == 200, "presigned GET answered %s" % answer.status_code)
+    expect(answer.content == body, "presigned GET returned different bytes")
+
+    # A Content-Type other than the signed one must be refused.
+    other = dict(headers, **{"Content-Type": "text/html"})
+    answer = session.put(put_url, data=body, headers=other)
+    expect(answer.status_code == 403 and b"SignatureDoesNotMatch" in answer.content,
+           "presigned PUT with another Content-Type answered %s: %s"
+           % (answer.status_code, answer.text))
+
+
+def check_sts(auth_version, endpoint, bucket_name, key_id, secret, region, prefix):
+    version = oss2.AUTH_VERSION_4 if auth_version == "v4" else oss2.AUTH_VERSION_1
+    auth = oss2.StsAuth(key_id, secret, "local/sts+token==", auth_version=version)
+    bucket = oss2.Bucket(auth, endpoint, bucket_name,
+                         region=region if auth_version == "v4" else None)
+    key = prefix + "sts/object.bin"
+    body = os.urandom(4096)
+    bucket.put_object(key, body)
+    got = bucket.get_object(key).read()
+    expect(got == body, "GetObject with STS credentials returned different bytes")
+
+
 def check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region):
     bad = make_bucket(auth_version, endpoint, bucket_name, key_id, "not-the-secret", region)
     try:
@@ -153,6 +196,10 @@ def main(argv):
              lambda: check_resumable_upload(bucket, prefix, work_dir)),
             ("list_multipart_uploads/list_parts/abort",
              lambda: check_list_and_abort(bucket, prefix)),
+            ("presigned urls", lambda: check_presigned_urls(bucket, prefix, auth_version)),
+            ("sts token",
+             lambda: check_sts(auth_version, endpoint, bucket_name, key_id, secret, region,
+                               prefix)),
             ("wrong secret",
              lambda: check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region)),
         ]
