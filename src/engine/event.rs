@@ -119,7 +119,8 @@ pub struct TransferSnapshot {
     /// Part `n` (1-based) covers `[(n-1) * part_size, min(n * part_size, size))`.
     pub part_size: u64,
     pub state: TransferState,
-    /// Index `i` is part number `i + 1`. Empty until planned, and for single PutObject.
+    /// Index `i` is part number `i + 1`. Empty until planned; one part for a single
+    /// PutObject; grows as a stream is read.
     pub parts: Vec<PartState>,
     /// Bytes of finished parts (never goes backwards on pause/resume).
     pub bytes_done: u64,
@@ -133,12 +134,15 @@ pub struct TransferSnapshot {
 }
 
 /// What the engine tells its front ends.
+// Snapshots are rare next to Progress events; boxing them would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     /// A transfer appeared or changed shape (replace the whole row).
     Snapshot(TransferSnapshot),
     /// Coalesced progress (about 10 a second): only the parts whose state changed since
-    /// the last event, as `(part number, state)` with part numbers starting at 1.
+    /// the last event, as `(part number, state)` with part numbers starting at 1, to be
+    /// applied in order (a retry that already passed comes before the part's current state).
     Progress {
         id: TransferId,
         state: TransferState,

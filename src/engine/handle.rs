@@ -40,6 +40,18 @@ impl EventSink {
         let _ = self.events.send(event);
     }
 
+    /// A sink whose events land in the returned receiver (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn channel(waker: Option<super::Waker>) -> (Self, std_mpsc::Receiver<EngineEvent>) {
+        let (events, receiver) = std_mpsc::channel();
+        let sink = Self {
+            events,
+            notify: Arc::new(Notify::new()),
+            waker,
+        };
+        (sink, receiver)
+    }
+
     pub(crate) fn wake(&self) {
         self.notify.notify_one();
         if let Some(waker) = &self.waker {

@@ -11,17 +11,20 @@
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 
 pub mod command;
+mod context;
 mod core;
 pub mod event;
 mod handle;
 pub mod plan;
 mod progress;
-pub mod scheduler;
 pub mod remote_uploads;
 pub mod retry;
+pub mod scheduler;
 pub mod session_store;
 pub mod source_file;
+mod stream;
 pub mod throttle;
+pub mod transfer;
 pub mod tuning;
 
 use std::path::PathBuf;

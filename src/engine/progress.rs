@@ -24,6 +24,9 @@ struct Row {
     snapshot: TransferSnapshot,
     /// Part numbers changed since the last event.
     changed_parts: BTreeSet<u32>,
+    /// Retry states entered since the last event, sent before the parts' current states
+    /// so a quick retry is still seen by the front end.
+    retries: Vec<(u32, PartState)>,
     progress_dirty: bool,
     shape_dirty: bool,
     /// Bytes handed to the network, including parts later cancelled or retried.
@@ -74,6 +77,7 @@ impl Board {
             Row {
                 snapshot,
                 changed_parts: BTreeSet::new(),
+                retries: Vec::new(),
                 progress_dirty: false,
                 shape_dirty: true,
                 sent_total: 0,
@@ -102,16 +106,11 @@ impl Board {
         self.changed.notify_one();
     }
 
-    pub(crate) fn snapshot(&self, id: &TransferId) -> Option<TransferSnapshot> {
-        self.lock().rows.get(id).map(|row| row.snapshot.clone())
-    }
-
     pub(crate) fn state(&self, id: &TransferId) -> Option<TransferState> {
-        self.lock().rows.get(id).map(|row| row.snapshot.state.clone())
-    }
-
-    pub(crate) fn ids(&self) -> Vec<TransferId> {
-        self.lock().rows.keys().cloned().collect()
+        self.lock()
+            .rows
+            .get(id)
+            .map(|row| row.snapshot.state.clone())
     }
 
     pub(crate) fn reporter(&self, id: TransferId) -> Reporter {
@@ -147,16 +146,24 @@ impl Board {
                     row.shape_dirty = false;
                     row.progress_dirty = false;
                     row.changed_parts.clear();
+                    row.retries.clear();
                     events.push(EngineEvent::Snapshot(row.snapshot.clone()));
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
-                    let changed_parts = std::mem::take(&mut row.changed_parts)
+                    let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
                         .into_iter()
-                        .filter_map(|number| {
-                            let state = row.snapshot.parts.get(number as usize - 1)?;
-                            Some((number, state.clone()))
+                        .filter(|(number, state)| {
+                            part_slot(&row.snapshot.parts, *number) != Some(state)
                         })
                         .collect();
+                    changed_parts.extend(
+                        std::mem::take(&mut row.changed_parts)
+                            .into_iter()
+                            .filter_map(|number| {
+                                let state = part_slot(&row.snapshot.parts, number)?;
+                                Some((number, state.clone()))
+                            }),
+                    );
                     events.push(EngineEvent::Progress {
                         id: row.snapshot.id.clone(),
                         state: row.snapshot.state.clone(),
@@ -180,7 +187,11 @@ impl Board {
 
     /// Publishes changes until `stop` fires: waits for a change, then publishes every
     /// interval while transfers are active.
-    pub(crate) async fn run_publisher(&self, sink: EventSink, stop: tokio_util::sync::CancellationToken) {
+    pub(crate) async fn run_publisher(
+        &self,
+        sink: EventSink,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -198,6 +209,13 @@ impl Board {
             }
         }
     }
+}
+
+/// Part `number` (1-based) of a part list.
+fn part_slot(parts: &[PartState], number: u32) -> Option<&PartState> {
+    (number as usize)
+        .checked_sub(1)
+        .and_then(|index| parts.get(index))
 }
 
 fn refresh_speed(row: &mut Row, now: Instant) {
@@ -345,11 +363,17 @@ impl Reporter {
 
     pub(crate) fn set_part(&self, number: u32, state: PartState) {
         self.edit(false, |row| {
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             if *slot == state {
                 return;
+            }
+            if let PartState::Retrying { .. } = state {
+                row.retries.push((number, state.clone()));
             }
             *slot = state;
             row.changed_parts.insert(number);
@@ -359,7 +383,10 @@ impl Reporter {
     /// Part `number` finished with `len` bytes.
     pub(crate) fn part_done(&self, number: u32, len: u64) {
         self.edit(false, |row| {
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             if *slot != PartState::Done {
@@ -374,7 +401,10 @@ impl Reporter {
     pub(crate) fn part_sent(&self, number: u32, bytes: u64) {
         self.edit(false, |row| {
             row.sent_total += bytes;
-            let Some(slot) = row.snapshot.parts.get_mut(number as usize - 1) else {
+            let Some(slot) = (number as usize)
+                .checked_sub(1)
+                .and_then(|i| row.snapshot.parts.get_mut(i))
+            else {
                 return;
             };
             let bytes_sent = match slot {
@@ -390,11 +420,157 @@ impl Reporter {
     pub(crate) fn requeue_unfinished(&self) {
         self.edit(false, |row| {
             for (index, part) in row.snapshot.parts.iter_mut().enumerate() {
-                if matches!(part, PartState::InFlight { .. } | PartState::Retrying { .. }) {
+                if matches!(
+                    part,
+                    PartState::InFlight { .. } | PartState::Retrying { .. }
+                ) {
                     *part = PartState::Queued;
                     row.changed_parts.insert(index as u32 + 1);
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::event::SourceKind;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn row(id: &str, parts: u32) -> TransferSnapshot {
+        TransferSnapshot {
+            id: TransferId(id.into()),
+            source: "/f".into(),
+            source_kind: SourceKind::File,
+            bucket: "b".into(),
+            key: "k".into(),
+            size: u64::from(parts) * 10,
+            part_size: 10,
+            state: TransferState::Uploading,
+            parts: vec![PartState::Queued; parts as usize],
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        }
+    }
+
+    #[test]
+    fn snapshot_first_then_only_changed_parts() {
+        let wakes = Arc::new(AtomicU32::new(0));
+        let counter = wakes.clone();
+        let (sink, events) = EventSink::channel(Some(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })));
+        let board = Board::default();
+        board.insert(row("a", 4));
+        let reporter = board.reporter(TransferId("a".into()));
+        reporter.part_sent(2, 5);
+        let start = Instant::now();
+        assert!(board.publish(&sink, start));
+        let first: Vec<_> = events.try_iter().collect();
+        assert!(
+            matches!(&first[..], [EngineEvent::Snapshot(s)] if s.parts[1] == PartState::InFlight { bytes_sent: 5 })
+        );
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+
+        // Nothing changed: nothing sent, nobody woken.
+        assert!(!board.publish(&sink, start));
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+
+        reporter.part_sent(2, 5);
+        reporter.part_done(2, 10);
+        reporter.set_part(
+            3,
+            PartState::Retrying {
+                attempt: 2,
+                last_error: "500".into(),
+            },
+        );
+        reporter.set_part(3, PartState::InFlight { bytes_sent: 0 });
+        assert!(board.publish(&sink, start + Duration::from_millis(100)));
+        match events.try_iter().collect::<Vec<_>>().as_slice() {
+            [
+                EngineEvent::Progress {
+                    bytes_done,
+                    changed_parts,
+                    ..
+                },
+            ] => {
+                assert_eq!(*bytes_done, 10);
+                assert_eq!(
+                    changed_parts,
+                    &vec![
+                        (
+                            3,
+                            PartState::Retrying {
+                                attempt: 2,
+                                last_error: "500".into()
+                            }
+                        ),
+                        (2, PartState::Done),
+                        (3, PartState::InFlight { bytes_sent: 0 }),
+                    ]
+                );
+            }
+            other => panic!("expected one progress event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requeue_after_pause_keeps_bytes_done() {
+        let (sink, events) = EventSink::channel(None);
+        let board = Board::default();
+        board.insert(row("a", 3));
+        let reporter = board.reporter(TransferId("a".into()));
+        reporter.part_done(1, 10);
+        reporter.part_sent(2, 7);
+        board.publish(&sink, Instant::now());
+        reporter.requeue_unfinished();
+        reporter.set_state(TransferState::Paused);
+        board.publish(&sink, Instant::now());
+        let last = events.try_iter().last().unwrap();
+        match last {
+            EngineEvent::Snapshot(s) => {
+                assert_eq!(s.bytes_done, 10);
+                assert_eq!(
+                    s.parts,
+                    vec![PartState::Done, PartState::Queued, PartState::Queued]
+                );
+                assert_eq!(s.state, TransferState::Paused);
+            }
+            other => panic!("expected a snapshot, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn speed_and_eta_follow_bytes_sent() {
+        let (sink, events) = EventSink::channel(None);
+        let board = Board::default();
+        board.insert(row("a", 100));
+        let reporter = board.reporter(TransferId("a".into()));
+        let start = Instant::now();
+        board.publish(&sink, start);
+        reporter.part_sent(1, 100);
+        board.publish(&sink, start + Duration::from_secs(1));
+        let speed = events
+            .try_iter()
+            .filter_map(|e| match e {
+                EngineEvent::Progress {
+                    bytes_per_sec,
+                    eta_secs,
+                    ..
+                } => Some((bytes_per_sec, eta_secs)),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        assert!((speed.0 - 100.0).abs() < 1e-6, "{speed:?}");
+        // 1000 bytes, 100 in flight: 900 left at 100 B/s.
+        assert!((speed.1.unwrap() - 9.0).abs() < 1e-6, "{speed:?}");
     }
 }

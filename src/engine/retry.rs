@@ -220,7 +220,10 @@ impl Retrier {
                     match offset_secs {
                         Some(offset) if clock_fixes < 2 => {
                             clock_fixes += 1;
-                            tracing::warn!(offset, "local clock is off; correcting the signing clock");
+                            tracing::warn!(
+                                offset,
+                                "local clock is off; correcting the signing clock"
+                            );
                             (self.set_clock_offset)(offset);
                             continue;
                         }
@@ -313,10 +316,22 @@ mod tests {
     #[test]
     fn classification() {
         let now = SystemTime::now();
-        assert_eq!(classify(&service(500, "InternalError"), now), ErrorClass::Retry);
-        assert_eq!(classify(&service(403, "AccessDenied"), now), ErrorClass::Fatal);
-        assert_eq!(classify(&service(404, "NoSuchBucket"), now), ErrorClass::Fatal);
-        assert_eq!(classify(&service(404, "NoSuchUpload"), now), ErrorClass::Fatal);
+        assert_eq!(
+            classify(&service(500, "InternalError"), now),
+            ErrorClass::Retry
+        );
+        assert_eq!(
+            classify(&service(403, "AccessDenied"), now),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(&service(404, "NoSuchBucket"), now),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(&service(404, "NoSuchUpload"), now),
+            ErrorClass::Fatal
+        );
         assert_eq!(
             classify(&transport(TransportKind::Connect), now),
             ErrorClass::NetworkDown

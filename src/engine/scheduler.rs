@@ -182,7 +182,10 @@ mod tests {
         let _b1 = can_acquire(&b).await.unwrap();
         assert!(can_acquire(&b).await.is_none(), "global cap of 3");
         drop(a1);
-        assert!(can_acquire(&b).await.is_some(), "a released permit is reused");
+        assert!(
+            can_acquire(&b).await.is_some(),
+            "a released permit is reused"
+        );
     }
 
     #[tokio::test]

@@ -411,7 +411,12 @@ mod tests {
         assert_eq!(report.corrupt.len(), 2);
         assert!(dir.path().join("bad.json.corrupt").exists());
         assert!(!dir.path().join("bad.json").exists());
-        assert!(report.corrupt.iter().any(|c| c.error.contains("format version")));
+        assert!(
+            report
+                .corrupt
+                .iter()
+                .any(|c| c.error.contains("format version"))
+        );
         // Set aside once: a second scan finds only the good one.
         let again = store.load_all(true).unwrap();
         assert_eq!((again.sessions.len(), again.corrupt.len()), (1, 0));

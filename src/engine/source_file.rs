@@ -156,7 +156,10 @@ mod tests {
         assert_eq!(key_for("", Path::new("a.txt")).as_deref(), Some("a.txt"));
         assert_eq!(key_for("p/", Path::new("../x")), None);
         assert_eq!(key_for("p/", Path::new("")), None);
-        assert_eq!(content_type_for("a/b.json").as_deref(), Some("application/json"));
+        assert_eq!(
+            content_type_for("a/b.json").as_deref(),
+            Some("application/json")
+        );
         assert_eq!(content_type_for("noext"), None);
     }
 }

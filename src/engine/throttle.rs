@@ -54,7 +54,9 @@ impl Throttle {
             return Duration::ZERO;
         };
         let rate = rate as f64;
-        let elapsed = now.saturating_duration_since(bucket.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(bucket.refilled_at)
+            .as_secs_f64();
         bucket.available = (bucket.available + elapsed * rate).min(rate);
         bucket.refilled_at = bucket.refilled_at.max(now);
         bucket.available -= bytes as f64;
@@ -107,7 +109,10 @@ mod tests {
             now += t.reserve(100, now);
             sent += 100;
         }
-        assert!((9_900..=10_100).contains(&sent), "sent {sent} in 10 s at 1000 B/s");
+        assert!(
+            (9_900..=10_100).contains(&sent),
+            "sent {sent} in 10 s at 1000 B/s"
+        );
     }
 
     #[test]
