@@ -16,7 +16,12 @@ const GENEROUS: Duration = Duration::from_secs(30);
 fn an_orphan_from_another_client_is_listed_and_aborted() {
     let dirs = TestDirs::new();
     let mut harness = harness(setup(&dirs, None));
-    let endpoint = harness.state().target().expect("connected").endpoint.clone();
+    let endpoint = harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone();
     let client = other_client(&endpoint);
     let initiated = block_on(client.initiate_multipart_upload(
         server::DEFAULT_BUCKET,
@@ -52,5 +57,9 @@ fn an_orphan_from_another_client_is_listed_and_aborted() {
         client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
     )
     .expect("listing");
-    assert!(listed.uploads.is_empty(), "still there: {:?}", listed.uploads);
+    assert!(
+        listed.uploads.is_empty(),
+        "still there: {:?}",
+        listed.uploads
+    );
 }

@@ -71,7 +71,7 @@ fn pause_stops_the_transfer_and_resume_completes_it() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.parts.iter().any(|p| *p == PartState::Done))
+            .is_some_and(|r| r.parts.contains(&PartState::Done))
     });
     click(&mut harness, "Pause");
     wait_until(&mut harness, GENEROUS, "paused", |app| {
@@ -102,7 +102,12 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
     dirs.write_config(SMALL_PARTS_CONFIG);
     let file = dirs.file("abort-me.bin", 2 * 1024 * 1024);
     let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
-    let endpoint = harness.state().target().expect("connected").endpoint.clone();
+    let endpoint = harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone();
 
     drop_files(&mut harness, &[file]);
     wait_until(&mut harness, GENEROUS, "upload started", |app| {
@@ -123,7 +128,11 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
         client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
     )
     .expect("listing");
-    assert!(listed.uploads.is_empty(), "left behind: {:?}", listed.uploads);
+    assert!(
+        listed.uploads.is_empty(),
+        "left behind: {:?}",
+        listed.uploads
+    );
     let sessions = std::fs::read_dir(&dirs.paths.sessions_dir)
         .map(|dir| {
             dir.filter_map(Result::ok)
@@ -145,9 +154,10 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
         let mut harness = harness(setup(&dirs, delay));
         drop_files(&mut harness, &[file]);
         wait_until(&mut harness, GENEROUS, "three parts done", |app| {
-            app.transfers().rows().first().is_some_and(|r| {
-                r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3
-            })
+            app.transfers()
+                .rows()
+                .first()
+                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
         });
         click(&mut harness, "Pause");
         wait_until(&mut harness, GENEROUS, "paused", |app| {
@@ -170,7 +180,10 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
     assert_eq!(row.state, TransferState::Paused);
     assert_eq!(row.file_name, "resume-me.bin");
     let done_after = row.parts.iter().filter(|p| **p == PartState::Done).count();
-    assert_eq!(done_after, done_before, "the part map is filled from the session");
+    assert_eq!(
+        done_after, done_before,
+        "the part map is filled from the session"
+    );
 
     click(&mut harness, "Resume");
     wait_until(&mut harness, GENEROUS, "done after restart", |app| {

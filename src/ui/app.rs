@@ -137,16 +137,14 @@ impl OssupApp {
             pending_switch: None,
         };
         let request = app.connect_request(None, false);
-        let needs_embedded = crate::config::resolve(
-            &app.config,
-            &crate::config::Overrides::default(),
-            &app.env,
-        )
-        .map(|target| target.origin == crate::config::TargetOrigin::LocalDefault)
-        .unwrap_or(false);
+        let needs_embedded =
+            crate::config::resolve(&app.config, &crate::config::Overrides::default(), &app.env)
+                .map(|target| target.origin == crate::config::TargetOrigin::LocalDefault)
+                .unwrap_or(false);
         let result = if needs_embedded {
-            let embedded = EmbeddedEndpoint::start(app.paths.server_dir.clone(), app.embedded_delay)
-                .map_err(UiError::Startup)?;
+            let embedded =
+                EmbeddedEndpoint::start(app.paths.server_dir.clone(), app.embedded_delay)
+                    .map_err(UiError::Startup)?;
             let request = ConnectRequest {
                 embedded_endpoint: Some(embedded.endpoint()),
                 ..request
@@ -264,19 +262,17 @@ impl OssupApp {
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                match &self.status {
-                    Some(status) => {
-                        ui.label(status);
-                        if ui.small_button("Dismiss").clicked() {
-                            self.status = None;
-                        }
+            ui.horizontal(|ui| match &self.status {
+                Some(status) => {
+                    ui.label(status);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.status = None;
                     }
-                    None => {
-                        let active = self.transfers.active_rows().count();
-                        let done = self.transfers.history_rows().count();
-                        ui.label(RichText::new(format!("{active} active · {done} finished")).weak());
-                    }
+                }
+                None => {
+                    let active = self.transfers.active_rows().count();
+                    let done = self.transfers.history_rows().count();
+                    ui.label(RichText::new(format!("{active} active · {done} finished")).weak());
                 }
             });
         });
@@ -291,13 +287,23 @@ impl OssupApp {
             Tab::RemoteUploads => {
                 let label = self
                     .target()
-                    .map(|t| t.profile.clone().unwrap_or_else(|| "built-in local endpoint".into()))
+                    .map(|t| {
+                        t.profile
+                            .clone()
+                            .unwrap_or_else(|| "built-in local endpoint".into())
+                    })
                     .unwrap_or_else(|| "not connected".into());
                 remote_uploads_ui(ui, &mut self.remote, &label, commands);
             }
             Tab::Settings => {
                 let active = self.target().and_then(|t| t.profile.clone());
-                settings_ui(ui, &mut self.settings, &self.config, active.as_deref(), commands);
+                settings_ui(
+                    ui,
+                    &mut self.settings,
+                    &self.config,
+                    active.as_deref(),
+                    commands,
+                );
             }
         });
         drop_overlay_ui(ui.ctx(), &self.destination.label());
@@ -306,10 +312,16 @@ impl OssupApp {
     fn toolbar_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
         ui.horizontal(|ui| {
             let can_add = self.connection.is_some() && !self.picker_open;
-            if ui.add_enabled(can_add, egui::Button::new("Add files…")).clicked() {
+            if ui
+                .add_enabled(can_add, egui::Button::new("Add files…"))
+                .clicked()
+            {
                 commands.push(UiCommand::OpenPicker(PickKind::Files));
             }
-            if ui.add_enabled(can_add, egui::Button::new("Add folder…")).clicked() {
+            if ui
+                .add_enabled(can_add, egui::Button::new("Add folder…"))
+                .clicked()
+            {
                 commands.push(UiCommand::OpenPicker(PickKind::Folder));
             }
             ui.separator();
@@ -330,7 +342,7 @@ impl OssupApp {
                     .hint_text("folder/ (optional)"),
             )
             .labelled_by(prefix_label.id);
-            ui.label(RichText::new(format!("→ {}", self.destination.label())).weak());
+            ui.label(RichText::new(format!("to {}", self.destination.label())).weak());
         });
     }
 
@@ -369,10 +381,10 @@ impl OssupApp {
                         self.send(EngineCommand::Resume(id));
                         self.tab = Tab::Transfers;
                     }
-                    None => {
-                        self.status =
-                            Some("That upload's local session is not loaded, so it cannot be resumed here.".into())
-                    }
+                    None => self.status = Some(
+                        "That upload's local session is not loaded, so it cannot be resumed here."
+                            .into(),
+                    ),
                 }
             }
             UiCommand::SaveSettings => self.save_settings(),
@@ -514,9 +526,10 @@ impl OssupApp {
         let client = connection.client.clone();
         let bucket = self.remote.bucket.trim().to_owned();
         self.jobs.sender().spawn_on(&runtime, async move {
-            let result = remote_uploads::list_upload_parts(&client, &bucket, &key, &upload_id, None)
-                .await
-                .map_err(|error| error.to_string());
+            let result =
+                remote_uploads::list_upload_parts(&client, &bucket, &key, &upload_id, None)
+                    .await
+                    .map_err(|error| error.to_string());
             JobResult::UploadParts { upload_id, result }
         });
     }
@@ -587,7 +600,10 @@ impl OssupApp {
                 self.pending_switch = switch_to;
                 self.jobs.sender().spawn_blocking(move || {
                     JobResult::SettingsSaved(
-                        config.save(&path).map(|()| config).map_err(|e| e.to_string()),
+                        config
+                            .save(&path)
+                            .map(|()| config)
+                            .map_err(|e| e.to_string()),
                     )
                 });
             }
@@ -631,7 +647,9 @@ impl OssupApp {
                     embedded_endpoint: Some(embedded.endpoint()),
                     ..request
                 };
-                return JobResult::EmbeddedConnected(connection::connect(request).map(|c| (c, embedded)));
+                return JobResult::EmbeddedConnected(
+                    connection::connect(request).map(|c| (c, embedded)),
+                );
             }
             JobResult::Connected(connection::connect(request))
         });

@@ -34,11 +34,16 @@ pub enum UiCommand {
     /// Fetch the next page of in-progress uploads.
     ListMoreRemoteUploads,
     /// Count parts and bytes of one in-progress upload (`key`, `upload_id`).
-    LoadRemoteParts { key: String, upload_id: String },
+    LoadRemoteParts {
+        key: String,
+        upload_id: String,
+    },
     /// Abort these in-progress uploads (`key`, `upload_id`).
     AbortRemoteUploads(Vec<(String, String)>),
     /// Resume the local session that owns this upload id.
-    ResumeRemoteUpload { upload_id: String },
+    ResumeRemoteUpload {
+        upload_id: String,
+    },
     /// Save the settings form (profiles and tuning) and apply it.
     SaveSettings,
     /// Point new transfers at this profile (`None`: the embedded local endpoint).

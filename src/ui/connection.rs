@@ -118,8 +118,8 @@ pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
     let (client_config, target) = if request.force_embedded {
         embedded_target(&request)?
     } else {
-        let resolved =
-            config::resolve(&request.config, &overrides, &request.env).map_err(|e| e.to_string())?;
+        let resolved = config::resolve(&request.config, &overrides, &request.env)
+            .map_err(|e| e.to_string())?;
         match &resolved.origin {
             TargetOrigin::LocalDefault => embedded_target(&request)?,
             origin => {
@@ -201,6 +201,8 @@ pub fn engine_tuning(tuning: &config::Tuning) -> crate::engine::Tuning {
         forbid_overwrite: tuning.forbid_overwrite,
         storage_class: tuning.storage_class.clone(),
         resume_on_start: tuning.resume_on_start,
+        // A file larger than one part goes up in parts, so its part map means something.
+        single_put_threshold: tuning.part_size_bytes,
         ..crate::engine::Tuning::default()
     }
 }

@@ -84,11 +84,13 @@ pub fn run(options: RunOptions) -> Result<(), UiError> {
     let embedded_delay = match options.embedded_delay {
         Some(delay) => Some(delay),
         None => match std::env::var(ENV_EMBEDDED_DELAY_MS) {
-            Ok(text) => Some(Duration::from_millis(text.trim().parse().map_err(|_| {
-                UiError::Startup(format!(
-                    "{ENV_EMBEDDED_DELAY_MS}={text:?} is not a whole number of milliseconds"
-                ))
-            })?)),
+            Ok(text) => Some(Duration::from_millis(text.trim().parse().map_err(
+                |_| {
+                    UiError::Startup(format!(
+                        "{ENV_EMBEDDED_DELAY_MS}={text:?} is not a whole number of milliseconds"
+                    ))
+                },
+            )?)),
             Err(_) => None,
         },
     };

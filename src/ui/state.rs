@@ -71,7 +71,11 @@ impl TransferRow {
     /// Fraction of bytes done in `0.0..=1.0`.
     pub fn progress_fraction(&self) -> f32 {
         if self.size_bytes == 0 {
-            return if self.state == TransferState::Done { 1.0 } else { 0.0 };
+            return if self.state == TransferState::Done {
+                1.0
+            } else {
+                0.0
+            };
         }
         (self.bytes_done as f64 / self.size_bytes as f64).clamp(0.0, 1.0) as f32
     }
@@ -244,7 +248,8 @@ impl TransfersModel {
                 self.next_arrival += 1;
                 self.index_by_id
                     .insert(snapshot.id.clone(), self.rows.len());
-                self.rows.push(TransferRow::from_snapshot(snapshot, arrival));
+                self.rows
+                    .push(TransferRow::from_snapshot(snapshot, arrival));
             }
         }
     }
@@ -291,15 +296,26 @@ mod tests {
     #[test]
     fn progress_updates_only_the_changed_parts_of_the_right_row() {
         let mut model = TransfersModel::default();
-        model.apply(EngineEvent::Snapshot(snapshot("a", 3, TransferState::Queued)));
-        model.apply(EngineEvent::Snapshot(snapshot("b", 2, TransferState::Queued)));
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "a",
+            3,
+            TransferState::Queued,
+        )));
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "b",
+            2,
+            TransferState::Queued,
+        )));
         model.apply(EngineEvent::Progress {
             id: TransferId("a".into()),
             state: TransferState::Uploading,
             bytes_done: 150,
             bytes_per_sec: 1000.0,
             eta_secs: Some(0.15),
-            changed_parts: vec![(1, PartState::Done), (2, PartState::InFlight { bytes_sent: 50 })],
+            changed_parts: vec![
+                (1, PartState::Done),
+                (2, PartState::InFlight { bytes_sent: 50 }),
+            ],
         });
         let a = model.row(&TransferId("a".into())).expect("row a exists");
         assert_eq!(a.state, TransferState::Uploading);
@@ -314,7 +330,11 @@ mod tests {
     #[test]
     fn out_of_range_part_numbers_are_ignored() {
         let mut model = TransfersModel::default();
-        model.apply(EngineEvent::Snapshot(snapshot("a", 1, TransferState::Queued)));
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "a",
+            1,
+            TransferState::Queued,
+        )));
         model.apply(EngineEvent::Progress {
             id: TransferId("a".into()),
             state: TransferState::Uploading,
@@ -331,7 +351,11 @@ mod tests {
     fn snapshots_keep_arrival_order_and_removal_reindexes() {
         let mut model = TransfersModel::default();
         for id in ["a", "b", "c"] {
-            model.apply(EngineEvent::Snapshot(snapshot(id, 1, TransferState::Queued)));
+            model.apply(EngineEvent::Snapshot(snapshot(
+                id,
+                1,
+                TransferState::Queued,
+            )));
         }
         model.apply(EngineEvent::Snapshot(snapshot("a", 1, TransferState::Done)));
         model.apply(EngineEvent::Removed(TransferId("b".into())));

@@ -150,10 +150,12 @@ impl RemoteUploadsModel {
         self.rows
             .iter()
             .filter_map(|row| {
-                row.upload
-                    .class
-                    .session()
-                    .map(|s| (row.upload.upload.upload_id.clone(), s.local_path.display().to_string()))
+                row.upload.class.session().map(|s| {
+                    (
+                        row.upload.upload.upload_id.clone(),
+                        s.local_path.display().to_string(),
+                    )
+                })
             })
             .collect()
     }
@@ -230,7 +232,11 @@ pub fn remote_uploads_ui(
             }
         ));
         if uncounted > 0 && ui.button("Count orphan bytes").clicked() {
-            for row in model.rows.iter_mut().filter(|r| r.is_orphan() && r.parts.is_none()) {
+            for row in model
+                .rows
+                .iter_mut()
+                .filter(|r| r.is_orphan() && r.parts.is_none())
+            {
                 row.parts = Some(PartsInfo::Loading);
                 let (key, upload_id) = row.key_and_id();
                 commands.push(UiCommand::LoadRemoteParts { key, upload_id });
@@ -242,7 +248,10 @@ pub fn remote_uploads_ui(
             model.rows.iter_mut().for_each(|r| r.selected = true);
         }
         if ui.button("Select orphans").clicked() {
-            model.rows.iter_mut().for_each(|r| r.selected = r.is_orphan());
+            model
+                .rows
+                .iter_mut()
+                .for_each(|r| r.selected = r.is_orphan());
         }
         if ui.button("Select none").clicked() {
             model.rows.iter_mut().for_each(|r| r.selected = false);
@@ -316,14 +325,13 @@ fn uploads_table_ui(ui: &mut Ui, model: &mut RemoteUploadsModel, commands: &mut 
                     ui.end_row();
                     for row in &mut model.rows {
                         let upload = &row.upload.upload;
-                        ui.checkbox(&mut row.selected, "")
-                            .widget_info(|| {
-                                egui::WidgetInfo::labeled(
-                                    egui::Role::CheckBox,
-                                    true,
-                                    format!("Select {}", upload.key),
-                                )
-                            });
+                        ui.checkbox(&mut row.selected, "").widget_info(|| {
+                            egui::WidgetInfo::labeled(
+                                egui::Role::CheckBox,
+                                true,
+                                format!("Select {}", upload.key),
+                            )
+                        });
                         ui.label(&upload.key);
                         ui.label(RichText::new(short_id(&upload.upload_id)).monospace())
                             .on_hover_text(&upload.upload_id);
@@ -382,7 +390,11 @@ fn uploads_table_ui(ui: &mut Ui, model: &mut RemoteUploadsModel, commands: &mut 
         });
 }
 
-fn confirm_abort_ui(ctx: &egui::Context, model: &mut RemoteUploadsModel, commands: &mut Vec<UiCommand>) {
+fn confirm_abort_ui(
+    ctx: &egui::Context,
+    model: &mut RemoteUploadsModel,
+    commands: &mut Vec<UiCommand>,
+) {
     let Some(selected) = model.confirm_abort.clone() else {
         return;
     };

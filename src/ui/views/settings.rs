@@ -46,7 +46,10 @@ impl std::fmt::Debug for ProfileForm {
             .field("bucket", &self.bucket)
             .field("credentials", &self.credentials)
             .field("access_key_id", &self.access_key_id)
-            .field("new_secret", &(!self.new_secret.is_empty()).then_some("******"))
+            .field(
+                "new_secret",
+                &(!self.new_secret.is_empty()).then_some("******"),
+            )
             .field("has_stored_secret", &self.has_stored_secret)
             .field("path_style", &self.path_style)
             .finish()
@@ -326,7 +329,9 @@ fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &str) {
 fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
     let title = match &form.editing {
         Some(name) => format!("Editing profile {name}"),
-        None => String::from("New profile (leave the name empty to change only the settings below)"),
+        None => {
+            String::from("New profile (leave the name empty to change only the settings below)")
+        }
     };
     ui.label(RichText::new(title).strong());
     egui::Grid::new("profile_form")
@@ -341,7 +346,12 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
                 &mut profile.endpoint,
                 "https://oss-cn-hangzhou.aliyuncs.com",
             );
-            labelled_text(ui, "Region", &mut profile.region, "cn-hangzhou (V4 signing)");
+            labelled_text(
+                ui,
+                "Region",
+                &mut profile.region,
+                "cn-hangzhou (V4 signing)",
+            );
             labelled_text(ui, "Bucket", &mut profile.bucket, "my-bucket");
             ui.label("Credentials");
             ui.horizontal(|ui| {
@@ -375,7 +385,10 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
                 ui.end_row();
             }
             ui.label("");
-            ui.checkbox(&mut profile.path_style, "Path-style addressing (endpoint/bucket/key)");
+            ui.checkbox(
+                &mut profile.path_style,
+                "Path-style addressing (endpoint/bucket/key)",
+            );
             ui.end_row();
         });
 }
@@ -385,8 +398,18 @@ fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
-            labelled_text(ui, "Part size", &mut tuning.part_size, "8MiB (100KiB to 5GiB)");
-            labelled_text(ui, "Parallel parts per file", &mut tuning.parallel_parts, "4");
+            labelled_text(
+                ui,
+                "Part size",
+                &mut tuning.part_size,
+                "8MiB (100KiB to 5GiB)",
+            );
+            labelled_text(
+                ui,
+                "Parallel parts per file",
+                &mut tuning.parallel_parts,
+                "4",
+            );
             labelled_text(
                 ui,
                 "Concurrent transfers",
@@ -450,18 +473,34 @@ mod tests {
         let config = ConfigFile::default();
         for (edit, field) in [
             (
-                Box::new(|f: &mut TuningForm| f.part_size = "50KiB".into()) as Box<dyn Fn(&mut TuningForm)>,
+                Box::new(|f: &mut TuningForm| f.part_size = "50KiB".into())
+                    as Box<dyn Fn(&mut TuningForm)>,
                 "part size",
             ),
-            (Box::new(|f: &mut TuningForm| f.part_size = "eight".into()), "part size"),
-            (Box::new(|f: &mut TuningForm| f.parallel_parts = "0".into()), "parallel parts"),
-            (Box::new(|f: &mut TuningForm| f.parallel_parts = "-3".into()), "parallel parts"),
+            (
+                Box::new(|f: &mut TuningForm| f.part_size = "eight".into()),
+                "part size",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.parallel_parts = "0".into()),
+                "parallel parts",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.parallel_parts = "-3".into()),
+                "parallel parts",
+            ),
             (
                 Box::new(|f: &mut TuningForm| f.concurrent_transfers = "1000".into()),
                 "concurrent transfers",
             ),
-            (Box::new(|f: &mut TuningForm| f.bandwidth_limit = "10B".into()), "bandwidth limit"),
-            (Box::new(|f: &mut TuningForm| f.storage_class = "Cold".into()), "storage class"),
+            (
+                Box::new(|f: &mut TuningForm| f.bandwidth_limit = "10B".into()),
+                "bandwidth limit",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.storage_class = "Cold".into()),
+                "storage class",
+            ),
         ] {
             let mut form = valid_form();
             edit(&mut form.tuning);
@@ -516,6 +555,9 @@ mod tests {
         form.profile.new_secret = "typed".into();
         let (saved, named) = form.to_config(&config).expect("valid");
         assert_eq!(named.as_deref(), Some("work"));
-        assert_eq!(saved.profiles["work"].access_key_secret.as_deref(), Some("typed"));
+        assert_eq!(
+            saved.profiles["work"].access_key_secret.as_deref(),
+            Some("typed")
+        );
     }
 }

@@ -38,7 +38,9 @@ pub fn transfers_ui(
                 ui.add_space(24.0);
                 ui.vertical_centered(|ui| {
                     ui.label(RichText::new("No uploads in progress").size(18.0));
-                    ui.label("Drop files or folders anywhere on this window, or use Add files… above.");
+                    ui.label(
+                        "Drop files or folders anywhere on this window, or use Add files… above.",
+                    );
                 });
             }
             for row in model.active_rows() {
@@ -146,8 +148,7 @@ fn row_buttons_ui(
     if row.can_retry() && ui.button("Retry").clicked() {
         commands.push(UiCommand::Retry(row.id.clone()));
     }
-    if row.error.as_ref().is_some_and(|e| e.restart_suggested)
-        && ui.button("Start over").clicked()
+    if row.error.as_ref().is_some_and(|e| e.restart_suggested) && ui.button("Start over").clicked()
     {
         commands.push(UiCommand::Restart(row.id.clone()));
     }
@@ -196,14 +197,12 @@ fn details_ui(ui: &mut Ui, row: &TransferRow) {
 fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         if ui
-            .small_button("✖")
-            .on_hover_text("Remove from the list")
+            .small_button("Remove")
+            .on_hover_text("Remove from the list (the object stays in the bucket)")
             .clicked()
         {
             commands.push(UiCommand::Forget(row.id.clone()));
         }
-        let mark = if row.state == TransferState::Done { "✔" } else { "↷" };
-        ui.colored_label(state_color(&row.state), mark);
         ui.label(RichText::new(&row.file_name).strong());
         ui.label(RichText::new(row.destination_label()).weak());
         ui.label(bytes_label(row.size_bytes));
@@ -267,8 +266,6 @@ fn state_color(state: &TransferState) -> Color32 {
         TransferState::Queued
         | TransferState::Paused
         | TransferState::Skipped
-        | TransferState::LockedElsewhere => {
-            Color32::from_gray(170)
-        }
+        | TransferState::LockedElsewhere => Color32::from_gray(170),
     }
 }

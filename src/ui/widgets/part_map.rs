@@ -114,7 +114,9 @@ pub fn cell_look(part: &PartState, part_len_bytes: u64) -> (Color32, f32) {
 
 /// Byte range `start..end` of part `index` (0-based) in a file of `size_bytes`.
 pub fn part_byte_range(index: usize, part_size_bytes: u64, size_bytes: u64) -> (u64, u64) {
-    let start = (index as u64).saturating_mul(part_size_bytes).min(size_bytes);
+    let start = (index as u64)
+        .saturating_mul(part_size_bytes)
+        .min(size_bytes);
     let end = start.saturating_add(part_size_bytes).min(size_bytes);
     (start, end)
 }
