@@ -35,9 +35,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(server::serve(args))?;
         }
-        None => {
-            eprintln!("ossup: the window is not part of this build yet; try `ossup serve --help`");
-        }
+        None => ossup::ui::run(ossup::ui::RunOptions::default())?,
     }
     Ok(())
 }

@@ -254,7 +254,15 @@ impl OssupApp {
             if let Some(target) = self.target()
                 && target.is_embedded()
             {
-                ui.colored_label(part_map::RETRYING_COLOR, &target.description);
+                egui::Frame::new()
+                    .fill(ui.visuals().faint_bg_color)
+                    .stroke(egui::Stroke::new(1.0, part_map::RETRYING_COLOR))
+                    .corner_radius(4.0)
+                    .inner_margin(6.0)
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.label(&target.description);
+                    });
             }
             if self.tab == Tab::Transfers {
                 self.toolbar_ui(ui, commands);

@@ -208,7 +208,7 @@ fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>)
         ui.label(bytes_label(row.size_bytes));
         ui.label(state_label(&row.state));
         if let Some(result) = &row.result {
-            ui.label(RichText::new(format!("ETag {}", result.etag)).monospace());
+            ui.label(RichText::new(format!("ETag {}", result.etag.trim_matches('"'))).monospace());
             if result.verified {
                 ui.colored_label(part_map::DONE_COLOR, "CRC-64 verified");
             } else {
