@@ -185,8 +185,8 @@ impl Board {
         sent
     }
 
-    /// Publishes changes until `stop` fires: waits for a change, then publishes every
-    /// interval while transfers are active.
+    /// Publishes changes until `stop` fires: waits for a change, then publishes at most
+    /// once an interval while changes keep coming or transfers are active.
     pub(crate) async fn run_publisher(
         &self,
         sink: EventSink,
@@ -197,12 +197,14 @@ impl Board {
                 () = stop.cancelled() => return,
                 () = self.changed.notified() => {}
             }
+            // The first change after a quiet spell goes out at once; later ones are
+            // gathered for an interval.
             loop {
+                let sent = self.publish(&sink, Instant::now());
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(PUBLISH_INTERVAL) => {}
                 }
-                let sent = self.publish(&sink, Instant::now());
                 if !sent && !self.any_active() {
                     break;
                 }
