@@ -232,6 +232,25 @@ async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
     }
     watcher.stop().await;
 
+    let wrong_secret = client_with(
+        &server.endpoint(),
+        ossup::server::DEFAULT_ACCESS_KEY_ID,
+        "not-the-secret",
+    );
+    let mut watcher = spawn_engine(wrong_secret, &server.endpoint(), sessions.path(), tuning());
+    add(&watcher, big.clone());
+    let failed = watcher
+        .until_key_state("big.bin", TransferState::Failed)
+        .await;
+    let error = failed.error.unwrap();
+    assert_eq!(
+        error.code.as_deref(),
+        Some("SignatureDoesNotMatch"),
+        "{error}"
+    );
+    assert!(error.message.contains("secret"), "{error}");
+    watcher.stop().await;
+
     let mut watcher = spawn_engine(
         server.client(),
         &server.endpoint(),
@@ -391,4 +410,30 @@ async fn waits_for_the_network_and_resumes_by_itself() {
     assert_eq!(read_back(&client, "outage.bin").await, bytes);
     watcher.stop().await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_clock_is_corrected_from_the_server_time() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    // An hour behind: the server refuses with RequestTimeTooSkewed and says its time.
+    client.set_clock_offset_secs(-3600);
+    let bytes = data(PART as usize * 3, 13);
+    let path = write_file(files.path(), "skewed.bin", &bytes);
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&watcher, path);
+    let done = watcher
+        .until_key_state("skewed.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert!(client.clock_offset_secs().abs() < 60, "offset corrected");
+    assert_eq!(read_back(&client, "skewed.bin").await, bytes);
+    watcher.stop().await;
 }
