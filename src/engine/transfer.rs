@@ -376,7 +376,6 @@ async fn single_put(
         let progress = progress.clone();
         let put_options = &put_options;
         async move {
-            ctx.throttle.acquire(size).await;
             ctx.client
                 .put_object(
                     &transfer.bucket,
@@ -719,7 +718,6 @@ impl PartTask {
             let body = file_body(&task.path, task.offset, task.len);
             let progress = progress.clone();
             async move {
-                ctx.throttle.acquire(task.len).await;
                 ctx.client
                     .upload_part(
                         &task.bucket,
