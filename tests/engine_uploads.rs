@@ -564,3 +564,54 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
     let events = watcher.stop().await;
     assert!(matches!(events.last(), Some(EngineEvent::Stopped)));
 }
+
+/// Open file descriptors of this process (Linux); `None` elsewhere.
+fn open_fds() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    let root = files.path().join("many");
+    let count = 400;
+    for index in 0..count {
+        write_file(
+            &root,
+            &format!("d{}/f{index:04}.txt", index % 7),
+            &data(50, index),
+        );
+    }
+    let fds_before = open_fds();
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    watcher
+        .handle
+        .send(EngineCommand::Add {
+            paths: vec![root],
+            destination: Destination::new(BUCKET, ""),
+        })
+        .unwrap();
+    // Sampled at every event while the transfers run.
+    let most_fds = std::cell::Cell::new(0usize);
+    watcher
+        .until("all files done", |w| {
+            if let (Some(before), Some(now)) = (fds_before, open_fds()) {
+                most_fds.set(most_fds.get().max(now.saturating_sub(before)));
+            }
+            w.rows.len() == count as usize
+                && w.rows.values().all(|r| r.state == TransferState::Done)
+        })
+        .await;
+    let most_fds = most_fds.get();
+    assert!(most_fds < 100, "{most_fds} more descriptors open");
+    assert_eq!(read_back(&client, "many/d3/f0010.txt").await, data(50, 10));
+    watcher.stop().await;
+}

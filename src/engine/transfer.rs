@@ -19,7 +19,9 @@ use super::event::{PartState, TransferError, TransferId, TransferResult, Transfe
 use super::plan::{PartPlan, plan};
 use super::progress::Reporter;
 use super::retry::RetryEvent;
-use super::session_store::{CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions};
+use super::session_store::{
+    CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionError, UploadOptions,
+};
 use super::source_file;
 use crate::protocol::OssError;
 use crate::protocol::client::{
@@ -35,6 +37,8 @@ pub(crate) enum Outcome {
     Paused,
     Failed,
     Skipped,
+    /// Another process drives this session.
+    LockedElsewhere,
 }
 
 /// Whether to continue an existing session or start over.
@@ -200,6 +204,29 @@ pub(crate) async fn run_file(
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {
+            // Held until this run ends, so no other process drives the same session.
+            let _lock = match ctx.store.try_lock(&transfer.id) {
+                Ok(lock) => lock,
+                Err(SessionError::Locked { .. }) => {
+                    reporter.set_state(TransferState::LockedElsewhere);
+                    ctx.board.notice(format!(
+                        "{} to oss://{}/{} is being uploaded by another ossup process.",
+                        transfer.path.display(),
+                        transfer.bucket,
+                        transfer.key
+                    ));
+                    return Outcome::LockedElsewhere;
+                }
+                Err(e) => {
+                    reporter.fail(TransferError {
+                        message: format!("Could not lock the session: {e}."),
+                        code: None,
+                        request_id: None,
+                        restart_suggested: false,
+                    });
+                    return Outcome::Failed;
+                }
+            };
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
             upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
