@@ -448,6 +448,8 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
             "{key}"
         );
         assert_eq!(read_back(&client, key).await, b"old");
+        let reason = watcher.row_for_key(key).unwrap().error.clone().unwrap();
+        assert!(reason.message.contains("already exists"), "{reason}");
     }
     assert_eq!(uploads_in_progress(&client).await, 0);
     assert_eq!(session_files(sessions.path()), 0);

@@ -116,7 +116,7 @@ pub(crate) async fn run_stream(
             Outcome::Done
         }
         Err(Stop::Skipped) => {
-            reporter.set_state(TransferState::Skipped);
+            reporter.skip(&bucket, &key);
             Outcome::Skipped
         }
         Err(Stop::Cancelled) => {

@@ -248,7 +248,7 @@ pub(crate) async fn run_file(
                 tracing::warn!("{e}");
             }
             reporter.requeue_unfinished();
-            reporter.set_state(TransferState::Skipped);
+            reporter.skip(&transfer.bucket, &transfer.key);
             Outcome::Skipped
         }
         Err(Stop::Failed(error)) => {
@@ -323,7 +323,7 @@ async fn upload_file(
         }
     };
     let session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
-    complete(ctx, reporter, cancel, transfer, session).await
+    complete(ctx, reporter, transfer, session).await
 }
 
 fn check_same_file(recorded: &FileIdentity, now: &FileIdentity, path: &Path) -> Result<(), Stop> {
@@ -764,12 +764,14 @@ impl PartTask {
 async fn complete(
     ctx: &EngineContext,
     reporter: &Reporter,
-    cancel: &CancellationToken,
     transfer: &FileTransfer,
     session: Session,
 ) -> Result<TransferResult, Stop> {
     let what = format!("oss://{}/{}", session.bucket, session.key);
     reporter.set_state(TransferState::Verifying);
+    // Once Complete is on its way it is seen through: a pause now would leave the
+    // server and the session disagreeing about whether the upload still exists.
+    let cancel = &CancellationToken::new();
     let parts: Vec<CompletePart> = session
         .completed_parts
         .iter()
