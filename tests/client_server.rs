@@ -1096,3 +1096,79 @@ async fn names_are_checked_before_sending() {
         .await
         .expect("put into the new bucket");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_and_wrong_region_are_refused() {
+    let harness = Harness::start().await;
+    let wrong_secret = harness.client_with(Credentials::new(ACCESS_KEY_ID, "not-the-secret"));
+    let error = wrong_secret
+        .head_object(BUCKET, "anything")
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+    let error = wrong_secret
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+    assert!(
+        error.service().unwrap().detail("StringToSign").is_some(),
+        "the server's string to sign is kept for diagnosis"
+    );
+    assert!(!error.is_retryable());
+
+    let mut v4_config = harness.config(SignatureVersion::V4 {
+        region: REGION.into(),
+    });
+    v4_config.credentials = Credentials::new(ACCESS_KEY_ID, "not-the-secret");
+    let wrong_v4 = OssClient::new(v4_config).unwrap();
+    assert_eq!(
+        code(wrong_v4.head_object(BUCKET, "anything").await),
+        "SignatureDoesNotMatch"
+    );
+
+    let other_region = OssClient::new(harness.config(SignatureVersion::V4 {
+        region: "cn-beijing".into(),
+    }))
+    .unwrap();
+    assert_eq!(
+        code(other_region.get_object(BUCKET, "anything", None).await),
+        "AccessDenied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_clock_is_refused_then_corrected() {
+    let harness = Harness::start().await;
+    for client in [harness.client(), harness.client_v4()] {
+        client.set_clock_offset_secs(-3600);
+        let error = client
+            .put_object(
+                BUCKET,
+                "skew",
+                Body::Bytes(Bytes::from_static(b"x")),
+                &PutOptions::default(),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
+        let offset = client
+            .adopt_server_clock(&error)
+            .expect("the server says its time");
+        assert!(
+            offset.abs() <= 5,
+            "the local clock is right, so the offset is about 0: {offset}"
+        );
+        client
+            .put_object(
+                BUCKET,
+                "skew",
+                Body::Bytes(Bytes::from_static(b"x")),
+                &PutOptions::default(),
+                None,
+            )
+            .await
+            .expect("accepted after correcting the clock");
+    }
+}
