@@ -1042,8 +1042,8 @@ async fn transport_failures_are_classified() {
             held.push(socket);
         }
     });
-    let stalled = OssClient::new(config)
-        .unwrap()
+    let silent_client = OssClient::new(config).unwrap();
+    let stalled = silent_client
         .put_object(
             BUCKET,
             "k",
@@ -1053,7 +1053,6 @@ async fn transport_failures_are_classified() {
         )
         .await
         .unwrap_err();
-    held.abort();
     assert!(
         matches!(
             stalled,
@@ -1065,6 +1064,35 @@ async fn transport_failures_are_classified() {
         "{stalled}"
     );
     assert!(stalled.to_string().contains("PutObject of client-test/k"));
+
+    // A body larger than the socket buffers stops moving when nobody reads it: the idle
+    // timeout ends the upload instead of letting it hang.
+    let data = pattern(32 * 1024 * 1024, 5);
+    let file = temp_file_with(&data);
+    let (progress, reported, _) = counting_progress();
+    let stalled_part = silent_client
+        .upload_part(
+            BUCKET,
+            "k",
+            "upload",
+            1,
+            file_range(file.path(), 0, data.len()),
+            Some(progress),
+        )
+        .await
+        .unwrap_err();
+    held.abort();
+    assert!(
+        matches!(
+            stalled_part,
+            OssError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{stalled_part}"
+    );
+    assert!(reported.load(Ordering::Relaxed) < data.len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
