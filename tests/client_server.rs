@@ -915,9 +915,55 @@ async fn list_multipart_uploads_pages_past_1000() {
     );
 }
 
-/// Forwards one connection to `upstream`, flipping the bits of the request body byte at
-/// `flip_at`: damage in transit, as a faulty middlebox would do it.
-async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
+/// Which way the corrupting proxy damages data.
+#[derive(Clone, Copy)]
+enum Damage {
+    /// A byte of the request body (an upload).
+    Request,
+    /// A byte of the response body (a download).
+    Response,
+}
+
+/// Copies `from` to `to`, flipping the bits of the body byte at `flip_at` (counted after
+/// the first blank line, which ends the HTTP head).
+async fn copy_flipping(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    flip_at: Option<usize>,
+) {
+    let mut seen = Vec::new();
+    let mut body_start = None;
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let chunk = &mut buffer[..read];
+        let chunk_start = seen.len();
+        seen.extend_from_slice(chunk);
+        if body_start.is_none() {
+            body_start = seen
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|p| p + 4);
+        }
+        if let (Some(start), Some(flip_at)) = (body_start, flip_at) {
+            let target = start + flip_at;
+            if (chunk_start..chunk_start + read).contains(&target) {
+                chunk[target - chunk_start] ^= 0xFF;
+            }
+        }
+        if to.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Forwards one connection to `upstream`, damaging one body byte at `flip_at` on the way
+/// `damage` says: what a faulty middlebox would do.
+async fn corrupting_proxy(upstream: SocketAddr, damage: Damage, flip_at: usize) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let address = listener.local_addr().expect("proxy address");
     tokio::spawn(async move {
@@ -927,41 +973,16 @@ async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
         let Ok(outbound) = TcpStream::connect(upstream).await else {
             return;
         };
-        let (mut client_read, mut client_write) = inbound.into_split();
-        let (mut server_read, mut server_write) = outbound.into_split();
-        let upward = async move {
-            let mut seen = Vec::new();
-            let mut body_start = None;
-            let mut buffer = vec![0u8; 16 * 1024];
-            loop {
-                let read = match client_read.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => read,
-                };
-                let chunk = &mut buffer[..read];
-                let chunk_start = seen.len();
-                seen.extend_from_slice(chunk);
-                if body_start.is_none() {
-                    body_start = seen
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|p| p + 4);
-                }
-                if let Some(start) = body_start {
-                    let target = start + flip_at;
-                    if (chunk_start..chunk_start + read).contains(&target) {
-                        chunk[target - chunk_start] ^= 0xFF;
-                    }
-                }
-                if server_write.write_all(chunk).await.is_err() {
-                    break;
-                }
-            }
+        let (client_read, client_write) = inbound.into_split();
+        let (server_read, server_write) = outbound.into_split();
+        let (up, down) = match damage {
+            Damage::Request => (Some(flip_at), None),
+            Damage::Response => (None, Some(flip_at)),
         };
-        let downward = async move {
-            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-        };
-        tokio::join!(upward, downward);
+        tokio::join!(
+            copy_flipping(client_read, server_write, up),
+            copy_flipping(server_read, client_write, down)
+        );
     });
     address
 }
@@ -969,7 +990,7 @@ async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damage_in_transit_is_caught_by_the_crc() {
     let harness = Harness::start().await;
-    let proxy = corrupting_proxy(harness.socket_addr(), 12_345).await;
+    let proxy = corrupting_proxy(harness.socket_addr(), Damage::Request, 12_345).await;
     let mut config = harness.config(SignatureVersion::V1);
     config.endpoint = format!("http://{proxy}");
     let client = OssClient::new(config).unwrap();
@@ -1002,6 +1023,40 @@ async fn damage_in_transit_is_caught_by_the_crc() {
         other => panic!("expected a CRC mismatch, got {other}"),
     }
     assert!(error.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_on_the_way_down_is_caught_by_the_crc() {
+    let harness = Harness::start().await;
+    let data = pattern(300_000, 6);
+    harness
+        .client()
+        .put_object(
+            BUCKET,
+            "download",
+            Body::Bytes(Bytes::from(data.clone())),
+            &PutOptions::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    let proxy = corrupting_proxy(harness.socket_addr(), Damage::Response, 200_000).await;
+    let mut config = harness.config(SignatureVersion::V1);
+    config.endpoint = format!("http://{proxy}");
+    let error = OssClient::new(config)
+        .unwrap()
+        .get_object(BUCKET, "download", None)
+        .await
+        .unwrap_err();
+    match &error {
+        OssError::ChecksumMismatch { local, server, .. } => {
+            assert_eq!(*server, crc64::checksum(&data));
+            let mut damaged = data.clone();
+            damaged[200_000] ^= 0xFF;
+            assert_eq!(*local, crc64::checksum(&damaged));
+        }
+        other => panic!("expected a CRC mismatch, got {other}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
