@@ -315,6 +315,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_range_streams_exactly_its_bytes(offset in 0usize..300_000, len in 0usize..400_000) {
+            let data = pattern(700_000);
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            file.write_all(&data).unwrap();
+            let body = Body::FileRange { path: file.path().to_owned(), offset: offset as u64, len: len as u64 };
+            let tracker = SentTracker::default();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let sent: Vec<u8> = runtime.block_on(async {
+                let stream = chunk_stream(body, tracker.clone(), None, Activity::new()).await.unwrap();
+                let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+                chunks.concat()
+            });
+            let expected = &data[offset..offset + len];
+            proptest::prop_assert_eq!(&sent[..], expected);
+            proptest::prop_assert_eq!(tracker.lock().crc.value(), crate::protocol::crc64::checksum(expected));
+        }
+    }
+
     #[tokio::test]
     async fn the_pacer_is_asked_before_every_chunk() {
         let data = pattern(2 * CHUNK_BYTES + 100);

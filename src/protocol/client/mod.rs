@@ -669,6 +669,21 @@ mod tests {
     }
 
     #[test]
+    fn remote_https_endpoints_build_with_system_roots() {
+        let credentials = Credentials::new("AKID", "secret");
+        let client = OssClient::new(ClientConfig::new(
+            "oss-cn-hangzhou.aliyuncs.com",
+            credentials.clone(),
+        ))
+        .unwrap();
+        assert_eq!(client.endpoint.scheme, "https");
+        assert!(!client.endpoint.path_style);
+        let mut v4 = ClientConfig::new("https://oss-cn-hangzhou.aliyuncs.com", credentials);
+        v4.signature = SignatureVersion::V4 { region: " ".into() };
+        assert!(matches!(OssClient::new(v4), Err(OssError::Config(_))));
+    }
+
+    #[test]
     fn debug_output_hides_the_secret() {
         let credentials =
             Credentials::new("AKID", "SuperSecretValue").with_security_token("StsTokenValue");
