@@ -555,6 +555,10 @@ async fn reconcile(
     }
     let mut kept = Vec::new();
     for part in listed {
+        // Checking a large file takes a while; a pause should not wait for all of it.
+        if cancel.is_cancelled() {
+            return Err(Stop::Paused);
+        }
         let number = part.part_number;
         if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
             continue;
