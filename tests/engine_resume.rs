@@ -488,3 +488,40 @@ async fn sessions_resume_by_themselves_when_asked_to() {
     assert_eq!(read_back(&client, "auto.bin").await, bytes);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_during_the_upload_is_not_completed() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    slow_parts(&server);
+    let path = write_file(files.path(), "moving.bin", &data(PART as usize * 12, 15));
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&watcher, path.clone());
+    watcher
+        .until("a part done", |w| {
+            w.row_for_key("moving.bin")
+                .is_some_and(|r| r.parts.contains(&PartState::Done))
+        })
+        .await;
+    std::fs::write(&path, data(PART as usize * 12, 16)).unwrap();
+    let failed = watcher
+        .until_key_state("moving.bin", TransferState::Failed)
+        .await;
+    let error = failed.error.unwrap();
+    assert!(
+        error.message.contains("changed since the upload started"),
+        "{error}"
+    );
+    assert!(
+        client.head_object(BUCKET, "moving.bin").await.is_err(),
+        "no object built"
+    );
+    watcher.stop().await;
+}

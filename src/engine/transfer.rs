@@ -323,6 +323,17 @@ async fn upload_file(
         }
     };
     let session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
+    // Parts read from a file that changed meanwhile would build an object nobody wrote.
+    let path = transfer.path.clone();
+    let identity_now = blocking(move || source_file::identify(&path))
+        .await
+        .map_err(|e| {
+            local_failure(
+                format!("Could not read {}: {e}.", transfer.path.display()),
+                false,
+            )
+        })?;
+    check_same_file(&session.file, &identity_now, &transfer.path)?;
     complete(ctx, reporter, transfer, session).await
 }
 
