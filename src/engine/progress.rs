@@ -147,18 +147,25 @@ impl Board {
                     row.progress_dirty = false;
                     row.changed_parts.clear();
                     let retries = std::mem::take(&mut row.retries);
+                    events.push(EngineEvent::Snapshot(row.snapshot.clone()));
                     if !retries.is_empty() {
-                        // Retries that already passed would vanish in the snapshot.
+                        // Retries that already passed would vanish in the snapshot: replay
+                        // them, each followed by its part's current state.
+                        let mut changed_parts = Vec::with_capacity(retries.len() * 2);
+                        for (number, retry) in retries {
+                            let current = part_slot(&row.snapshot.parts, number).cloned();
+                            changed_parts.push((number, retry));
+                            changed_parts.extend(current.map(|state| (number, state)));
+                        }
                         events.push(EngineEvent::Progress {
                             id: row.snapshot.id.clone(),
                             state: row.snapshot.state.clone(),
                             bytes_done: row.snapshot.bytes_done,
                             bytes_per_sec: row.snapshot.bytes_per_sec,
                             eta_secs: row.snapshot.eta_secs,
-                            changed_parts: retries,
+                            changed_parts,
                         });
                     }
-                    events.push(EngineEvent::Snapshot(row.snapshot.clone()));
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
@@ -568,7 +575,7 @@ mod tests {
         board.publish(&sink, Instant::now());
         let sent: Vec<_> = events.try_iter().collect();
         assert!(
-            matches!(&sent[..], [EngineEvent::Progress { changed_parts, .. }, EngineEvent::Snapshot(_)] if changed_parts == &vec![(1, retrying.clone())]),
+            matches!(&sent[..], [EngineEvent::Snapshot(_), EngineEvent::Progress { changed_parts, .. }] if changed_parts == &vec![(1, retrying.clone()), (1, PartState::Done)]),
             "{sent:?}"
         );
     }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
@@ -29,6 +29,10 @@ use crate::protocol::client::{
 };
 use crate::protocol::crc64;
 use crate::protocol::xml::CompletePart;
+
+/// Finished parts are written to the session at most this often (and when the parts
+/// stop). Parts lost by a crash in between are found again by ListParts on resume.
+const SESSION_SAVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a transfer run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,6 +649,8 @@ async fn upload_parts(
     let mut running: JoinSet<(u32, Result<UploadOutput, Failure>)> = JoinSet::new();
     let mut pending = missing.into_iter().peekable();
     let mut first_failure: Option<Stop> = None;
+    let mut unsaved_parts = false;
+    let mut last_save = Instant::now();
 
     loop {
         let can_start = first_failure.is_none() && pending.peek().is_some();
@@ -671,13 +677,16 @@ async fn upload_parts(
                             etag: output.etag,
                             crc64: output.crc64,
                         });
-                        let store = ctx.store.clone();
-                        let snapshot = session.clone();
-                        if let Err(e) = blocking(move || store.save(&snapshot).map_err(std::io::Error::other)).await {
-                            first_failure.get_or_insert(local_failure(format!("Could not save the session of {what}: {e}."), false));
-                            parts_cancel.cancel();
-                        }
                         reporter.part_done(number, len);
+                        unsaved_parts = true;
+                        if last_save.elapsed() >= SESSION_SAVE_INTERVAL {
+                            if let Err(stop) = save_session(ctx, &session, &what).await {
+                                first_failure.get_or_insert(stop);
+                                parts_cancel.cancel();
+                            }
+                            unsaved_parts = false;
+                            last_save = Instant::now();
+                        }
                     }
                     Err(Failure::Cancelled) => {
                         reporter.set_part(number, PartState::Queued);
@@ -724,11 +733,23 @@ async fn upload_parts(
             }
         }
     }
+    if unsaved_parts && let Err(stop) = save_session(ctx, &session, &what).await {
+        first_failure.get_or_insert(stop);
+    }
     match first_failure {
         Some(stop) => Err(stop),
         None if cancel.is_cancelled() => Err(Stop::Paused),
         None => Ok(session),
     }
+}
+
+/// Writes the session on a blocking thread.
+async fn save_session(ctx: &EngineContext, session: &Session, what: &str) -> Result<(), Stop> {
+    let store = ctx.store.clone();
+    let snapshot = session.clone();
+    blocking(move || store.save(&snapshot).map_err(std::io::Error::other))
+        .await
+        .map_err(|e| local_failure(format!("Could not save the session of {what}: {e}."), false))
 }
 
 /// Uploads one part of a file, with retries.
