@@ -129,6 +129,50 @@ impl ServeArgs {
     }
 }
 
+/// Runs `ossup serve`: prints the endpoint, buckets and key pair, serves until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let config = args.into_config()?;
+    let uses_default_key = config
+        .access_keys
+        .iter()
+        .any(|(id, secret)| id == DEFAULT_ACCESS_KEY_ID && secret == DEFAULT_ACCESS_KEY_SECRET);
+    let server = start(config.clone()).await?;
+
+    let mut out = std::io::stdout().lock();
+    let banner = (|| -> std::io::Result<()> {
+        writeln!(out, "ossup serve listening on {}", server.endpoint())?;
+        writeln!(out, "data directory: {}", config.data_dir.display())?;
+        writeln!(out, "region: {}", config.region)?;
+        for bucket in &config.buckets {
+            writeln!(out, "bucket: {bucket}")?;
+        }
+        // The operator asked for this server; showing the local default pair is the point.
+        // A pair given on the command line is known to its owner, so only its id is shown.
+        for (id, secret) in &config.access_keys {
+            if uses_default_key && id == DEFAULT_ACCESS_KEY_ID {
+                writeln!(out, "access key id: {id}")?;
+                writeln!(out, "access key secret: {secret}")?;
+            } else {
+                writeln!(out, "access key id: {id} (secret as given)")?;
+            }
+        }
+        out.flush()
+    })();
+    drop(out);
+    if let Err(error) = banner {
+        tracing::warn!("could not print the start-up banner: {error}");
+    }
+
+    server
+        .run_until(async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::warn!("cannot listen for Ctrl-C, stop the process another way: {error}");
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -181,48 +225,4 @@ mod tests {
         assert!(Wrapper::try_parse_from(["serve", "--access-key", "nosecret"]).is_err());
         assert!(Wrapper::try_parse_from(["serve", "--fault-fail-rate", "1.5"]).is_err());
     }
-}
-
-/// Runs `ossup serve`: prints the endpoint, buckets and key pair, serves until Ctrl-C.
-pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
-    let config = args.into_config()?;
-    let uses_default_key = config
-        .access_keys
-        .iter()
-        .any(|(id, secret)| id == DEFAULT_ACCESS_KEY_ID && secret == DEFAULT_ACCESS_KEY_SECRET);
-    let server = start(config.clone()).await?;
-
-    let mut out = std::io::stdout().lock();
-    let banner = (|| -> std::io::Result<()> {
-        writeln!(out, "ossup serve listening on {}", server.endpoint())?;
-        writeln!(out, "data directory: {}", config.data_dir.display())?;
-        writeln!(out, "region: {}", config.region)?;
-        for bucket in &config.buckets {
-            writeln!(out, "bucket: {bucket}")?;
-        }
-        // The operator asked for this server; showing the local default pair is the point.
-        // A pair given on the command line is known to its owner, so only its id is shown.
-        for (id, secret) in &config.access_keys {
-            if uses_default_key && id == DEFAULT_ACCESS_KEY_ID {
-                writeln!(out, "access key id: {id}")?;
-                writeln!(out, "access key secret: {secret}")?;
-            } else {
-                writeln!(out, "access key id: {id} (secret as given)")?;
-            }
-        }
-        out.flush()
-    })();
-    drop(out);
-    if let Err(error) = banner {
-        tracing::warn!("could not print the start-up banner: {error}");
-    }
-
-    server
-        .run_until(async {
-            if let Err(error) = tokio::signal::ctrl_c().await {
-                tracing::warn!("cannot listen for Ctrl-C, stop the process another way: {error}");
-                std::future::pending::<()>().await;
-            }
-        })
-        .await
 }
