@@ -121,13 +121,17 @@ async fn serve(
     parts: Parts,
     body: &mut Body,
 ) -> Result<Response, ServiceError> {
-    let host = request::header(&parts.headers, "host").map(str::to_owned);
-    let host_bucket = app
-        .store
-        .read(|index| {
-            request::virtual_host_bucket(host.as_deref(), |b| index.buckets.contains_key(b))
-        })
-        .await;
+    // A host like `photos.example` is virtual-hosted only if `photos` is one of ours, so
+    // path-style clients on a dotted endpoint name keep working.
+    let host_bucket = match request::virtual_host_candidate(request::header(&parts.headers, "host"))
+    {
+        Some(candidate) => app
+            .store
+            .read(|index| index.buckets.contains_key(candidate))
+            .await
+            .then(|| candidate.to_owned()),
+        None => None,
+    };
     let address = request::address(parts.uri.path(), host_bucket)?;
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;
