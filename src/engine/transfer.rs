@@ -19,7 +19,9 @@ use super::event::{PartState, TransferError, TransferId, TransferResult, Transfe
 use super::plan::{PartPlan, plan};
 use super::progress::Reporter;
 use super::retry::RetryEvent;
-use super::session_store::{CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions};
+use super::session_store::{
+    CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionError, UploadOptions,
+};
 use super::source_file;
 use crate::protocol::OssError;
 use crate::protocol::client::{
@@ -35,6 +37,8 @@ pub(crate) enum Outcome {
     Paused,
     Failed,
     Skipped,
+    /// Another process drives this session.
+    LockedElsewhere,
 }
 
 /// Whether to continue an existing session or start over.
@@ -200,6 +204,29 @@ pub(crate) async fn run_file(
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {
+            // Held until this run ends, so no other process drives the same session.
+            let _lock = match ctx.store.try_lock(&transfer.id) {
+                Ok(lock) => lock,
+                Err(SessionError::Locked { .. }) => {
+                    reporter.set_state(TransferState::LockedElsewhere);
+                    ctx.board.notice(format!(
+                        "{} to oss://{}/{} is being uploaded by another ossup process.",
+                        transfer.path.display(),
+                        transfer.bucket,
+                        transfer.key
+                    ));
+                    return Outcome::LockedElsewhere;
+                }
+                Err(e) => {
+                    reporter.fail(TransferError {
+                        message: format!("Could not lock the session: {e}."),
+                        code: None,
+                        request_id: None,
+                        restart_suggested: false,
+                    });
+                    return Outcome::Failed;
+                }
+            };
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
             upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
@@ -221,7 +248,7 @@ pub(crate) async fn run_file(
                 tracing::warn!("{e}");
             }
             reporter.requeue_unfinished();
-            reporter.set_state(TransferState::Skipped);
+            reporter.skip(&transfer.bucket, &transfer.key);
             Outcome::Skipped
         }
         Err(Stop::Failed(error)) => {
@@ -296,7 +323,18 @@ async fn upload_file(
         }
     };
     let session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
-    complete(ctx, reporter, cancel, transfer, session).await
+    // Parts read from a file that changed meanwhile would build an object nobody wrote.
+    let path = transfer.path.clone();
+    let identity_now = blocking(move || source_file::identify(&path))
+        .await
+        .map_err(|e| {
+            local_failure(
+                format!("Could not read {}: {e}.", transfer.path.display()),
+                false,
+            )
+        })?;
+    check_same_file(&session.file, &identity_now, &transfer.path)?;
+    complete(ctx, reporter, transfer, session).await
 }
 
 fn check_same_file(recorded: &FileIdentity, now: &FileIdentity, path: &Path) -> Result<(), Stop> {
@@ -376,7 +414,6 @@ async fn single_put(
         let progress = progress.clone();
         let put_options = &put_options;
         async move {
-            ctx.throttle.acquire(size).await;
             ctx.client
                 .put_object(
                     &transfer.bucket,
@@ -529,6 +566,10 @@ async fn reconcile(
     }
     let mut kept = Vec::new();
     for part in listed {
+        // Checking a large file takes a while; a pause should not wait for all of it.
+        if cancel.is_cancelled() {
+            return Err(Stop::Paused);
+        }
         let number = part.part_number;
         if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
             continue;
@@ -719,7 +760,6 @@ impl PartTask {
             let body = file_body(&task.path, task.offset, task.len);
             let progress = progress.clone();
             async move {
-                ctx.throttle.acquire(task.len).await;
                 ctx.client
                     .upload_part(
                         &task.bucket,
@@ -739,12 +779,14 @@ impl PartTask {
 async fn complete(
     ctx: &EngineContext,
     reporter: &Reporter,
-    cancel: &CancellationToken,
     transfer: &FileTransfer,
     session: Session,
 ) -> Result<TransferResult, Stop> {
     let what = format!("oss://{}/{}", session.bucket, session.key);
     reporter.set_state(TransferState::Verifying);
+    // Once Complete is on its way it is seen through: a pause now would leave the
+    // server and the session disagreeing about whether the upload still exists.
+    let cancel = &CancellationToken::new();
     let parts: Vec<CompletePart> = session
         .completed_parts
         .iter()
