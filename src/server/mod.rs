@@ -3,17 +3,67 @@
 //! A real HTTP server storing objects and multipart uploads on disk, answering with the
 //! same XML, headers, limits and error codes as OSS, and checking V1/V4 signatures. It is
 //! the default target for a newcomer without an account, and the server every test uses.
+//!
+//! Module map:
+//! - [`dispatch`]: the single handler: address, operation, signature, faults, answer.
+//! - [`request`] / [`response`]: reading requests and writing answers the OSS way.
+//! - [`object_ops`], [`multipart_ops`], [`bucket_ops`]: the operations.
+//! - [`store`] with [`meta`]: the disk layout (documented there) and its in-memory index.
+//! - [`ingest`] / [`object_reader`]: streaming bodies to disk and back.
+//! - [`completion`], [`listing`]: Complete's rules and list paging, free of I/O.
+//! - [`faults`] and [`connection`]: fault injection, including cutting connections.
+//! - [`cli`]: the `serve` subcommand.
+
+// Handlers return the OSS error they answer with; it is built once per failed request,
+// so its size on the error path does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod bucket_ops;
+pub mod cli;
+pub mod clock;
+pub mod completion;
+pub mod connection;
+pub mod dispatch;
+pub mod errors;
+pub mod faults;
+pub mod ingest;
+pub mod listing;
+pub mod meta;
+pub mod multipart_ops;
+pub mod object_ops;
+pub mod object_reader;
+pub mod request;
+pub mod response;
+pub mod store;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use cli::{ServeArgs, serve};
+pub use errors::ServerError;
+pub use faults::{FailStatus, FaultConfig, FaultHandle, FaultScope};
+
+use connection::{ConnectionInfo, CuttableListener};
+use dispatch::App;
+use store::Store;
 
 /// Key pair used when none is configured; printed at start-up.
 pub const DEFAULT_ACCESS_KEY_ID: &str = "OSSUPLOCALACCESSKEY";
 pub const DEFAULT_ACCESS_KEY_SECRET: &str = "ossup-local-secret-key-do-not-use-in-production";
 /// Bucket created when none is named.
 pub const DEFAULT_BUCKET: &str = "demo";
+/// Region answered to V4 requests when none is configured.
+pub const DEFAULT_REGION: &str = "cn-hangzhou";
+
+/// How long `shutdown` lets requests in progress finish before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything `ossup serve` needs to start.
 #[derive(Debug, Clone)]
@@ -28,4 +78,142 @@ pub struct ServerConfig {
     pub access_keys: Vec<(String, String)>,
     /// Region answered to V4 requests (`cn-hangzhou` style); V4 scopes must match it.
     pub region: String,
+    /// Fault injection at start; change it later through [`RunningServer::faults`].
+    pub faults: FaultConfig,
+}
+
+impl ServerConfig {
+    /// Defaults for tests and first runs: a free port on 127.0.0.1, the default bucket
+    /// and key pair, no faults.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            buckets: vec![DEFAULT_BUCKET.to_owned()],
+            access_keys: vec![(
+                DEFAULT_ACCESS_KEY_ID.to_owned(),
+                DEFAULT_ACCESS_KEY_SECRET.to_owned(),
+            )],
+            region: DEFAULT_REGION.to_owned(),
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// A server accepting connections; stops on [`RunningServer::shutdown`] or when dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    faults: FaultHandle,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Control over fault injection while the server runs.
+    pub fn faults(&self) -> FaultHandle {
+        self.faults.clone()
+    }
+
+    /// Stops accepting, lets requests in progress finish for a few seconds, then drops
+    /// whatever is left.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down as [`RunningServer::shutdown`]
+    /// does. Returns early with an error if the server fails by itself.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Some(mut task) = self.task.take() else {
+            return Ok(());
+        };
+        tokio::select! {
+            () = signal => {
+                self.task = Some(task);
+                self.shutdown().await;
+                Ok(())
+            }
+            finished = &mut task => match finished {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::Stopped(e.to_string())),
+                Err(e) => Err(ServerError::Stopped(e.to_string())),
+            },
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Opens the store in `config.data_dir` and starts serving on `config.listen`.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    // Pin down the most common slip early: a secret-less or empty key list.
+    if config.access_keys.is_empty() {
+        return Err(ServerError::Config(
+            "at least one access key is needed".into(),
+        ));
+    }
+    let data_dir = config.data_dir.clone();
+    let buckets = config.buckets.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, &buckets))
+        .await
+        .map_err(|e| ServerError::Stopped(e.to_string()))??;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let faults = FaultHandle::new(config.faults.clone());
+    let app = Arc::new(App {
+        store: Arc::new(store),
+        faults: faults.clone(),
+        access_keys: config.access_keys.clone(),
+        region: config.region.clone(),
+    });
+    let router = Router::new().fallback(dispatch::handle).with_state(app);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = router.into_make_service_with_connect_info::<ConnectionInfo>();
+    let server =
+        axum::serve(CuttableListener::new(listener), service).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+    let task = tokio::spawn(async move { server.await });
+    tracing::info!("ossup serve listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        faults,
+        stop: Some(stop),
+        task: Some(task),
+    })
 }

@@ -1,0 +1,150 @@
+//! The `ossup serve` subcommand: flags, start-up banner, and running until Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::faults::{FailStatus, FaultConfig, FaultScope};
+use super::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REGION, ServerConfig, ServerError,
+    start,
+};
+
+/// Run a local OSS-compatible endpoint backed by a directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Where objects and uploads are stored [default: ossup's data directory, `server/`].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Address to listen on; keep it on 127.0.0.1 unless you mean to share the server.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// A bucket to create if missing (repeatable) [default: demo].
+    #[arg(long = "bucket", value_name = "NAME")]
+    pub buckets: Vec<String>,
+    /// An accepted key pair as ID:SECRET (repeatable) [default: the built-in local pair].
+    #[arg(long = "access-key", value_name = "ID:SECRET", value_parser = parse_key_pair)]
+    pub access_keys: Vec<(String, String)>,
+    /// Region V4 signatures must be scoped to.
+    #[arg(long, default_value = DEFAULT_REGION)]
+    pub region: String,
+    /// Chance (0 to 1) that a request fails with 500/503.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_fail_rate: f64,
+    /// Status of injected failures.
+    #[arg(long, value_enum, default_value_t = FailStatus::InternalError)]
+    pub fault_fail_status: FailStatus,
+    /// Chance (0 to 1) that an upload's connection is dropped mid-body.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_cut_rate: f64,
+    /// How many body bytes arrive before a cut connection is dropped.
+    #[arg(long, default_value_t = 65536)]
+    pub fault_cut_after_bytes: u64,
+    /// Delay added to every answer in scope, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub fault_delay_ms: u64,
+    /// Seed of the fault RNG, for reproducible runs.
+    #[arg(long, default_value_t = 0)]
+    pub fault_seed: u64,
+    /// Which requests faults apply to.
+    #[arg(long, value_enum, default_value_t = FaultScope::All)]
+    pub fault_scope: FaultScope,
+}
+
+fn parse_key_pair(value: &str) -> Result<(String, String), String> {
+    match value.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_owned(), secret.to_owned()))
+        }
+        _ => Err("expected ID:SECRET with both parts non-empty".to_owned()),
+    }
+}
+
+fn parse_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err("expected a probability between 0 and 1".to_owned()),
+    }
+}
+
+/// `<user data dir>/server`, e.g. `~/.local/share/ossup/server` on Linux.
+pub fn default_data_dir() -> Result<PathBuf, ServerError> {
+    directories::ProjectDirs::from("", "", "ossup")
+        .map(|dirs| dirs.data_dir().join("server"))
+        .ok_or_else(|| {
+            ServerError::Config("no home directory found; pass --dir to choose one".into())
+        })
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Result<ServerConfig, ServerError> {
+        let data_dir = match self.dir {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        };
+        let mut config = ServerConfig::new(data_dir);
+        config.listen = self.listen;
+        config.region = self.region;
+        if !self.buckets.is_empty() {
+            config.buckets = self.buckets;
+        }
+        if !self.access_keys.is_empty() {
+            config.access_keys = self.access_keys;
+        }
+        config.faults = FaultConfig {
+            fail_rate: self.fault_fail_rate,
+            fail_status: self.fault_fail_status,
+            cut_rate: self.fault_cut_rate,
+            cut_after_bytes: self.fault_cut_after_bytes,
+            delay: Duration::from_millis(self.fault_delay_ms),
+            scope: self.fault_scope,
+            seed: self.fault_seed,
+        };
+        Ok(config)
+    }
+}
+
+/// Runs `ossup serve`: prints the endpoint, buckets and key pair, serves until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let config = args.into_config()?;
+    let uses_default_key = config
+        .access_keys
+        .iter()
+        .any(|(id, secret)| id == DEFAULT_ACCESS_KEY_ID && secret == DEFAULT_ACCESS_KEY_SECRET);
+    let server = start(config.clone()).await?;
+
+    let mut out = std::io::stdout().lock();
+    let banner = (|| -> std::io::Result<()> {
+        writeln!(out, "ossup serve listening on {}", server.endpoint())?;
+        writeln!(out, "data directory: {}", config.data_dir.display())?;
+        writeln!(out, "region: {}", config.region)?;
+        for bucket in &config.buckets {
+            writeln!(out, "bucket: {bucket}")?;
+        }
+        // The operator asked for this server; showing the local default pair is the point.
+        // A pair given on the command line is known to its owner, so only its id is shown.
+        for (id, secret) in &config.access_keys {
+            if uses_default_key && id == DEFAULT_ACCESS_KEY_ID {
+                writeln!(out, "access key id: {id}")?;
+                writeln!(out, "access key secret: {secret}")?;
+            } else {
+                writeln!(out, "access key id: {id} (secret as given)")?;
+            }
+        }
+        out.flush()
+    })();
+    drop(out);
+    if let Err(error) = banner {
+        tracing::warn!("could not print the start-up banner: {error}");
+    }
+
+    server
+        .run_until(async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                tracing::warn!("cannot listen for Ctrl-C, stop the process another way: {error}");
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+}

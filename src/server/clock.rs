@@ -1,0 +1,47 @@
+//! Time as the server records and prints it: Unix milliseconds on disk, ISO 8601 in XML,
+//! RFC 1123 in headers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn system_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// `2025-01-15T12:00:00.000Z`, as in `LastModified` and `Initiated`.
+pub fn iso8601_ms(ms: u64) -> String {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from(system_time(ms))
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
+}
+
+/// `Wed, 15 Jan 2025 12:00:00 GMT`, as in `Last-Modified`.
+pub fn http_date(ms: u64) -> String {
+    httpdate::fmt_http_date(system_time(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(iso8601_ms(1_736_942_400_123), "2025-01-15T12:00:00.123Z");
+        assert_eq!(
+            http_date(1_736_942_400_000),
+            "Wed, 15 Jan 2025 12:00:00 GMT"
+        );
+    }
+}

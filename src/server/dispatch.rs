@@ -1,0 +1,199 @@
+//! The one entry point every request goes through: address, operation, signature,
+//! fault injection, then the operation; every answer gets its `x-oss-request-id`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::Method;
+use axum::http::request::Parts;
+use axum::response::Response;
+
+use super::connection::ConnectionInfo;
+use super::faults::{FaultHandle, FaultTarget, InjectedFailure};
+use super::request::{self, Address, Operation};
+use super::store::Store;
+use super::{bucket_ops, errors, multipart_ops, object_ops, response};
+use crate::protocol::ServiceError;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct App {
+    pub store: Arc<Store>,
+    pub faults: FaultHandle,
+    /// Accepted `(AccessKeyId, AccessKeySecret)` pairs.
+    pub access_keys: Vec<(String, String)>,
+    /// Region V4 signatures must be scoped to.
+    pub region: String,
+}
+
+/// One request, decoded.
+pub struct Call<'a> {
+    pub app: &'a App,
+    pub parts: Parts,
+    pub address: Address,
+    pub query: Vec<(String, String)>,
+    pub connection: ConnectionInfo,
+    /// Drop the connection after this many body bytes (fault injection).
+    pub cut_after_bytes: Option<u64>,
+}
+
+impl Call<'_> {
+    /// The bucket, which the operation's classification guarantees.
+    pub fn bucket(&self) -> &str {
+        self.address.bucket.as_deref().unwrap_or_default()
+    }
+
+    /// The key, which the operation's classification guarantees.
+    pub fn key(&self) -> &str {
+        self.address.key.as_deref().unwrap_or_default()
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        request::param(&self.query, name)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        request::header(&self.parts.headers, name)
+    }
+
+    pub fn url_encoded(&self) -> bool {
+        self.param("encoding-type") == Some("url")
+    }
+
+    /// The host the client addressed, for `Location` and `HostId`.
+    pub fn host(&self) -> String {
+        host_of(&self.parts)
+    }
+}
+
+fn host_of(parts: &Parts) -> String {
+    request::header(&parts.headers, "host")
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "127.0.0.1".to_owned())
+}
+
+/// The axum handler for every path and method.
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(connection): ConnectInfo<ConnectionInfo>,
+    request: Request,
+) -> Response {
+    let request_id = response::new_request_id();
+    let (parts, body) = request.into_parts();
+    let is_head = parts.method == Method::HEAD;
+    let host = host_of(&parts);
+    let mut answer = match serve(&app, connection, parts, body).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::debug!(code = %error.code, status = error.status, "request refused");
+            response::error(error, &request_id, &host, is_head)
+        }
+    };
+    response::set_header(&mut answer, "x-oss-request-id", &request_id);
+    response::set_header(&mut answer, "server", "ossup");
+    answer
+}
+
+async fn serve(
+    app: &App,
+    connection: ConnectionInfo,
+    parts: Parts,
+    body: Body,
+) -> Result<Response, ServiceError> {
+    let host = request::header(&parts.headers, "host").map(str::to_owned);
+    let host_bucket = app
+        .store
+        .read(|index| {
+            request::virtual_host_bucket(host.as_deref(), |b| index.buckets.contains_key(b))
+        })
+        .await;
+    let address = request::address(parts.uri.path(), host_bucket)?;
+    let query = request::parse_query(parts.uri.query())?;
+    let operation = request::classify(&parts.method, &address, &query)?;
+    authorize(app, &parts, &address, &query)?;
+
+    let plan = app.faults.plan(match operation {
+        Operation::UploadPart => FaultTarget::UploadPart,
+        Operation::PutObject => FaultTarget::PutObject,
+        _ => FaultTarget::Other,
+    });
+    if let Some(failure) = plan.fail {
+        tokio::time::sleep(plan.delay).await;
+        return Err(match failure {
+            InjectedFailure::InternalError => errors::internal_error("injected failure"),
+            InjectedFailure::ServiceUnavailable => errors::service_unavailable(),
+        });
+    }
+
+    let call = Call {
+        app,
+        parts,
+        address,
+        query,
+        connection,
+        cut_after_bytes: plan.cut_after_bytes,
+    };
+    tracing::debug!(
+        operation = operation.name(),
+        bucket = call.bucket(),
+        key = call.key()
+    );
+    let answer = match operation {
+        Operation::ListBuckets => bucket_ops::list_buckets(&call).await,
+        Operation::PutBucket => bucket_ops::put_bucket(&call).await,
+        Operation::DeleteBucket => bucket_ops::delete_bucket(&call).await,
+        Operation::ListObjects => bucket_ops::list_objects(&call).await,
+        Operation::ListMultipartUploads => multipart_ops::list_uploads(&call).await,
+        Operation::PutObject => object_ops::put_object(&call, body).await,
+        Operation::GetObject => object_ops::get_object(&call, false).await,
+        Operation::HeadObject => object_ops::get_object(&call, true).await,
+        Operation::DeleteObject => object_ops::delete_object(&call).await,
+        Operation::InitiateMultipartUpload => multipart_ops::initiate(&call).await,
+        Operation::UploadPart => multipart_ops::upload_part(&call, body).await,
+        Operation::CompleteMultipartUpload => multipart_ops::complete(&call, body).await,
+        Operation::AbortMultipartUpload => multipart_ops::abort(&call).await,
+        Operation::ListParts => multipart_ops::list_parts(&call).await,
+    };
+    tokio::time::sleep(plan.delay).await;
+    answer
+}
+
+/// Checks the request's signature against the configured keys.
+fn authorize(
+    app: &App,
+    parts: &Parts,
+    address: &Address,
+    query: &[(String, String)],
+) -> Result<(), ServiceError> {
+    let _ = (address, query);
+    let Some(authorization) = request::header(&parts.headers, "authorization") else {
+        return Err(ServiceError::new(
+            403,
+            "AccessDenied",
+            "Anonymous access is forbidden for this operation.",
+        ));
+    };
+    let access_key_id = authorization
+        .strip_prefix("OSS ")
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(id, _)| id)
+        .or_else(|| {
+            authorization
+                .split("Credential=")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+        })
+        .unwrap_or_default();
+    if app.access_keys.iter().any(|(id, _)| id == access_key_id) {
+        Ok(())
+    } else {
+        Err(ServiceError::new(
+            403,
+            "InvalidAccessKeyId",
+            "The OSS Access Key Id you provided does not exist in our records.",
+        )
+        .with_detail("OSSAccessKeyId", access_key_id))
+    }
+}

@@ -1,0 +1,193 @@
+//! The OSS error answers the server gives, one constructor per code, and the error type
+//! of starting the server.
+//!
+//! Status codes, codes and EC values follow SPEC.md section 5; messages are our own.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::protocol::ServiceError;
+
+/// Why the server could not start or keep running.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid server configuration: {0}")]
+    Config(String),
+    #[error("the server stopped unexpectedly: {0}")]
+    Stopped(String),
+}
+
+pub fn no_such_bucket(bucket: &str) -> ServiceError {
+    ServiceError::new(404, "NoSuchBucket", "The specified bucket does not exist.")
+        .with_detail("BucketName", bucket)
+}
+
+pub fn no_such_key(key: &str) -> ServiceError {
+    ServiceError::new(404, "NoSuchKey", "The specified key does not exist.").with_detail("Key", key)
+}
+
+pub fn no_such_upload(upload_id: &str) -> ServiceError {
+    ServiceError::new(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    )
+    .with_detail("UploadId", upload_id)
+}
+
+pub fn invalid_part(part_number: u32, etag: &str, why: &str) -> ServiceError {
+    ServiceError::new(
+        400,
+        "InvalidPart",
+        format!("One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag: {why}"),
+    )
+    .with_detail("PartNumber", part_number.to_string())
+    .with_detail("ETag", etag)
+}
+
+pub fn invalid_part_order() -> ServiceError {
+    let mut error = ServiceError::new(
+        400,
+        "InvalidPartOrder",
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+    );
+    error.ec = Some("0042-00000209".into());
+    error
+}
+
+pub fn entity_too_small(part_number: u32, size: u64) -> ServiceError {
+    let mut error = ServiceError::new(
+        400,
+        "EntityTooSmall",
+        "Your proposed upload is smaller than the minimum allowed size: every part but the last must be at least 102400 bytes.",
+    )
+    .with_detail("PartNumber", part_number.to_string())
+    .with_detail("ProposedSize", size.to_string())
+    .with_detail("MinSizeAllowed", "102400");
+    error.ec = Some("0042-00000213".into());
+    error
+}
+
+pub fn entity_too_large(max: u64) -> ServiceError {
+    ServiceError::new(
+        400,
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed size.",
+    )
+    .with_detail("MaxSizeAllowed", max.to_string())
+}
+
+pub fn invalid_digest(sent: &str) -> ServiceError {
+    ServiceError::new(
+        400,
+        "InvalidDigest",
+        "The Content-MD5 you specified did not match what we received.",
+    )
+    .with_detail("ContentMD5", sent)
+}
+
+pub fn file_already_exists(key: &str, during_complete: bool) -> ServiceError {
+    let mut error = ServiceError::new(409, "FileAlreadyExists", "The object already exists.")
+        .with_detail("Key", key);
+    if during_complete {
+        error.ec = Some("0042-00000214".into());
+    }
+    error
+}
+
+pub fn invalid_argument(name: &str, value: &str, message: &str) -> ServiceError {
+    ServiceError::new(400, "InvalidArgument", message)
+        .with_detail("ArgumentName", name)
+        .with_detail("ArgumentValue", value)
+}
+
+pub fn malformed_xml(why: &str) -> ServiceError {
+    ServiceError::new(
+        400,
+        "MalformedXML",
+        format!(
+            "The XML you provided was not well-formed or did not validate against our published schema: {why}"
+        ),
+    )
+}
+
+pub fn invalid_object_name(why: &str) -> ServiceError {
+    ServiceError::new(400, "InvalidObjectName", why)
+}
+
+pub fn invalid_bucket_name(why: &str) -> ServiceError {
+    ServiceError::new(400, "InvalidBucketName", why)
+}
+
+pub fn invalid_range(size: u64) -> ServiceError {
+    ServiceError::new(
+        416,
+        "InvalidRange",
+        "The requested range cannot be satisfied.",
+    )
+    .with_detail("ObjectSize", size.to_string())
+}
+
+pub fn bucket_not_empty(bucket: &str) -> ServiceError {
+    ServiceError::new(
+        409,
+        "BucketNotEmpty",
+        "The bucket you tried to delete is not empty.",
+    )
+    .with_detail("BucketName", bucket)
+}
+
+pub fn method_not_allowed(method: &str) -> ServiceError {
+    ServiceError::new(
+        405,
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+    )
+    .with_detail("Method", method)
+}
+
+pub fn internal_error(why: &str) -> ServiceError {
+    ServiceError::new(
+        500,
+        "InternalError",
+        format!("We encountered an internal error: {why}"),
+    )
+}
+
+pub fn service_unavailable() -> ServiceError {
+    ServiceError::new(
+        503,
+        "ServiceUnavailable",
+        "The service is temporarily unavailable. Please retry.",
+    )
+}
+
+pub fn incomplete_body(expected: u64, received: u64) -> ServiceError {
+    ServiceError::new(
+        400,
+        "IncompleteBody",
+        "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    )
+    .with_detail("Expected", expected.to_string())
+    .with_detail("Received", received.to_string())
+}
+
+/// Logs a local I/O failure and turns it into the 500 a client sees.
+pub fn io_failure(action: &str, error: &std::io::Error) -> ServiceError {
+    tracing::error!("{action}: {error}");
+    internal_error(action)
+}

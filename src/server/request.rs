@@ -1,0 +1,258 @@
+//! Reading a request the OSS way: which bucket and key it addresses (path-style or
+//! virtual-hosted), its decoded query, and which operation it asks for.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, Method};
+use percent_encoding::percent_decode_str;
+
+use super::errors;
+use crate::protocol::ServiceError;
+use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
+
+/// The operations the server understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ListBuckets,
+    PutBucket,
+    DeleteBucket,
+    ListObjects,
+    ListMultipartUploads,
+    PutObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    InitiateMultipartUpload,
+    UploadPart,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ListBuckets => "ListBuckets",
+            Operation::PutBucket => "PutBucket",
+            Operation::DeleteBucket => "DeleteBucket",
+            Operation::ListObjects => "ListObjects",
+            Operation::ListMultipartUploads => "ListMultipartUploads",
+            Operation::PutObject => "PutObject",
+            Operation::GetObject => "GetObject",
+            Operation::HeadObject => "HeadObject",
+            Operation::DeleteObject => "DeleteObject",
+            Operation::InitiateMultipartUpload => "InitiateMultipartUpload",
+            Operation::UploadPart => "UploadPart",
+            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Operation::AbortMultipartUpload => "AbortMultipartUpload",
+            Operation::ListParts => "ListParts",
+        }
+    }
+}
+
+/// Where a request points.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Address {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+}
+
+/// Decodes a percent-encoded URL part; `plus_is_space` for query strings.
+fn decode(raw: &str, plus_is_space: bool) -> Option<String> {
+    let raw = if plus_is_space {
+        std::borrow::Cow::Owned(raw.replace('+', " "))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
+    percent_decode_str(&raw)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// Decodes a query string into `(name, value)` pairs; a bare name has an empty value.
+pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, ServiceError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match (decode(name, true), decode(value, true)) {
+                (Some(name), Some(value)) => Ok((name, value)),
+                _ => Err(errors::invalid_argument(
+                    name,
+                    value,
+                    "the query string is not valid percent-encoded UTF-8",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The bucket a virtual-hosted `Host` names (`<bucket>.<endpoint>`), if the host has that
+/// shape and `is_bucket` knows the bucket. IP addresses and `localhost` are path-style.
+pub fn virtual_host_bucket(host: Option<&str>, is_bucket: impl Fn(&str) -> bool) -> Option<String> {
+    let host = host?;
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if name.starts_with('[') || name.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let (first, rest) = name.split_once('.')?;
+    (!rest.is_empty() && validate_bucket_name(first).is_ok() && is_bucket(first))
+        .then(|| first.to_owned())
+}
+
+/// Splits the raw request path into bucket and key (path-style), or takes the whole path
+/// as the key when the bucket came from the Host header.
+pub fn address(raw_path: &str, host_bucket: Option<String>) -> Result<Address, ServiceError> {
+    let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    let (bucket, raw_key) = match host_bucket {
+        Some(bucket) => (Some(bucket), path),
+        None => match path.split_once('/') {
+            Some((bucket, key)) => (Some(bucket.to_owned()), key),
+            None if path.is_empty() => (None, ""),
+            None => (Some(path.to_owned()), ""),
+        },
+    };
+    let Some(bucket) = bucket else {
+        return Ok(Address::default());
+    };
+    let bucket = decode(&bucket, false).unwrap_or(bucket);
+    validate_bucket_name(&bucket).map_err(|e| errors::invalid_bucket_name(&e.to_string()))?;
+    if raw_key.is_empty() {
+        return Ok(Address {
+            bucket: Some(bucket),
+            key: None,
+        });
+    }
+    let key = decode(raw_key, false)
+        .ok_or_else(|| errors::invalid_object_name("the object key is not valid UTF-8"))?;
+    validate_object_key(&key).map_err(|e| errors::invalid_object_name(&e.to_string()))?;
+    Ok(Address {
+        bucket: Some(bucket),
+        key: Some(key),
+    })
+}
+
+/// Which operation a method, address and query ask for.
+pub fn classify(
+    method: &Method,
+    address: &Address,
+    query: &[(String, String)],
+) -> Result<Operation, ServiceError> {
+    let has = |name: &str| query.iter().any(|(n, _)| n == name);
+    let operation = match (address.bucket.is_some(), address.key.is_some()) {
+        (false, _) => match *method {
+            Method::GET => Some(Operation::ListBuckets),
+            _ => None,
+        },
+        (true, false) => match *method {
+            Method::PUT => Some(Operation::PutBucket),
+            Method::DELETE => Some(Operation::DeleteBucket),
+            Method::GET if has("uploads") => Some(Operation::ListMultipartUploads),
+            Method::GET => Some(Operation::ListObjects),
+            _ => None,
+        },
+        (true, true) => match *method {
+            Method::PUT if has("uploadId") || has("partNumber") => Some(Operation::UploadPart),
+            Method::PUT => Some(Operation::PutObject),
+            Method::GET if has("uploadId") => Some(Operation::ListParts),
+            Method::GET => Some(Operation::GetObject),
+            Method::HEAD => Some(Operation::HeadObject),
+            Method::DELETE if has("uploadId") => Some(Operation::AbortMultipartUpload),
+            Method::DELETE => Some(Operation::DeleteObject),
+            Method::POST if has("uploads") => Some(Operation::InitiateMultipartUpload),
+            Method::POST if has("uploadId") => Some(Operation::CompleteMultipartUpload),
+            _ => None,
+        },
+    };
+    operation.ok_or_else(|| errors::method_not_allowed(method.as_str()))
+}
+
+/// Looks up a query parameter.
+pub fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Looks up a header as text; values that are not visible ASCII count as absent.
+pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `x-oss-forbid-overwrite: true`.
+pub fn forbids_overwrite(headers: &HeaderMap) -> bool {
+    header(headers, "x-oss-forbid-overwrite").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_style_keys_keep_slashes_encoded_or_not() {
+        let address = address("/bkt/dir%2Fa%20b+c/d", None).unwrap();
+        assert_eq!(address.bucket.as_deref(), Some("bkt"));
+        assert_eq!(address.key.as_deref(), Some("dir/a b+c/d"));
+        assert_eq!(super::address("/bkt/", None).unwrap().key, None);
+        assert_eq!(super::address("/bkt", None).unwrap().key, None);
+        assert_eq!(super::address("/", None).unwrap(), Address::default());
+        assert_eq!(
+            super::address("/bkt/%2Fabs", None).unwrap_err().code,
+            "InvalidObjectName"
+        );
+        assert_eq!(
+            super::address("/Bad_Bucket/k", None).unwrap_err().code,
+            "InvalidBucketName"
+        );
+    }
+
+    #[test]
+    fn virtual_hosted_bucket_from_host() {
+        let known = |b: &str| b == "photos";
+        assert_eq!(
+            virtual_host_bucket(Some("photos.localhost:9090"), known).as_deref(),
+            Some("photos")
+        );
+        assert_eq!(virtual_host_bucket(Some("127.0.0.1:9090"), known), None);
+        assert_eq!(virtual_host_bucket(Some("localhost:9090"), known), None);
+        assert_eq!(virtual_host_bucket(Some("other.localhost"), known), None);
+        let address = address("/a/b.txt", Some("photos".into())).unwrap();
+        assert_eq!(address.key.as_deref(), Some("a/b.txt"));
+    }
+
+    #[test]
+    fn query_and_operations() {
+        let query = parse_query(Some("uploads=&prefix=a+b%2Bc&max-uploads=5")).unwrap();
+        assert_eq!(param(&query, "prefix"), Some("a b+c"));
+        assert_eq!(param(&query, "uploads"), Some(""));
+        let bucket = Address {
+            bucket: Some("b".into()),
+            key: None,
+        };
+        assert_eq!(
+            classify(&Method::GET, &bucket, &query).unwrap(),
+            Operation::ListMultipartUploads
+        );
+        let object = Address {
+            bucket: Some("b".into()),
+            key: Some("k".into()),
+        };
+        let part = parse_query(Some("partNumber=1&uploadId=X")).unwrap();
+        assert_eq!(
+            classify(&Method::PUT, &object, &part).unwrap(),
+            Operation::UploadPart
+        );
+        assert_eq!(
+            classify(&Method::PATCH, &object, &[]).unwrap_err().code,
+            "MethodNotAllowed"
+        );
+    }
+}
