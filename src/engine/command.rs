@@ -1,10 +1,22 @@
 //! Commands from a front end to the engine.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use std::io::Read;
+
+use bytes::Bytes;
+use tokio::io::AsyncRead;
 
 use super::event::TransferId;
+use super::tuning::Tuning;
 
 /// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path).
+///
+/// A file `photo.jpg` becomes `prefix + "photo.jpg"`; a folder `trip/` with
+/// `trip/day1/a.jpg` becomes `prefix + "trip/day1/a.jpg"` (the folder's own name is kept,
+/// separators are always `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     pub bucket: String,
@@ -12,22 +24,117 @@ pub struct Destination {
     pub prefix: String,
 }
 
+impl Destination {
+    pub fn new(bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+}
+
+/// A byte stream of unknown length to upload (stdin, a pipe). Taken once by the engine.
+#[derive(Clone)]
+pub struct StreamSource {
+    reader: Arc<Mutex<Option<Box<dyn AsyncRead + Send + Unpin>>>>,
+    /// Shown as the transfer's source (e.g. `-` or `stdin`).
+    label: String,
+}
+
+impl StreamSource {
+    pub fn new(label: impl Into<String>, reader: impl AsyncRead + Send + Unpin + 'static) -> Self {
+        Self {
+            reader: Arc::new(Mutex::new(Some(Box::new(reader)))),
+            label: label.into(),
+        }
+    }
+
+    /// The process's standard input, read on its own thread in 1 MiB chunks (at most a
+    /// few chunks buffered ahead).
+    pub fn stdin() -> Self {
+        let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut buffer = vec![0u8; 1 << 20];
+                let chunk = match stdin.read(&mut buffer) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buffer.truncate(n);
+                        Ok(Bytes::from(buffer))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if chunks_tx.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(chunks_rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        Self::new("stdin", tokio_util::io::StreamReader::new(Box::pin(stream)))
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Takes the reader out; `None` when it was already taken.
+    pub(crate) fn take(&self) -> Option<Box<dyn AsyncRead + Send + Unpin>> {
+        self.reader.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+impl fmt::Debug for StreamSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamSource")
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Commands a front end sends; each is answered by events, never by a blocking reply.
 #[derive(Debug, Clone)]
 pub enum EngineCommand {
-    /// Upload these files; folders expand into one transfer per file.
+    /// Upload these files; folders expand (lazily) into one transfer per file. A file that
+    /// already has a session for the same destination resumes that session.
     Add {
         paths: Vec<PathBuf>,
         destination: Destination,
     },
+    /// Upload one file to an exact key.
+    AddFile {
+        path: PathBuf,
+        bucket: String,
+        key: String,
+    },
+    /// Upload a stream of unknown length in fixed-size parts until EOF. Such a transfer
+    /// cannot resume after the engine stops (its snapshot says so).
+    AddStream {
+        source: StreamSource,
+        bucket: String,
+        key: String,
+    },
+    /// Stop in-flight parts promptly; the session is kept.
     Pause(TransferId),
     Resume(TransferId),
     /// Cancel, AbortMultipartUpload on the server, and forget the session.
     Abort(TransferId),
-    /// Try a failed transfer again.
+    /// Try a failed transfer again (reconciling with the server first).
     Retry(TransferId),
+    /// Start over: abort the old upload id (if any) and upload from scratch, e.g. after
+    /// the local file changed or the server forgot the upload.
+    Restart(TransferId),
+    /// Drop a finished, failed or skipped transfer from the list (its session, if any,
+    /// is deleted; nothing is aborted on the server).
+    Forget(TransferId),
     PauseAll,
     ResumeAll,
-    /// Stop everything, keep the sessions, and end the engine.
+    /// New tuning; parallelism and bandwidth apply at once, part size to new uploads.
+    SetTuning(Tuning),
+    /// Pause everything, keep the sessions, and end the engine.
     Shutdown,
 }

@@ -1,33 +1,109 @@
 //! Events from the engine to a front end: what a transfer list and its part maps need.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransferId(pub String);
 
+impl fmt::Display for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The state of one part, as a part map draws it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartState {
     Queued,
-    InFlight { bytes_sent: u64 },
+    InFlight {
+        bytes_sent: u64,
+    },
     Done,
-    Retrying { attempt: u32, last_error: String },
-    Failed { error: String },
+    /// Waiting before attempt number `attempt` (2 = first retry).
+    Retrying {
+        attempt: u32,
+        last_error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// Where a transfer is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferState {
+    /// Waiting for a free transfer slot.
     Queued,
+    /// Checking the file, planning, initiating or reconciling with the server.
+    Preparing,
     Uploading,
     Paused,
+    /// The network is unreachable; probing and resuming without spending retries.
     WaitingForNetwork,
+    /// Completing the upload and comparing the server's CRC-64 with ours.
     Verifying,
     Done,
     Failed,
     /// The object exists and overwriting was forbidden.
     Skipped,
+    /// Another process drives this session; visible here but not controllable.
+    LockedElsewhere,
+}
+
+impl TransferState {
+    /// No more work will happen without a command.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            TransferState::Done | TransferState::Failed | TransferState::Skipped
+        )
+    }
+}
+
+/// Why a transfer stopped: one sentence a person can act on, plus what support asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferError {
+    pub message: String,
+    /// OSS error code (`AccessDenied`, `NoSuchUpload`, …) when the server answered.
+    pub code: Option<String>,
+    pub request_id: Option<String>,
+    /// A `Restart` command (start over, aborting the old upload id) is the way out, e.g.
+    /// the local file changed or the server no longer knows the upload.
+    pub restart_suggested: bool,
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(code) = &self.code {
+            write!(f, " [{code}")?;
+            if let Some(id) = &self.request_id {
+                write!(f, ", request id {id}")?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a finished upload produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferResult {
+    pub etag: String,
+    /// The object's CRC-64 as the server reports it.
+    pub crc64: Option<u64>,
+    /// The server's CRC-64 equals the one we computed from the bytes we sent.
+    pub verified: bool,
+}
+
+/// What kind of source feeds a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    File,
+    /// A stream of unknown length: no resume after the engine stops.
+    Stream,
 }
 
 /// Everything about one transfer; sent when it appears or changes shape.
@@ -35,21 +111,38 @@ pub enum TransferState {
 pub struct TransferSnapshot {
     pub id: TransferId,
     pub source: PathBuf,
+    pub source_kind: SourceKind,
     pub bucket: String,
     pub key: String,
+    /// Total bytes (for a stream: bytes read so far).
     pub size: u64,
+    /// Part `n` (1-based) covers `[(n-1) * part_size, min(n * part_size, size))`.
     pub part_size: u64,
     pub state: TransferState,
+    /// Index `i` is part number `i + 1`. Empty until planned; one part for a single
+    /// PutObject; grows as a stream is read.
     pub parts: Vec<PartState>,
+    /// Bytes of finished parts (never goes backwards on pause/resume).
     pub bytes_done: u64,
+    pub bytes_per_sec: f64,
+    pub eta_secs: Option<f64>,
+    pub upload_id: Option<String>,
+    pub error: Option<TransferError>,
+    pub result: Option<TransferResult>,
+    /// Whether the transfer can continue after the engine stops (false for streams).
+    pub resumable_after_restart: bool,
 }
 
 /// What the engine tells its front ends.
+// Snapshots are rare next to Progress events; boxing them would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     /// A transfer appeared or changed shape (replace the whole row).
     Snapshot(TransferSnapshot),
-    /// Coalesced progress: only the parts whose state changed since the last one.
+    /// Coalesced progress (about 10 a second): only the parts whose state changed since
+    /// the last event, as `(part number, state)` with part numbers starting at 1, to be
+    /// applied in order (a retry that already passed comes before the part's current state).
     Progress {
         id: TransferId,
         state: TransferState,
@@ -58,5 +151,17 @@ pub enum EngineEvent {
         eta_secs: Option<f64>,
         changed_parts: Vec<(u32, PartState)>,
     },
+    /// The transfer is gone (aborted or forgotten).
     Removed(TransferId),
+    /// A session file could not be read; it was renamed to `moved_to`.
+    SessionCorrupt {
+        path: PathBuf,
+        moved_to: Option<PathBuf>,
+        error: String,
+    },
+    /// Something the user should read that belongs to no transfer (an unreadable path
+    /// in an Add, an invalid key, a command for an unknown id).
+    Notice { message: String },
+    /// The engine has shut down; no more events follow.
+    Stopped,
 }

@@ -1,6 +1,88 @@
 //! The transfer engine: a tokio runtime behind a handle. Front ends send
 //! [`EngineCommand`]s and drain [`EngineEvent`]s; the engine never blocks them.
+//!
+//! - [`plan`]: cut a size into parts within the OSS limits (pure).
+//! - [`transfer`]: one upload's state machine: plan → initiate or reconcile → parts →
+//!   complete → verify.
+//! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
+//! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
+//! - [`throttle`]: the shared bandwidth token bucket.
+//! - [`session_store`]: crash-safe JSON sessions with per-session locks.
+//! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 
 pub mod command;
+mod context;
+mod core;
 pub mod event;
+mod handle;
+pub mod plan;
+mod progress;
 pub mod remote_uploads;
+pub mod retry;
+pub mod scheduler;
+pub mod session_store;
+pub mod source_file;
+mod stream;
+pub mod throttle;
+pub mod transfer;
+pub mod tuning;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::protocol::OssClient;
+
+pub use command::{Destination, EngineCommand, StreamSource};
+pub use event::{
+    EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferResult,
+    TransferSnapshot, TransferState,
+};
+pub use handle::{CommandSender, EngineHandle};
+pub use tuning::{RetryPolicy, Tuning};
+
+/// Called after events are sent, so a window can `request_repaint`.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Everything the engine needs to start.
+pub struct EngineConfig {
+    /// Where session files live (created if missing).
+    pub sessions_dir: PathBuf,
+    pub client: OssClient,
+    /// Names the endpoint in sessions (e.g. the profile's endpoint URL), so a session is
+    /// only resumed against the endpoint it was started on.
+    pub endpoint_label: String,
+    pub tuning: Tuning,
+    /// Called after each batch of events; `None` when the front end polls or awaits.
+    pub waker: Option<Waker>,
+}
+
+/// Why the engine could not start or take a command.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("could not start the engine's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("could not use the sessions folder {}: {source}", path.display())]
+    SessionsDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid tuning: {0}")]
+    InvalidTuning(String),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// Starts engines.
+pub struct Engine;
+
+impl Engine {
+    /// Starts the engine on its own multi-thread runtime, loads the sessions found in
+    /// `config.sessions_dir` (as Paused transfers, or resuming when
+    /// `tuning.resume_on_start`), and returns the handle that drives it.
+    pub fn spawn(config: EngineConfig) -> Result<EngineHandle, EngineError> {
+        handle::spawn(config)
+    }
+}

@@ -18,10 +18,10 @@ fn system_time(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// `2025-01-15T12:00:00.000Z`, as in `LastModified` and `Initiated`.
+/// `2025-01-15T12:00:00.000Z`, as in `LastModified` and `Initiated`. OSS gives whole
+/// seconds with a literal `.000`, and oss2 refuses any other fraction.
 pub fn iso8601_ms(ms: u64) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
     OffsetDateTime::from(system_time(ms))
         .format(&format)
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
@@ -38,7 +38,8 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(iso8601_ms(1_736_942_400_123), "2025-01-15T12:00:00.123Z");
+        assert_eq!(iso8601_ms(1_736_942_400_123), "2025-01-15T12:00:00.000Z");
+        assert_eq!(iso8601_ms(1_736_942_401_999), "2025-01-15T12:00:01.000Z");
         assert_eq!(
             http_date(1_736_942_400_000),
             "Wed, 15 Jan 2025 12:00:00 GMT"

@@ -2,6 +2,7 @@
 //! fault injection, then the operation; every answer gets its `x-oss-request-id`.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -9,6 +10,7 @@ use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
 
+use super::auth::{self, KeyStore};
 use super::connection::ConnectionInfo;
 use super::faults::{FaultHandle, FaultTarget, InjectedFailure};
 use super::request::{self, Address, Operation};
@@ -21,8 +23,8 @@ use crate::protocol::ServiceError;
 pub struct App {
     pub store: Arc<Store>,
     pub faults: FaultHandle,
-    /// Accepted `(AccessKeyId, AccessKeySecret)` pairs.
-    pub access_keys: Vec<(String, String)>,
+    /// Accepted key pairs.
+    pub access_keys: KeyStore,
     /// Region V4 signatures must be scoped to.
     pub region: String,
 }
@@ -167,33 +169,19 @@ fn authorize(
     address: &Address,
     query: &[(String, String)],
 ) -> Result<(), ServiceError> {
-    let _ = (address, query);
-    let Some(authorization) = request::header(&parts.headers, "authorization") else {
-        return Err(ServiceError::new(
-            403,
-            "AccessDenied",
-            "Anonymous access is forbidden for this operation.",
-        ));
-    };
-    let access_key_id = authorization
-        .strip_prefix("OSS ")
-        .and_then(|rest| rest.split_once(':'))
-        .map(|(id, _)| id)
-        .or_else(|| {
-            authorization
-                .split("Credential=")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
-        .unwrap_or_default();
-    if app.access_keys.iter().any(|(id, _)| id == access_key_id) {
-        Ok(())
-    } else {
-        Err(ServiceError::new(
-            403,
-            "InvalidAccessKeyId",
-            "The OSS Access Key Id you provided does not exist in our records.",
-        )
-        .with_detail("OSSAccessKeyId", access_key_id))
-    }
+        .collect();
+    let incoming = auth::IncomingRequest {
+        method: parts.method.as_str(),
+        bucket: address.bucket.as_deref(),
+        key: address.key.as_deref(),
+        query,
+        headers: &headers,
+    };
+    auth::authenticate(&incoming, &app.access_keys, &app.region, SystemTime::now()).map(|_| ())
 }

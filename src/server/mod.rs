@@ -198,7 +198,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let app = Arc::new(App {
         store: Arc::new(store),
         faults: faults.clone(),
-        access_keys: config.access_keys.clone(),
+        access_keys: auth::KeyStore::new(&config.access_keys),
         region: config.region.clone(),
     });
     let router = Router::new().fallback(dispatch::handle).with_state(app);

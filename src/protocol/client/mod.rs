@@ -595,8 +595,8 @@ fn upload_output(
         target: target.clone(),
         message,
     };
-    let (local, _) = answer
-        .sent
+    let local = answer
+        .sent_crc64
         .ok_or_else(|| invalid("no body was sent".into()))?;
     if let Some(server) = crc64_header(&answer.headers, operation, &target)?
         && server != local

@@ -40,14 +40,14 @@ pub struct Call<'a> {
     pub payload: Payload,
 }
 
-impl Call<'_> {
-    pub fn new<'a>(
+impl<'a> Call<'a> {
+    pub fn new(
         operation: &'static str,
         method: Method,
         bucket: Option<&'a str>,
         key: Option<&'a str>,
-    ) -> Call<'a> {
-        Call {
+    ) -> Self {
+        Self {
             operation,
             method,
             bucket,
@@ -95,8 +95,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// CRC-64 and length of what an upload body sent.
-    pub sent: Option<(u64, u64)>,
+    /// CRC-64 of what an upload body sent.
+    pub sent_crc64: Option<u64>,
 }
 
 impl Answer {
@@ -241,15 +241,12 @@ impl OssClient {
                 error: response::service_error(status, &response_headers, &body),
             });
         }
-        let sent = uploading.then(|| {
-            let state = tracker.lock();
-            (state.crc.value(), state.bytes)
-        });
+        let sent_crc64 = uploading.then(|| tracker.lock().crc.value());
         Ok(Answer {
             status,
             headers: response_headers,
             body,
-            sent,
+            sent_crc64,
         })
     }
 }

@@ -1,0 +1,761 @@
+//! The engine's main task: owns the transfer table, applies commands, starts and stops
+//! transfer tasks, and hands the front end a final picture on shutdown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::command::{Destination, StreamSource};
+use super::context::EngineContext;
+use super::event::{
+    EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferSnapshot, TransferState,
+};
+use super::handle::EventSink;
+use super::plan::PartPlan;
+use super::progress::Board;
+use super::session_store::{Session, SessionError, SessionLock, SessionStore, session_id};
+use super::source_file;
+use super::stream;
+use super::transfer::{self, FileTransfer, Outcome, StartMode};
+use super::{EngineCommand, EngineConfig};
+use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
+
+/// How long shutdown waits for transfer tasks to stop and save.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(8);
+
+/// Messages from the engine's own tasks back to the main loop.
+enum Internal {
+    Finished {
+        id: TransferId,
+        generation: u64,
+        outcome: Outcome,
+    },
+    /// A file found while expanding a folder.
+    Discovered {
+        path: PathBuf,
+        bucket: String,
+        key: String,
+        size: u64,
+    },
+    AbortDone {
+        id: TransferId,
+        result: Result<(), TransferError>,
+    },
+}
+
+enum Source {
+    File(FileTransfer),
+    Stream,
+}
+
+struct Running {
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+    generation: u64,
+}
+
+struct Control {
+    source: Source,
+    /// Held while this process owns the session; `None` when another process does.
+    lock: Option<SessionLock>,
+    running: Option<Running>,
+    /// Abort (server + session) once the running task has stopped.
+    abort_requested: bool,
+    /// Start over once the running task has stopped.
+    restart_requested: bool,
+}
+
+struct Core {
+    ctx: Arc<EngineContext>,
+    controls: HashMap<TransferId, Control>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    next_generation: u64,
+}
+
+pub(crate) async fn run(
+    config: EngineConfig,
+    mut commands: mpsc::UnboundedReceiver<EngineCommand>,
+    sink: EventSink,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let board = Board::default();
+    let resume_on_start = config.tuning.resume_on_start;
+    let ctx = EngineContext::new(
+        config.client,
+        SessionStore::new(config.sessions_dir),
+        config.endpoint_label,
+        config.tuning,
+        board.clone(),
+    );
+    let stop_publisher = CancellationToken::new();
+    let publisher = {
+        let board = board.clone();
+        let sink = sink.clone();
+        let stop = stop_publisher.clone();
+        tokio::spawn(async move { board.run_publisher(sink, stop).await })
+    };
+    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let mut core = Core {
+        ctx,
+        controls: HashMap::new(),
+        internal_tx,
+        next_generation: 0,
+    };
+    core.load_sessions(resume_on_start);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                None | Some(EngineCommand::Shutdown) => break,
+                Some(command) => core.apply(command),
+            },
+            Some(message) = internal_rx.recv() => core.on_internal(message),
+        }
+    }
+    core.shutdown().await;
+    stop_publisher.cancel();
+    let _ = publisher.await;
+    board.publish(&sink, Instant::now());
+    sink.send(EngineEvent::Stopped);
+    sink.wake();
+}
+
+impl Core {
+    fn board(&self) -> &Board {
+        &self.ctx.board
+    }
+
+    fn load_sessions(&mut self, resume: bool) {
+        let report = match self.ctx.store.load_all(true) {
+            Ok(report) => report,
+            Err(e) => {
+                self.board()
+                    .notice(format!("Saved sessions could not be read: {e}."));
+                return;
+            }
+        };
+        for corrupt in report.corrupt {
+            tracing::warn!(path = %corrupt.path.display(), "corrupt session: {}", corrupt.error);
+            self.board().push_event(EngineEvent::SessionCorrupt {
+                path: corrupt.path,
+                moved_to: corrupt.moved_to,
+                error: corrupt.error,
+            });
+        }
+        for session in report.sessions {
+            if session.endpoint != self.ctx.endpoint_label {
+                continue;
+            }
+            let id = session.transfer_id();
+            let lock = self.ctx.store.try_lock(&id).ok();
+            let state = if lock.is_some() {
+                TransferState::Paused
+            } else {
+                TransferState::LockedElsewhere
+            };
+            self.board().insert(session_snapshot(&session, state));
+            let locked = lock.is_some();
+            self.controls.insert(
+                id.clone(),
+                Control {
+                    source: Source::File(FileTransfer {
+                        id: id.clone(),
+                        path: session.local_path.clone(),
+                        bucket: session.bucket.clone(),
+                        key: session.key.clone(),
+                    }),
+                    lock,
+                    running: None,
+                    abort_requested: false,
+                    restart_requested: false,
+                },
+            );
+            if resume && locked {
+                self.start(&id, StartMode::Continue);
+            }
+        }
+    }
+
+    fn apply(&mut self, command: EngineCommand) {
+        match command {
+            EngineCommand::Add { paths, destination } => {
+                for path in paths {
+                    self.add_path(path, &destination);
+                }
+            }
+            EngineCommand::AddFile { path, bucket, key } => self.add_file(path, bucket, key, None),
+            EngineCommand::AddStream {
+                source,
+                bucket,
+                key,
+            } => self.add_stream(source, bucket, key),
+            EngineCommand::Pause(id) => self.pause(&id),
+            EngineCommand::Resume(id) | EngineCommand::Retry(id) => self.resume(&id),
+            EngineCommand::Abort(id) => self.abort(&id),
+            EngineCommand::Restart(id) => self.restart(&id),
+            EngineCommand::Forget(id) => self.forget(&id),
+            EngineCommand::PauseAll => {
+                for id in self.controls.keys().cloned().collect::<Vec<_>>() {
+                    if self.is_file(&id) {
+                        self.pause(&id);
+                    }
+                }
+            }
+            EngineCommand::ResumeAll => {
+                for id in self.controls.keys().cloned().collect::<Vec<_>>() {
+                    if self.board().state(&id) == Some(TransferState::Paused) {
+                        self.resume(&id);
+                    }
+                }
+            }
+            EngineCommand::SetTuning(tuning) => match tuning.validate() {
+                Ok(()) => self.ctx.set_tuning(tuning),
+                Err(message) => self
+                    .board()
+                    .notice(format!("The new settings were not applied: {message}.")),
+            },
+            // Handled by the main loop.
+            EngineCommand::Shutdown => {}
+        }
+    }
+
+    fn is_file(&self, id: &TransferId) -> bool {
+        matches!(
+            self.controls.get(id).map(|c| &c.source),
+            Some(Source::File(_))
+        )
+    }
+
+    fn add_path(&mut self, path: PathBuf, destination: &Destination) {
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.board()
+                    .notice(format!("Cannot upload {}: {e}.", path.display()));
+                return;
+            }
+        };
+        let Some(name) = path.file_name().map(PathBuf::from) else {
+            self.board()
+                .notice(format!("Cannot upload {}: it has no name.", path.display()));
+            return;
+        };
+        if meta.is_dir() {
+            self.expand_folder(path, name, destination.clone());
+            return;
+        }
+        match source_file::key_for(&destination.prefix, &name) {
+            Some(key) => self.add_file(path, destination.bucket.clone(), key, Some(meta.len())),
+            None => self.board().notice(format!(
+                "Cannot upload {}: its name is not valid UTF-8.",
+                path.display()
+            )),
+        }
+    }
+
+    /// Walks a folder on a blocking thread, sending each file back as it is found; files
+    /// become Queued transfers and are only opened when their turn comes.
+    fn expand_folder(&self, root: PathBuf, root_name: PathBuf, destination: Destination) {
+        let internal = self.internal_tx.clone();
+        let board = self.board().clone();
+        tokio::task::spawn_blocking(move || {
+            let mut stack = vec![root.clone()];
+            while let Some(dir) = stack.pop() {
+                let mut entries: Vec<_> = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries.filter_map(Result::ok).collect(),
+                    Err(e) => {
+                        board.notice(format!("Cannot read folder {}: {e}.", dir.display()));
+                        continue;
+                    }
+                };
+                entries.sort_by_key(|e| e.file_name());
+                let mut subfolders = Vec::new();
+                for entry in entries {
+                    let path = entry.path();
+                    // Symlinked folders are not followed (they could loop); files are.
+                    let Ok(kind) = entry.file_type() else {
+                        continue;
+                    };
+                    if kind.is_dir() {
+                        subfolders.push(path);
+                        continue;
+                    }
+                    let Ok(meta) = std::fs::metadata(&path) else {
+                        board.notice(format!("Cannot read {}; skipped.", path.display()));
+                        continue;
+                    };
+                    if !meta.is_file() {
+                        continue;
+                    }
+                    let relative = match path.strip_prefix(&root) {
+                        Ok(relative) => root_name.join(relative),
+                        Err(_) => continue,
+                    };
+                    let Some(key) = source_file::key_for(&destination.prefix, &relative) else {
+                        board.notice(format!(
+                            "Cannot upload {}: its name is not valid UTF-8.",
+                            path.display()
+                        ));
+                        continue;
+                    };
+                    let found = Internal::Discovered {
+                        path,
+                        bucket: destination.bucket.clone(),
+                        key,
+                        size: meta.len(),
+                    };
+                    if internal.send(found).is_err() {
+                        return;
+                    }
+                }
+                // Depth first, in name order.
+                stack.extend(subfolders.into_iter().rev());
+            }
+        });
+    }
+
+    fn add_file(&mut self, path: PathBuf, bucket: String, key: String, size: Option<u64>) {
+        if let Err(e) = validate_bucket_name(&bucket).and_then(|()| validate_object_key(&key)) {
+            self.board()
+                .notice(format!("Cannot upload {}: {e}.", path.display()));
+            return;
+        }
+        let path = match std::fs::canonicalize(&path) {
+            Ok(path) => path,
+            Err(e) => {
+                self.board()
+                    .notice(format!("Cannot upload {}: {e}.", path.display()));
+                return;
+            }
+        };
+        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        if self.controls.contains_key(&id) {
+            // One upload per file and destination: adding it again continues it.
+            match self.board().state(&id) {
+                Some(TransferState::Done | TransferState::Skipped) => {
+                    self.remove_control(&id);
+                }
+                _ => {
+                    if self.controls.get(&id).is_some_and(|c| c.running.is_none()) {
+                        self.resume(&id);
+                    }
+                    return;
+                }
+            }
+        }
+        let size = size.or_else(|| std::fs::metadata(&path).ok().map(|m| m.len()));
+        let (lock, state) = match self.ctx.store.try_lock(&id) {
+            Ok(lock) => (Some(lock), TransferState::Queued),
+            Err(SessionError::Locked { .. }) => (None, TransferState::LockedElsewhere),
+            Err(e) => {
+                self.board()
+                    .notice(format!("Cannot upload {}: {e}.", path.display()));
+                return;
+            }
+        };
+        let transfer = FileTransfer {
+            id: id.clone(),
+            path: path.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+        };
+        self.board().insert(TransferSnapshot {
+            id: id.clone(),
+            source: path,
+            source_kind: SourceKind::File,
+            bucket,
+            key,
+            size: size.unwrap_or(0),
+            part_size: 0,
+            state,
+            parts: Vec::new(),
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        });
+        let startable = lock.is_some();
+        self.controls.insert(
+            id.clone(),
+            Control {
+                source: Source::File(transfer),
+                lock,
+                running: None,
+                abort_requested: false,
+                restart_requested: false,
+            },
+        );
+        if startable {
+            self.start(&id, StartMode::Continue);
+        }
+    }
+
+    fn add_stream(&mut self, source: StreamSource, bucket: String, key: String) {
+        if let Err(e) = validate_bucket_name(&bucket).and_then(|()| validate_object_key(&key)) {
+            self.board()
+                .notice(format!("Cannot upload {}: {e}.", source.label()));
+            return;
+        }
+        self.next_generation += 1;
+        let id = TransferId(format!(
+            "stream-{}-{}",
+            std::process::id(),
+            self.next_generation
+        ));
+        self.board().insert(TransferSnapshot {
+            id: id.clone(),
+            source: PathBuf::from(source.label()),
+            source_kind: SourceKind::Stream,
+            bucket: bucket.clone(),
+            key: key.clone(),
+            size: 0,
+            part_size: 0,
+            state: TransferState::Queued,
+            parts: Vec::new(),
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: false,
+        });
+        let cancel = CancellationToken::new();
+        let generation = self.next_generation;
+        let ctx = self.ctx.clone();
+        let internal = self.internal_tx.clone();
+        let task_id = id.clone();
+        let task_cancel = cancel.clone();
+        let handle = tokio::spawn(async move {
+            let outcome =
+                stream::run_stream(ctx, task_id.clone(), source, bucket, key, task_cancel).await;
+            let _ = internal.send(Internal::Finished {
+                id: task_id,
+                generation,
+                outcome,
+            });
+        });
+        self.controls.insert(
+            id,
+            Control {
+                source: Source::Stream,
+                lock: None,
+                running: Some(Running {
+                    cancel,
+                    handle,
+                    generation,
+                }),
+                abort_requested: false,
+                restart_requested: false,
+            },
+        );
+    }
+
+    fn start(&mut self, id: &TransferId, mode: StartMode) {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let Some(control) = self.controls.get_mut(id) else {
+            return;
+        };
+        let Source::File(transfer) = &control.source else {
+            return;
+        };
+        if control.running.is_some() {
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let ctx = self.ctx.clone();
+        let internal = self.internal_tx.clone();
+        let transfer = transfer.clone();
+        let task_cancel = cancel.clone();
+        // Shown at once, before the task gets to run.
+        self.ctx
+            .board
+            .reporter(id.clone())
+            .set_state(TransferState::Queued);
+        let handle = tokio::spawn(async move {
+            let id = transfer.id.clone();
+            let outcome = transfer::run_file(ctx, transfer, mode, task_cancel).await;
+            let _ = internal.send(Internal::Finished {
+                id,
+                generation,
+                outcome,
+            });
+        });
+        control.running = Some(Running {
+            cancel,
+            handle,
+            generation,
+        });
+    }
+
+    fn unknown(&self, id: &TransferId) {
+        self.board()
+            .notice(format!("There is no transfer {id} (it may have finished)."));
+    }
+
+    fn pause(&mut self, id: &TransferId) {
+        let Some(control) = self.controls.get(id) else {
+            return self.unknown(id);
+        };
+        if let Source::Stream = control.source {
+            self.board().notice(
+                "A stream cannot be paused: its data would be lost. Let it finish or abort it.",
+            );
+            return;
+        }
+        if let Some(running) = &control.running {
+            running.cancel.cancel();
+        }
+    }
+
+    fn resume(&mut self, id: &TransferId) {
+        let Some(control) = self.controls.get_mut(id) else {
+            return self.unknown(id);
+        };
+        if control.running.is_some() || !matches!(control.source, Source::File(_)) {
+            return;
+        }
+        if control.lock.is_none() {
+            match self.ctx.store.try_lock(id) {
+                Ok(lock) => control.lock = Some(lock),
+                Err(e) => {
+                    let message = format!("Cannot resume: {e}.");
+                    self.board().notice(message);
+                    return;
+                }
+            }
+        }
+        self.start(id, StartMode::Continue);
+    }
+
+    fn restart(&mut self, id: &TransferId) {
+        let Some(control) = self.controls.get_mut(id) else {
+            return self.unknown(id);
+        };
+        if !matches!(control.source, Source::File(_)) {
+            return;
+        }
+        if let Some(running) = &control.running {
+            control.restart_requested = true;
+            running.cancel.cancel();
+            return;
+        }
+        if control.lock.is_none() {
+            match self.ctx.store.try_lock(id) {
+                Ok(lock) => control.lock = Some(lock),
+                Err(e) => {
+                    self.board().notice(format!("Cannot start over: {e}."));
+                    return;
+                }
+            }
+        }
+        self.start(id, StartMode::Fresh);
+    }
+
+    fn abort(&mut self, id: &TransferId) {
+        let Some(control) = self.controls.get_mut(id) else {
+            return self.unknown(id);
+        };
+        if control.lock.is_none() && matches!(control.source, Source::File(_)) {
+            self.board().notice(format!(
+                "Cannot abort {id}: another ossup process is using it."
+            ));
+            return;
+        }
+        control.abort_requested = true;
+        match &control.running {
+            Some(running) => running.cancel.cancel(),
+            None => self.spawn_abort(id),
+        }
+    }
+
+    /// Forgets a finished transfer; anything with an upload still on the server is
+    /// aborted instead, so nothing is left behind.
+    fn forget(&mut self, id: &TransferId) {
+        match self.board().state(id) {
+            None => self.unknown(id),
+            Some(TransferState::Done | TransferState::Skipped) => {
+                self.remove_control(id);
+                self.board().remove(id);
+            }
+            Some(TransferState::LockedElsewhere) => {
+                // Another process's session: hide it here, leave it alone on disk.
+                self.controls.remove(id);
+                self.board().remove(id);
+            }
+            Some(_) => self.abort(id),
+        }
+    }
+
+    fn remove_control(&mut self, id: &TransferId) {
+        if let Some(control) = self.controls.remove(id)
+            && control.lock.is_some()
+        {
+            let _ = self.ctx.store.remove(id);
+        }
+    }
+
+    /// AbortMultipartUpload for the session's upload id, then delete the session.
+    fn spawn_abort(&self, id: &TransferId) {
+        let ctx = self.ctx.clone();
+        let internal = self.internal_tx.clone();
+        let id = id.clone();
+        let is_stream = !self.is_file(&id);
+        tokio::spawn(async move {
+            let result = if is_stream {
+                // The stream task aborted its own upload when it stopped.
+                Ok(())
+            } else {
+                abort_session(&ctx, &id).await
+            };
+            let _ = internal.send(Internal::AbortDone { id, result });
+        });
+    }
+
+    fn on_internal(&mut self, message: Internal) {
+        match message {
+            Internal::Discovered {
+                path,
+                bucket,
+                key,
+                size,
+            } => self.add_file(path, bucket, key, Some(size)),
+            Internal::Finished {
+                id,
+                generation,
+                outcome,
+            } => {
+                let Some(control) = self.controls.get_mut(&id) else {
+                    return;
+                };
+                if control.running.as_ref().map(|r| r.generation) != Some(generation) {
+                    return;
+                }
+                control.running = None;
+                let restart = std::mem::take(&mut control.restart_requested);
+                if control.abort_requested {
+                    self.spawn_abort(&id);
+                } else if restart {
+                    self.start(&id, StartMode::Fresh);
+                } else if matches!(outcome, Outcome::Done | Outcome::Skipped) {
+                    // The session is gone; let go of the lock (and its file).
+                    control.lock = None;
+                    let _ = self.ctx.store.remove(&id);
+                }
+            }
+            Internal::AbortDone { id, result } => match result {
+                Ok(()) => {
+                    self.remove_control(&id);
+                    self.board().remove(&id);
+                }
+                Err(error) => {
+                    if let Some(control) = self.controls.get_mut(&id) {
+                        control.abort_requested = false;
+                    }
+                    self.board().reporter(id).fail(error);
+                }
+            },
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let mut handles = Vec::new();
+        for control in self.controls.values_mut() {
+            if let Some(running) = control.running.take() {
+                running.cancel.cancel();
+                handles.push(running.handle);
+            }
+        }
+        let all = futures_util::future::join_all(handles);
+        if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {
+            tracing::warn!("some transfers did not stop in time; their sessions are kept");
+        }
+        // Locks are released as the controls drop.
+        self.controls.clear();
+    }
+}
+
+async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), TransferError> {
+    let error = |message: String| TransferError {
+        message,
+        code: None,
+        request_id: None,
+        restart_suggested: false,
+    };
+    let session = ctx
+        .store
+        .load(id)
+        .map_err(|e| error(format!("Could not read the session to abort it: {e}.")))?;
+    if let Some(session) = session {
+        let reporter = ctx.board.reporter(id.clone());
+        // Aborting is never paused; it ends by itself when the retries run out.
+        let never = CancellationToken::new();
+        let aborted = transfer::request(ctx, &reporter, &never, None, || {
+            ctx.client
+                .abort_multipart_upload(&session.bucket, &session.key, &session.upload_id)
+        })
+        .await;
+        match aborted {
+            Ok(()) => {}
+            Err(transfer::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
+            Err(transfer::Failure::Oss(e)) => {
+                let mut described =
+                    transfer::describe(&e, &format!("oss://{}/{}", session.bucket, session.key));
+                described.message = format!(
+                    "The upload could not be aborted on the server, so its parts remain there: {}",
+                    described.message
+                );
+                return Err(described);
+            }
+            Err(transfer::Failure::Cancelled) => {}
+        }
+    }
+    ctx.store
+        .remove(id)
+        .map_err(|e| error(format!("Could not delete the session: {e}.")))
+}
+
+/// A row for a session loaded from disk: its part map filled from the recorded parts.
+fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot {
+    let plan = PartPlan::with_part_size(session.file.size, session.part_size);
+    let done: BTreeMap<u32, u64> = session
+        .completed_parts
+        .iter()
+        .map(|p| (p.number, p.size))
+        .collect();
+    let parts = (1..=plan.part_count)
+        .map(|n| {
+            if done.contains_key(&n) {
+                PartState::Done
+            } else {
+                PartState::Queued
+            }
+        })
+        .collect();
+    TransferSnapshot {
+        id: session.transfer_id(),
+        source: session.local_path.clone(),
+        source_kind: SourceKind::File,
+        bucket: session.bucket.clone(),
+        key: session.key.clone(),
+        size: session.file.size,
+        part_size: session.part_size,
+        state,
+        parts,
+        bytes_done: done.values().sum(),
+        bytes_per_sec: 0.0,
+        eta_secs: None,
+        upload_id: Some(session.upload_id.clone()),
+        error: None,
+        result: None,
+        resumable_after_restart: true,
+    }
+}

@@ -1,0 +1,502 @@
+//! Retrying requests: exponential backoff with full jitter, clock-skew repair, and waiting
+//! out a network outage without spending the retry budget.
+//!
+//! The random source and the sleeper are injectable: tests use a seeded RNG and a virtual
+//! sleeper that only adds up the time it was asked to wait.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::tuning::RetryPolicy;
+use crate::protocol::OssError;
+
+/// Error codes that no retry can heal: the transfer fails with one clear sentence.
+const FATAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "InvalidBucketName",
+    "SecurityTokenExpired",
+];
+
+/// What to do about a failed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again after a backoff.
+    Retry,
+    /// Our clock is off: shift the signing clock by this many seconds and try again.
+    ClockSkew { offset_secs: Option<i64> },
+    /// Unreachable network: wait and probe, without counting an attempt.
+    NetworkDown,
+    /// Trying again cannot help.
+    Fatal,
+}
+
+/// Sorts an error into what the retry loop does with it.
+pub fn classify(error: &OssError, now: SystemTime) -> ErrorClass {
+    if error.is_code("RequestTimeTooSkewed") {
+        return ErrorClass::ClockSkew {
+            offset_secs: server_clock_offset(error, now),
+        };
+    }
+    if error.code().is_some_and(|code| FATAL_CODES.contains(&code)) {
+        return ErrorClass::Fatal;
+    }
+    if error.is_network_down() {
+        return ErrorClass::NetworkDown;
+    }
+    if error.is_retryable() {
+        ErrorClass::Retry
+    } else {
+        ErrorClass::Fatal
+    }
+}
+
+/// Seconds to add to `now` to get the server's time, from the `ServerTime` element
+/// (ISO 8601) or a `Date` detail (HTTP date) of a RequestTimeTooSkewed answer.
+fn server_clock_offset(error: &OssError, now: SystemTime) -> Option<i64> {
+    let service = error.service()?;
+    let server_unix = if let Some(text) = service.detail("ServerTime") {
+        let parsed =
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .ok()?;
+        parsed.unix_timestamp()
+    } else {
+        let date = httpdate::parse_http_date(service.detail("Date")?).ok()?;
+        unix_secs(date)
+    };
+    Some(server_unix - unix_secs(now))
+}
+
+fn unix_secs(at: SystemTime) -> i64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
+    }
+}
+
+/// Waits; swapped for a virtual clock in tests.
+pub trait Sleeper: Send + Sync {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Real waiting on the tokio timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// What the retry loop reports while it works, for part maps and transfer states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryEvent {
+    /// Waiting before attempt `attempt` (2 = first retry).
+    Retrying { attempt: u32, last_error: String },
+    /// The network is down; probing every `network_probe_interval`.
+    WaitingForNetwork { last_error: String },
+    /// The network answered again after an outage.
+    NetworkBack,
+}
+
+/// Runs requests with retries. Shared by all tasks of an engine (cheap to clone).
+#[derive(Clone)]
+pub struct Retrier {
+    policy: RetryPolicy,
+    rng: Arc<Mutex<StdRng>>,
+    /// Applies a learned clock offset (the client's `set_clock_offset_secs`).
+    set_clock_offset: Arc<dyn Fn(i64) + Send + Sync>,
+    sleeper: Arc<dyn Sleeper>,
+}
+
+impl Retrier {
+    pub fn new(
+        policy: RetryPolicy,
+        rng: StdRng,
+        sleeper: Arc<dyn Sleeper>,
+        set_clock_offset: Arc<dyn Fn(i64) + Send + Sync>,
+    ) -> Self {
+        Self {
+            policy,
+            rng: Arc::new(Mutex::new(rng)),
+            set_clock_offset,
+            sleeper,
+        }
+    }
+
+    /// A retrier seeded from the OS, sleeping on the tokio timer.
+    pub fn from_os_rng(
+        policy: RetryPolicy,
+        set_clock_offset: Arc<dyn Fn(i64) + Send + Sync>,
+    ) -> Self {
+        Self::new(
+            policy,
+            StdRng::from_os_rng(),
+            Arc::new(TokioSleeper),
+            set_clock_offset,
+        )
+    }
+
+    /// The same retrier with another policy (after a tuning change).
+    pub fn with_policy(&self, policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            ..self.clone()
+        }
+    }
+
+    /// Waits on this retrier's sleeper.
+    pub async fn sleep(&self, duration: Duration) {
+        self.sleeper.sleep(duration).await;
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// Full jitter: uniform in `[0, min(max_delay, base_delay × 2^(retry − 1))]`, where
+    /// `retry` counts from 1 for the first retry.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exponent = retry.saturating_sub(1).min(30);
+        let ceiling = self
+            .policy
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.policy.max_delay);
+        let ceiling_ms = ceiling.as_millis() as u64;
+        let pick = match self.rng.lock() {
+            Ok(mut rng) => rng.random_range(0..=ceiling_ms),
+            // A poisoned lock only means another task panicked mid-draw; use the ceiling.
+            Err(_) => ceiling_ms,
+        };
+        Duration::from_millis(pick)
+    }
+
+    /// Runs `request` until it succeeds, fails for good, or the attempts run out.
+    /// `observe` hears about every wait. Cancel by dropping the future.
+    pub async fn run<T, F, Fut>(
+        &self,
+        mut request: F,
+        mut observe: impl FnMut(RetryEvent),
+    ) -> Result<T, OssError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OssError>>,
+    {
+        let mut attempt = 1u32;
+        let mut network_down = false;
+        let mut clock_fixes = 0u32;
+        loop {
+            let error = match request().await {
+                Ok(value) => {
+                    if network_down {
+                        observe(RetryEvent::NetworkBack);
+                    }
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            match classify(&error, SystemTime::now()) {
+                ErrorClass::Fatal => return Err(error),
+                ErrorClass::NetworkDown => {
+                    network_down = true;
+                    observe(RetryEvent::WaitingForNetwork {
+                        last_error: error.to_string(),
+                    });
+                    self.sleep(self.policy.network_probe_interval).await;
+                    continue;
+                }
+                ErrorClass::ClockSkew { offset_secs } => {
+                    // One correction should do; a second skew answer means the offset
+                    // did not help, so stop rather than loop.
+                    match offset_secs {
+                        Some(offset) if clock_fixes < 2 => {
+                            clock_fixes += 1;
+                            tracing::warn!(
+                                offset,
+                                "local clock is off; correcting the signing clock"
+                            );
+                            (self.set_clock_offset)(offset);
+                            continue;
+                        }
+                        _ => return Err(error),
+                    }
+                }
+                ErrorClass::Retry => {}
+            }
+            if network_down {
+                network_down = false;
+                observe(RetryEvent::NetworkBack);
+            }
+            if attempt >= self.policy.max_attempts {
+                return Err(error);
+            }
+            attempt += 1;
+            observe(RetryEvent::Retrying {
+                attempt,
+                last_error: error.to_string(),
+            });
+            self.sleep(self.backoff(attempt - 1)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ServiceError;
+    use crate::protocol::error::TransportKind;
+    use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+    fn service(status: u16, code: &str) -> OssError {
+        OssError::Service {
+            operation: "UploadPart",
+            target: "b/k".into(),
+            error: ServiceError::new(status, code, "m"),
+        }
+    }
+
+    fn transport(kind: TransportKind) -> OssError {
+        OssError::Transport {
+            operation: "UploadPart",
+            target: "b/k".into(),
+            kind,
+            message: "x".into(),
+        }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            network_probe_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Adds up requested waits instead of waiting.
+    #[derive(Default)]
+    struct VirtualClock {
+        waited_ms: AtomicU64,
+    }
+
+    impl VirtualClock {
+        fn elapsed(&self) -> Duration {
+            Duration::from_millis(self.waited_ms.load(Ordering::SeqCst))
+        }
+    }
+
+    impl Sleeper for VirtualClock {
+        fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+            self.waited_ms
+                .fetch_add(duration.as_millis() as u64, Ordering::SeqCst);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    fn retrier(offset: Arc<AtomicI64>) -> (Retrier, Arc<VirtualClock>) {
+        let clock = Arc::new(VirtualClock::default());
+        let retrier = Retrier::new(
+            policy(),
+            StdRng::seed_from_u64(7),
+            clock.clone(),
+            Arc::new(move |o| offset.store(o, Ordering::SeqCst)),
+        );
+        (retrier, clock)
+    }
+
+    #[test]
+    fn classification() {
+        let now = SystemTime::now();
+        assert_eq!(
+            classify(&service(500, "InternalError"), now),
+            ErrorClass::Retry
+        );
+        assert_eq!(
+            classify(&service(403, "AccessDenied"), now),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(&service(404, "NoSuchBucket"), now),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(&service(404, "NoSuchUpload"), now),
+            ErrorClass::Fatal
+        );
+        assert_eq!(
+            classify(&transport(TransportKind::Connect), now),
+            ErrorClass::NetworkDown
+        );
+        assert_eq!(
+            classify(&transport(TransportKind::Broken), now),
+            ErrorClass::Retry
+        );
+        let skew = OssError::Service {
+            operation: "PutObject",
+            target: "b/k".into(),
+            error: ServiceError::new(403, "RequestTimeTooSkewed", "m")
+                .with_detail("ServerTime", "2025-01-15T12:00:00.000Z"),
+        };
+        let local = UNIX_EPOCH + Duration::from_secs(1_736_942_400 - 3600);
+        assert_eq!(
+            classify(&skew, local),
+            ErrorClass::ClockSkew {
+                offset_secs: Some(3600)
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_growing_ceiling() {
+        let (r, _) = retrier(Arc::new(AtomicI64::new(0)));
+        let mut saw_small = false;
+        for retry in 1..=10 {
+            for _ in 0..50 {
+                let ceiling = (100u64 << (retry - 1)).min(1000);
+                let delay = r.backoff(retry).as_millis() as u64;
+                assert!(delay <= ceiling, "retry {retry}: {delay} > {ceiling}");
+                saw_small |= delay < ceiling / 2;
+            }
+        }
+        assert!(saw_small, "jitter spreads delays down to zero");
+    }
+
+    #[tokio::test]
+    async fn retries_then_succeeds_reporting_attempts() {
+        let (r, clock) = retrier(Arc::new(AtomicI64::new(0)));
+        let calls = AtomicU32::new(0);
+        let mut seen = Vec::new();
+        let result = r
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n < 2 {
+                            Err(service(503, "ServiceUnavailable"))
+                        } else {
+                            Ok(n)
+                        }
+                    }
+                },
+                |event| seen.push(event),
+            )
+            .await;
+        assert_eq!(result.unwrap(), 2);
+        let attempts: Vec<u32> = seen
+            .iter()
+            .map(|e| match e {
+                RetryEvent::Retrying { attempt, .. } => *attempt,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(attempts, vec![2, 3]);
+        // Two backoffs, each at most its ceiling (100 ms, 200 ms).
+        assert!(clock.elapsed() <= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_and_not_on_fatal() {
+        let (r, _) = retrier(Arc::new(AtomicI64::new(0)));
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = r
+            .run(
+                || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err(service(500, "InternalError")) }
+                },
+                |_| {},
+            )
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+        calls.store(0, Ordering::SeqCst);
+        let result: Result<(), _> = r
+            .run(
+                || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err(service(403, "AccessDenied")) }
+                },
+                |_| {},
+            )
+            .await;
+        assert!(result.unwrap_err().is_code("AccessDenied"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn network_outage_does_not_spend_attempts() {
+        let (r, clock) = retrier(Arc::new(AtomicI64::new(0)));
+        let calls = AtomicU32::new(0);
+        let mut seen = Vec::new();
+        // Ten connection failures (more than max_attempts), then success.
+        let result = r
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n < 10 {
+                            Err(transport(TransportKind::Connect))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+                |event| seen.push(event),
+            )
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(clock.elapsed(), Duration::from_secs(50));
+        assert_eq!(
+            seen.iter()
+                .filter(|e| matches!(e, RetryEvent::WaitingForNetwork { .. }))
+                .count(),
+            10
+        );
+        assert_eq!(seen.last(), Some(&RetryEvent::NetworkBack));
+    }
+
+    #[tokio::test]
+    async fn clock_skew_sets_the_offset_and_retries() {
+        let offset = Arc::new(AtomicI64::new(0));
+        let (r, _) = retrier(offset.clone());
+        let calls = AtomicU32::new(0);
+        let server_time = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+        let server_text = server_time
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let result = r
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    let server_text = server_text.clone();
+                    async move {
+                        if n == 0 {
+                            Err(OssError::Service {
+                                operation: "PutObject",
+                                target: "b/k".into(),
+                                error: ServiceError::new(403, "RequestTimeTooSkewed", "m")
+                                    .with_detail("ServerTime", server_text),
+                            })
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+                |_| {},
+            )
+            .await;
+        assert!(result.is_ok());
+        let learned = offset.load(Ordering::SeqCst);
+        assert!((7195..=7205).contains(&learned), "offset {learned}");
+    }
+}

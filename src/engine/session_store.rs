@@ -1,0 +1,465 @@
+//! Crash-safe sessions: one JSON file per transfer, written temp → fsync → rename, with a
+//! per-session lock file so two processes never drive the same upload.
+//!
+//! A session holds what resuming needs (file identity, destination, upload id, part size,
+//! finished parts) and never a secret. Unreadable files are renamed aside (`.corrupt`) and
+//! reported; the others still load.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::event::TransferId;
+
+/// Version written into every session; files with another version are refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+const SESSION_EXTENSION: &str = "json";
+const LOCK_EXTENSION: &str = "lock";
+
+/// One part the server has accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub crc64: u64,
+}
+
+/// Object options chosen when the upload was initiated.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UploadOptions {
+    pub content_type: Option<String>,
+    pub forbid_overwrite: bool,
+    pub storage_class: Option<String>,
+}
+
+/// Identity of the local file when the upload started; a resume requires all to match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch (0 if unknown).
+    pub mtime_unix_nanos: i128,
+    /// CRC-64 of the first, middle and last 64 KiB, folded with the size.
+    pub fingerprint: u64,
+}
+
+/// Everything needed to resume one multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub format_version: u32,
+    pub id: String,
+    pub local_path: PathBuf,
+    pub file: FileIdentity,
+    /// The endpoint label the upload was started on.
+    pub endpoint: String,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub part_size: u64,
+    /// Sorted by part number.
+    pub completed_parts: Vec<CompletedPart>,
+    pub options: UploadOptions,
+    /// When the session was created, seconds since the Unix epoch.
+    pub created_unix_secs: u64,
+}
+
+impl Session {
+    pub fn transfer_id(&self) -> TransferId {
+        TransferId(self.id.clone())
+    }
+
+    /// Records a finished part, replacing an older record of the same number.
+    pub fn record_part(&mut self, part: CompletedPart) {
+        match self
+            .completed_parts
+            .binary_search_by_key(&part.number, |p| p.number)
+        {
+            Ok(index) => self.completed_parts[index] = part,
+            Err(index) => self.completed_parts.insert(index, part),
+        }
+    }
+}
+
+/// The id of the transfer of `local_path` to `bucket/key` on `endpoint`: the same file
+/// to the same place always gets the same id, so adding it again finds its session.
+pub fn session_id(endpoint: &str, bucket: &str, key: &str, local_path: &Path) -> TransferId {
+    let mut hasher = Sha256::new();
+    for field in [endpoint.as_bytes(), bucket.as_bytes(), key.as_bytes()] {
+        hasher.update((field.len() as u64).to_le_bytes());
+        hasher.update(field);
+    }
+    hasher.update(local_path.as_os_str().as_encoded_bytes());
+    let digest = hasher.finalize();
+    TransferId(hex::encode(&digest[..16]))
+}
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("could not {action} session file {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("session file {} is not a valid session: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("session {id} is in use by another ossup process")]
+    Locked { id: TransferId },
+}
+
+/// A session file that could not be read, and where it was moved.
+#[derive(Debug, Clone)]
+pub struct CorruptSession {
+    pub path: PathBuf,
+    pub moved_to: Option<PathBuf>,
+    pub error: String,
+}
+
+/// What a scan of the sessions folder found.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub sessions: Vec<Session>,
+    pub corrupt: Vec<CorruptSession>,
+}
+
+/// Held while a process drives a session; dropping it releases the lock.
+#[derive(Debug)]
+pub struct SessionLock {
+    _file: File,
+}
+
+/// The sessions folder.
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    dir: PathBuf,
+}
+
+impl SessionStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path_of(&self, id: &TransferId) -> PathBuf {
+        self.dir.join(format!("{}.{SESSION_EXTENSION}", id.0))
+    }
+
+    fn lock_path_of(&self, id: &TransferId) -> PathBuf {
+        self.dir.join(format!("{}.{LOCK_EXTENSION}", id.0))
+    }
+
+    /// Writes the session durably: temp file, fsync, rename over the old one, fsync the
+    /// folder. A crash leaves either the old or the new version, never a torn one.
+    pub fn save(&self, session: &Session) -> Result<(), SessionError> {
+        let id = session.transfer_id();
+        let path = self.path_of(&id);
+        let temp = self.dir.join(format!("{}.{SESSION_EXTENSION}.tmp", id.0));
+        let io_error = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SessionError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        fs::create_dir_all(&self.dir).map_err(io_error("create the folder of", &path))?;
+        let json = serde_json::to_vec_pretty(session).map_err(|e| SessionError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut file = File::create(&temp).map_err(io_error("create", &temp))?;
+        file.write_all(&json).map_err(io_error("write", &temp))?;
+        file.sync_all().map_err(io_error("flush", &temp))?;
+        drop(file);
+        fs::rename(&temp, &path).map_err(io_error("replace", &path))?;
+        sync_dir(&self.dir).map_err(io_error("flush the folder of", &path))?;
+        Ok(())
+    }
+
+    /// Reads one session; `Ok(None)` when there is none.
+    pub fn load(&self, id: &TransferId) -> Result<Option<Session>, SessionError> {
+        let path = self.path_of(id);
+        match fs::read(&path) {
+            Ok(bytes) => parse(&path, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(SessionError::Io {
+                action: "read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Reads every session. With `set_aside_corrupt`, unreadable files are renamed to
+    /// `*.corrupt` so they are reported once; either way they are listed in the report.
+    pub fn load_all(&self, set_aside_corrupt: bool) -> Result<LoadReport, SessionError> {
+        let mut report = LoadReport::default();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+            Err(source) => {
+                return Err(SessionError::Io {
+                    action: "list",
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == SESSION_EXTENSION))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let parsed = fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| parse(&path, &bytes).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(session) => report.sessions.push(session),
+                Err(error) => {
+                    let moved_to = if set_aside_corrupt {
+                        let aside = path.with_extension(format!("{SESSION_EXTENSION}.corrupt"));
+                        fs::rename(&path, &aside).ok().map(|()| aside)
+                    } else {
+                        None
+                    };
+                    report.corrupt.push(CorruptSession {
+                        path,
+                        moved_to,
+                        error,
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes a session and its lock file; a missing session is not an error.
+    pub fn remove(&self, id: &TransferId) -> Result<(), SessionError> {
+        let path = self.path_of(id);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SessionError::Io {
+                    action: "delete",
+                    path,
+                    source,
+                });
+            }
+        }
+        let _ = fs::remove_file(self.lock_path_of(id));
+        let _ = sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Takes the session's lock without waiting; `Locked` when another process (or
+    /// another handle in this one) holds it.
+    pub fn try_lock(&self, id: &TransferId) -> Result<SessionLock, SessionError> {
+        let path = self.lock_path_of(id);
+        let io_error = |action| {
+            let path = path.clone();
+            move |source| SessionError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        fs::create_dir_all(&self.dir).map_err(io_error("create the folder of"))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error("open the lock"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(SessionLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(SessionError::Locked { id: id.clone() }),
+            Err(TryLockError::Error(source)) => Err(io_error("lock")(source)),
+        }
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Session, SessionError> {
+    let corrupt = |message: String| SessionError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let session: Session = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if session.format_version != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "format version {} is not the supported {FORMAT_VERSION}",
+            session.format_version
+        )));
+    }
+    let expected_name = format!("{}.{SESSION_EXTENSION}", session.id);
+    if path.file_name().and_then(|n| n.to_str()) != Some(expected_name.as_str()) {
+        return Err(corrupt(format!(
+            "the file's name does not match its id {}",
+            session.id
+        )));
+    }
+    if session.part_size == 0 {
+        return Err(corrupt("part size 0".into()));
+    }
+    Ok(session)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    // Directories can be opened and fsynced on Unix; elsewhere renames are durable enough.
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str) -> Session {
+        Session {
+            format_version: FORMAT_VERSION,
+            id: id.into(),
+            local_path: "/data/file.bin".into(),
+            file: FileIdentity {
+                size: 300,
+                mtime_unix_nanos: 1_700_000_000_000_000_000,
+                fingerprint: 42,
+            },
+            endpoint: "http://127.0.0.1:9000".into(),
+            bucket: "demo".into(),
+            key: "file.bin".into(),
+            upload_id: "UPLOAD".into(),
+            part_size: 100,
+            completed_parts: vec![],
+            options: UploadOptions::default(),
+            created_unix_secs: 1,
+        }
+    }
+
+    #[test]
+    fn save_load_round_trip_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut session = sample("aaaa");
+        store.save(&session).unwrap();
+        session.record_part(CompletedPart {
+            number: 2,
+            size: 100,
+            etag: "\"B\"".into(),
+            crc64: 2,
+        });
+        session.record_part(CompletedPart {
+            number: 1,
+            size: 100,
+            etag: "\"A\"".into(),
+            crc64: 1,
+        });
+        store.save(&session).unwrap();
+        let loaded = store.load(&session.transfer_id()).unwrap().unwrap();
+        assert_eq!(loaded, session);
+        assert_eq!(
+            loaded
+                .completed_parts
+                .iter()
+                .map(|p| p.number)
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        // No temp file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["aaaa.json".to_string()]);
+        store.remove(&session.transfer_id()).unwrap();
+        assert!(store.load(&session.transfer_id()).unwrap().is_none());
+    }
+
+    #[test]
+    fn corrupt_files_are_set_aside_and_others_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        store.save(&sample("good")).unwrap();
+        fs::write(dir.path().join("bad.json"), b"{ not json").unwrap();
+        let mut wrong_version = sample("old");
+        wrong_version.format_version = 99;
+        fs::write(
+            dir.path().join("old.json"),
+            serde_json::to_vec(&wrong_version).unwrap(),
+        )
+        .unwrap();
+
+        let report = store.load_all(true).unwrap();
+        assert_eq!(report.sessions.len(), 1);
+        assert_eq!(report.sessions[0].id, "good");
+        assert_eq!(report.corrupt.len(), 2);
+        assert!(dir.path().join("bad.json.corrupt").exists());
+        assert!(!dir.path().join("bad.json").exists());
+        assert!(
+            report
+                .corrupt
+                .iter()
+                .any(|c| c.error.contains("format version"))
+        );
+        // Set aside once: a second scan finds only the good one.
+        let again = store.load_all(true).unwrap();
+        assert_eq!((again.sessions.len(), again.corrupt.len()), (1, 0));
+    }
+
+    #[test]
+    fn a_read_only_scan_moves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        fs::write(dir.path().join("bad.json"), b"[]").unwrap();
+        let report = store.load_all(false).unwrap();
+        assert_eq!(report.corrupt.len(), 1);
+        assert!(report.corrupt[0].moved_to.is_none());
+        assert!(dir.path().join("bad.json").exists());
+    }
+
+    #[test]
+    fn lock_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let id = TransferId("x".into());
+        let held = store.try_lock(&id).unwrap();
+        assert!(matches!(
+            store.try_lock(&id),
+            Err(SessionError::Locked { .. })
+        ));
+        drop(held);
+        assert!(store.try_lock(&id).is_ok());
+    }
+
+    #[test]
+    fn ids_are_stable_and_distinct() {
+        let path = Path::new("/a/b.txt");
+        let a = session_id("e", "bucket", "k", path);
+        assert_eq!(a, session_id("e", "bucket", "k", path));
+        assert_ne!(a, session_id("e", "bucket", "k2", path));
+        assert_ne!(a, session_id("e", "bucketk", "", path));
+        assert_eq!(a.0.len(), 32);
+    }
+
+    #[test]
+    fn no_secret_fields() {
+        let json = serde_json::to_string(&sample("s")).unwrap().to_lowercase();
+        assert!(!json.contains("secret") && !json.contains("token"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Local files as upload sources: identity (size, mtime, fingerprint), CRC-64 of a byte
+//! range, content type, and object keys for files and folder trees.
+//!
+//! All functions here block on file I/O; the engine calls them through `spawn_blocking`.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Component, Path};
+use std::time::UNIX_EPOCH;
+
+use super::session_store::FileIdentity;
+use crate::protocol::crc64::{self, Crc64};
+
+/// Bytes hashed at the start, middle and end of a file for its fingerprint.
+const FINGERPRINT_WINDOW: u64 = 64 * 1024;
+/// Read buffer for range CRCs.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Size, modification time and content fingerprint of `path`.
+pub fn identify(path: &Path) -> io::Result<FileIdentity> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let size = meta.len();
+    let mtime_unix_nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    let middle = (size / 2).saturating_sub(FINGERPRINT_WINDOW / 2);
+    let last = size.saturating_sub(FINGERPRINT_WINDOW);
+    let mut fingerprint = crc64::checksum(&size.to_le_bytes());
+    for start in [0, middle, last] {
+        let len = FINGERPRINT_WINDOW.min(size - start);
+        let window_crc = crc_of_open_range(&mut file, start, len)?;
+        fingerprint = crc64::combine(fingerprint, window_crc, len);
+    }
+    Ok(FileIdentity {
+        size,
+        mtime_unix_nanos,
+        fingerprint,
+    })
+}
+
+/// CRC-64 of `len` bytes of `path` from `offset`; fails if the file is shorter.
+pub fn crc_of_range(path: &Path, offset: u64, len: u64) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    crc_of_open_range(&mut file, offset, len)
+}
+
+fn crc_of_open_range(file: &mut File, offset: u64, len: u64) -> io::Result<u64> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut hasher = Crc64::new();
+    let mut buffer = vec![0u8; READ_BUFFER.min(len as usize).max(1)];
+    let mut left = len;
+    while left > 0 {
+        let want = buffer.len().min(left as usize);
+        let got = file.read(&mut buffer[..want])?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file is shorter than expected",
+            ));
+        }
+        hasher.update(&buffer[..got]);
+        left -= got as u64;
+    }
+    Ok(hasher.value())
+}
+
+/// MIME type guessed from the key's extension, if it has a known one.
+pub fn content_type_for(key: &str) -> Option<String> {
+    mime_guess::from_path(key)
+        .first_raw()
+        .map(|mime| mime.to_owned())
+}
+
+/// The key of a file `relative` (below a folder being added, or just a file name) under
+/// `prefix`, with `/` separators. `None` when a component is not valid UTF-8 or the path
+/// climbs out with `..`.
+pub fn key_for(prefix: &str, relative: &Path) -> Option<String> {
+    let mut key = String::from(prefix);
+    let mut first = true;
+    for component in relative.components() {
+        match component {
+            Component::Normal(name) => {
+                if !first {
+                    key.push('/');
+                }
+                key.push_str(name.to_str()?);
+                first = false;
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    if first { None } else { Some(key) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn identity_changes_with_content_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let a = identify(&path).unwrap();
+        assert_eq!(a.size, 300_000);
+        assert_eq!(a, identify(&path).unwrap());
+        // Same size, one byte changed in the middle window.
+        let mut changed = data.clone();
+        changed[150_000] ^= 1;
+        std::fs::write(&path, &changed).unwrap();
+        assert_ne!(a.fingerprint, identify(&path).unwrap().fingerprint);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+        assert_eq!(identify(&path).unwrap().size, 300_001);
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(identify(&empty).unwrap().size, 0);
+    }
+
+    #[test]
+    fn range_crc_matches_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(
+            crc_of_range(&path, 100_000, 500_000).unwrap(),
+            crc64::checksum(&data[100_000..600_000])
+        );
+        assert_eq!(crc_of_range(&path, 5, 0).unwrap(), 0);
+        assert!(crc_of_range(&path, 600_000, 200_000).is_err());
+    }
+
+    #[test]
+    fn keys_and_content_types() {
+        assert_eq!(
+            key_for("up/", Path::new("trip/day 1/a.jpg")).as_deref(),
+            Some("up/trip/day 1/a.jpg")
+        );
+        assert_eq!(key_for("", Path::new("a.txt")).as_deref(), Some("a.txt"));
+        assert_eq!(key_for("p/", Path::new("../x")), None);
+        assert_eq!(key_for("p/", Path::new("")), None);
+        assert_eq!(
+            content_type_for("a/b.json").as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(content_type_for("noext"), None);
+    }
+}

@@ -1,0 +1,220 @@
+"""Drives a running `ossup serve` with Alibaba's official Python SDK (oss2), unchanged.
+
+Usage: oss2_check.py ENDPOINT BUCKET ACCESS_KEY_ID ACCESS_KEY_SECRET REGION WORK_DIR
+
+Runs the same checks with V1 (oss2.Auth) and V4 (oss2.ProviderAuthV4 with the region):
+PutObject/HeadObject, a resumable multipart upload of a ~5 MiB random file (4 threads,
+1 MiB parts, CRC check on) read back with GetObject, a manual multipart upload seen by
+ListMultipartUploads and ListParts and gone after AbortMultipartUpload, presigned PUT and
+GET URLs from Bucket.sign_url (V4 with an additional signed header), STS credentials
+(oss2.StsAuth; the local server does not validate the token, only the signature over it),
+and a wrong secret refused with SignatureDoesNotMatch. Prints one `OK <check>` line per check and
+`ALL CHECKS PASSED` at the end; on the first failure prints `FAIL <check>: <reason>` and
+exits with status 1.
+"""
+
+import hashlib
+import os
+import sys
+import traceback
+
+import oss2
+import requests
+from oss2.credentials import StaticCredentialsProvider
+
+MIB = 1024 * 1024
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(condition, message):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def make_bucket(auth_version, endpoint, bucket_name, key_id, secret, region):
+    if auth_version == "v1":
+        auth = oss2.Auth(key_id, secret)
+        return oss2.Bucket(auth, endpoint, bucket_name, enable_crc=True)
+    auth = oss2.ProviderAuthV4(StaticCredentialsProvider(key_id, secret))
+    return oss2.Bucket(auth, endpoint, bucket_name, region=region, enable_crc=True)
+
+
+def check_put_and_head(bucket, prefix):
+    key = prefix + "small/hello world+1.txt"
+    body = b"hello from oss2\n" * 64
+    result = bucket.put_object(key, body, headers={"Content-Type": "text/plain"})
+    expect(result.status == 200, "PutObject status %s" % result.status)
+    expected_etag = hashlib.md5(body).hexdigest().upper()
+    expect(result.etag.upper() == expected_etag,
+           "PutObject ETag %s, expected %s" % (result.etag, expected_etag))
+    expect(result.crc is not None, "PutObject returned no x-oss-hash-crc64ecma")
+
+    head = bucket.head_object(key)
+    expect(head.content_length == len(body),
+           "HeadObject length %s, expected %s" % (head.content_length, len(body)))
+    expect(head.etag.upper() == expected_etag, "HeadObject ETag %s" % head.etag)
+    expect(head.server_crc == result.crc,
+           "HeadObject CRC %s, PutObject CRC %s" % (head.server_crc, result.crc))
+    expect(head.content_type == "text/plain", "HeadObject Content-Type %s" % head.content_type)
+
+    got = bucket.get_object(key).read()
+    expect(got == body, "GetObject returned %d bytes that differ" % len(got))
+
+
+def check_resumable_upload(bucket, prefix, work_dir):
+    size = 5 * MIB + 12345
+    path = os.path.join(work_dir, prefix.strip("/") + "-random.bin")
+    data = os.urandom(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    key = prefix + "big/random.bin"
+    store = oss2.ResumableStore(root=os.path.join(work_dir, prefix.strip("/") + "-store"))
+    result = oss2.resumable_upload(
+        bucket, key, path,
+        store=store,
+        multipart_threshold=MIB,
+        part_size=MIB,
+        num_threads=4,
+    )
+    # oss2 compares the Complete CRC with the CRC it folded from the parts (enable_crc).
+    expect(result.status == 200, "resumable_upload status %s" % result.status)
+    expect(result.crc is not None, "CompleteMultipartUpload returned no CRC")
+
+    head = bucket.head_object(key)
+    expect(head.content_length == size, "HeadObject length %s" % head.content_length)
+    expect(head.object_type == "Multipart", "object type %s" % head.object_type)
+    expect(head.server_crc == result.crc,
+           "HeadObject CRC %s, Complete CRC %s" % (head.server_crc, result.crc))
+
+    stream = bucket.get_object(key)
+    got = stream.read()
+    expect(len(got) == size, "GetObject returned %d bytes, expected %d" % (len(got), size))
+    expect(got == data, "GetObject bytes differ from the uploaded file")
+
+
+def find_upload(bucket, key, upload_id):
+    for upload in oss2.MultipartUploadIterator(bucket):
+        if upload.key == key and upload.upload_id == upload_id:
+            return upload
+    return None
+
+
+def check_list_and_abort(bucket, prefix):
+    key = prefix + "manual/part list.bin"
+    upload_id = bucket.init_multipart_upload(key).upload_id
+    expect(upload_id, "InitiateMultipartUpload returned no UploadId")
+    part_body = os.urandom(200 * 1024)
+    part = bucket.upload_part(key, upload_id, 1, part_body)
+    expect(part.etag.upper() == hashlib.md5(part_body).hexdigest().upper(),
+           "UploadPart ETag %s" % part.etag)
+
+    expect(find_upload(bucket, key, upload_id) is not None,
+           "ListMultipartUploads does not show upload %s" % upload_id)
+    parts = bucket.list_parts(key, upload_id).parts
+    expect(len(parts) == 1, "ListParts shows %d parts, expected 1" % len(parts))
+    expect(parts[0].part_number == 1, "ListParts part number %s" % parts[0].part_number)
+    expect(parts[0].size == len(part_body), "ListParts size %s" % parts[0].size)
+    expect(parts[0].etag.upper() == part.etag.upper(), "ListParts ETag %s" % parts[0].etag)
+
+    bucket.abort_multipart_upload(key, upload_id)
+    expect(find_upload(bucket, key, upload_id) is None,
+           "upload %s still listed after AbortMultipartUpload" % upload_id)
+    try:
+        bucket.list_parts(key, upload_id)
+    except oss2.exceptions.NoSuchUpload:
+        pass
+    else:
+        raise CheckFailed("ListParts after abort did not raise NoSuchUpload")
+
+
+def check_presigned_urls(bucket, prefix, auth_version):
+    key = prefix + "presigned/report 1+2.txt"
+    body = b"uploaded through a presigned URL\n"
+    headers = {"Content-Type": "text/plain"}
+    additional = None
+    if auth_version == "v4":
+        headers["Content-Disposition"] = "attachment"
+        additional = ["Content-Disposition"]
+    put_url = bucket.sign_url("PUT", key, 300, headers=headers, additional_headers=additional)
+    session = requests.Session()
+    session.trust_env = False  # straight to 127.0.0.1, whatever proxy the machine has
+    answer = session.put(put_url, data=body, headers=headers)
+    expect(answer.status_code == 200,
+           "presigned PUT answered %s: %s" % (answer.status_code, answer.text))
+
+    get_url = bucket.sign_url("GET", key, 300)
+    answer = session.get(get_url)
+    expect(answer.status_code == 200, "presigned GET answered %s" % answer.status_code)
+    expect(answer.content == body, "presigned GET returned different bytes")
+
+    # A Content-Type other than the signed one must be refused.
+    other = dict(headers, **{"Content-Type": "text/html"})
+    answer = session.put(put_url, data=body, headers=other)
+    expect(answer.status_code == 403 and b"SignatureDoesNotMatch" in answer.content,
+           "presigned PUT with another Content-Type answered %s: %s"
+           % (answer.status_code, answer.text))
+
+
+def check_sts(auth_version, endpoint, bucket_name, key_id, secret, region, prefix):
+    version = oss2.AUTH_VERSION_4 if auth_version == "v4" else oss2.AUTH_VERSION_1
+    auth = oss2.StsAuth(key_id, secret, "local/sts+token==", auth_version=version)
+    bucket = oss2.Bucket(auth, endpoint, bucket_name,
+                         region=region if auth_version == "v4" else None)
+    key = prefix + "sts/object.bin"
+    body = os.urandom(4096)
+    bucket.put_object(key, body)
+    got = bucket.get_object(key).read()
+    expect(got == body, "GetObject with STS credentials returned different bytes")
+
+
+def check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region):
+    bad = make_bucket(auth_version, endpoint, bucket_name, key_id, "not-the-secret", region)
+    try:
+        bad.put_object("denied.txt", b"x")
+    except oss2.exceptions.SignatureDoesNotMatch as error:
+        expect(error.status == 403, "status %s" % error.status)
+        expect(error.code == "SignatureDoesNotMatch", "code %s" % error.code)
+    else:
+        raise CheckFailed("a wrong secret was accepted")
+
+
+def main(argv):
+    if len(argv) != 7:
+        print(__doc__)
+        return 2
+    endpoint, bucket_name, key_id, secret, region, work_dir = argv[1:]
+    print("oss2 %s against %s" % (oss2.__version__, endpoint), flush=True)
+    for auth_version in ("v1", "v4"):
+        bucket = make_bucket(auth_version, endpoint, bucket_name, key_id, secret, region)
+        prefix = auth_version + "/"
+        checks = [
+            ("put_object/head_object", lambda: check_put_and_head(bucket, prefix)),
+            ("resumable_upload/get_object",
+             lambda: check_resumable_upload(bucket, prefix, work_dir)),
+            ("list_multipart_uploads/list_parts/abort",
+             lambda: check_list_and_abort(bucket, prefix)),
+            ("presigned urls", lambda: check_presigned_urls(bucket, prefix, auth_version)),
+            ("sts token",
+             lambda: check_sts(auth_version, endpoint, bucket_name, key_id, secret, region,
+                               prefix)),
+            ("wrong secret",
+             lambda: check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region)),
+        ]
+        for name, check in checks:
+            label = "%s %s" % (auth_version, name)
+            try:
+                check()
+            except Exception as error:  # report any failure, oss2's or ours, and stop
+                print("FAIL %s: %s: %s" % (label, type(error).__name__, error), flush=True)
+                traceback.print_exc()
+                return 1
+            print("OK %s" % label, flush=True)
+    print("ALL CHECKS PASSED", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
