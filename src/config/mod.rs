@@ -1,0 +1,1102 @@
+//! Profiles and tuning: the TOML file in the user config dir, its validation, and the
+//! resolution of flags + environment + profile into a [`ClientConfig`].
+//!
+//! ```toml
+//! default_profile = "work"
+//!
+//! [profiles.work]
+//! endpoint = "https://oss-cn-hangzhou.aliyuncs.com"
+//! region = "cn-hangzhou"          # optional; when known, requests are signed with V4
+//! bucket = "my-bucket"            # default bucket
+//! access_key_id = "LTAI..."
+//! access_key_secret = "..."       # optional: OSS_ACCESS_KEY_SECRET may supply it
+//! path_style = false
+//!
+//! [tuning]
+//! part_size = "8MiB"
+//! parallel_parts = 4
+//! concurrent_transfers = 2
+//! bandwidth_limit = "20MiB"       # per second; leave out for no limit
+//! forbid_overwrite = false
+//! storage_class = "Standard"
+//! resume_on_start = false
+//! ```
+//!
+//! The file holds secrets, so it is created with mode 0600 and replaced atomically
+//! (temp file → fsync → rename). Values out of range are refused with a message that says
+//! what is allowed; nothing is clamped silently.
+
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::protocol::client::ClientConfig;
+use crate::protocol::credentials::Credentials;
+use crate::protocol::object_key::validate_bucket_name;
+use crate::protocol::signing::SignatureVersion;
+use crate::server;
+
+use units::{UnitError, format_bytes_exact, parse_bytes};
+
+/// Name of the file inside the config dir.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// Where `ossup serve` listens when started without `--listen`; the target when nothing
+/// else is configured.
+pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:9090";
+/// Smallest part OSS accepts (except the last part of an upload).
+pub const MIN_PART_SIZE: u64 = 100 * 1024;
+/// Largest part OSS accepts.
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+/// Upper bound for both per-transfer parallel parts and concurrent transfers: beyond
+/// this, more connections only add memory and server load.
+pub const MAX_PARALLELISM: u32 = 64;
+/// Smallest bandwidth limit; a lower one would make transfers look hung.
+pub const MIN_BANDWIDTH_LIMIT: u64 = 1024;
+/// Storage classes OSS knows.
+pub const STORAGE_CLASSES: [&str; 5] = [
+    "Standard",
+    "IA",
+    "Archive",
+    "ColdArchive",
+    "DeepColdArchive",
+];
+
+/// Environment variables read by [`EnvVars::from_process`] (Alibaba's own names).
+pub const ENV_ENDPOINT: &str = "OSS_ENDPOINT";
+pub const ENV_REGION: &str = "OSS_REGION";
+pub const ENV_ACCESS_KEY_ID: &str = "OSS_ACCESS_KEY_ID";
+pub const ENV_ACCESS_KEY_SECRET: &str = "OSS_ACCESS_KEY_SECRET";
+pub const ENV_SESSION_TOKEN: &str = "OSS_SESSION_TOKEN";
+
+/// Why configuration could not be loaded, saved or resolved.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("could not find a home directory to keep the configuration and sessions in")]
+    NoHomeDirectory,
+    #[error("could not read the configuration file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the configuration file {} is not valid: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("could not write the configuration file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("there is no profile named {name:?}; {}", known_profiles(.known))]
+    UnknownProfile { name: String, known: Vec<String> },
+    #[error(
+        "no access key for {endpoint}: set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, or add access_key_id and access_key_secret to the profile"
+    )]
+    MissingCredentials { endpoint: String },
+    #[error(
+        "the access key {access_key_id} has no secret: set {ENV_ACCESS_KEY_SECRET} or add access_key_secret to the profile"
+    )]
+    MissingSecret { access_key_id: String },
+}
+
+fn known_profiles(known: &[String]) -> String {
+    if known.is_empty() {
+        "no profiles are configured".to_owned()
+    } else {
+        format!("known profiles: {}", known.join(", "))
+    }
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Where ossup keeps its files, following the platform's conventions (XDG on Linux).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPaths {
+    /// The profiles and tuning file.
+    pub config_file: PathBuf,
+    /// One JSON file per resumable upload.
+    pub sessions_dir: PathBuf,
+    /// Default storage of the local endpoint (`ossup serve`).
+    pub server_dir: PathBuf,
+}
+
+impl AppPaths {
+    /// The user's directories: `$XDG_CONFIG_HOME/ossup/config.toml`,
+    /// `$XDG_DATA_HOME/ossup/{sessions,server}` on Linux.
+    pub fn for_user() -> Result<Self, ConfigError> {
+        let dirs =
+            directories::ProjectDirs::from("", "", "ossup").ok_or(ConfigError::NoHomeDirectory)?;
+        Ok(Self {
+            config_file: dirs.config_dir().join(CONFIG_FILE_NAME),
+            sessions_dir: dirs.data_dir().join("sessions"),
+            server_dir: dirs.data_dir().join("server"),
+        })
+    }
+}
+
+/// One named target: where to upload and with which key.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// `https://oss-cn-hangzhou.aliyuncs.com` or `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Region id (`cn-hangzhou`); when set, requests are signed with V4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Bucket used when a destination names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// May be left out and supplied by `OSS_ACCESS_KEY_SECRET` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_secret: Option<String>,
+    /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
+    #[serde(default)]
+    pub path_style: bool,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "access_key_secret",
+                &self.access_key_secret.as_ref().map(|_| "******"),
+            )
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+impl Profile {
+    /// Checks the profile named `name`; the error names the field and what is allowed.
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let field = |f: &str| format!("profiles.{name}.{f}");
+        validate_profile_name(name)?;
+        validate_endpoint(&self.endpoint).map_err(|m| invalid(field("endpoint"), m))?;
+        if let Some(region) = &self.region {
+            validate_region(region).map_err(|m| invalid(field("region"), m))?;
+        }
+        if let Some(bucket) = &self.bucket {
+            validate_bucket_name(bucket).map_err(|e| invalid(field("bucket"), e.to_string()))?;
+        }
+        if let Some(id) = &self.access_key_id
+            && (id.trim().is_empty() || id.trim() != id)
+        {
+            return Err(invalid(
+                field("access_key_id"),
+                "the access key id is empty or has surrounding spaces",
+            ));
+        }
+        if self.access_key_secret.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                field("access_key_secret"),
+                "the secret is empty; leave it out to take it from OSS_ACCESS_KEY_SECRET",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_profile_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "profile name",
+            format!(
+                "{name:?} is not a valid profile name; use 1 to 64 letters, digits, '-', '_' or '.'"
+            ),
+        ))
+    }
+}
+
+/// Checks that an endpoint is an `http://` or `https://` URL with a host.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{endpoint:?} must start with http:// or https://, like https://oss-cn-hangzhou.aliyuncs.com")
+        })?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
+        return Err(format!(
+            "{endpoint:?} must be a scheme and a host only, like https://oss-cn-hangzhou.aliyuncs.com"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a region id: `cn-hangzhou`, not `oss-cn-hangzhou`.
+pub fn validate_region(region: &str) -> Result<(), String> {
+    if let Some(bare) = region.strip_prefix("oss-") {
+        return Err(format!(
+            "{region:?} is an endpoint prefix; write the region id without \"oss-\", like {bare:?}"
+        ));
+    }
+    let ok = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{region:?} is not a region id; write it like cn-hangzhou"
+        ))
+    }
+}
+
+/// How transfers behave. Validated as a whole by [`Tuning::validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tuning {
+    /// Preferred part size; the engine grows it when a file would need over 10,000 parts.
+    #[serde(rename = "part_size", with = "human_bytes")]
+    pub part_size_bytes: u64,
+    /// Parts of one file uploaded at the same time.
+    pub parallel_parts: u32,
+    /// Files uploaded at the same time.
+    pub concurrent_transfers: u32,
+    /// Shared limit over all transfers; `None` for no limit.
+    #[serde(
+        rename = "bandwidth_limit",
+        with = "human_bytes_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bandwidth_limit_bytes_per_sec: Option<u64>,
+    /// Refuse to replace existing objects (`x-oss-forbid-overwrite`).
+    pub forbid_overwrite: bool,
+    /// `None` leaves the bucket's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Continue saved uploads when the window opens.
+    pub resume_on_start: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            part_size_bytes: 8 << 20,
+            parallel_parts: 4,
+            concurrent_transfers: 2,
+            bandwidth_limit_bytes_per_sec: None,
+            forbid_overwrite: false,
+            storage_class: None,
+            resume_on_start: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// Refuses values OSS or common sense would refuse, saying what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size_bytes) {
+            return Err(invalid(
+                "part size",
+                format!(
+                    "{} is out of range; OSS accepts parts from 100KiB to 5GiB",
+                    format_bytes_exact(self.part_size_bytes)
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("parallel parts", self.parallel_parts),
+            ("concurrent transfers", self.concurrent_transfers),
+        ] {
+            if !(1..=MAX_PARALLELISM).contains(&value) {
+                return Err(invalid(
+                    field,
+                    format!("{value} is out of range; use 1 to {MAX_PARALLELISM}"),
+                ));
+            }
+        }
+        if let Some(limit) = self.bandwidth_limit_bytes_per_sec
+            && limit < MIN_BANDWIDTH_LIMIT
+        {
+            return Err(invalid(
+                "bandwidth limit",
+                format!(
+                    "{} per second is too low; use at least 1KiB, or no limit at all",
+                    format_bytes_exact(limit)
+                ),
+            ));
+        }
+        if let Some(class) = &self.storage_class {
+            validate_storage_class(class).map_err(|m| invalid("storage class", m))?;
+        }
+        Ok(())
+    }
+}
+
+impl Tuning {
+    /// The engine's tuning for these settings. Files up to one part go up as a single
+    /// PutObject; all parallelism caps follow from the two settings here.
+    pub fn to_engine(&self) -> crate::engine::Tuning {
+        crate::engine::Tuning {
+            part_size: self.part_size_bytes,
+            parallel_parts_per_transfer: self.parallel_parts as usize,
+            parallel_parts_total: (self.parallel_parts * self.concurrent_transfers) as usize,
+            max_concurrent_transfers: self.concurrent_transfers as usize,
+            bandwidth_limit_bytes_per_sec: self.bandwidth_limit_bytes_per_sec,
+            single_put_threshold: self.part_size_bytes,
+            forbid_overwrite: self.forbid_overwrite,
+            storage_class: self.storage_class.clone(),
+            resume_on_start: self.resume_on_start,
+            ..crate::engine::Tuning::default()
+        }
+    }
+}
+
+/// Checks a storage class name against those OSS knows (exact spelling).
+pub fn validate_storage_class(class: &str) -> Result<(), String> {
+    if STORAGE_CLASSES.contains(&class) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{class:?} is not a storage class; use one of {}",
+            STORAGE_CLASSES.join(", ")
+        ))
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Profile used when none is named; otherwise a profile called `default`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<String>,
+    #[serde(default)]
+    pub tuning: Tuning,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl ConfigFile {
+    /// Reads the file at `path`; a missing file is an empty configuration. The contents
+    /// are validated, so a bad value is reported here rather than used.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let file = Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ConfigError::Invalid { field, message } => ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("{field}: {message}"),
+            },
+            other => other,
+        })?;
+        Ok(file)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let file: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.message().to_owned(),
+        })?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Checks every profile, the tuning and the default profile name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, profile) in &self.profiles {
+            profile.validate(name)?;
+        }
+        self.tuning.validate()?;
+        if let Some(name) = &self.default_profile
+            && !self.profiles.contains_key(name)
+        {
+            return Err(invalid(
+                "default_profile",
+                format!(
+                    "names {name:?}, which is not a profile; {}",
+                    known_profiles(&self.profile_names())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn profile_names(&self) -> Vec<String> {
+        self.profiles.keys().cloned().collect()
+    }
+
+    /// Validates, then writes atomically with mode 0600: temp file → fsync → rename →
+    /// fsync of the directory. The directory is created (0700) if needed.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate()?;
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        write_private_atomically(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The profile that applies when `requested` (a `--profile` flag) names none.
+    pub fn selected_profile_name(&self, requested: Option<&str>) -> Option<String> {
+        requested
+            .map(str::to_owned)
+            .or_else(|| self.default_profile.clone())
+            .or_else(|| {
+                self.profiles
+                    .contains_key("default")
+                    .then(|| "default".to_owned())
+            })
+    }
+}
+
+fn write_private_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temp)?;
+        // A temp file left by an older run may predate the mode: set it explicitly.
+        set_private_mode(&temp, 0o600)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        #[cfg(unix)]
+        fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn set_private_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// The `OSS_*` environment variables, read once so resolution stays a pure function.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct EnvVars {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_secret: Option<String>,
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for EnvVars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnvVars")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "access_key_secret",
+                &self.access_key_secret.as_ref().map(|_| "******"),
+            )
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "******"),
+            )
+            .finish()
+    }
+}
+
+impl EnvVars {
+    /// Reads the process environment; empty values count as unset.
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            endpoint: var(ENV_ENDPOINT),
+            region: var(ENV_REGION),
+            access_key_id: var(ENV_ACCESS_KEY_ID),
+            access_key_secret: var(ENV_ACCESS_KEY_SECRET),
+            session_token: var(ENV_SESSION_TOKEN),
+        }
+    }
+}
+
+/// Command-line choices, which win over everything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub profile: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Where the resolved target came from, for a one-line explanation to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOrigin {
+    /// A profile from the file (possibly with flags or env on top).
+    Profile(String),
+    /// Flags and/or environment variables only.
+    Environment,
+    /// Nothing configured: the local endpoint with its default key pair.
+    LocalDefault,
+}
+
+/// The outcome of resolution: what a client and the engine need.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub client: ClientConfig,
+    /// Bucket to use when a destination names none.
+    pub default_bucket: Option<String>,
+    pub origin: TargetOrigin,
+}
+
+impl Target {
+    /// One sentence saying where uploads go and why.
+    pub fn describe(&self) -> String {
+        let signing = match &self.client.signature {
+            SignatureVersion::V1 => "V1 signatures".to_owned(),
+            SignatureVersion::V4 { region } => format!("V4 signatures for {region}"),
+        };
+        match &self.origin {
+            TargetOrigin::Profile(name) => {
+                format!(
+                    "Using profile {name:?}: {} with {signing}.",
+                    self.client.endpoint
+                )
+            }
+            TargetOrigin::Environment => format!(
+                "Using {} from the command line and environment with {signing}.",
+                self.client.endpoint
+            ),
+            TargetOrigin::LocalDefault => format!(
+                "No profile or endpoint is configured, so ossup targets the local endpoint {} (start it with `ossup serve`) with its default key and bucket {:?}.",
+                self.client.endpoint,
+                server::DEFAULT_BUCKET
+            ),
+        }
+    }
+}
+
+/// Combines flags, environment and the file. For each setting the first source that has
+/// it wins: flag, then `OSS_*` variable, then the selected profile. The access key id and
+/// secret come as a pair from the environment when `OSS_ACCESS_KEY_ID` is set; otherwise
+/// from the profile, whose secret may come from `OSS_ACCESS_KEY_SECRET`. V4 signing is
+/// used when a region is known, V1 otherwise. With no endpoint anywhere, the target is the
+/// local endpoint and its default key pair.
+pub fn resolve(
+    file: &ConfigFile,
+    overrides: &Overrides,
+    env: &EnvVars,
+) -> Result<Target, ConfigError> {
+    let profile_name = file.selected_profile_name(overrides.profile.as_deref());
+    let profile = match &profile_name {
+        Some(name) => Some(
+            file.profiles
+                .get(name)
+                .ok_or_else(|| ConfigError::UnknownProfile {
+                    name: name.clone(),
+                    known: file.profile_names(),
+                })?,
+        ),
+        None => None,
+    };
+    let endpoint = overrides
+        .endpoint
+        .clone()
+        .or_else(|| env.endpoint.clone())
+        .or_else(|| profile.map(|p| p.endpoint.clone()));
+    let region = overrides
+        .region
+        .clone()
+        .or_else(|| env.region.clone())
+        .or_else(|| profile.and_then(|p| p.region.clone()));
+    if let Some(region) = &region {
+        validate_region(region).map_err(|m| invalid("region", m))?;
+    }
+    let signature = match region {
+        Some(region) => SignatureVersion::V4 { region },
+        None => SignatureVersion::V1,
+    };
+
+    let Some(endpoint) = endpoint else {
+        let credentials = match &env.access_key_id {
+            Some(_) => env_credentials(env)?,
+            None => Credentials::new(
+                server::DEFAULT_ACCESS_KEY_ID,
+                server::DEFAULT_ACCESS_KEY_SECRET,
+            ),
+        };
+        let mut client = ClientConfig::new(LOCAL_ENDPOINT, credentials);
+        client.signature = signature;
+        client.path_style = true;
+        return Ok(Target {
+            client,
+            default_bucket: Some(server::DEFAULT_BUCKET.to_owned()),
+            origin: TargetOrigin::LocalDefault,
+        });
+    };
+    validate_endpoint(&endpoint).map_err(|m| invalid("endpoint", m))?;
+    let endpoint = endpoint.trim_end_matches('/').to_owned();
+
+    let credentials = if env.access_key_id.is_some() {
+        env_credentials(env)?
+    } else {
+        match profile.and_then(|p| p.access_key_id.clone()) {
+            Some(id) => {
+                let secret = profile
+                    .and_then(|p| p.access_key_secret.clone())
+                    .or_else(|| env.access_key_secret.clone())
+                    .ok_or_else(|| ConfigError::MissingSecret {
+                        access_key_id: id.clone(),
+                    })?;
+                with_token(Credentials::new(id, secret), env)
+            }
+            None => return Err(ConfigError::MissingCredentials { endpoint }),
+        }
+    };
+    let mut client = ClientConfig::new(endpoint, credentials);
+    client.signature = signature;
+    client.path_style = profile.is_some_and(|p| p.path_style);
+    Ok(Target {
+        client,
+        default_bucket: profile.and_then(|p| p.bucket.clone()),
+        origin: match profile_name {
+            Some(name) => TargetOrigin::Profile(name),
+            None => TargetOrigin::Environment,
+        },
+    })
+}
+
+fn env_credentials(env: &EnvVars) -> Result<Credentials, ConfigError> {
+    let id = env.access_key_id.clone().unwrap_or_default();
+    let secret = env
+        .access_key_secret
+        .clone()
+        .ok_or_else(|| ConfigError::MissingSecret {
+            access_key_id: id.clone(),
+        })?;
+    Ok(with_token(Credentials::new(id, secret), env))
+}
+
+fn with_token(credentials: Credentials, env: &EnvVars) -> Credentials {
+    match &env.session_token {
+        Some(token) => credentials.with_security_token(token.clone()),
+        None => credentials,
+    }
+}
+
+/// Serde adapter: a byte count written as `"8MiB"` (or a plain integer) in the file.
+mod human_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::units::{format_bytes_exact, parse_bytes};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Raw {
+        Number(u64),
+        Text(String),
+    }
+
+    impl Raw {
+        pub(super) fn bytes<E: serde::de::Error>(self) -> Result<u64, E> {
+            match self {
+                Raw::Number(n) => Ok(n),
+                Raw::Text(text) => parse_bytes(&text).map_err(E::custom),
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_bytes_exact(*bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        Raw::deserialize(deserializer)?.bytes()
+    }
+}
+
+/// Serde adapter for an optional byte count.
+mod human_bytes_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::human_bytes::Raw;
+    use super::units::format_bytes_exact;
+
+    pub fn serialize<S: Serializer>(bytes: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => serializer.serialize_str(&format_bytes_exact(*bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        Option::<Raw>::deserialize(deserializer)?
+            .map(Raw::bytes)
+            .transpose()
+    }
+}
+
+/// Reads a size given on the command line or in a settings field.
+pub fn parse_size_setting(field: &str, text: &str) -> Result<u64, ConfigError> {
+    parse_bytes(text).map_err(|e: UnitError| invalid(field, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(endpoint: &str) -> Profile {
+        Profile {
+            endpoint: endpoint.to_owned(),
+            region: None,
+            bucket: Some("photos".into()),
+            access_key_id: Some("FILEID".into()),
+            access_key_secret: Some("filesecret".into()),
+            path_style: false,
+        }
+    }
+
+    fn file_with(name: &str, profile: Profile) -> ConfigFile {
+        let mut file = ConfigFile::default();
+        file.profiles.insert(name.to_owned(), profile);
+        file
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let text = r#"
+            default_profile = "work"
+            [profiles.work]
+            endpoint = "https://oss-cn-hangzhou.aliyuncs.com"
+            region = "cn-hangzhou"
+            bucket = "my-bucket"
+            access_key_id = "LTAIEXAMPLE"
+            [tuning]
+            part_size = "16MiB"
+            parallel_parts = 8
+            bandwidth_limit = "20MiB"
+            storage_class = "IA"
+        "#;
+        let file = ConfigFile::parse(text).expect("valid example");
+        assert_eq!(file.tuning.part_size_bytes, 16 << 20);
+        assert_eq!(file.tuning.parallel_parts, 8);
+        assert_eq!(
+            file.tuning.concurrent_transfers,
+            Tuning::default().concurrent_transfers
+        );
+        assert_eq!(file.tuning.bandwidth_limit_bytes_per_sec, Some(20 << 20));
+        assert_eq!(file.tuning.storage_class.as_deref(), Some("IA"));
+        assert_eq!(file.profiles["work"].region.as_deref(), Some("cn-hangzhou"));
+        // Round trip through save's serialisation.
+        let again = ConfigFile::parse(&toml::to_string_pretty(&file).expect("serialises"))
+            .expect("reparses");
+        assert_eq!(again, file);
+    }
+
+    #[test]
+    fn tuning_refuses_bad_values_with_a_message() {
+        let cases: [(&str, &str); 7] = [
+            ("part_size = \"64KiB\"", "100KiB to 5GiB"),
+            ("part_size = \"6GiB\"", "100KiB to 5GiB"),
+            ("parallel_parts = 0", "1 to 64"),
+            ("concurrent_transfers = 65", "1 to 64"),
+            ("bandwidth_limit = 100", "at least 1KiB"),
+            ("storage_class = \"standard\"", "Standard, IA"),
+            ("part_size = \"8 MeB\"", "unknown size unit"),
+        ];
+        for (line, expected) in cases {
+            let error = ConfigFile::parse(&format!("[tuning]\n{line}\n")).expect_err(line);
+            let message = error.to_string();
+            assert!(message.contains(expected), "{line}: {message}");
+        }
+        assert!(ConfigFile::parse("[tuning]\nunknown = 1\n").is_err());
+        assert!(ConfigFile::parse("[tuning]\npart_size = \"100KiB\"\n").is_ok());
+    }
+
+    #[test]
+    fn profiles_are_validated() {
+        let bad = [
+            (
+                "endpoint",
+                file_with("p", profile("oss-cn-hangzhou.aliyuncs.com")),
+            ),
+            (
+                "region",
+                file_with(
+                    "p",
+                    Profile {
+                        region: Some("oss-cn-hangzhou".into()),
+                        ..profile("https://h")
+                    },
+                ),
+            ),
+            (
+                "bucket",
+                file_with(
+                    "p",
+                    Profile {
+                        bucket: Some("Bad_Bucket".into()),
+                        ..profile("https://h")
+                    },
+                ),
+            ),
+            ("profile name", file_with("has space", profile("https://h"))),
+        ];
+        for (field, file) in bad {
+            let message = file.validate().expect_err(field).to_string();
+            assert!(message.contains(field), "{field}: {message}");
+        }
+        let mut file = file_with("p", profile("https://h"));
+        file.default_profile = Some("missing".into());
+        assert!(file.validate().is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let shown = format!("{:?}", file_with("p", profile("https://h")));
+        assert!(!shown.contains("filesecret"), "{shown}");
+        let env = EnvVars {
+            access_key_secret: Some("envsecret".into()),
+            session_token: Some("envtoken".into()),
+            ..EnvVars::default()
+        };
+        let shown = format!("{env:?}");
+        assert!(
+            !shown.contains("envsecret") && !shown.contains("envtoken"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn nothing_configured_targets_the_local_endpoint() {
+        let target = resolve(
+            &ConfigFile::default(),
+            &Overrides::default(),
+            &EnvVars::default(),
+        )
+        .expect("resolves");
+        assert_eq!(target.origin, TargetOrigin::LocalDefault);
+        assert_eq!(target.client.endpoint, LOCAL_ENDPOINT);
+        assert_eq!(
+            target.client.credentials.access_key_id(),
+            server::DEFAULT_ACCESS_KEY_ID
+        );
+        assert_eq!(target.client.signature, SignatureVersion::V1);
+        assert_eq!(
+            target.default_bucket.as_deref(),
+            Some(server::DEFAULT_BUCKET)
+        );
+        assert!(target.describe().contains("ossup serve"));
+    }
+
+    #[test]
+    fn flags_and_env_win_over_the_profile() {
+        let file = file_with("default", profile("https://file.example.com"));
+        // Profile alone.
+        let target = resolve(&file, &Overrides::default(), &EnvVars::default()).expect("resolves");
+        assert_eq!(target.origin, TargetOrigin::Profile("default".into()));
+        assert_eq!(target.client.endpoint, "https://file.example.com");
+        assert_eq!(target.client.credentials.access_key_id(), "FILEID");
+        assert_eq!(target.client.signature, SignatureVersion::V1);
+        assert_eq!(target.default_bucket.as_deref(), Some("photos"));
+
+        // Env over profile, for the endpoint, region and key pair.
+        let env = EnvVars {
+            endpoint: Some("https://env.example.com".into()),
+            region: Some("cn-shanghai".into()),
+            access_key_id: Some("ENVID".into()),
+            access_key_secret: Some("envsecret".into()),
+            session_token: Some("token".into()),
+        };
+        let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
+        assert_eq!(target.client.endpoint, "https://env.example.com");
+        assert_eq!(target.client.credentials.access_key_id(), "ENVID");
+        assert_eq!(target.client.credentials.access_key_secret(), "envsecret");
+        assert_eq!(target.client.credentials.security_token(), Some("token"));
+        assert_eq!(
+            target.client.signature,
+            SignatureVersion::V4 {
+                region: "cn-shanghai".into()
+            }
+        );
+
+        // Flags over env.
+        let flags = Overrides {
+            profile: None,
+            endpoint: Some("http://127.0.0.1:1234/".into()),
+            region: Some("cn-beijing".into()),
+        };
+        let target = resolve(&file, &flags, &env).expect("resolves");
+        assert_eq!(target.client.endpoint, "http://127.0.0.1:1234");
+        assert_eq!(
+            target.client.signature,
+            SignatureVersion::V4 {
+                region: "cn-beijing".into()
+            }
+        );
+    }
+
+    #[test]
+    fn secret_may_come_from_env_and_missing_pieces_are_named() {
+        let mut no_secret = profile("https://h");
+        no_secret.access_key_secret = None;
+        let file = file_with("default", no_secret);
+        let error =
+            resolve(&file, &Overrides::default(), &EnvVars::default()).expect_err("no secret");
+        assert!(error.to_string().contains(ENV_ACCESS_KEY_SECRET), "{error}");
+        let env = EnvVars {
+            access_key_secret: Some("fromenv".into()),
+            ..EnvVars::default()
+        };
+        let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
+        assert_eq!(target.client.credentials.access_key_id(), "FILEID");
+        assert_eq!(target.client.credentials.access_key_secret(), "fromenv");
+
+        let env_endpoint_only = EnvVars {
+            endpoint: Some("https://h".into()),
+            ..EnvVars::default()
+        };
+        let error = resolve(
+            &ConfigFile::default(),
+            &Overrides::default(),
+            &env_endpoint_only,
+        )
+        .expect_err("no key");
+        assert!(
+            matches!(error, ConfigError::MissingCredentials { .. }),
+            "{error}"
+        );
+
+        let unknown = Overrides {
+            profile: Some("nope".into()),
+            ..Overrides::default()
+        };
+        let error = resolve(&file, &unknown, &EnvVars::default()).expect_err("unknown profile");
+        assert!(
+            error.to_string().contains("known profiles: default"),
+            "{error}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn save_writes_mode_0600_atomically_and_loads_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nested").join(CONFIG_FILE_NAME);
+        assert_eq!(
+            ConfigFile::load(&path).expect("missing is empty"),
+            ConfigFile::default()
+        );
+
+        let mut file = file_with("work", profile("https://h"));
+        file.tuning.bandwidth_limit_bytes_per_sec = Some(3 << 20);
+        file.save(&path).expect("saves");
+        let mode = fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(ConfigFile::load(&path).expect("loads"), file);
+
+        // Replacing keeps 0600 even if someone loosened the old file, and leaves no temp.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        file.tuning.parallel_parts = 7;
+        file.save(&path).expect("saves again");
+        let mode = fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            ConfigFile::load(&path)
+                .expect("loads")
+                .tuning
+                .parallel_parts,
+            7
+        );
+        let leftovers: Vec<_> = fs::read_dir(path.parent().expect("dir"))
+            .expect("lists")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+
+        // An invalid configuration is refused before anything is written.
+        file.tuning.parallel_parts = 0;
+        assert!(file.save(&path).is_err());
+        assert_eq!(
+            ConfigFile::load(&path)
+                .expect("loads")
+                .tuning
+                .parallel_parts,
+            7
+        );
+    }
+}
