@@ -88,6 +88,8 @@ async fn restarted_engine_resumes_the_same_upload() {
     );
     assert_eq!(loaded.bytes_done, paused.bytes_done);
 
+    // The first answers to the reconciling ListParts fail: retried, never a new upload.
+    server.server.faults().fail_next(3);
     // Adding the same file again continues its session rather than starting another.
     add(&second, path);
     let done = second
@@ -100,6 +102,11 @@ async fn restarted_engine_resumes_the_same_upload() {
     assert!(done.result.unwrap().verified);
     assert_eq!(read_back(&client, "restart.bin").await, bytes);
     assert_eq!(second.rows.len(), 1);
+    let uploads = client
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap();
+    assert!(uploads.uploads.is_empty(), "{uploads:?}");
     second.stop().await;
 }
 
