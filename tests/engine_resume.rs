@@ -237,6 +237,11 @@ async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
         assert!(error.message.contains("access key id"), "{error}");
         assert!(error.request_id.is_some(), "{error}");
     }
+    assert_eq!(
+        std::fs::read_dir(sessions.path()).unwrap().count(),
+        0,
+        "nothing started, nothing left in the sessions folder"
+    );
     watcher.stop().await;
 
     let wrong_secret = client_with(

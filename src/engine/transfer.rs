@@ -233,7 +233,15 @@ pub(crate) async fn run_file(
             };
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
-            upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
+            let result = upload_file(&ctx, &transfer, mode, &reporter, &cancel).await;
+            // A run that ends without a session (single put, failure before Initiate)
+            // leaves no lock file behind either.
+            if !ctx.store.path_of(&transfer.id).exists()
+                && let Err(e) = ctx.store.remove(&transfer.id)
+            {
+                tracing::warn!("{e}");
+            }
+            result
         }
     };
     match result {
