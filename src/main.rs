@@ -1,13 +1,18 @@
-//! The `ossup` command line.
+//! The `ossup` executable: the window when run without a subcommand, `ossup serve` for
+//! the local endpoint, otherwise the headless subcommands of [`ossup::cli`].
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use ossup::cli::{self, error::EXIT_SOME_FAILED, error::EXIT_USAGE};
 use ossup::server::{self, ServeArgs};
 
-/// Upload manager for Alibaba Cloud OSS.
+/// Upload manager for Alibaba Cloud OSS: resumable multipart uploads, cleanup of
+/// unfinished uploads, and a local OSS-compatible endpoint.
 #[derive(Debug, Parser)]
 #[command(name = "ossup", version, about)]
-struct Cli {
+struct Args {
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -16,26 +21,49 @@ struct Cli {
 enum Command {
     /// Run a local OSS-compatible endpoint backed by a directory.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Transfer(cli::Command),
 }
 
+fn main() -> ExitCode {
+    init_logging();
+    match Args::parse().command {
+        Some(Command::Serve(args)) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(EXIT_SOME_FAILED)
+            }
+        },
+        Some(Command::Transfer(command)) => match cli::run(command) {
+            Ok(outcome) => ExitCode::from(outcome.exit_code()),
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(error.exit_code())
+            }
+        },
+        None => match ossup::ui::run(ossup::ui::RunOptions::default()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(server::serve(args))?;
+    Ok(())
+}
+
+/// Diagnostics go to stderr, quiet unless `RUST_LOG` asks for more.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
-}
-
-fn main() -> anyhow::Result<()> {
-    init_logging();
-    let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Serve(args)) => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(server::serve(args))?;
-        }
-        None => ossup::ui::run(ossup::ui::RunOptions::default())?,
-    }
-    Ok(())
+        .try_init();
 }

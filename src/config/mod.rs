@@ -353,6 +353,25 @@ impl Tuning {
     }
 }
 
+impl Tuning {
+    /// The engine's tuning for these settings. Files up to one part go up as a single
+    /// PutObject; all parallelism caps follow from the two settings here.
+    pub fn to_engine(&self) -> crate::engine::Tuning {
+        crate::engine::Tuning {
+            part_size: self.part_size_bytes,
+            parallel_parts_per_transfer: self.parallel_parts as usize,
+            parallel_parts_total: (self.parallel_parts * self.concurrent_transfers) as usize,
+            max_concurrent_transfers: self.concurrent_transfers as usize,
+            bandwidth_limit_bytes_per_sec: self.bandwidth_limit_bytes_per_sec,
+            single_put_threshold: self.part_size_bytes,
+            forbid_overwrite: self.forbid_overwrite,
+            storage_class: self.storage_class.clone(),
+            resume_on_start: self.resume_on_start,
+            ..crate::engine::Tuning::default()
+        }
+    }
+}
+
 /// Checks a storage class name against those OSS knows (exact spelling).
 pub fn validate_storage_class(class: &str) -> Result<(), String> {
     if STORAGE_CLASSES.contains(&class) {

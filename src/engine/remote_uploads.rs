@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+use super::session_store::{SessionError, SessionStore};
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 use crate::protocol::error::OssError;
@@ -53,6 +54,8 @@ pub struct LocalSession {
     pub id: String,
     /// The session file, removed when its upload is aborted.
     pub session_file: PathBuf,
+    /// The endpoint the upload was started on.
+    pub endpoint: String,
     pub local_path: PathBuf,
     pub bucket: String,
     pub key: String,
@@ -167,6 +170,25 @@ pub async fn list_upload_parts(
     }
     let total_bytes = parts.iter().map(|p| p.size).sum();
     Ok(UploadParts { parts, total_bytes })
+}
+
+/// The sessions saved in `store`, reduced for matching. Unreadable session files are
+/// skipped here (the engine reports and sets them aside when it loads them).
+pub fn local_sessions(store: &SessionStore) -> Result<Vec<LocalSession>, SessionError> {
+    let report = store.load_all(false)?;
+    Ok(report
+        .sessions
+        .into_iter()
+        .map(|session| LocalSession {
+            session_file: store.path_of(&session.transfer_id()),
+            id: session.id,
+            endpoint: session.endpoint,
+            local_path: session.local_path,
+            bucket: session.bucket,
+            key: session.key,
+            upload_id: session.upload_id,
+        })
+        .collect())
 }
 
 /// Matches uploads to local sessions by bucket, key and upload id.
@@ -395,6 +417,7 @@ mod tests {
         let session = |id: &str, path: PathBuf| LocalSession {
             id: id.into(),
             session_file: dir.path().join(format!("{id}.json")),
+            endpoint: "http://127.0.0.1:1".into(),
             local_path: path,
             bucket: "b".into(),
             key: format!("k-{id}"),

@@ -10,6 +10,7 @@ use egui::{RichText, Ui};
 
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession, RemoteUpload};
+use crate::engine::session_store::SessionStore;
 use crate::engine::{Destination, EngineCommand};
 use crate::protocol::client::ListUploadsParams;
 
@@ -445,6 +446,11 @@ impl OssupApp {
 
     /// Sessions the engine knows, reduced to what matching server uploads needs.
     fn local_sessions(&self) -> Vec<LocalSession> {
+        let store = SessionStore::new(self.paths.sessions_dir.clone());
+        let endpoint = self
+            .target()
+            .map(|t| t.session_label.clone())
+            .unwrap_or_default();
         self.transfers
             .rows()
             .iter()
@@ -452,7 +458,8 @@ impl OssupApp {
                 let upload_id = row.upload_id.clone()?;
                 Some(LocalSession {
                     id: row.id.0.clone(),
-                    session_file: self.paths.sessions_dir.join(format!("{}.json", row.id.0)),
+                    session_file: store.path_of(&row.id),
+                    endpoint: endpoint.clone(),
                     local_path: row.source.clone(),
                     bucket: row.bucket.clone(),
                     key: row.key.clone(),

@@ -76,6 +76,8 @@ pub struct TargetInfo {
     pub default_bucket: String,
     /// One sentence saying where uploads go and why.
     pub description: String,
+    /// Names the endpoint in the sessions this connection's engine saves.
+    pub session_label: String,
 }
 
 impl TargetInfo {
@@ -132,21 +134,17 @@ pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
                     endpoint: resolved.client.endpoint.clone(),
                     default_bucket: resolved.default_bucket.clone().unwrap_or_default(),
                     description: resolved.describe(),
+                    session_label: resolved.client.endpoint.clone(),
                 };
                 (resolved.client, target)
             }
         }
     };
-    let endpoint_label = if target.is_embedded() {
-        EMBEDDED_ENDPOINT_LABEL.to_owned()
-    } else {
-        target.endpoint.clone()
-    };
     let client = OssClient::new(client_config).map_err(|e| e.to_string())?;
     let engine = Engine::spawn(EngineConfig {
         sessions_dir: request.paths.sessions_dir.clone(),
         client: client.clone(),
-        endpoint_label,
+        endpoint_label: target.session_label.clone(),
         tuning: engine_tuning(&request.config.tuning),
         waker: Some(request.waker.clone()),
     })
@@ -184,6 +182,7 @@ fn embedded_target(
         endpoint,
         default_bucket: server::DEFAULT_BUCKET.to_owned(),
         description,
+        session_label: EMBEDDED_ENDPOINT_LABEL.to_owned(),
     };
     Ok((client, target))
 }

@@ -129,19 +129,13 @@ pub struct PartCounts {
     pub failed: usize,
 }
 
-/// Human label for a transfer state.
-pub fn state_label(state: &TransferState) -> &'static str {
-    match state {
-        TransferState::Queued => "Queued",
-        TransferState::Preparing => "Preparing",
-        TransferState::Uploading => "Uploading",
-        TransferState::Paused => "Paused",
-        TransferState::WaitingForNetwork => "Waiting for network",
-        TransferState::Verifying => "Verifying",
-        TransferState::Done => "Done",
-        TransferState::Failed => "Failed",
-        TransferState::Skipped => "Exists, skipped",
-        TransferState::LockedElsewhere => "Used by another ossup",
+/// The engine's label for a state, capitalised for a column.
+pub fn state_label(state: &TransferState) -> String {
+    let label = state.label();
+    let mut chars = label.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! The command line as clap sees it: subcommands, flags and their help.
+
+use clap::{Args, Subcommand};
+
+/// Where to send requests; each flag wins over `OSS_*` variables and the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    /// Profile from the config file (default: `default_profile`, or the one named "default").
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Endpoint URL, e.g. https://oss-cn-hangzhou.aliyuncs.com (env: OSS_ENDPOINT).
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+    /// Region id such as cn-hangzhou; selects V4 signatures (env: OSS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+}
+
+/// The headless subcommands (the window opens when none is given).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Upload files, folders or stdin (`-`) to oss://bucket/prefix/.
+    Upload(UploadArgs),
+    /// Continue saved uploads: one by id, or all of them.
+    Resume(ResumeArgs),
+    /// List the saved (resumable) uploads on this machine.
+    Sessions(SessionsArgs),
+    /// Inspect and clean up multipart uploads still open on the server.
+    #[command(subcommand)]
+    Uploads(UploadsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Files or folders to upload; `-` reads stdin.
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// oss://bucket/prefix/ (a trailing `/` means a folder; without it a single source
+    /// becomes exactly that key).
+    #[arg(required = true, value_name = "DESTINATION")]
+    pub destination: String,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Per-run tuning; each flag wins over the config file's `[tuning]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TuningArgs {
+    /// Part size, e.g. 8MiB or 512KiB (100KiB to 5GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub part_size: Option<String>,
+    /// Parts of one file uploaded at once (1 to 64).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+    /// Bandwidth limit per second over all files, e.g. 20MiB.
+    #[arg(long, value_name = "RATE")]
+    pub limit_rate: Option<String>,
+    /// Do not replace objects that already exist (they are reported as skipped).
+    #[arg(long)]
+    pub forbid_overwrite: bool,
+    /// Storage class of new objects: Standard, IA, Archive, ColdArchive, DeepColdArchive.
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The session id shown by `ossup sessions` (a unique prefix is enough).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Resume every saved upload.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum UploadsCommand {
+    /// List in-progress uploads of oss://bucket[/prefix], marking ours and orphans.
+    Ls(UploadsLsArgs),
+    /// List the parts of one upload, with their total size.
+    Parts(UploadsPartsArgs),
+    /// Abort one upload (asks for --yes when a local session points to it).
+    Abort(UploadsAbortArgs),
+    /// Abort uploads older than an age, e.g. --older-than 7d.
+    Prune(UploadsPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UploadsLsArgs {
+    /// oss://bucket or oss://bucket/prefix
+    pub location: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadsPartsArgs {
+    /// oss://bucket/key
+    pub object: String,
+    #[arg(long, value_name = "ID")]
+    pub upload_id: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadsAbortArgs {
+    /// oss://bucket/key
+    pub object: String,
+    #[arg(long, value_name = "ID")]
+    pub upload_id: String,
+    /// Also abort when a saved session on this machine points to the upload (the
+    /// session is then removed).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadsPruneArgs {
+    /// oss://bucket or oss://bucket/prefix
+    pub location: String,
+    /// Age limit, e.g. 7d, 12h, 30m.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
+    /// Only show what would be aborted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also abort uploads that a saved session on this machine points to.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}

@@ -1,0 +1,285 @@
+//! The headless front end: `ossup upload`, `resume`, `sessions` and `uploads …`, driving
+//! the same engine as the window, with terminal progress bars.
+//!
+//! Exit codes: 0 success, 1 some transfers failed, 2 usage or configuration error (nothing
+//! was sent), 130 interrupted by Ctrl-C (sessions saved; `ossup resume --all` continues).
+
+pub mod args;
+pub mod error;
+pub mod location;
+mod progress;
+pub mod transfers;
+mod uploads;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::config::units::format_bytes;
+use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, Target, TargetOrigin};
+use crate::engine::session_store::SessionStore;
+use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::protocol::OssClient;
+use crate::protocol::client::ListUploadsParams;
+
+pub use args::{Command, TargetArgs, TuningArgs};
+pub use error::{CliError, Outcome};
+
+use args::{ResumeArgs, SessionsArgs, UploadArgs};
+use location::OssLocation;
+use transfers::Follower;
+
+/// Tries of the reachability check before anything is queued.
+const PREFLIGHT_ATTEMPTS: u32 = 5;
+
+/// Runs one subcommand to its end.
+pub fn run(command: Command) -> Result<Outcome, CliError> {
+    match command {
+        Command::Upload(args) => upload(args),
+        Command::Resume(args) => resume(args),
+        Command::Sessions(args) => sessions(args),
+        Command::Uploads(command) => uploads::run(command),
+    }
+}
+
+/// Configuration and target shared by the subcommands.
+pub(crate) struct Setup {
+    pub paths: AppPaths,
+    pub file: ConfigFile,
+    pub target: Target,
+}
+
+impl Setup {
+    pub(crate) fn load(target: &TargetArgs) -> Result<Self, CliError> {
+        let paths = AppPaths::for_user()?;
+        let file = ConfigFile::load(&paths.config_file)?;
+        let overrides = Overrides {
+            profile: target.profile.clone(),
+            endpoint: target.endpoint.clone(),
+            region: target.region.clone(),
+        };
+        let target = config::resolve(&file, &overrides, &EnvVars::from_process())?;
+        if target.origin == TargetOrigin::LocalDefault {
+            eprintln!("note: {}", target.describe());
+        }
+        Ok(Self {
+            paths,
+            file,
+            target,
+        })
+    }
+
+    pub(crate) fn client(&self) -> Result<OssClient, CliError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(OssClient::new(self.target.client.clone())?)
+    }
+
+    /// Checks, before anything is queued, that the endpoint answers and accepts our key
+    /// for each bucket: a wrong endpoint, key or bucket then fails at once with the OSS
+    /// code, instead of every transfer waiting for a network that will never come.
+    fn preflight<'a>(&self, buckets: impl IntoIterator<Item = &'a str>) -> Result<(), CliError> {
+        let client = self.client()?;
+        let mut buckets: Vec<&str> = buckets.into_iter().collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        block_on(async {
+            for bucket in buckets {
+                let params = ListUploadsParams {
+                    max_uploads: Some(1),
+                    ..ListUploadsParams::default()
+                };
+                let mut attempt = 1;
+                let result = loop {
+                    match client.list_multipart_uploads(bucket, &params).await {
+                        // A flaky server deserves the patience the engine gives it; an
+                        // unreachable one or a refusal is reported at once.
+                        Err(error)
+                            if error.is_retryable()
+                                && !error.is_network_down()
+                                && attempt < PREFLIGHT_ATTEMPTS =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
+                                .await;
+                            attempt += 1;
+                        }
+                        other => break other,
+                    }
+                };
+                if let Err(error) = result {
+                    let reason = match error.service() {
+                        Some(service) => service.to_string(),
+                        None => error.to_string(),
+                    };
+                    return Err(CliError::Failed(format!(
+                        "cannot upload to oss://{bucket} at {}: {reason}",
+                        self.target.client.endpoint
+                    )));
+                }
+            }
+            Ok(())
+        })?
+    }
+
+    /// How sessions name the endpoint they belong to.
+    pub(crate) fn endpoint_label(&self) -> String {
+        self.target.client.endpoint.clone()
+    }
+
+    /// The file's tuning with the command line's flags on top, validated.
+    fn tuning(&self, flags: &TuningArgs) -> Result<config::Tuning, CliError> {
+        let mut tuning = self.file.tuning.clone();
+        if let Some(text) = &flags.part_size {
+            tuning.part_size_bytes = config::parse_size_setting("--part-size", text)?;
+        }
+        if let Some(parallel) = flags.parallel {
+            tuning.parallel_parts = parallel;
+        }
+        if let Some(text) = &flags.limit_rate {
+            tuning.bandwidth_limit_bytes_per_sec =
+                Some(config::parse_size_setting("--limit-rate", text)?);
+        }
+        if flags.forbid_overwrite {
+            tuning.forbid_overwrite = true;
+        }
+        if let Some(class) = &flags.storage_class {
+            tuning.storage_class = Some(class.clone());
+        }
+        tuning.validate()?;
+        Ok(tuning)
+    }
+
+    fn start_engine(&self, tuning: &config::Tuning) -> Result<EngineHandle, CliError> {
+        let mut engine_tuning = tuning.to_engine();
+        // The CLI never resumes sessions it was not asked to.
+        engine_tuning.resume_on_start = false;
+        Engine::spawn(EngineConfig {
+            sessions_dir: self.paths.sessions_dir.clone(),
+            client: self.client()?,
+            endpoint_label: self.endpoint_label(),
+            tuning: engine_tuning,
+            waker: None,
+        })
+        .map_err(|e| CliError::Failed(e.to_string()))
+    }
+}
+
+/// Runs a future to completion on a small runtime of its own.
+pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("could not start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
+}
+
+fn upload(args: UploadArgs) -> Result<Outcome, CliError> {
+    let destination = OssLocation::parse(&args.destination)?;
+    let planned = transfers::plan_uploads(&args.paths, &destination)?;
+    if planned.is_empty() {
+        println!("Nothing to upload: the folders given contain no files.");
+        return Ok(Outcome::Success);
+    }
+    let setup = Setup::load(&args.target)?;
+    let tuning = setup.tuning(&args.tuning)?;
+    setup.preflight(planned.iter().map(|p| p.bucket.as_str()))?;
+    let mut handle = setup.start_engine(&tuning)?;
+    let follower = Follower::for_uploads(&planned);
+    transfers::send_uploads(&handle, &planned)?;
+    follower.run(&mut handle)
+}
+
+fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
+    let setup = Setup::load(&args.target)?;
+    let tuning = setup.tuning(&args.tuning)?;
+    let store = SessionStore::new(setup.paths.sessions_dir.clone());
+    let endpoint = setup.endpoint_label();
+    let selection = transfers::select_sessions(&store, args.id.as_deref())?;
+    for corrupt in &selection.corrupt {
+        eprintln!(
+            "error: the saved session {} could not be read ({}); it was left in place",
+            corrupt.path.display(),
+            corrupt.error
+        );
+    }
+    let damaged = if selection.corrupt.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::SomeFailed
+    };
+    let (here, elsewhere): (Vec<_>, Vec<_>) = selection
+        .sessions
+        .into_iter()
+        .partition(|s| s.endpoint == endpoint);
+    for session in &elsewhere {
+        eprintln!(
+            "note: saved upload {} belongs to {}, not {endpoint}; it was left alone",
+            session.id, session.endpoint
+        );
+    }
+    if here.is_empty() {
+        if args.id.is_some() && !elsewhere.is_empty() {
+            return Err(CliError::Usage(format!(
+                "that upload was started on {}; resume it with --endpoint or the matching profile",
+                elsewhere[0].endpoint
+            )));
+        }
+        println!("No saved uploads to resume.");
+        return Ok(damaged);
+    }
+    setup.preflight(here.iter().map(|s| s.bucket.as_str()))?;
+    let mut handle = setup.start_engine(&tuning)?;
+    let follower = Follower::for_sessions(&here);
+    for session in &here {
+        handle
+            .send(crate::engine::EngineCommand::Resume(session.transfer_id()))
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+    }
+    let outcome = follower.run(&mut handle)?;
+    Ok(if outcome == Outcome::Success {
+        damaged
+    } else {
+        outcome
+    })
+}
+
+fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
+    let paths = AppPaths::for_user()?;
+    let store = SessionStore::new(paths.sessions_dir.clone());
+    let report = store
+        .load_all(false)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    for corrupt in &report.corrupt {
+        eprintln!(
+            "warning: the saved session {} could not be read: {}",
+            corrupt.path.display(),
+            corrupt.error
+        );
+    }
+    if report.sessions.is_empty() {
+        println!("No saved uploads in {}.", paths.sessions_dir.display());
+    } else {
+        println!(
+            "{:<32}  {:>9}  {:>10}  {:<40}  SOURCE",
+            "ID", "PARTS", "SIZE", "DESTINATION"
+        );
+        for session in &report.sessions {
+            let parts_total = session.file.size.div_ceil(session.part_size.max(1)).max(1);
+            println!(
+                "{:<32}  {:>9}  {:>10}  {:<40}  {}",
+                session.id,
+                format!("{}/{parts_total}", session.completed_parts.len()),
+                format_bytes(session.file.size),
+                format!("oss://{}/{}", session.bucket, session.key),
+                session.local_path.display()
+            );
+        }
+        println!(
+            "{} saved upload(s). `ossup resume --all` continues them.",
+            report.sessions.len()
+        );
+    }
+    Ok(if report.corrupt.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::SomeFailed
+    })
+}

@@ -1,0 +1,294 @@
+//! `ossup uploads ls|parts|abort|prune`: multipart uploads still open on the server.
+
+use std::time::SystemTime;
+
+use crate::config::units::{format_bytes, format_duration, parse_duration};
+use crate::engine::remote_uploads::{
+    self, AbortOutcome, AbortResult, ClassifiedUpload, PruneRequest, RemoteUpload, UploadClass,
+};
+use crate::engine::session_store::SessionStore;
+
+use super::args::{
+    UploadsAbortArgs, UploadsCommand, UploadsLsArgs, UploadsPartsArgs, UploadsPruneArgs,
+};
+use super::error::{CliError, Outcome};
+use super::location::OssLocation;
+use super::{Setup, block_on};
+
+pub fn run(command: UploadsCommand) -> Result<Outcome, CliError> {
+    match command {
+        UploadsCommand::Ls(args) => ls(args),
+        UploadsCommand::Parts(args) => parts(args),
+        UploadsCommand::Abort(args) => abort(args),
+        UploadsCommand::Prune(args) => prune(args),
+    }
+}
+
+fn ls(args: UploadsLsArgs) -> Result<Outcome, CliError> {
+    let location = OssLocation::parse(&args.location)?;
+    let setup = Setup::load(&args.target)?;
+    let client = setup.client()?;
+    let sessions = local_sessions(&setup)?;
+    let uploads = block_on(remote_uploads::list_uploads(
+        &client,
+        &location.bucket,
+        location.prefix(),
+        None,
+    ))??;
+    let classified = remote_uploads::classify(uploads, &sessions);
+    let now = SystemTime::now();
+    if classified.is_empty() {
+        println!("No uploads in progress under {location}.");
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "{:<20} {:<34} {:>9}  {:<18}  KEY",
+        "INITIATED", "UPLOAD ID", "AGE", "STATUS"
+    );
+    for item in &classified {
+        let age = item
+            .upload
+            .age(now)
+            .map(format_duration)
+            .unwrap_or_else(|| "?".into());
+        println!(
+            "{:<20} {:<34} {age:>9}  {:<18}  {}",
+            item.upload
+                .initiated
+                .get(..19)
+                .unwrap_or(&item.upload.initiated),
+            item.upload.upload_id,
+            item.class.label(),
+            item.upload.key
+        );
+    }
+    let orphans = classified
+        .iter()
+        .filter(|c| c.class == UploadClass::Orphan)
+        .count();
+    println!(
+        "{} upload(s) in progress, {orphans} orphan(s). `ossup uploads parts` shows the bytes an upload holds; `ossup uploads prune` removes old ones.",
+        classified.len()
+    );
+    Ok(Outcome::Success)
+}
+
+fn parts(args: UploadsPartsArgs) -> Result<Outcome, CliError> {
+    let location = OssLocation::parse(&args.object)?;
+    let key = location.key()?.to_owned();
+    let setup = Setup::load(&args.target)?;
+    let client = setup.client()?;
+    let listed = block_on(remote_uploads::list_upload_parts(
+        &client,
+        &location.bucket,
+        &key,
+        &args.upload_id,
+        None,
+    ))??;
+    println!("{:>6} {:>12}  {:<36}  CRC-64", "PART", "SIZE", "ETAG");
+    for part in &listed.parts {
+        let crc = part
+            .hash_crc64ecma
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>6} {:>12}  {:<36}  {crc}",
+            part.part_number, part.size, part.etag
+        );
+    }
+    println!(
+        "{} part(s), {} ({} bytes) stored for {location} upload {}.",
+        listed.parts.len(),
+        format_bytes(listed.total_bytes),
+        listed.total_bytes,
+        args.upload_id
+    );
+    Ok(Outcome::Success)
+}
+
+fn abort(args: UploadsAbortArgs) -> Result<Outcome, CliError> {
+    let location = OssLocation::parse(&args.object)?;
+    let key = location.key()?.to_owned();
+    let setup = Setup::load(&args.target)?;
+    let client = setup.client()?;
+    let sessions = local_sessions(&setup)?;
+    let upload = RemoteUpload {
+        bucket: location.bucket.clone(),
+        key,
+        upload_id: args.upload_id.clone(),
+        initiated: String::new(),
+        initiated_at: None,
+    };
+    let classified = remote_uploads::classify(vec![upload], &sessions);
+    let outcomes = block_on(remote_uploads::abort_uploads(
+        &client,
+        &classified,
+        args.yes,
+    ))?;
+    let mut outcome = Outcome::Success;
+    for item in &outcomes {
+        match &item.result {
+            AbortResult::NeedsConfirmation(session) => {
+                return Err(CliError::Usage(format!(
+                    "a saved upload on this machine ({} → oss://{}/{}) uses upload id {}; add --yes to abort it and forget that session",
+                    session.local_path.display(),
+                    session.bucket,
+                    session.key,
+                    session.upload_id
+                )));
+            }
+            AbortResult::AlreadyGone { session_removed } => {
+                let forgot = session_removed
+                    .as_ref()
+                    .map(|p| format!(" (forgot the saved session {})", p.display()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "error: the server has no upload {} for {location}; it was already aborted or completed{forgot}.",
+                    item.upload.upload_id
+                );
+                outcome = Outcome::SomeFailed;
+            }
+            _ => {
+                if !report_abort(item, false) {
+                    outcome = Outcome::SomeFailed;
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn prune(args: UploadsPruneArgs) -> Result<Outcome, CliError> {
+    let location = OssLocation::parse(&args.location)?;
+    let older_than =
+        parse_duration(&args.older_than).map_err(|e| CliError::Usage(e.to_string()))?;
+    let setup = Setup::load(&args.target)?;
+    let client = setup.client()?;
+    let sessions = local_sessions(&setup)?;
+    let now = SystemTime::now();
+    let request = PruneRequest {
+        bucket: &location.bucket,
+        prefix: location.prefix(),
+        older_than,
+        now,
+        dry_run: args.dry_run,
+        confirm_local_sessions: args.yes,
+    };
+    let report = block_on(remote_uploads::prune(&client, &request, &sessions))??;
+    if report.selected.is_empty() {
+        println!(
+            "No uploads under {location} are older than {}.",
+            format_duration(older_than)
+        );
+        return Ok(Outcome::Success);
+    }
+    if report.dry_run {
+        for item in &report.selected {
+            println!("would abort {}", describe(item, now));
+        }
+        println!(
+            "Dry run: {} upload(s) older than {} would be aborted; nothing was changed.",
+            report.selected.len(),
+            format_duration(older_than)
+        );
+        return Ok(Outcome::Success);
+    }
+    let mut failures = 0;
+    let mut kept = 0;
+    for item in &report.outcomes {
+        match &item.result {
+            AbortResult::NeedsConfirmation(_) => kept += 1,
+            _ => {
+                if !report_abort(item, true) {
+                    failures += 1;
+                }
+            }
+        }
+    }
+    let aborted = report
+        .outcomes
+        .iter()
+        .filter(|o| o.result.is_gone())
+        .count();
+    let mut text = format!(
+        "Aborted {aborted} of {} old upload(s)",
+        report.selected.len()
+    );
+    if kept > 0 {
+        text.push_str(&format!(
+            "; kept {kept} that saved sessions on this machine use (add --yes to abort them too)"
+        ));
+    }
+    if failures > 0 {
+        text.push_str(&format!("; {failures} failed"));
+    }
+    println!("{text}.");
+    Ok(if failures > 0 {
+        Outcome::SomeFailed
+    } else {
+        Outcome::Success
+    })
+}
+
+fn describe(item: &ClassifiedUpload, now: SystemTime) -> String {
+    let age = item
+        .upload
+        .age(now)
+        .map(format_duration)
+        .unwrap_or_else(|| "?".into());
+    format!(
+        "oss://{}/{} upload {} ({}, {age} old)",
+        item.upload.bucket,
+        item.upload.key,
+        item.upload.upload_id,
+        item.class.label()
+    )
+}
+
+/// Prints one abort result; returns whether the upload is gone from the server.
+fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
+    let target = format!(
+        "oss://{}/{} upload {}",
+        item.upload.bucket, item.upload.key, item.upload.upload_id
+    );
+    let forgot = |removed: &Option<std::path::PathBuf>| {
+        removed
+            .as_ref()
+            .map(|p| format!("; forgot the saved session {}", p.display()))
+            .unwrap_or_default()
+    };
+    match &item.result {
+        AbortResult::Aborted { session_removed } => {
+            println!("aborted {target}{}", forgot(session_removed));
+            true
+        }
+        AbortResult::AlreadyGone { session_removed } => {
+            println!("already gone {target}{}", forgot(session_removed));
+            gone_is_fine
+        }
+        AbortResult::NeedsConfirmation(_) => false,
+        AbortResult::SessionNotRemoved { path, error } => {
+            eprintln!(
+                "error: aborted {target}, but its saved session {} could not be removed: {error}",
+                path.display()
+            );
+            false
+        }
+        AbortResult::Failed(error) => {
+            eprintln!("error: could not abort {target}: {error}");
+            false
+        }
+    }
+}
+
+fn local_sessions(setup: &Setup) -> Result<Vec<remote_uploads::LocalSession>, CliError> {
+    let store = SessionStore::new(setup.paths.sessions_dir.clone());
+    let sessions =
+        remote_uploads::local_sessions(&store).map_err(|e| CliError::Failed(e.to_string()))?;
+    // A session started against another endpoint says nothing about this server's uploads.
+    let endpoint = setup.endpoint_label();
+    Ok(sessions
+        .into_iter()
+        .filter(|s| s.endpoint == endpoint)
+        .collect())
+}

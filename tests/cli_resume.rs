@@ -1,0 +1,198 @@
+//! Crash and interrupt safety of `ossup upload`: kill -9 at several points, then
+//! `ossup resume --all`; Ctrl-C pauses and says how to continue. The server delays every
+//! answer so the kills land mid-upload.
+
+mod cli_support;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use cli_support::{BUCKET, Home, Server, bytes, open_uploads, read_object, run, text, wait_until};
+
+const PART: usize = 100 * 1024;
+const KEY: &str = "big/video.bin";
+
+fn spawn(command: &mut std::process::Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ossup starts")
+}
+
+/// Waits until the session file records at least `parts` finished parts, then returns
+/// its upload id.
+fn wait_for_parts(home: &Home, parts: usize) -> String {
+    let mut upload_id = String::new();
+    let reached = wait_until(Duration::from_secs(60), || {
+        match home.session_parts().first() {
+            Some((id, done)) if *done >= parts => {
+                upload_id = id.clone();
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(reached, "the session never showed {parts} finished parts");
+    upload_id
+}
+
+#[test]
+fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
+    let server = Server::start(&["--fault-delay-ms", "120"]);
+    let home = Home::new();
+    let data = bytes(PART * 30 + 4321, 42);
+    let path = home.file("video.bin", &data);
+    let client = server.client();
+    let mut seen_ids = BTreeSet::new();
+    let observe = |seen: &mut BTreeSet<String>| {
+        for (key, id) in open_uploads(&client) {
+            assert_eq!(key, KEY);
+            seen.insert(id);
+        }
+    };
+
+    // First run: killed after a few parts.
+    let mut child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB", "--parallel", "2"]),
+    );
+    let first_id = wait_for_parts(&home, 3);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    observe(&mut seen_ids);
+
+    // Resumed, and killed again further on.
+    let mut child = spawn(
+        home.ossup(&server)
+            .args(["resume", "--all", "--parallel", "2"]),
+    );
+    let second_id = wait_for_parts(&home, 14);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    observe(&mut seen_ids);
+    assert_eq!(
+        first_id, second_id,
+        "the resumed run must keep the upload id"
+    );
+
+    // Killed right after resuming, before it can do much.
+    let mut child = spawn(home.ossup(&server).args(["resume", "--all"]));
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    observe(&mut seen_ids);
+
+    // Finally to the end.
+    let output = run(home.ossup(&server).args(["resume", "--all"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        read_object(&client, KEY) == data,
+        "the object differs from the file"
+    );
+    assert!(open_uploads(&client).is_empty(), "an upload was left open");
+    assert!(
+        home.session_parts().is_empty(),
+        "the session was not removed"
+    );
+    assert_eq!(
+        seen_ids.into_iter().collect::<Vec<_>>(),
+        vec![first_id],
+        "exactly one upload id"
+    );
+}
+
+#[test]
+fn ctrl_c_pauses_and_says_how_to_resume() {
+    let server = Server::start(&["--fault-delay-ms", "150"]);
+    let home = Home::new();
+    let data = bytes(PART * 20, 7);
+    let path = home.file("video.bin", &data);
+    let child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB", "--parallel", "2"]),
+    );
+    wait_for_parts(&home, 2);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("ossup ends");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let shown = text(&output);
+    assert!(shown.contains("ossup resume --all"), "{shown}");
+    let sessions = home.session_parts();
+    assert_eq!(sessions.len(), 1, "the session is kept: {sessions:?}");
+
+    let output = run(home.ossup(&server).args(["resume", "--all"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let client = server.client();
+    assert!(read_object(&client, KEY) == data);
+    assert!(open_uploads(&client).is_empty());
+}
+
+#[test]
+fn sessions_lists_what_resume_would_continue() {
+    let server = Server::start(&["--fault-delay-ms", "150"]);
+    let home = Home::new();
+    let path = home.file("video.bin", &bytes(PART * 12, 3));
+    let mut child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB"]),
+    );
+    let upload_id = wait_for_parts(&home, 1);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let output = run(home.ossup(&server).arg("sessions"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("oss://{BUCKET}/{KEY}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 saved upload"), "{stdout}");
+
+    // `uploads ls` marks it as ours and resumable.
+    let output = run(home
+        .ossup(&server)
+        .args(["uploads", "ls", &format!("oss://{BUCKET}")]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&upload_id) && stdout.contains("resumable"),
+        "{stdout}"
+    );
+
+    // Aborting it needs --yes, then forgets the session too.
+    let object = format!("oss://{BUCKET}/{KEY}");
+    let output =
+        run(home
+            .ossup(&server)
+            .args(["uploads", "abort", &object, "--upload-id", &upload_id]));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("--yes"), "{}", text(&output));
+    assert_eq!(open_uploads(&server.client()).len(), 1);
+    let output = run(home.ossup(&server).args([
+        "uploads",
+        "abort",
+        &object,
+        "--upload-id",
+        &upload_id,
+        "--yes",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(open_uploads(&server.client()).is_empty());
+    assert!(home.session_parts().is_empty());
+}

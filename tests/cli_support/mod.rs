@@ -1,0 +1,232 @@
+//! Shared pieces of the CLI tests: a real `ossup serve` child process on 127.0.0.1, a
+//! private HOME/XDG tree per test (the user's own dirs are never touched), the `ossup`
+//! command pointed at both, and an OssClient to read objects back.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ossup::protocol::client::{ClientConfig, ListUploadsParams};
+use ossup::protocol::{Credentials, OssClient};
+use tempfile::TempDir;
+
+pub const BUCKET: &str = "cli-test";
+pub const KEY_ID: &str = "CLITESTKEYID";
+pub const KEY_SECRET: &str = "cli-test-secret";
+
+/// A running `ossup serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub endpoint: String,
+    _dir: TempDir,
+}
+
+impl Server {
+    pub fn start(extra_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("server temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
+            .arg("serve")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0", "--bucket", BUCKET])
+            .args(["--access-key", &format!("{KEY_ID}:{KEY_SECRET}")])
+            .args(extra_args)
+            .env("HOME", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ossup serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(endpoint) = line.strip_prefix("ossup serve listening on ") {
+                    let _ = tx.send(endpoint.trim().to_owned());
+                }
+            }
+        });
+        let endpoint = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("ossup serve prints its endpoint");
+        Self {
+            child,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    pub fn client(&self) -> OssClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut config = ClientConfig::new(&self.endpoint, Credentials::new(KEY_ID, KEY_SECRET));
+        config.path_style = true;
+        OssClient::new(config).expect("client builds")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private home for one test: config, sessions and the files to upload.
+pub struct Home {
+    pub dir: TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("home temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.path().join("config").join("ossup").join("config.toml")
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.path().join("data").join("ossup").join("sessions")
+    }
+
+    /// Writes `bytes` to `name` under the home's `files/` folder and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path().join("files").join(name);
+        std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+        std::fs::write(&path, bytes).expect("write file");
+        path
+    }
+
+    /// `ossup` with this home and no `OSS_*` settings inherited from the caller.
+    pub fn ossup_bare(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ossup"));
+        command
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("RUST_LOG", "warn")
+            .current_dir(self.path());
+        for name in [
+            "OSS_ENDPOINT",
+            "OSS_REGION",
+            "OSS_ACCESS_KEY_ID",
+            "OSS_ACCESS_KEY_SECRET",
+            "OSS_SESSION_TOKEN",
+        ] {
+            command.env_remove(name);
+        }
+        command
+    }
+
+    /// `ossup` pointed at `server` through the environment.
+    pub fn ossup(&self, server: &Server) -> Command {
+        let mut command = self.ossup_bare();
+        command
+            .env("OSS_ENDPOINT", &server.endpoint)
+            .env("OSS_ACCESS_KEY_ID", KEY_ID)
+            .env("OSS_ACCESS_KEY_SECRET", KEY_SECRET);
+        command
+    }
+
+    /// Completed-part counts of every session file, by upload id.
+    pub fn session_parts(&self) -> Vec<(String, usize)> {
+        let Ok(entries) = std::fs::read_dir(self.sessions_dir()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .map(|v| {
+                (
+                    v["upload_id"].as_str().unwrap_or_default().to_owned(),
+                    v["completed_parts"].as_array().map_or(0, Vec::len),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs a command to its end, with its output captured.
+pub fn run(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().expect("ossup runs")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// One runtime for every request of a test binary: the client's pooled connections are
+/// driven by the runtime that opened them, so it must stay alive and running.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// The object's bytes as the server returns them.
+pub fn read_object(client: &OssClient, key: &str) -> Vec<u8> {
+    runtime()
+        .block_on(client.get_object(BUCKET, key, None))
+        .unwrap_or_else(|e| panic!("GetObject {key}: {e}"))
+        .to_vec()
+}
+
+/// Upload ids in progress in the test bucket, as (key, upload id).
+pub fn open_uploads(client: &OssClient) -> Vec<(String, String)> {
+    let listed = runtime()
+        .block_on(client.list_multipart_uploads(BUCKET, &ListUploadsParams::default()))
+        .expect("ListMultipartUploads");
+    listed
+        .uploads
+        .into_iter()
+        .map(|u| (u.key, u.upload_id))
+        .collect()
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
