@@ -190,3 +190,63 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
         app.transfers().rows()[0].state == TransferState::Done
     });
 }
+
+#[test]
+fn hovering_a_part_shows_its_number_range_and_state() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("hover.bin", 2 * 1024 * 1024);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "the first part done", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.parts.first() == Some(&PartState::Done))
+    });
+    click(&mut harness, "Pause");
+    wait_until(&mut harness, GENEROUS, "paused", |app| {
+        app.transfers().rows()[0].state == TransferState::Paused
+    });
+
+    let map = harness
+        .get_by_label_contains("Part map of hover.bin")
+        .rect();
+    harness.hover_at(map.left_top() + egui::vec2(4.0, 4.0));
+    // Tooltips wait until the pointer rests (half a second by default).
+    harness.run_steps(60);
+    harness.get_by_label("Part 1");
+    harness.get_by_label("Bytes 0–102399 (100KiB)");
+    harness.get_by_label("Done");
+}
+
+#[test]
+fn a_failed_transfer_keeps_its_reason_code_and_a_retry_button() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("nowhere.bin", 300 * 1024);
+    let mut harness = harness(setup(&dirs, None));
+
+    type_into(&mut harness, "Bucket", "no-such-bucket");
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "the failure", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.state == TransferState::Failed)
+    });
+    let row = harness.state().transfers().rows()[0].clone();
+    assert_eq!(row.bucket, "no-such-bucket");
+    let error = row.error.expect("a reason");
+    assert_eq!(error.code.as_deref(), Some("NoSuchBucket"));
+    harness.run_steps(2);
+    harness.get_by_label(&error.message);
+    harness.get_by_label("Retry");
+
+    click(&mut harness, "Details");
+    harness.get_by_label("OSS code");
+    harness.get_by_label("NoSuchBucket");
+    if let Some(request_id) = &error.request_id {
+        harness.get_by_label(request_id);
+    }
+}

@@ -712,6 +712,12 @@ impl OssupApp {
                         self.config = config;
                         self.settings.refresh_profiles(&self.config);
                         self.settings.message = Some(Ok("Settings saved.".into()));
+                        // The typed secret is stored now; it is not kept in the form.
+                        let profile = &mut self.settings.profile;
+                        if !profile.new_secret.is_empty() {
+                            profile.new_secret.clear();
+                            profile.has_stored_secret = true;
+                        }
                         let tuning = connection::engine_tuning(&self.config.tuning);
                         self.send(EngineCommand::SetTuning(tuning));
                         if let Some(profile) = self.pending_switch.take() {
