@@ -57,7 +57,7 @@ fn saving_a_new_profile_switches_uploads_to_it() {
     );
 
     let file = dirs.file("beach.jpg", 150 * 1024);
-    drop_files(&mut harness, &[file.clone()]);
+    drop_files(&mut harness, std::slice::from_ref(&file));
     wait_until(&mut harness, GENEROUS, "the upload to the lab", |app| {
         app.transfers()
             .rows()
