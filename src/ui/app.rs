@@ -341,6 +341,7 @@ impl OssupApp {
                 commands.push(UiCommand::ResumeAll);
             }
             ui.separator();
+            self.target_choice_ui(ui, commands);
             let bucket_label = ui.label("Bucket");
             ui.add(egui::TextEdit::singleline(&mut self.destination.bucket).desired_width(130.0))
                 .labelled_by(bucket_label.id);
@@ -353,6 +354,29 @@ impl OssupApp {
             .labelled_by(prefix_label.id);
             ui.label(RichText::new(format!("to {}", self.destination.label())).weak());
         });
+    }
+
+    /// The profile new transfers go to; choosing another reconnects.
+    fn target_choice_ui(&self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
+        const EMBEDDED: &str = "Built-in local endpoint";
+        let current = self.target().and_then(|t| t.profile.clone());
+        let shown = current.clone().unwrap_or_else(|| EMBEDDED.to_owned());
+        let label = ui.label("Target");
+        egui::ComboBox::from_id_salt("target_profile")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                if ui.selectable_label(current.is_none(), EMBEDDED).clicked() && current.is_some() {
+                    commands.push(UiCommand::SelectProfile(None));
+                }
+                for name in self.config.profile_names() {
+                    let chosen = current.as_deref() == Some(name.as_str());
+                    if ui.selectable_label(chosen, &name).clicked() && !chosen {
+                        commands.push(UiCommand::SelectProfile(Some(name)));
+                    }
+                }
+            })
+            .response
+            .labelled_by(label.id);
     }
 
     /// Acts on one command. Public so a front end (or a test) can drive the app without
