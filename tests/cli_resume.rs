@@ -196,3 +196,50 @@ fn sessions_lists_what_resume_would_continue() {
     assert!(open_uploads(&server.client()).is_empty());
     assert!(home.session_parts().is_empty());
 }
+
+#[test]
+fn a_changed_file_stops_resume_until_restart() {
+    let server = Server::start(&["--fault-delay-ms", "120"]);
+    let home = Home::new();
+    let path = home.file("video.bin", &bytes(PART * 12, 11));
+    let mut child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB"]),
+    );
+    let old_upload_id = wait_for_parts(&home, 2);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let changed = bytes(PART * 13 + 3, 12);
+    std::fs::write(&path, &changed).expect("rewrite");
+    let output = run(home.ossup(&server).args(["resume", "--all"]));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("changed since the upload started"),
+        "{shown}"
+    );
+    let hint = shown
+        .split("run `ossup resume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no restart hint: {shown}"))
+        .to_owned();
+
+    let output = run(home.ossup(&server).args(["resume", &hint, "--restart"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let client = server.client();
+    assert!(
+        read_object(&client, KEY) == changed,
+        "the new version was uploaded"
+    );
+    let open = open_uploads(&client);
+    assert!(
+        open.is_empty(),
+        "the old upload {old_upload_id} was aborted: {open:?}"
+    );
+    assert!(home.session_parts().is_empty());
+}
