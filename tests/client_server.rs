@@ -915,9 +915,55 @@ async fn list_multipart_uploads_pages_past_1000() {
     );
 }
 
-/// Forwards one connection to `upstream`, flipping the bits of the request body byte at
-/// `flip_at`: damage in transit, as a faulty middlebox would do it.
-async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
+/// Which way the corrupting proxy damages data.
+#[derive(Clone, Copy)]
+enum Damage {
+    /// A byte of the request body (an upload).
+    Request,
+    /// A byte of the response body (a download).
+    Response,
+}
+
+/// Copies `from` to `to`, flipping the bits of the body byte at `flip_at` (counted after
+/// the first blank line, which ends the HTTP head).
+async fn copy_flipping(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    flip_at: Option<usize>,
+) {
+    let mut seen = Vec::new();
+    let mut body_start = None;
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let chunk = &mut buffer[..read];
+        let chunk_start = seen.len();
+        seen.extend_from_slice(chunk);
+        if body_start.is_none() {
+            body_start = seen
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|p| p + 4);
+        }
+        if let (Some(start), Some(flip_at)) = (body_start, flip_at) {
+            let target = start + flip_at;
+            if (chunk_start..chunk_start + read).contains(&target) {
+                chunk[target - chunk_start] ^= 0xFF;
+            }
+        }
+        if to.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Forwards one connection to `upstream`, damaging one body byte at `flip_at` on the way
+/// `damage` says: what a faulty middlebox would do.
+async fn corrupting_proxy(upstream: SocketAddr, damage: Damage, flip_at: usize) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let address = listener.local_addr().expect("proxy address");
     tokio::spawn(async move {
@@ -927,41 +973,16 @@ async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
         let Ok(outbound) = TcpStream::connect(upstream).await else {
             return;
         };
-        let (mut client_read, mut client_write) = inbound.into_split();
-        let (mut server_read, mut server_write) = outbound.into_split();
-        let upward = async move {
-            let mut seen = Vec::new();
-            let mut body_start = None;
-            let mut buffer = vec![0u8; 16 * 1024];
-            loop {
-                let read = match client_read.read(&mut buffer).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => read,
-                };
-                let chunk = &mut buffer[..read];
-                let chunk_start = seen.len();
-                seen.extend_from_slice(chunk);
-                if body_start.is_none() {
-                    body_start = seen
-                        .windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|p| p + 4);
-                }
-                if let Some(start) = body_start {
-                    let target = start + flip_at;
-                    if (chunk_start..chunk_start + read).contains(&target) {
-                        chunk[target - chunk_start] ^= 0xFF;
-                    }
-                }
-                if server_write.write_all(chunk).await.is_err() {
-                    break;
-                }
-            }
+        let (client_read, client_write) = inbound.into_split();
+        let (server_read, server_write) = outbound.into_split();
+        let (up, down) = match damage {
+            Damage::Request => (Some(flip_at), None),
+            Damage::Response => (None, Some(flip_at)),
         };
-        let downward = async move {
-            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
-        };
-        tokio::join!(upward, downward);
+        tokio::join!(
+            copy_flipping(client_read, server_write, up),
+            copy_flipping(server_read, client_write, down)
+        );
     });
     address
 }
@@ -969,7 +990,7 @@ async fn corrupting_proxy(upstream: SocketAddr, flip_at: usize) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damage_in_transit_is_caught_by_the_crc() {
     let harness = Harness::start().await;
-    let proxy = corrupting_proxy(harness.socket_addr(), 12_345).await;
+    let proxy = corrupting_proxy(harness.socket_addr(), Damage::Request, 12_345).await;
     let mut config = harness.config(SignatureVersion::V1);
     config.endpoint = format!("http://{proxy}");
     let client = OssClient::new(config).unwrap();
@@ -1002,6 +1023,40 @@ async fn damage_in_transit_is_caught_by_the_crc() {
         other => panic!("expected a CRC mismatch, got {other}"),
     }
     assert!(error.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_on_the_way_down_is_caught_by_the_crc() {
+    let harness = Harness::start().await;
+    let data = pattern(300_000, 6);
+    harness
+        .client()
+        .put_object(
+            BUCKET,
+            "download",
+            Body::Bytes(Bytes::from(data.clone())),
+            &PutOptions::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    let proxy = corrupting_proxy(harness.socket_addr(), Damage::Response, 200_000).await;
+    let mut config = harness.config(SignatureVersion::V1);
+    config.endpoint = format!("http://{proxy}");
+    let error = OssClient::new(config)
+        .unwrap()
+        .get_object(BUCKET, "download", None)
+        .await
+        .unwrap_err();
+    match &error {
+        OssError::ChecksumMismatch { local, server, .. } => {
+            assert_eq!(*server, crc64::checksum(&data));
+            let mut damaged = data.clone();
+            damaged[200_000] ^= 0xFF;
+            assert_eq!(*local, crc64::checksum(&damaged));
+        }
+        other => panic!("expected a CRC mismatch, got {other}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1042,8 +1097,8 @@ async fn transport_failures_are_classified() {
             held.push(socket);
         }
     });
-    let stalled = OssClient::new(config)
-        .unwrap()
+    let silent_client = OssClient::new(config).unwrap();
+    let stalled = silent_client
         .put_object(
             BUCKET,
             "k",
@@ -1053,7 +1108,6 @@ async fn transport_failures_are_classified() {
         )
         .await
         .unwrap_err();
-    held.abort();
     assert!(
         matches!(
             stalled,
@@ -1065,6 +1119,35 @@ async fn transport_failures_are_classified() {
         "{stalled}"
     );
     assert!(stalled.to_string().contains("PutObject of client-test/k"));
+
+    // A body larger than the socket buffers stops moving when nobody reads it: the idle
+    // timeout ends the upload instead of letting it hang.
+    let data = pattern(32 * 1024 * 1024, 5);
+    let file = temp_file_with(&data);
+    let (progress, reported, _) = counting_progress();
+    let stalled_part = silent_client
+        .upload_part(
+            BUCKET,
+            "k",
+            "upload",
+            1,
+            file_range(file.path(), 0, data.len()),
+            Some(progress),
+        )
+        .await
+        .unwrap_err();
+    held.abort();
+    assert!(
+        matches!(
+            stalled_part,
+            OssError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{stalled_part}"
+    );
+    assert!(reported.load(Ordering::Relaxed) < data.len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1095,4 +1178,82 @@ async fn names_are_checked_before_sending() {
         .put_object("second-bucket", "k", body(), &PutOptions::default(), None)
         .await
         .expect("put into the new bucket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_and_wrong_region_are_refused() {
+    let harness = Harness::start().await;
+    let wrong_secret = harness.client_with(Credentials::new(ACCESS_KEY_ID, "not-the-secret"));
+    let error = wrong_secret
+        .head_object(BUCKET, "anything")
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+    let error = wrong_secret
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+    assert!(
+        error.service().unwrap().detail("StringToSign").is_some(),
+        "the server's string to sign is kept for diagnosis"
+    );
+    assert!(!error.is_retryable());
+
+    let mut v4_config = harness.config(SignatureVersion::V4 {
+        region: REGION.into(),
+    });
+    v4_config.credentials = Credentials::new(ACCESS_KEY_ID, "not-the-secret");
+    let wrong_v4 = OssClient::new(v4_config).unwrap();
+    assert_eq!(
+        code(wrong_v4.head_object(BUCKET, "anything").await),
+        "SignatureDoesNotMatch"
+    );
+
+    let other_region = OssClient::new(harness.config(SignatureVersion::V4 {
+        region: "cn-beijing".into(),
+    }))
+    .unwrap();
+    assert_eq!(
+        code(other_region.get_object(BUCKET, "anything", None).await),
+        "AccessDenied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_clock_is_refused_then_corrected() {
+    let harness = Harness::start().await;
+    for client in [harness.client(), harness.client_v4()] {
+        // Clones share the clock: skewing one skews the other.
+        let twin = client.clone();
+        twin.set_clock_offset_secs(-3600);
+        let error = client
+            .put_object(
+                BUCKET,
+                "skew",
+                Body::Bytes(Bytes::from_static(b"x")),
+                &PutOptions::default(),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
+        let offset = client
+            .adopt_server_clock(&error)
+            .expect("the server says its time");
+        assert!(
+            offset.abs() <= 5,
+            "the local clock is right, so the offset is about 0: {offset}"
+        );
+        assert_eq!(twin.clock_offset_secs(), offset);
+        twin.put_object(
+            BUCKET,
+            "skew",
+            Body::Bytes(Bytes::from_static(b"x")),
+            &PutOptions::default(),
+            None,
+        )
+        .await
+        .expect("accepted after correcting the clock");
+    }
 }

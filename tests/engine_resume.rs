@@ -88,6 +88,8 @@ async fn restarted_engine_resumes_the_same_upload() {
     );
     assert_eq!(loaded.bytes_done, paused.bytes_done);
 
+    // The first answers to the reconciling ListParts fail: retried, never a new upload.
+    server.server.faults().fail_next(3);
     // Adding the same file again continues its session rather than starting another.
     add(&second, path);
     let done = second
@@ -100,6 +102,11 @@ async fn restarted_engine_resumes_the_same_upload() {
     assert!(done.result.unwrap().verified);
     assert_eq!(read_back(&client, "restart.bin").await, bytes);
     assert_eq!(second.rows.len(), 1);
+    let uploads = client
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap();
+    assert!(uploads.uploads.is_empty(), "{uploads:?}");
     second.stop().await;
 }
 
@@ -230,6 +237,30 @@ async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
         assert!(error.message.contains("access key id"), "{error}");
         assert!(error.request_id.is_some(), "{error}");
     }
+    assert_eq!(
+        std::fs::read_dir(sessions.path()).unwrap().count(),
+        0,
+        "nothing started, nothing left in the sessions folder"
+    );
+    watcher.stop().await;
+
+    let wrong_secret = client_with(
+        &server.endpoint(),
+        ossup::server::DEFAULT_ACCESS_KEY_ID,
+        "not-the-secret",
+    );
+    let mut watcher = spawn_engine(wrong_secret, &server.endpoint(), sessions.path(), tuning());
+    add(&watcher, big.clone());
+    let failed = watcher
+        .until_key_state("big.bin", TransferState::Failed)
+        .await;
+    let error = failed.error.unwrap();
+    assert_eq!(
+        error.code.as_deref(),
+        Some("SignatureDoesNotMatch"),
+        "{error}"
+    );
+    assert!(error.message.contains("secret"), "{error}");
     watcher.stop().await;
 
     let mut watcher = spawn_engine(
@@ -311,25 +342,34 @@ async fn a_session_driven_by_another_engine_is_visible_but_locked() {
     let sessions = tempfile::tempdir().unwrap();
     let client = server.client();
     slow_parts(&server);
-    let path = write_file(files.path(), "shared.bin", &data(PART as usize * 10, 8));
+    let bytes = data(PART as usize * 40, 8);
+    let path = write_file(files.path(), "shared.bin", &bytes);
     let mut owner = spawn_engine(
         client.clone(),
         &server.endpoint(),
         sessions.path(),
         tuning(),
     );
-    add(&owner, path);
-    let paused = paused_partway(&mut owner, "shared.bin").await;
+    add(&owner, path.clone());
+    owner
+        .until("a part done", |w| {
+            w.row_for_key("shared.bin")
+                .is_some_and(|r| r.parts.contains(&PartState::Done))
+        })
+        .await;
 
-    let mut other = spawn_engine(client, &server.endpoint(), sessions.path(), tuning());
+    // While the owner uploads, a second engine on the same sessions sees it locked.
+    let mut other = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
     let seen = other
         .until_key_state("shared.bin", TransferState::LockedElsewhere)
         .await;
-    assert_eq!(seen.id, paused.id);
-    other
-        .handle
-        .send(EngineCommand::Resume(paused.id.clone()))
-        .unwrap();
+    // Adding the same file there does not start a second upload.
+    add(&other, path);
     other
         .until("a notice that it is in use", |w| {
             w.events.iter().any(|e| {
@@ -341,7 +381,18 @@ async fn a_session_driven_by_another_engine_is_visible_but_locked() {
         other.row_for_key("shared.bin").unwrap().state,
         TransferState::LockedElsewhere
     );
+    let uploads = client
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap();
+    assert_eq!(uploads.uploads.len(), 1);
     other.stop().await;
+
+    let done = owner
+        .until_key_state("shared.bin", TransferState::Done)
+        .await;
+    assert_eq!(done.id, seen.id);
+    assert_eq!(read_back(&client, "shared.bin").await, bytes);
     owner.stop().await;
 }
 
@@ -391,4 +442,98 @@ async fn waits_for_the_network_and_resumes_by_itself() {
     assert_eq!(read_back(&client, "outage.bin").await, bytes);
     watcher.stop().await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_clock_is_corrected_from_the_server_time() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    // An hour behind: the server refuses with RequestTimeTooSkewed and says its time.
+    client.set_clock_offset_secs(-3600);
+    let bytes = data(PART as usize * 3, 13);
+    let path = write_file(files.path(), "skewed.bin", &bytes);
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&watcher, path);
+    let done = watcher
+        .until_key_state("skewed.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert!(client.clock_offset_secs().abs() < 60, "offset corrected");
+    assert_eq!(read_back(&client, "skewed.bin").await, bytes);
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_resume_by_themselves_when_asked_to() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    slow_parts(&server);
+    let bytes = data(PART as usize * 12, 14);
+    let path = write_file(files.path(), "auto.bin", &bytes);
+    let mut first = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&first, path);
+    let paused = paused_partway(&mut first, "auto.bin").await;
+    first.stop().await;
+
+    server.server.faults().clear();
+    let mut tuning = tuning();
+    tuning.resume_on_start = true;
+    let mut second = spawn_engine(client.clone(), &server.endpoint(), sessions.path(), tuning);
+    let done = second
+        .until_key_state("auto.bin", TransferState::Done)
+        .await;
+    assert_eq!(done.upload_id, paused.upload_id);
+    assert_eq!(read_back(&client, "auto.bin").await, bytes);
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_during_the_upload_is_not_completed() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    slow_parts(&server);
+    let path = write_file(files.path(), "moving.bin", &data(PART as usize * 12, 15));
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&watcher, path.clone());
+    watcher
+        .until("a part done", |w| {
+            w.row_for_key("moving.bin")
+                .is_some_and(|r| r.parts.contains(&PartState::Done))
+        })
+        .await;
+    std::fs::write(&path, data(PART as usize * 12, 16)).unwrap();
+    let failed = watcher
+        .until_key_state("moving.bin", TransferState::Failed)
+        .await;
+    let error = failed.error.unwrap();
+    assert!(
+        error.message.contains("changed since the upload started"),
+        "{error}"
+    );
+    assert!(
+        client.head_object(BUCKET, "moving.bin").await.is_err(),
+        "no object built"
+    );
+    watcher.stop().await;
 }

@@ -108,11 +108,10 @@ async fn sizes_around_part_boundaries_round_trip() {
         assert_eq!(row.parts.len() as u64, expected_parts, "{key}");
         assert!(row.parts.iter().all(|p| *p == PartState::Done), "{key}");
     }
-    // Finished uploads leave no session behind.
+    // Finished uploads leave no session (nor lock file) behind.
     let leftovers: Vec<_> = std::fs::read_dir(sessions.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     watcher.stop().await;
@@ -261,7 +260,9 @@ async fn injected_part_failures_are_retried_and_the_object_is_intact() {
         .await;
     assert!(done.result.unwrap().verified);
     assert_eq!(read_back(&client, "faults/flaky.bin").await, bytes);
-    let retries_seen = watcher.events.iter().any(|event| match event {
+    // Read everything, including events published with the final snapshot.
+    let events = watcher.stop().await;
+    let retries_seen = events.iter().any(|event| match event {
         EngineEvent::Progress { changed_parts, .. } => changed_parts
             .iter()
             .any(|(_, p)| matches!(p, PartState::Retrying { .. })),
@@ -272,7 +273,6 @@ async fn injected_part_failures_are_retried_and_the_object_is_intact() {
         _ => false,
     });
     assert!(retries_seen, "Retrying part states were reported");
-    watcher.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,5 +407,213 @@ async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
     );
     assert!(notices[1].contains("missing.bin"), "{notices:?}");
     assert!(watcher.rows.is_empty());
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    let small = write_file(files.path(), "exists-small.txt", b"new content");
+    let big = write_file(files.path(), "exists-big.bin", &data(PART as usize * 3, 40));
+    for key in ["exists-small.txt", "exists-big.bin"] {
+        client
+            .put_object(
+                BUCKET,
+                key,
+                ossup::protocol::client::Body::Bytes(bytes::Bytes::from_static(b"old")),
+                &Default::default(),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let mut tuning = tuning();
+    tuning.forbid_overwrite = true;
+    let mut watcher = spawn_engine(client.clone(), &server.endpoint(), sessions.path(), tuning);
+    watcher
+        .handle
+        .send(EngineCommand::Add {
+            paths: vec![small, big],
+            destination: Destination::new(BUCKET, ""),
+        })
+        .unwrap();
+    watcher.until_all_terminal(2).await;
+    for key in ["exists-small.txt", "exists-big.bin"] {
+        assert_eq!(
+            watcher.row_for_key(key).unwrap().state,
+            TransferState::Skipped,
+            "{key}"
+        );
+        assert_eq!(read_back(&client, key).await, b"old");
+        let reason = watcher.row_for_key(key).unwrap().error.clone().unwrap();
+        assert!(reason.message.contains("already exists"), "{reason}");
+    }
+    assert_eq!(uploads_in_progress(&client).await, 0);
+    assert_eq!(session_files(sessions.path()), 0);
+
+    // Skipped rows can be forgotten.
+    let id = watcher.row_for_key("exists-big.bin").unwrap().id.clone();
+    watcher
+        .handle
+        .send(EngineCommand::Forget(id.clone()))
+        .unwrap();
+    watcher
+        .until("the row to go", |w| !w.rows.contains_key(&id))
+        .await;
+    watcher.stop().await;
+}
+
+/// Most parts of one transfer seen in flight at once, over snapshots and progress events.
+fn most_parts_in_flight(events: &[EngineEvent]) -> usize {
+    let mut in_flight = std::collections::BTreeSet::new();
+    let mut most = 0;
+    for event in events {
+        match event {
+            EngineEvent::Snapshot(s) => {
+                in_flight = s
+                    .parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| matches!(p, PartState::InFlight { .. }))
+                    .map(|(i, _)| i as u32 + 1)
+                    .collect();
+            }
+            EngineEvent::Progress { changed_parts, .. } => {
+                for (number, state) in changed_parts {
+                    if matches!(state, PartState::InFlight { .. }) {
+                        in_flight.insert(*number);
+                    } else {
+                        in_flight.remove(number);
+                    }
+                }
+            }
+            _ => {}
+        }
+        most = most.max(in_flight.len());
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = wakes.clone();
+    let handle = ossup::engine::Engine::spawn(ossup::engine::EngineConfig {
+        sessions_dir: sessions.path().to_path_buf(),
+        client: client.clone(),
+        endpoint_label: server.endpoint(),
+        tuning: tuning(),
+        waker: Some(std::sync::Arc::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })),
+    })
+    .unwrap();
+    let mut watcher = Watcher {
+        handle,
+        rows: Default::default(),
+        events: Vec::new(),
+    };
+    let mut bad = tuning();
+    bad.parallel_parts_total = 0;
+    watcher.handle.send(EngineCommand::SetTuning(bad)).unwrap();
+    watcher
+        .until("the refusal", |w| {
+            w.events.iter().any(|e| {
+                matches!(e, EngineEvent::Notice { message } if message.contains("parallel parts in total"))
+            })
+        })
+        .await;
+
+    // Slow parts stay in flight across several progress events.
+    slow_parts(&server);
+    let mut one_at_a_time = tuning();
+    one_at_a_time.parallel_parts_per_transfer = 1;
+    one_at_a_time.parallel_parts_total = 1;
+    one_at_a_time.bandwidth_limit_bytes_per_sec = Some(50 * 1024 * 1024);
+    watcher
+        .handle
+        .send(EngineCommand::SetTuning(one_at_a_time))
+        .unwrap();
+    let bytes = data(PART as usize * 12, 41);
+    let path = write_file(files.path(), "tuned.bin", &bytes);
+    watcher
+        .handle
+        .send(EngineCommand::Add {
+            paths: vec![path],
+            destination: Destination::new(BUCKET, ""),
+        })
+        .unwrap();
+    watcher
+        .until_key_state("tuned.bin", TransferState::Done)
+        .await;
+    assert_eq!(
+        most_parts_in_flight(&watcher.events),
+        1,
+        "exactly one part in flight at a time"
+    );
+    assert_eq!(read_back(&client, "tuned.bin").await, bytes);
+    assert!(
+        wakes.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the waker was called"
+    );
+    let events = watcher.stop().await;
+    assert!(matches!(events.last(), Some(EngineEvent::Stopped)));
+}
+
+/// Open file descriptors of this process (Linux); `None` elsewhere.
+fn open_fds() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    let root = files.path().join("many");
+    let count = 400;
+    for index in 0..count {
+        write_file(
+            &root,
+            &format!("d{}/f{index:04}.txt", index % 7),
+            &data(50, index),
+        );
+    }
+    let fds_before = open_fds();
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    watcher
+        .handle
+        .send(EngineCommand::Add {
+            paths: vec![root],
+            destination: Destination::new(BUCKET, ""),
+        })
+        .unwrap();
+    // Sampled at every event while the transfers run.
+    let most_fds = std::cell::Cell::new(0usize);
+    watcher
+        .until("all files done", |w| {
+            if let (Some(before), Some(now)) = (fds_before, open_fds()) {
+                most_fds.set(most_fds.get().max(now.saturating_sub(before)));
+            }
+            w.rows.len() == count as usize
+                && w.rows.values().all(|r| r.state == TransferState::Done)
+        })
+        .await;
+    let most_fds = most_fds.get();
+    assert!(most_fds < 100, "{most_fds} more descriptors open");
+    assert_eq!(read_back(&client, "many/d3/f0010.txt").await, data(50, 10));
     watcher.stop().await;
 }

@@ -817,7 +817,8 @@ async fn part_number_and_page_size_arguments() {
             .status,
         200
     );
-    h.upload_part("args.bin", "NOSUCHUPLOAD", 1, b"x")
+    // A large refused body is read and dropped, so the client sees the answer.
+    h.upload_part("args.bin", "NOSUCHUPLOAD", 1, &data(8 << 20, 2))
         .await
         .expect_error(404, "NoSuchUpload");
     for (name, value) in [("max-parts", "1001"), ("max-parts", "many")] {
@@ -1079,7 +1080,7 @@ async fn injected_failures_and_delays() {
         ..FaultConfig::default()
     });
     for _ in 0..3 {
-        h.put("f.txt", b"x")
+        h.put("f.txt", &data(4 << 20, 1))
             .await
             .expect_error(500, "InternalError");
     }
@@ -1176,4 +1177,83 @@ async fn cut_connections_break_the_transfer() {
     assert!(parts.parts.is_empty());
     faults.clear();
     assert_eq!(h.put("cut.bin", &body).await.status, 200);
+}
+
+#[tokio::test]
+async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bucket",
+            "cli-bucket",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ossup serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a first line").expect("text");
+    let endpoint = first
+        .strip_prefix("ossup serve listening on ")
+        .expect("the banner line")
+        .to_owned();
+    let banner: Vec<String> = lines.by_ref().take(5).map_while(Result::ok).collect();
+    assert!(
+        banner.iter().any(|l| l == "bucket: cli-bucket"),
+        "{banner:?}"
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l == &format!("access key secret: {DEFAULT_ACCESS_KEY_SECRET}")),
+        "{banner:?}"
+    );
+
+    let credentials = Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
+    let mut headers = Vec::new();
+    let target = RequestTarget {
+        method: "GET",
+        bucket: Some("cli-bucket"),
+        key: None,
+        query: &[],
+    };
+    sign_headers(
+        &credentials,
+        &SignatureVersion::V1,
+        &target,
+        &mut headers,
+        SystemTime::now(),
+    );
+    let mut request = reqwest::Client::new().get(format!("{endpoint}/cli-bucket/"));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("answer");
+    assert_eq!(response.status().as_u16(), 200);
+
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not stop on SIGINT"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }

@@ -128,8 +128,9 @@ pub enum EngineCommand {
     /// Start over: abort the old upload id (if any) and upload from scratch, e.g. after
     /// the local file changed or the server forgot the upload.
     Restart(TransferId),
-    /// Drop a finished, failed or skipped transfer from the list (its session, if any,
-    /// is deleted; nothing is aborted on the server).
+    /// Drop a transfer from the list. Done and skipped ones just go; one that still has
+    /// an upload on the server (paused, failed) is aborted like [`EngineCommand::Abort`],
+    /// so nothing is left behind; one driven by another process is only hidden here.
     Forget(TransferId),
     PauseAll,
     ResumeAll,

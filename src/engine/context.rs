@@ -18,7 +18,7 @@ pub(crate) struct EngineContext {
     pub endpoint_label: String,
     tuning: RwLock<Tuning>,
     pub scheduler: Scheduler,
-    pub throttle: Throttle,
+    pub throttle: Arc<Throttle>,
     retrier: RwLock<Retrier>,
     pub board: Board,
 }
@@ -31,6 +31,13 @@ impl EngineContext {
         tuning: Tuning,
         board: Board,
     ) -> Arc<Self> {
+        // Every upload body draws from the shared bucket, chunk by chunk.
+        let throttle = Arc::new(Throttle::new(tuning.bandwidth_limit_bytes_per_sec));
+        let pacer_throttle = throttle.clone();
+        let client = client.with_upload_pacer(Arc::new(move |bytes| {
+            let throttle = pacer_throttle.clone();
+            Box::pin(async move { throttle.acquire(bytes).await })
+        }));
         let offset_client = client.clone();
         let retrier = Retrier::from_os_rng(
             tuning.retry.clone(),
@@ -41,7 +48,7 @@ impl EngineContext {
             store,
             endpoint_label,
             scheduler: Scheduler::new(&tuning),
-            throttle: Throttle::new(tuning.bandwidth_limit_bytes_per_sec),
+            throttle,
             tuning: RwLock::new(tuning),
             retrier: RwLock::new(retrier),
             board,

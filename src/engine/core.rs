@@ -18,7 +18,7 @@ use super::event::{
 use super::handle::EventSink;
 use super::plan::PartPlan;
 use super::progress::Board;
-use super::session_store::{Session, SessionError, SessionLock, SessionStore, session_id};
+use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::source_file;
 use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
@@ -59,10 +59,10 @@ struct Running {
     generation: u64,
 }
 
+/// A transfer known to this engine. Its session lock is held by the running task only,
+/// so queued and paused transfers keep no file open.
 struct Control {
     source: Source,
-    /// Held while this process owns the session; `None` when another process does.
-    lock: Option<SessionLock>,
     running: Option<Running>,
     /// Abort (server + session) once the running task has stopped.
     abort_requested: bool,
@@ -151,14 +151,14 @@ impl Core {
                 continue;
             }
             let id = session.transfer_id();
-            let lock = self.ctx.store.try_lock(&id).ok();
-            let state = if lock.is_some() {
+            // Only a look: the lock is taken again when the transfer runs.
+            let locked = self.ctx.store.try_lock(&id).is_ok();
+            let state = if locked {
                 TransferState::Paused
             } else {
                 TransferState::LockedElsewhere
             };
             self.board().insert(session_snapshot(&session, state));
-            let locked = lock.is_some();
             self.controls.insert(
                 id.clone(),
                 Control {
@@ -168,7 +168,6 @@ impl Core {
                         bucket: session.bucket.clone(),
                         key: session.key.clone(),
                     }),
-                    lock,
                     running: None,
                     abort_requested: false,
                     restart_requested: false,
@@ -348,15 +347,6 @@ impl Core {
             }
         }
         let size = size.or_else(|| std::fs::metadata(&path).ok().map(|m| m.len()));
-        let (lock, state) = match self.ctx.store.try_lock(&id) {
-            Ok(lock) => (Some(lock), TransferState::Queued),
-            Err(SessionError::Locked { .. }) => (None, TransferState::LockedElsewhere),
-            Err(e) => {
-                self.board()
-                    .notice(format!("Cannot upload {}: {e}.", path.display()));
-                return;
-            }
-        };
         let transfer = FileTransfer {
             id: id.clone(),
             path: path.clone(),
@@ -371,7 +361,7 @@ impl Core {
             key,
             size: size.unwrap_or(0),
             part_size: 0,
-            state,
+            state: TransferState::Queued,
             parts: Vec::new(),
             bytes_done: 0,
             bytes_per_sec: 0.0,
@@ -381,20 +371,16 @@ impl Core {
             result: None,
             resumable_after_restart: true,
         });
-        let startable = lock.is_some();
         self.controls.insert(
             id.clone(),
             Control {
                 source: Source::File(transfer),
-                lock,
                 running: None,
                 abort_requested: false,
                 restart_requested: false,
             },
         );
-        if startable {
-            self.start(&id, StartMode::Continue);
-        }
+        self.start(&id, StartMode::Continue);
     }
 
     fn add_stream(&mut self, source: StreamSource, bucket: String, key: String) {
@@ -446,7 +432,6 @@ impl Core {
             id,
             Control {
                 source: Source::Stream,
-                lock: None,
                 running: Some(Running {
                     cancel,
                     handle,
@@ -523,16 +508,6 @@ impl Core {
         if control.running.is_some() || !matches!(control.source, Source::File(_)) {
             return;
         }
-        if control.lock.is_none() {
-            match self.ctx.store.try_lock(id) {
-                Ok(lock) => control.lock = Some(lock),
-                Err(e) => {
-                    let message = format!("Cannot resume: {e}.");
-                    self.board().notice(message);
-                    return;
-                }
-            }
-        }
         self.start(id, StartMode::Continue);
     }
 
@@ -548,15 +523,6 @@ impl Core {
             running.cancel.cancel();
             return;
         }
-        if control.lock.is_none() {
-            match self.ctx.store.try_lock(id) {
-                Ok(lock) => control.lock = Some(lock),
-                Err(e) => {
-                    self.board().notice(format!("Cannot start over: {e}."));
-                    return;
-                }
-            }
-        }
         self.start(id, StartMode::Fresh);
     }
 
@@ -564,12 +530,6 @@ impl Core {
         let Some(control) = self.controls.get_mut(id) else {
             return self.unknown(id);
         };
-        if control.lock.is_none() && matches!(control.source, Source::File(_)) {
-            self.board().notice(format!(
-                "Cannot abort {id}: another ossup process is using it."
-            ));
-            return;
-        }
         control.abort_requested = true;
         match &control.running {
             Some(running) => running.cancel.cancel(),
@@ -596,8 +556,8 @@ impl Core {
     }
 
     fn remove_control(&mut self, id: &TransferId) {
-        if let Some(control) = self.controls.remove(id)
-            && control.lock.is_some()
+        if self.controls.remove(id).is_some()
+            && let Ok(_lock) = self.ctx.store.try_lock(id)
         {
             let _ = self.ctx.store.remove(id);
         }
@@ -643,12 +603,8 @@ impl Core {
                 let restart = std::mem::take(&mut control.restart_requested);
                 if control.abort_requested {
                     self.spawn_abort(&id);
-                } else if restart {
+                } else if restart && outcome != Outcome::LockedElsewhere {
                     self.start(&id, StartMode::Fresh);
-                } else if matches!(outcome, Outcome::Done | Outcome::Skipped) {
-                    // The session is gone; let go of the lock (and its file).
-                    control.lock = None;
-                    let _ = self.ctx.store.remove(&id);
                 }
             }
             Internal::AbortDone { id, result } => match result {
@@ -678,7 +634,7 @@ impl Core {
         if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {
             tracing::warn!("some transfers did not stop in time; their sessions are kept");
         }
-        // Locks are released as the controls drop.
+        // Each stopped task has released its session lock.
         self.controls.clear();
     }
 }
@@ -690,6 +646,12 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         request_id: None,
         restart_suggested: false,
     };
+    let _lock = ctx.store.try_lock(id).map_err(|e| match e {
+        SessionError::Locked { .. } => {
+            error("Cannot abort: another ossup process is using this upload.".into())
+        }
+        other => error(format!("Could not lock the session to abort it: {other}.")),
+    })?;
     let session = ctx
         .store
         .load(id)

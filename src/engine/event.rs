@@ -1,6 +1,7 @@
 //! Events from the engine to a front end: what a transfer list and its part maps need.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// Identifies a transfer; stable across restarts (it names the session file).
@@ -53,6 +54,22 @@ pub enum TransferState {
 }
 
 impl TransferState {
+    /// A short lower-case word for lists and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TransferState::Queued => "queued",
+            TransferState::Preparing => "preparing",
+            TransferState::Uploading => "uploading",
+            TransferState::Paused => "paused",
+            TransferState::WaitingForNetwork => "waiting for network",
+            TransferState::Verifying => "verifying",
+            TransferState::Done => "done",
+            TransferState::Failed => "failed",
+            TransferState::Skipped => "exists, skipped",
+            TransferState::LockedElsewhere => "in use by another process",
+        }
+    }
+
     /// No more work will happen without a command.
     pub fn is_terminal(&self) -> bool {
         matches!(
@@ -133,6 +150,27 @@ pub struct TransferSnapshot {
     pub resumable_after_restart: bool,
 }
 
+impl TransferSnapshot {
+    /// Bytes of part `number` (1-based) within the source.
+    pub fn part_range(&self, number: u32) -> Range<u64> {
+        let start = u64::from(number.saturating_sub(1)).saturating_mul(self.part_size);
+        let end = start.saturating_add(self.part_size).min(self.size);
+        start.min(self.size)..end
+    }
+
+    /// Fraction of the bytes done, 0.0 to 1.0 (1.0 for an empty finished source).
+    pub fn fraction_done(&self) -> f64 {
+        if self.size == 0 {
+            return if self.state == TransferState::Done {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        (self.bytes_done as f64 / self.size as f64).clamp(0.0, 1.0)
+    }
+}
+
 /// What the engine tells its front ends.
 // Snapshots are rare next to Progress events; boxing them would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -164,4 +202,55 @@ pub enum EngineEvent {
     Notice { message: String },
     /// The engine has shut down; no more events follow.
     Stopped,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(size: u64, part_size: u64, bytes_done: u64) -> TransferSnapshot {
+        TransferSnapshot {
+            id: TransferId("t".into()),
+            source: "/f".into(),
+            source_kind: SourceKind::File,
+            bucket: "b".into(),
+            key: "k".into(),
+            size,
+            part_size,
+            state: TransferState::Uploading,
+            parts: Vec::new(),
+            bytes_done,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        }
+    }
+
+    #[test]
+    fn part_ranges_and_fraction() {
+        let s = snapshot(250, 100, 100);
+        assert_eq!(s.part_range(1), 0..100);
+        assert_eq!(s.part_range(3), 200..250);
+        assert_eq!(s.part_range(4), 250..250);
+        assert!((s.fraction_done() - 0.4).abs() < 1e-9);
+        assert_eq!(snapshot(0, 0, 0).fraction_done(), 0.0);
+    }
+
+    #[test]
+    fn error_display_names_code_and_request_id() {
+        let error = TransferError {
+            message: "Access was denied.".into(),
+            code: Some("AccessDenied".into()),
+            request_id: Some("RID".into()),
+            restart_suggested: false,
+        };
+        assert_eq!(
+            error.to_string(),
+            "Access was denied. [AccessDenied, request id RID]"
+        );
+        assert_eq!(TransferState::Skipped.label(), "exists, skipped");
+    }
 }

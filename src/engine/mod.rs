@@ -1,14 +1,29 @@
 //! The transfer engine: a tokio runtime behind a handle. Front ends send
 //! [`EngineCommand`]s and drain [`EngineEvent`]s; the engine never blocks them.
 //!
+//! ```text
+//! let mut engine = Engine::spawn(EngineConfig { sessions_dir, client, endpoint_label,
+//!                                               tuning, waker: Some(repaint) })?;
+//! engine.send(EngineCommand::Add { paths, destination })?;
+//! // window: engine.drain() each frame; CLI: engine.recv().await or recv_timeout()
+//! ```
+//!
+//! A row starts with a [`EngineEvent::Snapshot`]; [`EngineEvent::Progress`] then carries
+//! only changed parts, about 10 times a second. Dropping the handle pauses everything and
+//! keeps the sessions, which load as Paused transfers on the next start.
+//!
+//! Modules, one job each:
 //! - [`plan`]: cut a size into parts within the OSS limits (pure).
-//! - [`transfer`]: one upload's state machine: plan → initiate or reconcile → parts →
-//!   complete → verify.
+//! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
+//!   complete → verify; `stream` does the same for data of unknown length.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
+//! - [`source_file`]: file identity, range CRC-64, keys and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
+//! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
+//!   (the front end's side), `context` (what tasks share).
 
 pub mod command;
 mod context;

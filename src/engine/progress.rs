@@ -146,8 +146,26 @@ impl Board {
                     row.shape_dirty = false;
                     row.progress_dirty = false;
                     row.changed_parts.clear();
-                    row.retries.clear();
+                    let retries = std::mem::take(&mut row.retries);
                     events.push(EngineEvent::Snapshot(row.snapshot.clone()));
+                    if !retries.is_empty() {
+                        // Retries that already passed would vanish in the snapshot: replay
+                        // them, each followed by its part's current state.
+                        let mut changed_parts = Vec::with_capacity(retries.len() * 2);
+                        for (number, retry) in retries {
+                            let current = part_slot(&row.snapshot.parts, number).cloned();
+                            changed_parts.push((number, retry));
+                            changed_parts.extend(current.map(|state| (number, state)));
+                        }
+                        events.push(EngineEvent::Progress {
+                            id: row.snapshot.id.clone(),
+                            state: row.snapshot.state.clone(),
+                            bytes_done: row.snapshot.bytes_done,
+                            bytes_per_sec: row.snapshot.bytes_per_sec,
+                            eta_secs: row.snapshot.eta_secs,
+                            changed_parts,
+                        });
+                    }
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
@@ -185,8 +203,8 @@ impl Board {
         sent
     }
 
-    /// Publishes changes until `stop` fires: waits for a change, then publishes every
-    /// interval while transfers are active.
+    /// Publishes changes until `stop` fires: waits for a change, then publishes at most
+    /// once an interval while changes keep coming or transfers are active.
     pub(crate) async fn run_publisher(
         &self,
         sink: EventSink,
@@ -197,12 +215,14 @@ impl Board {
                 () = stop.cancelled() => return,
                 () = self.changed.notified() => {}
             }
+            // The first change after a quiet spell goes out at once; later ones are
+            // gathered for an interval.
             loop {
+                let sent = self.publish(&sink, Instant::now());
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(PUBLISH_INTERVAL) => {}
                 }
-                let sent = self.publish(&sink, Instant::now());
                 if !sent && !self.any_active() {
                     break;
                 }
@@ -310,6 +330,22 @@ impl Reporter {
         self.edit(true, |row| {
             row.snapshot.state = TransferState::Failed;
             row.snapshot.error = Some(error);
+        });
+    }
+
+    /// Ends the transfer as Skipped because the object exists and may not be replaced.
+    pub(crate) fn skip(&self, bucket: &str, key: &str) {
+        let reason = TransferError {
+            message: format!(
+                "oss://{bucket}/{key} already exists and overwriting is forbidden; skipped."
+            ),
+            code: Some("FileAlreadyExists".into()),
+            request_id: None,
+            restart_suggested: false,
+        };
+        self.edit(true, |row| {
+            row.snapshot.state = TransferState::Skipped;
+            row.snapshot.error = Some(reason);
         });
     }
 
@@ -519,6 +555,29 @@ mod tests {
             }
             other => panic!("expected one progress event, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn retries_are_not_lost_behind_a_snapshot() {
+        let (sink, events) = EventSink::channel(None);
+        let board = Board::default();
+        board.insert(row("a", 2));
+        let reporter = board.reporter(TransferId("a".into()));
+        board.publish(&sink, Instant::now());
+        let _ = events.try_iter().count();
+        let retrying = PartState::Retrying {
+            attempt: 2,
+            last_error: "503".into(),
+        };
+        reporter.set_part(1, retrying.clone());
+        reporter.part_done(1, 10);
+        reporter.set_state(TransferState::Verifying);
+        board.publish(&sink, Instant::now());
+        let sent: Vec<_> = events.try_iter().collect();
+        assert!(
+            matches!(&sent[..], [EngineEvent::Snapshot(_), EngineEvent::Progress { changed_parts, .. }] if changed_parts == &vec![(1, retrying.clone()), (1, PartState::Done)]),
+            "{sent:?}"
+        );
     }
 
     #[test]

@@ -7,13 +7,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
 use crate::protocol::OssError;
+use crate::protocol::client::clock_offset_to;
 
 /// Error codes that no retry can heal: the transfer fails with one clear sentence.
 const FATAL_CODES: &[&str] = &[
@@ -59,26 +60,13 @@ pub fn classify(error: &OssError, now: SystemTime) -> ErrorClass {
 }
 
 /// Seconds to add to `now` to get the server's time, from the `ServerTime` element
-/// (ISO 8601) or a `Date` detail (HTTP date) of a RequestTimeTooSkewed answer.
+/// (HTTP date or ISO 8601) or a `Date` detail of a RequestTimeTooSkewed answer.
 fn server_clock_offset(error: &OssError, now: SystemTime) -> Option<i64> {
     let service = error.service()?;
-    let server_unix = if let Some(text) = service.detail("ServerTime") {
-        let parsed =
-            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .ok()?;
-        parsed.unix_timestamp()
-    } else {
-        let date = httpdate::parse_http_date(service.detail("Date")?).ok()?;
-        unix_secs(date)
-    };
-    Some(server_unix - unix_secs(now))
-}
-
-fn unix_secs(at: SystemTime) -> i64 {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(after) => after.as_secs() as i64,
-        Err(before) => -(before.duration().as_secs() as i64),
-    }
+    let server_time = service
+        .detail("ServerTime")
+        .or_else(|| service.detail("Date"))?;
+    clock_offset_to(server_time, now)
 }
 
 /// Waits; swapped for a virtual clock in tests.
@@ -255,6 +243,7 @@ mod tests {
     use crate::protocol::ServiceError;
     use crate::protocol::error::TransportKind;
     use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+    use std::time::UNIX_EPOCH;
 
     fn service(status: u16, code: &str) -> OssError {
         OssError::Service {
@@ -349,6 +338,19 @@ mod tests {
         let local = UNIX_EPOCH + Duration::from_secs(1_736_942_400 - 3600);
         assert_eq!(
             classify(&skew, local),
+            ErrorClass::ClockSkew {
+                offset_secs: Some(3600)
+            }
+        );
+        // `ossup serve` and OSS also answer with an HTTP date.
+        let skew_http_date = OssError::Service {
+            operation: "PutObject",
+            target: "b/k".into(),
+            error: ServiceError::new(403, "RequestTimeTooSkewed", "m")
+                .with_detail("ServerTime", "Wed, 15 Jan 2025 12:00:00 GMT"),
+        };
+        assert_eq!(
+            classify(&skew_http_date, local),
             ErrorClass::ClockSkew {
                 offset_secs: Some(3600)
             }

@@ -116,7 +116,7 @@ pub(crate) async fn run_stream(
             Outcome::Done
         }
         Err(Stop::Skipped) => {
-            reporter.set_state(TransferState::Skipped);
+            reporter.skip(&bucket, &key);
             Outcome::Skipped
         }
         Err(Stop::Cancelled) => {
@@ -178,7 +178,6 @@ async fn upload_stream(
             let progress = progress.clone();
             let options = &options;
             async move {
-                ctx.throttle.acquire(len).await;
                 ctx.client
                     .put_object(bucket, key, body, options, Some(progress))
                     .await
@@ -274,7 +273,6 @@ async fn upload_stream(
                         let progress = progress.clone();
                         let (ctx, bucket, key, upload_id) = (&task_ctx, &bucket, &key, &upload_id);
                         async move {
-                            ctx.throttle.acquire(len).await;
                             ctx.client.upload_part(bucket, key, upload_id, number, body, Some(progress)).await
                         }
                     })

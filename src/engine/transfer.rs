@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
@@ -19,7 +19,9 @@ use super::event::{PartState, TransferError, TransferId, TransferResult, Transfe
 use super::plan::{PartPlan, plan};
 use super::progress::Reporter;
 use super::retry::RetryEvent;
-use super::session_store::{CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions};
+use super::session_store::{
+    CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionError, UploadOptions,
+};
 use super::source_file;
 use crate::protocol::OssError;
 use crate::protocol::client::{
@@ -28,6 +30,10 @@ use crate::protocol::client::{
 use crate::protocol::crc64;
 use crate::protocol::xml::CompletePart;
 
+/// Finished parts are written to the session at most this often (and when the parts
+/// stop). Parts lost by a crash in between are found again by ListParts on resume.
+const SESSION_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How a transfer run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -35,6 +41,8 @@ pub(crate) enum Outcome {
     Paused,
     Failed,
     Skipped,
+    /// Another process drives this session.
+    LockedElsewhere,
 }
 
 /// Whether to continue an existing session or start over.
@@ -200,9 +208,40 @@ pub(crate) async fn run_file(
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {
+            // Held until this run ends, so no other process drives the same session.
+            let _lock = match ctx.store.try_lock(&transfer.id) {
+                Ok(lock) => lock,
+                Err(SessionError::Locked { .. }) => {
+                    reporter.set_state(TransferState::LockedElsewhere);
+                    ctx.board.notice(format!(
+                        "{} to oss://{}/{} is being uploaded by another ossup process.",
+                        transfer.path.display(),
+                        transfer.bucket,
+                        transfer.key
+                    ));
+                    return Outcome::LockedElsewhere;
+                }
+                Err(e) => {
+                    reporter.fail(TransferError {
+                        message: format!("Could not lock the session: {e}."),
+                        code: None,
+                        request_id: None,
+                        restart_suggested: false,
+                    });
+                    return Outcome::Failed;
+                }
+            };
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
-            upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
+            let result = upload_file(&ctx, &transfer, mode, &reporter, &cancel).await;
+            // A run that ends without a session (single put, failure before Initiate)
+            // leaves no lock file behind either.
+            if !ctx.store.path_of(&transfer.id).exists()
+                && let Err(e) = ctx.store.remove(&transfer.id)
+            {
+                tracing::warn!("{e}");
+            }
+            result
         }
     };
     match result {
@@ -221,7 +260,7 @@ pub(crate) async fn run_file(
                 tracing::warn!("{e}");
             }
             reporter.requeue_unfinished();
-            reporter.set_state(TransferState::Skipped);
+            reporter.skip(&transfer.bucket, &transfer.key);
             Outcome::Skipped
         }
         Err(Stop::Failed(error)) => {
@@ -296,7 +335,18 @@ async fn upload_file(
         }
     };
     let session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
-    complete(ctx, reporter, cancel, transfer, session).await
+    // Parts read from a file that changed meanwhile would build an object nobody wrote.
+    let path = transfer.path.clone();
+    let identity_now = blocking(move || source_file::identify(&path))
+        .await
+        .map_err(|e| {
+            local_failure(
+                format!("Could not read {}: {e}.", transfer.path.display()),
+                false,
+            )
+        })?;
+    check_same_file(&session.file, &identity_now, &transfer.path)?;
+    complete(ctx, reporter, transfer, session).await
 }
 
 fn check_same_file(recorded: &FileIdentity, now: &FileIdentity, path: &Path) -> Result<(), Stop> {
@@ -376,7 +426,6 @@ async fn single_put(
         let progress = progress.clone();
         let put_options = &put_options;
         async move {
-            ctx.throttle.acquire(size).await;
             ctx.client
                 .put_object(
                     &transfer.bucket,
@@ -529,6 +578,10 @@ async fn reconcile(
     }
     let mut kept = Vec::new();
     for part in listed {
+        // Checking a large file takes a while; a pause should not wait for all of it.
+        if cancel.is_cancelled() {
+            return Err(Stop::Paused);
+        }
         let number = part.part_number;
         if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
             continue;
@@ -604,6 +657,8 @@ async fn upload_parts(
     let mut running: JoinSet<(u32, Result<UploadOutput, Failure>)> = JoinSet::new();
     let mut pending = missing.into_iter().peekable();
     let mut first_failure: Option<Stop> = None;
+    let mut unsaved_parts = false;
+    let mut last_save = Instant::now();
 
     loop {
         let can_start = first_failure.is_none() && pending.peek().is_some();
@@ -630,13 +685,16 @@ async fn upload_parts(
                             etag: output.etag,
                             crc64: output.crc64,
                         });
-                        let store = ctx.store.clone();
-                        let snapshot = session.clone();
-                        if let Err(e) = blocking(move || store.save(&snapshot).map_err(std::io::Error::other)).await {
-                            first_failure.get_or_insert(local_failure(format!("Could not save the session of {what}: {e}."), false));
-                            parts_cancel.cancel();
-                        }
                         reporter.part_done(number, len);
+                        unsaved_parts = true;
+                        if last_save.elapsed() >= SESSION_SAVE_INTERVAL {
+                            if let Err(stop) = save_session(ctx, &session, &what).await {
+                                first_failure.get_or_insert(stop);
+                                parts_cancel.cancel();
+                            }
+                            unsaved_parts = false;
+                            last_save = Instant::now();
+                        }
                     }
                     Err(Failure::Cancelled) => {
                         reporter.set_part(number, PartState::Queued);
@@ -683,11 +741,23 @@ async fn upload_parts(
             }
         }
     }
+    if unsaved_parts && let Err(stop) = save_session(ctx, &session, &what).await {
+        first_failure.get_or_insert(stop);
+    }
     match first_failure {
         Some(stop) => Err(stop),
         None if cancel.is_cancelled() => Err(Stop::Paused),
         None => Ok(session),
     }
+}
+
+/// Writes the session on a blocking thread.
+async fn save_session(ctx: &EngineContext, session: &Session, what: &str) -> Result<(), Stop> {
+    let store = ctx.store.clone();
+    let snapshot = session.clone();
+    blocking(move || store.save(&snapshot).map_err(std::io::Error::other))
+        .await
+        .map_err(|e| local_failure(format!("Could not save the session of {what}: {e}."), false))
 }
 
 /// Uploads one part of a file, with retries.
@@ -719,7 +789,6 @@ impl PartTask {
             let body = file_body(&task.path, task.offset, task.len);
             let progress = progress.clone();
             async move {
-                ctx.throttle.acquire(task.len).await;
                 ctx.client
                     .upload_part(
                         &task.bucket,
@@ -739,12 +808,14 @@ impl PartTask {
 async fn complete(
     ctx: &EngineContext,
     reporter: &Reporter,
-    cancel: &CancellationToken,
     transfer: &FileTransfer,
     session: Session,
 ) -> Result<TransferResult, Stop> {
     let what = format!("oss://{}/{}", session.bucket, session.key);
     reporter.set_state(TransferState::Verifying);
+    // Once Complete is on its way it is seen through: a pause now would leave the
+    // server and the session disagreeing about whether the upload still exists.
+    let cancel = &CancellationToken::new();
     let parts: Vec<CompletePart> = session
         .completed_parts
         .iter()

@@ -12,7 +12,7 @@ use super::{
 };
 
 /// Run a local OSS-compatible endpoint backed by a directory.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct ServeArgs {
     /// Where objects and uploads are stored [default: ossup's data directory, `server/`].
     #[arg(long)]
@@ -50,6 +50,30 @@ pub struct ServeArgs {
     /// Which requests faults apply to.
     #[arg(long, value_enum, default_value_t = FaultScope::All)]
     pub fault_scope: FaultScope,
+}
+
+/// The ids of key pairs, for `Debug` output that must not show secrets.
+pub fn key_ids(pairs: &[(String, String)]) -> Vec<&str> {
+    pairs.iter().map(|(id, _)| id.as_str()).collect()
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("dir", &self.dir)
+            .field("listen", &self.listen)
+            .field("buckets", &self.buckets)
+            .field("access_key_ids", &key_ids(&self.access_keys))
+            .field("region", &self.region)
+            .field("fault_fail_rate", &self.fault_fail_rate)
+            .field("fault_fail_status", &self.fault_fail_status)
+            .field("fault_cut_rate", &self.fault_cut_rate)
+            .field("fault_cut_after_bytes", &self.fault_cut_after_bytes)
+            .field("fault_delay_ms", &self.fault_delay_ms)
+            .field("fault_seed", &self.fault_seed)
+            .field("fault_scope", &self.fault_scope)
+            .finish()
+    }
 }
 
 fn parse_key_pair(value: &str) -> Result<(String, String), String> {
@@ -147,4 +171,58 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             }
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[test]
+    fn flags_become_a_config_and_debug_hides_secrets() {
+        let parsed = Wrapper::try_parse_from([
+            "serve",
+            "--dir",
+            "/data",
+            "--bucket",
+            "one",
+            "--bucket",
+            "two",
+            "--access-key",
+            "ID1:topsecret",
+            "--fault-fail-rate",
+            "0.25",
+            "--fault-cut-after-bytes",
+            "99",
+            "--fault-scope",
+            "upload-part",
+        ])
+        .expect("valid flags");
+        let shown = format!("{parsed:?}");
+        let config = parsed.args.into_config().expect("config");
+        assert_eq!(config.buckets, ["one", "two"]);
+        assert_eq!(
+            config.access_keys,
+            [("ID1".to_owned(), "topsecret".to_owned())]
+        );
+        assert_eq!(config.faults.fail_rate, 0.25);
+        assert_eq!(config.faults.cut_after_bytes, 99);
+        assert_eq!(config.faults.scope, FaultScope::UploadPart);
+        assert_eq!(config.listen.ip().to_string(), "127.0.0.1");
+        assert!(
+            shown.contains("ID1") && !shown.contains("topsecret"),
+            "{shown}"
+        );
+        assert!(!format!("{config:?}").contains("topsecret"));
+
+        assert!(Wrapper::try_parse_from(["serve", "--access-key", "nosecret"]).is_err());
+        assert!(Wrapper::try_parse_from(["serve", "--fault-fail-rate", "1.5"]).is_err());
+    }
 }

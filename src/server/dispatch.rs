@@ -2,13 +2,14 @@
 //! fault injection, then the operation; every answer gets its `x-oss-request-id`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
+use futures_util::StreamExt;
 
 use super::auth::{self, KeyStore};
 use super::connection::ConnectionInfo;
@@ -83,13 +84,14 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let request_id = response::new_request_id();
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     let is_head = parts.method == Method::HEAD;
     let host = host_of(&parts);
-    let mut answer = match serve(&app, connection, parts, body).await {
+    let mut answer = match serve(&app, connection, parts, &mut body).await {
         Ok(answer) => answer,
         Err(error) => {
             tracing::debug!(code = %error.code, status = error.status, "request refused");
+            drain(body).await;
             response::error(error, &request_id, &host, is_head)
         }
     };
@@ -98,19 +100,38 @@ pub async fn handle(
     answer
 }
 
+/// Reads and discards what is left of a refused request's body, so the client gets to
+/// read the error instead of a reset connection. Gives up after [`DRAIN_LIMIT`].
+async fn drain(body: Body) {
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+}
+
+/// Longest time spent discarding a refused body.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// `body` is taken (left empty) by the operations that consume it; whatever is left
+/// when a request is refused is drained by the caller.
 async fn serve(
     app: &App,
     connection: ConnectionInfo,
     parts: Parts,
-    body: Body,
+    body: &mut Body,
 ) -> Result<Response, ServiceError> {
-    let host = request::header(&parts.headers, "host").map(str::to_owned);
-    let host_bucket = app
-        .store
-        .read(|index| {
-            request::virtual_host_bucket(host.as_deref(), |b| index.buckets.contains_key(b))
-        })
-        .await;
+    // A host like `photos.example` is virtual-hosted only if `photos` is one of ours, so
+    // path-style clients on a dotted endpoint name keep working.
+    let host_bucket = match request::virtual_host_candidate(request::header(&parts.headers, "host"))
+    {
+        Some(candidate) => app
+            .store
+            .read(|index| index.buckets.contains_key(candidate))
+            .await
+            .then(|| candidate.to_owned()),
+        None => None,
+    };
     let address = request::address(parts.uri.path(), host_bucket)?;
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;

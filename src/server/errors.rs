@@ -176,13 +176,12 @@ pub fn service_unavailable() -> ServiceError {
     )
 }
 
-pub fn incomplete_body(expected: u64, received: u64) -> ServiceError {
+pub fn incomplete_body(received: u64) -> ServiceError {
     ServiceError::new(
         400,
         "IncompleteBody",
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     )
-    .with_detail("Expected", expected.to_string())
     .with_detail("Received", received.to_string())
 }
 

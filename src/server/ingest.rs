@@ -97,8 +97,7 @@ pub async fn receive_body(
     let mut stream = body.into_data_stream();
 
     while let Some(chunk) = stream.next().await {
-        let mut chunk =
-            chunk.map_err(|_| IngestError::Refused(errors::incomplete_body(0, received)))?;
+        let chunk = chunk.map_err(|_| IngestError::Refused(errors::incomplete_body(received)))?;
         if let Some(limit) = cut_after_bytes {
             let room = limit.saturating_sub(received);
             if chunk.len() as u64 >= room {
@@ -110,7 +109,7 @@ pub async fn receive_body(
             return Err(errors::entity_too_large(max_bytes).into());
         }
         batch_len += chunk.len();
-        batch.push(std::mem::take(&mut chunk));
+        batch.push(chunk);
         if batch_len >= BATCH_BYTES {
             let sink = finish_pending(pending).await?;
             let full = std::mem::take(&mut batch);

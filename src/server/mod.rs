@@ -65,8 +65,8 @@ pub const DEFAULT_REGION: &str = "cn-hangzhou";
 /// How long `shutdown` lets requests in progress finish before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Everything `ossup serve` needs to start.
-#[derive(Debug, Clone)]
+/// Everything `ossup serve` needs to start. `Debug` shows key ids, never secrets.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Where objects and in-progress uploads live.
     pub data_dir: PathBuf,
@@ -97,6 +97,19 @@ impl ServerConfig {
             region: DEFAULT_REGION.to_owned(),
             faults: FaultConfig::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("buckets", &self.buckets)
+            .field("access_key_ids", &cli::key_ids(&self.access_keys))
+            .field("region", &self.region)
+            .field("faults", &self.faults)
+            .finish()
     }
 }
 

@@ -75,7 +75,7 @@ pub async fn initiate(call: &Call<'_>) -> Result<Response, ServiceError> {
     }))
 }
 
-pub async fn upload_part(call: &Call<'_>, body: Body) -> Result<Response, ServiceError> {
+pub async fn upload_part(call: &Call<'_>, body: &mut Body) -> Result<Response, ServiceError> {
     let (bucket, key, upload_id) = (call.bucket(), call.key(), upload_id(call));
     let raw_number = call.param("partNumber").unwrap_or_default();
     let part_number = match raw_number.parse::<u32>() {
@@ -93,7 +93,7 @@ pub async fn upload_part(call: &Call<'_>, body: Body) -> Result<Response, Servic
     let store = &call.app.store;
     store.check_upload(bucket, key, upload_id).await?;
     let file = store.new_temp_file();
-    let received = receive(call, body, &file, MAX_PART_BYTES).await?;
+    let received = receive(call, std::mem::take(body), &file, MAX_PART_BYTES).await?;
     check_content_md5(call, &received)?;
     let part = PartMeta {
         format_version: FORMAT_VERSION,
@@ -110,9 +110,9 @@ pub async fn upload_part(call: &Call<'_>, body: Body) -> Result<Response, Servic
     Ok(answer)
 }
 
-pub async fn complete(call: &Call<'_>, body: Body) -> Result<Response, ServiceError> {
+pub async fn complete(call: &Call<'_>, body: &mut Body) -> Result<Response, ServiceError> {
     let (bucket, key, upload_id) = (call.bucket(), call.key(), upload_id(call));
-    let body = axum::body::to_bytes(body, MAX_COMPLETE_BODY_BYTES)
+    let body = axum::body::to_bytes(std::mem::take(body), MAX_COMPLETE_BODY_BYTES)
         .await
         .map_err(|_| errors::malformed_xml("the body is too large or was cut short"))?;
     let complete_all = call

@@ -85,7 +85,7 @@ pub fn check_content_md5(call: &Call<'_>, received: &ReceivedBody) -> Result<(),
     }
 }
 
-pub async fn put_object(call: &Call<'_>, body: Body) -> Result<Response, ServiceError> {
+pub async fn put_object(call: &Call<'_>, body: &mut Body) -> Result<Response, ServiceError> {
     let store = &call.app.store;
     let (bucket, key) = (call.bucket(), call.key());
     let forbid = forbids_overwrite(&call.parts.headers);
@@ -100,7 +100,7 @@ pub async fn put_object(call: &Call<'_>, body: Body) -> Result<Response, Service
         })
         .await?;
     let file = store.new_temp_file();
-    let received = receive(call, body, &file, MAX_PUT_OBJECT_BYTES).await?;
+    let received = receive(call, std::mem::take(body), &file, MAX_PUT_OBJECT_BYTES).await?;
     check_content_md5(call, &received)?;
     let etag = hex::encode_upper(received.md5);
     let object = ObjectMeta {

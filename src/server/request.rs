@@ -91,9 +91,9 @@ pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, ServiceEr
         .collect()
 }
 
-/// The bucket a virtual-hosted `Host` names (`<bucket>.<endpoint>`), if the host has that
-/// shape and `is_bucket` knows the bucket. IP addresses and `localhost` are path-style.
-pub fn virtual_host_bucket(host: Option<&str>, is_bucket: impl Fn(&str) -> bool) -> Option<String> {
+/// The bucket a virtual-hosted `Host` would name (`<bucket>.<endpoint>`), if the host has
+/// that shape. IP addresses and single-label hosts such as `localhost` are path-style.
+pub fn virtual_host_candidate(host: Option<&str>) -> Option<&str> {
     let host = host?;
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -103,8 +103,7 @@ pub fn virtual_host_bucket(host: Option<&str>, is_bucket: impl Fn(&str) -> bool)
         return None;
     }
     let (first, rest) = name.split_once('.')?;
-    (!rest.is_empty() && validate_bucket_name(first).is_ok() && is_bucket(first))
-        .then(|| first.to_owned())
+    (!rest.is_empty() && validate_bucket_name(first).is_ok()).then_some(first)
 }
 
 /// Splits the raw request path into bucket and key (path-style), or takes the whole path
@@ -216,14 +215,14 @@ mod tests {
 
     #[test]
     fn virtual_hosted_bucket_from_host() {
-        let known = |b: &str| b == "photos";
         assert_eq!(
-            virtual_host_bucket(Some("photos.localhost:9090"), known).as_deref(),
+            virtual_host_candidate(Some("photos.localhost:9090")),
             Some("photos")
         );
-        assert_eq!(virtual_host_bucket(Some("127.0.0.1:9090"), known), None);
-        assert_eq!(virtual_host_bucket(Some("localhost:9090"), known), None);
-        assert_eq!(virtual_host_bucket(Some("other.localhost"), known), None);
+        assert_eq!(virtual_host_candidate(Some("127.0.0.1:9090")), None);
+        assert_eq!(virtual_host_candidate(Some("[::1]:9090")), None);
+        assert_eq!(virtual_host_candidate(Some("localhost:9090")), None);
+        assert_eq!(virtual_host_candidate(Some("Not_A_Bucket.example")), None);
         let address = address("/a/b.txt", Some("photos".into())).unwrap();
         assert_eq!(address.key.as_deref(), Some("a/b.txt"));
     }

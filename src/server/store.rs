@@ -691,3 +691,137 @@ fn sweep_blobs(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::meta::{ObjectType, Segment};
+
+    async fn temp_with(store: &Store, bytes: &[u8]) -> TempFile {
+        let file = store.new_temp_file();
+        tokio::fs::write(file.path(), bytes).await.unwrap();
+        file
+    }
+
+    fn object(key: &str, size: u64) -> ObjectMeta {
+        ObjectMeta {
+            format_version: FORMAT_VERSION,
+            key: key.to_owned(),
+            size,
+            etag: "E".into(),
+            crc64: 0,
+            content_md5: None,
+            last_modified_ms: 0,
+            object_type: ObjectType::Normal,
+            attributes: ObjectAttributes::default(),
+            segments: Vec::<Segment>::new(),
+        }
+    }
+
+    fn part(number: u32, size: u64) -> PartMeta {
+        PartMeta {
+            format_version: FORMAT_VERSION,
+            part_number: number,
+            blob: String::new(),
+            size,
+            md5_hex: format!("{number:032X}"),
+            crc64: 0,
+            last_modified_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_clears_crash_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = vec!["demo".to_owned()];
+        let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
+        let body = temp_with(&store, b"hello").await;
+        store
+            .put_object("demo", object("kept", 5), body, false)
+            .await
+            .unwrap();
+        let upload = store
+            .initiate("demo", "big", ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        let body = temp_with(&store, b"part").await;
+        store
+            .put_part("demo", "big", &upload.upload_id, part(1, 4), body)
+            .await
+            .unwrap();
+        drop(store);
+
+        let bucket = dir.path().join("buckets/demo");
+        std::fs::write(bucket.join("blobs/STRAY"), b"orphan").unwrap();
+        std::fs::write(dir.path().join("tmp/body-half"), b"half").unwrap();
+        std::fs::create_dir_all(bucket.join("uploads/GHOST")).unwrap();
+        std::fs::write(bucket.join("uploads/GHOST/part-00001.json"), b"{}").unwrap();
+        std::fs::write(bucket.join("objects/broken.json"), b"{ not json").unwrap();
+
+        let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
+        assert!(!bucket.join("blobs/STRAY").exists());
+        assert!(!bucket.join("uploads/GHOST").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        let kept = store.object("demo", "kept").await.unwrap();
+        let blob = store.blob_path("demo", &kept.segments[0].blob);
+        assert_eq!(std::fs::read(blob).unwrap(), b"hello");
+        let parts = store
+            .read(|index| {
+                index
+                    .upload("demo", "big", &upload.upload_id)
+                    .map(|u| u.parts.len())
+            })
+            .await
+            .unwrap();
+        assert_eq!(parts, 1);
+    }
+
+    #[tokio::test]
+    async fn complete_reuses_part_blobs_and_removes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), &["demo".to_owned()]).unwrap());
+        let upload = store
+            .initiate("demo", "k", ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        let id = upload.upload_id.as_str();
+        let mut stored = Vec::new();
+        for number in 1..=3 {
+            let body = temp_with(&store, &vec![number as u8; 102_400]).await;
+            let part = store
+                .put_part("demo", "k", id, part(number, 102_400), body)
+                .await
+                .unwrap();
+            stored.push(part);
+        }
+        // Replacing part 3 deletes the blob it replaced.
+        let body = temp_with(&store, b"last").await;
+        let last = store
+            .put_part("demo", "k", id, part(3, 4), body)
+            .await
+            .unwrap();
+        assert!(!store.blob_path("demo", &stored[2].blob).exists());
+
+        let requested = [&stored[0], &last].map(|p| CompletePart {
+            part_number: p.part_number,
+            etag: p.quoted_etag(),
+        });
+        let object = store
+            .complete("demo", "k", id, Some(&requested), false)
+            .await
+            .unwrap();
+        let blobs: Vec<&str> = object.segments.iter().map(|s| s.blob.as_str()).collect();
+        assert_eq!(blobs, [stored[0].blob.as_str(), last.blob.as_str()]);
+        assert_eq!(object.size, 102_404);
+        // Part 2 was left out of the object: its blob is gone, as is the upload.
+        assert!(!store.blob_path("demo", &stored[1].blob).exists());
+        assert!(store.blob_path("demo", &last.blob).exists());
+        assert_eq!(
+            store.check_upload("demo", "k", id).await.unwrap_err().code,
+            "NoSuchUpload"
+        );
+    }
+}

@@ -201,6 +201,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn encoded_keys_decode_back_and_use_only_safe_characters(key in "\\PC{1,40}") {
+            let encoded = encode_component(&key);
+            proptest::prop_assert!(encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)));
+            let decoded = percent_encoding::percent_decode_str(&encoded).decode_utf8().unwrap();
+            proptest::prop_assert_eq!(decoded, key.as_str());
+        }
+    }
+
     #[test]
     fn bad_endpoints_are_config_errors() {
         for bad in [

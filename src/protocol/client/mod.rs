@@ -81,6 +81,11 @@ pub enum Body {
 /// Called with the number of bytes just handed to the network.
 pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// Awaited before each chunk of an upload body is read, with the chunk's size: lets the
+/// caller hold uploads to a bandwidth limit without holding whole parts back.
+pub type UploadPacer =
+    Arc<dyn Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
     pub content_type: Option<String>,
@@ -148,6 +153,8 @@ pub struct OssClient {
     http: reqwest::Client,
     /// Seconds to add to the local clock, learned from RequestTimeTooSkewed answers.
     clock_offset_secs: Arc<AtomicI64>,
+    /// Paces upload bodies chunk by chunk (the engine's bandwidth limit), when set.
+    upload_pacer: Option<UploadPacer>,
 }
 
 impl std::fmt::Debug for OssClient {
@@ -201,11 +208,21 @@ impl OssClient {
             endpoint: Arc::new(endpoint),
             http,
             clock_offset_secs: Arc::new(AtomicI64::new(0)),
+            upload_pacer: None,
         })
     }
 
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// A client whose upload bodies wait on `pacer` before each chunk (shares the
+    /// connection pool and clock offset with `self`).
+    pub fn with_upload_pacer(&self, pacer: UploadPacer) -> Self {
+        Self {
+            upload_pacer: Some(pacer),
+            ..self.clone()
+        }
     }
 
     /// Shifts the signing clock, e.g. from a RequestTimeTooSkewed answer's server time.
@@ -649,6 +666,21 @@ mod tests {
             "application/octet-stream"
         );
         assert_eq!(content_type_for("a.mp4", Some("x/y")), "x/y");
+    }
+
+    #[test]
+    fn remote_https_endpoints_build_with_system_roots() {
+        let credentials = Credentials::new("AKID", "secret");
+        let client = OssClient::new(ClientConfig::new(
+            "oss-cn-hangzhou.aliyuncs.com",
+            credentials.clone(),
+        ))
+        .unwrap();
+        assert_eq!(client.endpoint.scheme, "https");
+        assert!(!client.endpoint.path_style);
+        let mut v4 = ClientConfig::new("https://oss-cn-hangzhou.aliyuncs.com", credentials);
+        v4.signature = SignatureVersion::V4 { region: " ".into() };
+        assert!(matches!(OssClient::new(v4), Err(OssError::Config(_))));
     }
 
     #[test]

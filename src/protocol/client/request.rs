@@ -181,13 +181,19 @@ impl OssClient {
                 uploading = true;
                 upload_path = body.path().map(ToOwned::to_owned);
                 let len = body.len();
-                let stream = body::chunk_stream(body, tracker.clone(), progress, activity.clone())
-                    .await
-                    .map_err(|source| OssError::LocalIo {
-                        operation,
-                        path: upload_path.clone().unwrap_or_default(),
-                        source,
-                    })?;
+                let stream = body::chunk_stream_paced(
+                    body,
+                    tracker.clone(),
+                    progress,
+                    activity.clone(),
+                    self.upload_pacer.clone(),
+                )
+                .await
+                .map_err(|source| OssError::LocalIo {
+                    operation,
+                    path: upload_path.clone().unwrap_or_default(),
+                    source,
+                })?;
                 // The stream's length is unknown to the HTTP stack; hyper honours an explicit
                 // Content-Length and frames the body with it instead of chunked encoding.
                 header_map.insert(CONTENT_LENGTH, HeaderValue::from(len));
