@@ -26,8 +26,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    init_logging();
-    match Args::parse().command {
+    let args = Args::parse();
+    // Uploads report failures themselves, once, as sentences; the log adds only errors.
+    init_logging(match args.command {
+        Some(Command::Serve(_)) | None => "warn",
+        Some(Command::Transfer(_)) => "error",
+    });
+    match args.command {
         Some(Command::Serve(args)) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -59,9 +64,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Diagnostics go to stderr, quiet unless `RUST_LOG` asks for more.
-fn init_logging() {
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

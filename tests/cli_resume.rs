@@ -23,7 +23,8 @@ fn spawn(command: &mut std::process::Command) -> Child {
 }
 
 /// Waits until the session file records at least `parts` finished parts, then returns
-/// its upload id.
+/// its upload id. The engine saves sessions about once a second, so the uploads here are
+/// sized (one part at a time, delayed answers) to take several seconds.
 fn wait_for_parts(home: &Home, parts: usize) -> String {
     let mut upload_id = String::new();
     let reached = wait_until(Duration::from_secs(60), || {
@@ -41,7 +42,7 @@ fn wait_for_parts(home: &Home, parts: usize) -> String {
 
 #[test]
 fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
-    let server = Server::start(&["--fault-delay-ms", "120"]);
+    let server = Server::start(&["--fault-delay-ms", "100"]);
     let home = Home::new();
     let data = bytes(PART * 30 + 4321, 42);
     let path = home.file("video.bin", &data);
@@ -60,7 +61,7 @@ fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
             .arg("upload")
             .arg(&path)
             .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB", "--parallel", "2"]),
+            .args(["--part-size", "100KiB", "--parallel", "1"]),
     );
     let first_id = wait_for_parts(&home, 3);
     child.kill().expect("kill -9");
@@ -70,7 +71,7 @@ fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
     // Resumed, and killed again further on.
     let mut child = spawn(
         home.ossup(&server)
-            .args(["resume", "--all", "--parallel", "2"]),
+            .args(["resume", "--all", "--parallel", "1"]),
     );
     let second_id = wait_for_parts(&home, 14);
     child.kill().expect("kill -9");
@@ -118,7 +119,7 @@ fn ctrl_c_pauses_and_says_how_to_resume() {
             .arg("upload")
             .arg(&path)
             .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB", "--parallel", "2"]),
+            .args(["--part-size", "100KiB", "--parallel", "1"]),
     );
     wait_for_parts(&home, 2);
     let status = std::process::Command::new("kill")
@@ -144,13 +145,13 @@ fn ctrl_c_pauses_and_says_how_to_resume() {
 fn sessions_lists_what_resume_would_continue() {
     let server = Server::start(&["--fault-delay-ms", "150"]);
     let home = Home::new();
-    let path = home.file("video.bin", &bytes(PART * 12, 3));
+    let path = home.file("video.bin", &bytes(PART * 25, 3));
     let mut child = spawn(
         home.ossup(&server)
             .arg("upload")
             .arg(&path)
             .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB"]),
+            .args(["--part-size", "100KiB", "--parallel", "1"]),
     );
     let upload_id = wait_for_parts(&home, 1);
     child.kill().expect("kill -9");
@@ -194,5 +195,52 @@ fn sessions_lists_what_resume_would_continue() {
     ]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(open_uploads(&server.client()).is_empty());
+    assert!(home.session_parts().is_empty());
+}
+
+#[test]
+fn a_changed_file_stops_resume_until_restart() {
+    let server = Server::start(&["--fault-delay-ms", "120"]);
+    let home = Home::new();
+    let path = home.file("video.bin", &bytes(PART * 25, 11));
+    let mut child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB", "--parallel", "1"]),
+    );
+    let old_upload_id = wait_for_parts(&home, 2);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let changed = bytes(PART * 13 + 3, 12);
+    std::fs::write(&path, &changed).expect("rewrite");
+    let output = run(home.ossup(&server).args(["resume", "--all"]));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(
+        shown.contains("changed since the upload started"),
+        "{shown}"
+    );
+    let hint = shown
+        .split("run `ossup resume ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no restart hint: {shown}"))
+        .to_owned();
+
+    let output = run(home.ossup(&server).args(["resume", &hint, "--restart"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let client = server.client();
+    assert!(
+        read_object(&client, KEY) == changed,
+        "the new version was uploaded"
+    );
+    let open = open_uploads(&client);
+    assert!(
+        open.is_empty(),
+        "the old upload {old_upload_id} was aborted: {open:?}"
+    );
     assert!(home.session_parts().is_empty());
 }

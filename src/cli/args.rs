@@ -73,6 +73,10 @@ pub struct ResumeArgs {
     /// Resume every saved upload.
     #[arg(long)]
     pub all: bool,
+    /// Start over instead: abort the old upload id on the server and upload from
+    /// scratch (after the local file changed, or the server forgot the upload).
+    #[arg(long)]
+    pub restart: bool,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::units::format_bytes;
 use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, Target, TargetOrigin};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Engine, EngineConfig, EngineHandle};
+use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle};
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 
@@ -229,8 +229,14 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let mut handle = setup.start_engine(&tuning)?;
     let follower = Follower::for_sessions(&here);
     for session in &here {
+        let id = session.transfer_id();
+        let command = if args.restart {
+            EngineCommand::Restart(id)
+        } else {
+            EngineCommand::Resume(id)
+        };
         handle
-            .send(crate::engine::EngineCommand::Resume(session.transfer_id()))
+            .send(command)
             .map_err(|e| CliError::Failed(e.to_string()))?;
     }
     let outcome = follower.run(&mut handle)?;

@@ -212,6 +212,8 @@ fn describe_io_error(error: &std::io::Error) -> String {
 #[derive(Debug)]
 struct Wanted {
     label: String,
+    /// The local path as sent to the engine, which names it in notices.
+    source: Option<String>,
     size: u64,
     id: Option<TransferId>,
     state: Option<TransferState>,
@@ -250,6 +252,10 @@ impl Follower {
                     PlannedSource::Stdin => 0,
                 },
                 None,
+                match &upload.source {
+                    PlannedSource::File { path, .. } => Some(path.display().to_string()),
+                    PlannedSource::Stdin => None,
+                },
             );
             follower
                 .by_destination
@@ -267,6 +273,7 @@ impl Follower {
                 format!("oss://{}/{}", session.bucket, session.key),
                 session.file.size,
                 Some(id.clone()),
+                None,
             );
             follower.by_id.insert(id, index);
         }
@@ -284,9 +291,16 @@ impl Follower {
         }
     }
 
-    fn push(&mut self, label: String, size: u64, id: Option<TransferId>) -> usize {
+    fn push(
+        &mut self,
+        label: String,
+        size: u64,
+        id: Option<TransferId>,
+        source: Option<String>,
+    ) -> usize {
         self.wanted.push(Wanted {
             label,
+            source,
             size,
             id,
             state: None,
@@ -353,8 +367,35 @@ impl Follower {
             }
             EngineEvent::Notice { message } => {
                 self.progress.line(&format!("note: {message}"));
+                self.notice_about_wanted(&message);
             }
             EngineEvent::Stopped => {}
+        }
+    }
+
+    /// The engine answers a command it cannot carry out (a file that vanished since it
+    /// was checked, a session locked by another process) with a notice naming the file or
+    /// the transfer id; such a transfer will never report, so it counts as failed.
+    fn notice_about_wanted(&mut self, message: &str) {
+        let mut failed = Vec::new();
+        for wanted in &mut self.wanted {
+            let unfinished = wanted.error.is_none()
+                && !wanted
+                    .state
+                    .as_ref()
+                    .is_some_and(TransferState::is_terminal);
+            let named = match (&wanted.id, &wanted.source) {
+                (Some(id), _) => message.contains(&id.0),
+                (None, Some(source)) => message.contains(source.as_str()),
+                (None, None) => false,
+            };
+            if unfinished && named {
+                wanted.error = Some(message.to_owned());
+                failed.push(format!("failed {}: {message}", wanted.label));
+            }
+        }
+        for line in failed {
+            self.progress.line(&line);
         }
     }
 
@@ -418,9 +459,17 @@ impl Follower {
                 wanted.label
             )),
             TransferState::Failed => {
-                let reason = error
+                let mut reason = error
+                    .as_ref()
                     .map(|e| e.to_string())
                     .unwrap_or_else(|| "the transfer failed".into());
+                if let (Some(id), Some(true)) =
+                    (&wanted.id, error.as_ref().map(|e| e.restart_suggested))
+                {
+                    reason.push_str(&format!(
+                        "; to start over, run `ossup resume {id} --restart`"
+                    ));
+                }
                 wanted.error = Some(reason.clone());
                 Some(format!("failed {}: {reason}", wanted.label))
             }

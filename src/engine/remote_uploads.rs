@@ -17,6 +17,11 @@ use crate::protocol::client::ListUploadsParams;
 use crate::protocol::error::OssError;
 use crate::protocol::xml::PartSummary;
 
+/// Tries per AbortMultipartUpload when the server answers with a retryable error.
+const ABORT_ATTEMPTS: u32 = 4;
+/// Wait before the second try; grows linearly.
+const ABORT_RETRY_DELAY: Duration = Duration::from_millis(250);
+
 /// Why a listing could not be finished.
 #[derive(Debug, Error)]
 pub enum RemoteUploadsError {
@@ -281,13 +286,21 @@ async fn abort_one(
         return AbortResult::NeedsConfirmation(session.clone());
     }
     let upload = &target.upload;
-    let gone_already = match client
-        .abort_multipart_upload(&upload.bucket, &upload.key, &upload.upload_id)
-        .await
-    {
-        Ok(()) => false,
-        Err(error) if error.is_code("NoSuchUpload") => true,
-        Err(error) => return AbortResult::Failed(error),
+    let mut attempt = 1;
+    let gone_already = loop {
+        match client
+            .abort_multipart_upload(&upload.bucket, &upload.key, &upload.upload_id)
+            .await
+        {
+            Ok(()) => break false,
+            Err(error) if error.is_code("NoSuchUpload") => break true,
+            // Aborting is safe to repeat; a busy or flaky server gets a few more tries.
+            Err(error) if error.is_retryable() && attempt < ABORT_ATTEMPTS => {
+                tokio::time::sleep(ABORT_RETRY_DELAY * attempt).await;
+                attempt += 1;
+            }
+            Err(error) => return AbortResult::Failed(error),
+        }
     };
     let session_removed = match session {
         None => None,

@@ -115,7 +115,7 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env("RUST_LOG", "warn")
+            .env_remove("RUST_LOG")
             .current_dir(self.path());
         for name in [
             "OSS_ENDPOINT",
