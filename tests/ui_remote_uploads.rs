@@ -149,3 +149,55 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
         listed.uploads
     );
 }
+
+#[test]
+fn uploads_are_listed_page_by_page() {
+    let dirs = TestDirs::new();
+    let mut harness = harness(setup(&dirs, None));
+    let endpoint = harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone();
+    let client = other_client(&endpoint);
+    let total = ossup::ui::remote_page::UPLOADS_PAGE_SIZE as usize + 5;
+    block_on(async {
+        for i in 0..total {
+            client
+                .initiate_multipart_upload(
+                    server::DEFAULT_BUCKET,
+                    &format!("many/{i:04}.bin"),
+                    &InitiateOptions::default(),
+                )
+                .await
+                .expect("initiate");
+        }
+    });
+
+    click(&mut harness, "In-progress uploads");
+    click(&mut harness, "List uploads");
+    wait_until(&mut harness, GENEROUS, "the first page", |app| {
+        app.remote_uploads().listed && !app.remote_uploads().busy
+    });
+    assert_eq!(harness.state().remote_uploads().rows.len(), total - 5);
+    assert!(harness.state().remote_uploads().next_page.is_some());
+
+    harness.get_by_label("Load more").scroll_to_me();
+    harness.run_steps(2);
+    click(&mut harness, "Load more");
+    wait_until(&mut harness, GENEROUS, "the second page", |app| {
+        !app.remote_uploads().busy && app.remote_uploads().rows.len() == total
+    });
+    let remote = harness.state().remote_uploads();
+    assert!(remote.next_page.is_none());
+    let keys: Vec<&str> = remote
+        .rows
+        .iter()
+        .map(|r| r.upload.upload.key.as_str())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), total, "no upload listed twice");
+}

@@ -9,24 +9,21 @@ use std::time::Duration;
 use egui::{RichText, Ui};
 
 use crate::config::{AppPaths, ConfigFile, EnvVars};
-use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession, RemoteUpload};
+use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
 use crate::engine::{Destination, EngineCommand};
-use crate::protocol::client::ListUploadsParams;
 
 use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
-use super::jobs::{JobResult, Jobs, UploadsPage};
+use super::jobs::{JobResult, Jobs};
+use super::remote_page::{PageRequest, fetch_uploads_page};
 use super::state::TransfersModel;
 use super::views::remote_uploads::{RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
 use super::widgets::drop_overlay::{drop_overlay_ui, dropped_paths};
 use super::widgets::part_map;
-
-/// Uploads listed per page in the cleanup view.
-const UPLOADS_PAGE_SIZE: u32 = 100;
 
 /// What the window needs to start.
 #[derive(Debug, Clone)]
@@ -507,51 +504,15 @@ impl OssupApp {
             return;
         }
         let client = connection.client.clone();
-        let bucket = self.remote.bucket.trim().to_owned();
-        let prefix = self.remote.prefix.trim().to_owned();
-        let sessions = self.local_sessions();
-        let first = after.is_none();
+        let request = PageRequest {
+            bucket: self.remote.bucket.trim().to_owned(),
+            prefix: self.remote.prefix.trim().to_owned(),
+            after,
+            sessions: self.local_sessions(),
+        };
         self.remote.busy = true;
         self.jobs.sender().spawn_on(&runtime, async move {
-            let (key_marker, upload_id_marker) = match after {
-                Some((key, id)) => (Some(key), Some(id)),
-                None => (None, None),
-            };
-            let params = ListUploadsParams {
-                prefix: (!prefix.is_empty()).then_some(prefix),
-                key_marker,
-                upload_id_marker,
-                max_uploads: Some(UPLOADS_PAGE_SIZE),
-                ..ListUploadsParams::default()
-            };
-            let result = client
-                .list_multipart_uploads(&bucket, &params)
-                .await
-                .map(|page| {
-                    let uploads: Vec<RemoteUpload> = page
-                        .uploads
-                        .into_iter()
-                        .map(|u| RemoteUpload {
-                            bucket: bucket.clone(),
-                            initiated_at: remote_uploads::parse_initiated(&u.initiated),
-                            key: u.key,
-                            upload_id: u.upload_id,
-                            initiated: u.initiated,
-                        })
-                        .collect();
-                    // Classifying checks whether local files exist: done here, off the UI.
-                    let uploads: Vec<ClassifiedUpload> =
-                        remote_uploads::classify(uploads, &sessions);
-                    UploadsPage {
-                        uploads,
-                        next: page
-                            .is_truncated
-                            .then_some((page.next_key_marker, page.next_upload_id_marker)),
-                        first,
-                    }
-                })
-                .map_err(|error| format!("Could not list the uploads of {bucket}: {error}"));
-            JobResult::UploadsPage(result)
+            JobResult::UploadsPage(fetch_uploads_page(&client, request).await)
         });
     }
 

@@ -6,20 +6,11 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use crate::config::ConfigFile;
-use crate::engine::remote_uploads::{AbortOutcome, ClassifiedUpload, UploadParts};
+use crate::engine::remote_uploads::{AbortOutcome, UploadParts};
 
 use super::command::PickKind;
 use super::connection::{Connection, EmbeddedEndpoint};
-
-/// One page of in-progress uploads.
-#[derive(Debug)]
-pub struct UploadsPage {
-    pub uploads: Vec<ClassifiedUpload>,
-    /// Markers for the next page; `None` when this was the last.
-    pub next: Option<(String, String)>,
-    /// Whether this page starts a new listing (replace) or continues one (append).
-    pub first: bool,
-}
+use super::remote_page::UploadsPage;
 
 /// A finished background job.
 pub enum JobResult {

@@ -6,6 +6,7 @@
 //!   client; built off the UI thread when switching.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
 //! - [`state`]: view models updated from engine events (no I/O).
 //! - [`views`]: transfers, in-progress uploads, settings.
 //! - [`widgets`]: the part map and the drop overlay.
@@ -18,6 +19,7 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod jobs;
+pub mod remote_page;
 pub mod state;
 pub mod views;
 pub mod widgets;

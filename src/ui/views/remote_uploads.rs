@@ -13,7 +13,7 @@ use crate::engine::remote_uploads::{
 };
 use crate::ui::command::UiCommand;
 use crate::ui::format::bytes_label;
-use crate::ui::jobs::UploadsPage;
+use crate::ui::remote_page::UploadsPage;
 use crate::ui::widgets::part_map;
 
 /// Parts and bytes of one upload, once asked for.
