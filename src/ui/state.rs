@@ -33,6 +33,8 @@ pub struct TransferRow {
     pub resumable_after_restart: bool,
     /// Order of first appearance, so rows keep their place as states change.
     pub arrival: u64,
+    /// Order in which rows reached the history, so the newest finished shows first.
+    pub finished_order: Option<u64>,
 }
 
 impl TransferRow {
@@ -60,6 +62,7 @@ impl TransferRow {
             result: snapshot.result,
             resumable_after_restart: snapshot.resumable_after_restart,
             arrival,
+            finished_order: None,
         }
     }
 
@@ -145,6 +148,7 @@ pub struct TransfersModel {
     rows: Vec<TransferRow>,
     index_by_id: HashMap<TransferId, usize>,
     next_arrival: u64,
+    next_finish: u64,
     /// Messages the engine sent that belong to no transfer (e.g. a corrupt session),
     /// newest last.
     pub notices: Vec<String>,
@@ -165,8 +169,25 @@ impl TransfersModel {
         self.rows.iter().filter(|row| !row.is_history())
     }
 
-    pub fn history_rows(&self) -> impl Iterator<Item = &TransferRow> {
-        self.rows.iter().filter(|row| row.is_history())
+    /// Finished rows, the most recently finished first.
+    pub fn history_rows(&self) -> Vec<&TransferRow> {
+        let mut rows: Vec<&TransferRow> = self.rows.iter().filter(|row| row.is_history()).collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.finished_order));
+        rows
+    }
+
+    /// Stamps a row the first time it reaches the history (and clears the stamp if it
+    /// leaves it, e.g. after a restart).
+    fn note_finish(&mut self, index: usize) {
+        let row = &mut self.rows[index];
+        match (row.is_history(), row.finished_order) {
+            (true, None) => {
+                row.finished_order = Some(self.next_finish);
+                self.next_finish += 1;
+            }
+            (false, Some(_)) => row.finished_order = None,
+            _ => {}
+        }
     }
 
     /// Folds one engine event into the rows.
@@ -198,6 +219,7 @@ impl TransfersModel {
                         *slot = part;
                     }
                 }
+                self.note_finish(index);
             }
             EngineEvent::Removed(id) => self.remove(&id),
             EngineEvent::SessionCorrupt {
@@ -235,7 +257,10 @@ impl TransfersModel {
         match self.index_by_id.get(&snapshot.id) {
             Some(&index) => {
                 let arrival = self.rows[index].arrival;
+                let finished_order = self.rows[index].finished_order;
                 self.rows[index] = TransferRow::from_snapshot(snapshot, arrival);
+                self.rows[index].finished_order = finished_order;
+                self.note_finish(index);
             }
             None => {
                 let arrival = self.next_arrival;
@@ -244,6 +269,7 @@ impl TransfersModel {
                     .insert(snapshot.id.clone(), self.rows.len());
                 self.rows
                     .push(TransferRow::from_snapshot(snapshot, arrival));
+                self.note_finish(self.rows.len() - 1);
             }
         }
     }
@@ -342,6 +368,37 @@ mod tests {
     }
 
     #[test]
+    fn history_lists_the_most_recently_finished_first() {
+        let mut model = TransfersModel::default();
+        for id in ["a", "b", "c"] {
+            model.apply(EngineEvent::Snapshot(snapshot(
+                id,
+                1,
+                TransferState::Uploading,
+            )));
+        }
+        let finish = |id: &str| EngineEvent::Progress {
+            id: TransferId(id.into()),
+            state: TransferState::Done,
+            bytes_done: 100,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            changed_parts: vec![(1, PartState::Done)],
+        };
+        model.apply(finish("b"));
+        model.apply(finish("a"));
+        // A later snapshot of a finished row keeps its place.
+        model.apply(EngineEvent::Snapshot(snapshot("b", 1, TransferState::Done)));
+        let ids: Vec<_> = model
+            .history_rows()
+            .iter()
+            .map(|r| r.id.0.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(model.active_rows().count(), 1);
+    }
+
+    #[test]
     fn snapshots_keep_arrival_order_and_removal_reindexes() {
         let mut model = TransfersModel::default();
         for id in ["a", "b", "c"] {
@@ -355,7 +412,7 @@ mod tests {
         model.apply(EngineEvent::Removed(TransferId("b".into())));
         let ids: Vec<_> = model.rows().iter().map(|r| r.id.0.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);
-        assert_eq!(model.history_rows().count(), 1);
+        assert_eq!(model.history_rows().len(), 1);
         assert_eq!(model.active_rows().count(), 1);
         assert!(model.row(&TransferId("c".into())).is_some());
         assert!(model.row(&TransferId("b".into())).is_none());

@@ -43,10 +43,13 @@ pub fn transfers_ui(
                     );
                 });
             }
+            if active_count > 0 {
+                part_legend_ui(ui);
+            }
             for row in model.active_rows() {
                 transfer_row_ui(ui, row, view, commands);
             }
-            let history_count = model.history_rows().count();
+            let history_count = model.history_rows().len();
             if history_count > 0 {
                 ui.add_space(8.0);
                 egui::CollapsingHeader::new(format!("History ({history_count})"))
@@ -59,6 +62,24 @@ pub fn transfers_ui(
             }
         });
     abort_confirmation_ui(ui.ctx(), model, view, commands);
+}
+
+/// What the part map colours mean.
+fn part_legend_ui(ui: &mut Ui) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Parts:").weak());
+        for (color, meaning) in [
+            (part_map::DONE_COLOR, "done"),
+            (part_map::IN_FLIGHT_COLOR, "sending"),
+            (part_map::RETRYING_COLOR, "retrying"),
+            (part_map::FAILED_COLOR, "failed"),
+            (part_map::QUEUED_COLOR, "queued"),
+        ] {
+            let (swatch, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+            ui.painter().rect_filled(swatch, 1.0, color);
+            ui.label(RichText::new(meaning).weak());
+        }
+    });
 }
 
 fn transfer_row_ui(
