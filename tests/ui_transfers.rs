@@ -250,3 +250,55 @@ fn a_failed_transfer_keeps_its_reason_code_and_a_retry_button() {
         harness.get_by_label(request_id);
     }
 }
+
+/// Texts painted in the last frame (shapes, not widgets: the overlay is painted).
+fn painted_texts(harness: &egui_kittest::Harness<'_, ossup::ui::OssupApp>) -> Vec<String> {
+    harness
+        .output()
+        .shapes
+        .iter()
+        .filter_map(|clipped| match &clipped.shape {
+            egui::Shape::Text(text) => Some(text.galley.text().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn files_dragged_over_the_window_show_where_they_will_go() {
+    let dirs = TestDirs::new();
+    let file = dirs.file("hovering.bin", 10);
+    let mut harness = harness(setup(&dirs, None));
+    type_into(&mut harness, "Prefix", "inbox");
+    assert!(
+        !painted_texts(&harness)
+            .iter()
+            .any(|t| t.ends_with(" to upload")),
+        "no overlay without a drag"
+    );
+
+    harness.input_mut().hovered_files = vec![egui::HoveredFile {
+        path: Some(file),
+        mime: String::new(),
+    }];
+    // Files hovering keep the harness from settling: step a fixed number of frames.
+    harness.run_steps(2);
+    let texts = painted_texts(&harness);
+    assert!(
+        texts.iter().any(|t| t == "Drop 1 item to upload"),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t == "to oss://demo/inbox/"),
+        "{texts:?}"
+    );
+
+    harness.input_mut().hovered_files.clear();
+    harness.run_steps(2);
+    assert!(
+        !painted_texts(&harness)
+            .iter()
+            .any(|t| t.ends_with(" to upload")),
+        "the overlay goes away with the drag"
+    );
+}
