@@ -63,3 +63,18 @@ fn invalid_values_are_refused_and_valid_ones_saved_privately() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn the_window_opens_on_settings_when_it_cannot_connect() {
+    let mut dirs = TestDirs::new();
+    // A file where the embedded endpoint wants its data folder.
+    let blocked = dirs.root.path().join("not-a-folder");
+    std::fs::write(&blocked, b"x").expect("file written");
+    dirs.paths.server_dir = blocked;
+    let harness = harness(setup(&dirs, None));
+    let app = harness.state();
+    assert!(app.target().is_none());
+    assert_eq!(app.tab(), ossup::ui::app::Tab::Settings);
+    let status = app.status().expect("a reason is shown");
+    assert!(status.starts_with("Could not connect"), "{status}");
+}

@@ -140,15 +140,17 @@ impl OssupApp {
                 .map(|target| target.origin == crate::config::TargetOrigin::LocalDefault)
                 .unwrap_or(false);
         let result = if needs_embedded {
-            let embedded =
-                EmbeddedEndpoint::start(app.paths.server_dir.clone(), app.embedded_delay)
-                    .map_err(UiError::Startup)?;
-            let request = ConnectRequest {
-                embedded_endpoint: Some(embedded.endpoint()),
-                ..request
-            };
-            app.embedded = Some(embedded);
-            connection::connect(request)
+            // Without the endpoint the window still opens, to let a profile be added.
+            EmbeddedEndpoint::start(app.paths.server_dir.clone(), app.embedded_delay).and_then(
+                |embedded| {
+                    let request = ConnectRequest {
+                        embedded_endpoint: Some(embedded.endpoint()),
+                        ..request
+                    };
+                    app.embedded = Some(embedded);
+                    connection::connect(request)
+                },
+            )
         } else {
             connection::connect(request)
         };
@@ -156,7 +158,7 @@ impl OssupApp {
             Ok(connection) => app.install_connection(connection),
             Err(error) => {
                 app.status = Some(format!(
-                    "Could not connect: {error}. Fix the profile in Settings."
+                    "Could not connect: {error}. Add or fix a profile in Settings."
                 ));
                 app.tab = Tab::Settings;
             }

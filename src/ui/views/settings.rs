@@ -422,7 +422,7 @@ fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
                 &mut tuning.bandwidth_limit,
                 "empty = no limit, e.g. 20MiB",
             );
-            ui.label("Storage class");
+            let storage_label = ui.label("Storage class");
             let shown = if tuning.storage_class.is_empty() {
                 "Bucket default"
             } else {
@@ -435,7 +435,9 @@ fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
                     for class in STORAGE_CLASSES {
                         ui.selectable_value(&mut tuning.storage_class, class.to_owned(), class);
                     }
-                });
+                })
+                .response
+                .labelled_by(storage_label.id);
             ui.end_row();
             ui.label("");
             ui.checkbox(
