@@ -47,12 +47,13 @@ fn main() -> ExitCode {
                 ExitCode::from(error.exit_code())
             }
         },
-        None => {
-            eprintln!(
-                "ossup: the window is not part of this build yet; see `ossup --help` for uploads from the command line"
-            );
-            ExitCode::from(EXIT_USAGE)
-        }
+        None => match ossup::ui::run(ossup::ui::RunOptions::default()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
     }
 }
 

@@ -544,8 +544,7 @@ impl Store {
         if let Some(old) = replaced {
             unused.extend(old.segments.into_iter().map(|s| s.blob));
         }
-        self.delete_blobs(bucket, unused).await;
-        self.remove_upload_dir(bucket, upload_id).await;
+        self.clean_up_later(bucket, unused, upload_id);
         Ok(object)
     }
 
@@ -569,11 +568,10 @@ impl Store {
             .uploads
             .remove(&(key.to_owned(), upload_id.to_owned()));
         drop(index);
-        if let Some(upload) = removed {
-            self.delete_blobs(bucket, upload.parts.into_values().map(|p| p.blob))
-                .await;
-        }
-        self.remove_upload_dir(bucket, upload_id).await;
+        let blobs = removed
+            .map(|upload| upload.parts.into_values().map(|p| p.blob).collect())
+            .unwrap_or_default();
+        self.clean_up_later(bucket, blobs, upload_id);
         Ok(())
     }
 
@@ -612,13 +610,22 @@ impl Store {
         .await;
     }
 
-    async fn remove_upload_dir(&self, bucket: &str, upload_id: &str) {
+    /// Deletes a finished upload's directory and the blobs nobody refers to any more,
+    /// after the answer has gone out: with thousands of parts this takes a while, and the
+    /// upload no longer exists once its `upload.json` is gone. Whatever a crash leaves
+    /// behind is swept at the next start.
+    fn clean_up_later(&self, bucket: &str, blobs: Vec<String>, upload_id: &str) {
+        let paths: Vec<PathBuf> = blobs
+            .iter()
+            .map(|blob| self.blob_path(bucket, blob))
+            .collect();
         let dir = self.upload_dir(bucket, upload_id);
-        let _ = blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            for path in paths {
+                let _ = std::fs::remove_file(path);
+            }
             let _ = std::fs::remove_dir_all(dir);
-            Ok(())
-        })
-        .await;
+        });
     }
 }
 
@@ -816,8 +823,14 @@ mod tests {
         let blobs: Vec<&str> = object.segments.iter().map(|s| s.blob.as_str()).collect();
         assert_eq!(blobs, [stored[0].blob.as_str(), last.blob.as_str()]);
         assert_eq!(object.size, 102_404);
-        // Part 2 was left out of the object: its blob is gone, as is the upload.
-        assert!(!store.blob_path("demo", &stored[1].blob).exists());
+        // Part 2 was left out of the object: its blob goes, as does the upload.
+        let left_out = store.blob_path("demo", &stored[1].blob);
+        let upload_dir = dir.path().join("buckets/demo/uploads").join(id);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while left_out.exists() || upload_dir.exists() {
+            assert!(std::time::Instant::now() < deadline, "clean-up never ran");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert!(store.blob_path("demo", &last.blob).exists());
         assert_eq!(
             store.check_upload("demo", "k", id).await.unwrap_err().code,

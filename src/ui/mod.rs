@@ -1,1 +1,144 @@
-//! placeholder
+//! The desktop window (egui/eframe).
+//!
+//! - [`app`]: the eframe app: drain engine events, draw, then apply the commands the
+//!   drawing produced.
+//! - [`connection`]: the target (profile or embedded local endpoint), its engine and
+//!   client; built off the UI thread when switching.
+//! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
+//!   messages the frame loop drains.
+//! - [`state`]: view models updated from engine events (no I/O).
+//! - [`views`]: transfers, in-progress uploads, settings.
+//! - [`widgets`]: the part map and the drop overlay.
+//!
+//! The UI thread never awaits and never touches the disk or the network while drawing:
+//! it repaints when the engine wakes it (at most ~10 times a second) or on input.
+
+pub mod app;
+pub mod command;
+pub mod connection;
+pub mod format;
+pub mod jobs;
+pub mod state;
+pub mod views;
+pub mod widgets;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::config::{AppPaths, ConfigError, EnvVars};
+
+pub use app::{AppSetup, OssupApp};
+
+/// The window's icon (PNG), built into the binary.
+pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icon.png");
+
+/// Environment variable that forces X11 (`1`) or native Wayland (`0`); without it X11 is
+/// used whenever a Wayland session is detected, because winit cannot receive dropped files
+/// on native Wayland.
+pub const ENV_FORCE_X11: &str = "OSSUP_X11";
+
+/// Files or folders to upload at start, separated like `PATH` (`:` on Unix); added to
+/// [`RunOptions::add_paths`].
+pub const ENV_ADD_PATHS: &str = "OSSUP_ADD";
+
+/// Milliseconds the embedded local endpoint waits before each answer, when
+/// [`RunOptions::embedded_delay`] is not set (demos and screenshots).
+pub const ENV_EMBEDDED_DELAY_MS: &str = "OSSUP_EMBEDDED_DELAY_MS";
+
+/// How the window starts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Files or folders to upload right away (e.g. `ossup --add PATH`).
+    pub add_paths: Vec<PathBuf>,
+    /// Delay added by the embedded local endpoint to every request, to watch transfers
+    /// move (demos, screenshots).
+    pub embedded_delay: Option<Duration>,
+    /// Where config, sessions and the embedded endpoint's data live; the user's
+    /// directories when `None`.
+    pub paths: Option<AppPaths>,
+}
+
+/// Why the window could not open.
+#[derive(Debug, Error)]
+pub enum UiError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("could not start: {0}")]
+    Startup(String),
+    #[error("the window could not be opened: {0}")]
+    Window(String),
+}
+
+/// Opens the window and returns when it is closed.
+pub fn run(options: RunOptions) -> Result<(), UiError> {
+    let paths = match options.paths {
+        Some(paths) => paths,
+        None => AppPaths::for_user()?,
+    };
+    let mut add_paths = options.add_paths;
+    if let Some(list) = std::env::var_os(ENV_ADD_PATHS) {
+        add_paths.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+    }
+    let embedded_delay = match options.embedded_delay {
+        Some(delay) => Some(delay),
+        None => match std::env::var(ENV_EMBEDDED_DELAY_MS) {
+            Ok(text) => Some(Duration::from_millis(text.trim().parse().map_err(
+                |_| {
+                    UiError::Startup(format!(
+                        "{ENV_EMBEDDED_DELAY_MS}={text:?} is not a whole number of milliseconds"
+                    ))
+                },
+            )?)),
+            Err(_) => None,
+        },
+    };
+    let setup = AppSetup {
+        paths,
+        env: EnvVars::from_process(),
+        add_paths,
+        embedded_delay,
+    };
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("ossup — uploads to Alibaba Cloud OSS")
+        .with_app_id("ossup")
+        .with_inner_size([1100.0, 720.0])
+        .with_min_inner_size([640.0, 400.0])
+        .with_drag_and_drop(true);
+    match eframe::icon_data::from_png_bytes(ICON_PNG) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(error) => tracing::warn!("the window icon could not be decoded: {error}"),
+    }
+    let mut native_options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    if use_x11() {
+        native_options.event_loop_builder = Some(Box::new(|builder| {
+            use winit::platform::x11::EventLoopBuilderExtX11;
+            builder.with_x11();
+        }));
+    }
+    eframe::run_native(
+        "ossup",
+        native_options,
+        Box::new(move |cc| {
+            let app = OssupApp::new(cc.egui_ctx.clone(), setup)?;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|error| UiError::Window(error.to_string()))
+}
+
+/// X11 when asked, or when a Wayland session is detected and not refused.
+fn use_x11() -> bool {
+    match std::env::var(ENV_FORCE_X11).ok().as_deref() {
+        Some("1") | Some("true") | Some("yes") => true,
+        Some("0") | Some("false") | Some("no") => false,
+        _ => {
+            std::env::var_os("WAYLAND_DISPLAY").is_some()
+                || std::env::var("XDG_SESSION_TYPE").is_ok_and(|kind| kind == "wayland")
+        }
+    }
+}

@@ -123,8 +123,11 @@ fn start_server(dir: &std::path::Path) -> BenchResult<(Child, String)> {
         .stderr(Stdio::inherit())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut reader = BufReader::new(stdout);
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    reader.read_line(&mut first)?;
+    // Keep reading the rest of the banner so the server never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     let endpoint = first
         .trim()
         .strip_prefix("ossup serve listening on ")

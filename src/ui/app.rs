@@ -1,0 +1,795 @@
+//! The eframe app: each frame drains engine events and job results into the view models,
+//! draws the views (which push [`UiCommand`]s), then applies those commands by sending
+//! engine commands or starting background jobs. Nothing here awaits or does I/O on the
+//! UI thread once the window is up.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use egui::{RichText, Ui};
+
+use crate::config::{AppPaths, ConfigFile, EnvVars};
+use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession, RemoteUpload};
+use crate::engine::session_store::SessionStore;
+use crate::engine::{Destination, EngineCommand};
+use crate::protocol::client::ListUploadsParams;
+
+use super::UiError;
+use super::command::{PickKind, UiCommand};
+use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
+use super::jobs::{JobResult, Jobs, UploadsPage};
+use super::state::TransfersModel;
+use super::views::remote_uploads::{RemoteUploadsModel, remote_uploads_ui};
+use super::views::settings::{SettingsForm, settings_ui};
+use super::views::transfers::{TransfersViewState, transfers_ui};
+use super::widgets::drop_overlay::{drop_overlay_ui, dropped_paths};
+use super::widgets::part_map;
+
+/// Uploads listed per page in the cleanup view.
+const UPLOADS_PAGE_SIZE: u32 = 100;
+
+/// What the window needs to start.
+#[derive(Debug, Clone)]
+pub struct AppSetup {
+    pub paths: AppPaths,
+    /// `OSS_*` variables (read once; tests pass their own).
+    pub env: EnvVars,
+    /// Uploaded right after start.
+    pub add_paths: Vec<PathBuf>,
+    /// Delay the embedded endpoint adds to each request.
+    pub embedded_delay: Option<Duration>,
+}
+
+/// The window's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tab {
+    #[default]
+    Transfers,
+    RemoteUploads,
+    Settings,
+}
+
+/// Where new transfers go, as typed in the toolbar.
+#[derive(Debug, Clone, Default)]
+pub struct DestinationForm {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl DestinationForm {
+    /// The engine's destination; a prefix is treated as a folder (`/` appended).
+    pub fn to_destination(&self) -> Result<Destination, String> {
+        let bucket = self.bucket.trim();
+        if bucket.is_empty() {
+            return Err("Choose a bucket in the toolbar first.".into());
+        }
+        let mut prefix = self.prefix.trim().trim_start_matches('/').to_owned();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(Destination::new(bucket, prefix))
+    }
+
+    /// `oss://bucket/prefix/`.
+    pub fn label(&self) -> String {
+        match self.to_destination() {
+            Ok(destination) => format!("oss://{}/{}", destination.bucket, destination.prefix),
+            Err(_) => String::from("(no bucket chosen)"),
+        }
+    }
+}
+
+/// The ossup window.
+pub struct OssupApp {
+    ctx: egui::Context,
+    paths: AppPaths,
+    env: EnvVars,
+    embedded_delay: Option<Duration>,
+    config: ConfigFile,
+    /// Declared before `embedded` so the engine stops before the endpoint it talks to.
+    connection: Option<Connection>,
+    embedded: Option<EmbeddedEndpoint>,
+    /// A target switch is running in the background.
+    connecting: bool,
+    jobs: Jobs,
+    transfers: TransfersModel,
+    transfers_view: TransfersViewState,
+    remote: RemoteUploadsModel,
+    settings: SettingsForm,
+    tab: Tab,
+    destination: DestinationForm,
+    /// A one-line message in the status bar (hints, refusals, errors).
+    status: Option<String>,
+    picker_open: bool,
+    /// Profile to switch to once the settings being saved are on disk.
+    pending_switch: Option<String>,
+}
+
+impl OssupApp {
+    /// Loads the configuration and connects to its target (starting the embedded endpoint
+    /// when nothing is configured). Runs before the first frame.
+    pub fn new(ctx: egui::Context, setup: AppSetup) -> Result<Self, UiError> {
+        let mut status = None;
+        let config = match ConfigFile::load(&setup.paths.config_file) {
+            Ok(config) => config,
+            Err(error) => {
+                status = Some(format!("{error}. Using default settings."));
+                ConfigFile::default()
+            }
+        };
+        let mut app = Self {
+            jobs: Jobs::new(ctx.clone()),
+            ctx,
+            settings: SettingsForm::from_config(&config),
+            paths: setup.paths,
+            env: setup.env,
+            embedded_delay: setup.embedded_delay,
+            config,
+            connection: None,
+            embedded: None,
+            connecting: false,
+            transfers: TransfersModel::default(),
+            transfers_view: TransfersViewState::default(),
+            remote: RemoteUploadsModel::default(),
+            tab: Tab::default(),
+            destination: DestinationForm::default(),
+            status,
+            picker_open: false,
+            pending_switch: None,
+        };
+        let request = app.connect_request(None, false);
+        let needs_embedded =
+            crate::config::resolve(&app.config, &crate::config::Overrides::default(), &app.env)
+                .map(|target| target.origin == crate::config::TargetOrigin::LocalDefault)
+                .unwrap_or(false);
+        let result = if needs_embedded {
+            let embedded =
+                EmbeddedEndpoint::start(app.paths.server_dir.clone(), app.embedded_delay)
+                    .map_err(UiError::Startup)?;
+            let request = ConnectRequest {
+                embedded_endpoint: Some(embedded.endpoint()),
+                ..request
+            };
+            app.embedded = Some(embedded);
+            connection::connect(request)
+        } else {
+            connection::connect(request)
+        };
+        match result {
+            Ok(connection) => app.install_connection(connection),
+            Err(error) => {
+                app.status = Some(format!(
+                    "Could not connect: {error}. Fix the profile in Settings."
+                ));
+                app.tab = Tab::Settings;
+            }
+        }
+        if !setup.add_paths.is_empty() {
+            app.apply(UiCommand::AddPaths(setup.add_paths));
+        }
+        Ok(app)
+    }
+
+    /// The transfers as the window shows them.
+    pub fn transfers(&self) -> &TransfersModel {
+        &self.transfers
+    }
+
+    pub fn remote_uploads(&self) -> &RemoteUploadsModel {
+        &self.remote
+    }
+
+    pub fn settings(&self) -> &SettingsForm {
+        &self.settings
+    }
+
+    /// Where the window uploads to, once connected.
+    pub fn target(&self) -> Option<&TargetInfo> {
+        self.connection.as_ref().map(|c| &c.target)
+    }
+
+    pub fn config(&self) -> &ConfigFile {
+        &self.config
+    }
+
+    pub fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    pub fn tab(&self) -> Tab {
+        self.tab
+    }
+
+    /// A target switch is running.
+    pub fn is_connecting(&self) -> bool {
+        self.connecting
+    }
+
+    /// One frame: fold in what arrived, draw, then act on what the drawing asked for.
+    pub fn frame_ui(&mut self, ui: &mut Ui) {
+        self.drain_events();
+        let mut commands = Vec::new();
+        let dropped = dropped_paths(ui.ctx());
+        if !dropped.is_empty() {
+            commands.push(UiCommand::AddPaths(dropped));
+        }
+        self.draw_ui(ui, &mut commands);
+        for command in commands {
+            self.apply(command);
+        }
+    }
+
+    fn drain_events(&mut self) {
+        if let Some(connection) = &mut self.connection {
+            for event in connection.engine.drain() {
+                self.transfers.apply(event);
+            }
+        }
+        for result in self.jobs.drain() {
+            self.apply_job_result(result);
+        }
+    }
+
+    fn draw_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
+        egui::Panel::top("header").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("ossup").strong().size(18.0));
+                ui.separator();
+                ui.selectable_value(&mut self.tab, Tab::Transfers, "Transfers");
+                ui.selectable_value(&mut self.tab, Tab::RemoteUploads, "In-progress uploads");
+                ui.selectable_value(&mut self.tab, Tab::Settings, "Settings");
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if self.connecting {
+                        ui.spinner();
+                        ui.label("Connecting…");
+                    } else if let Some(target) = self.target() {
+                        let name = target
+                            .profile
+                            .clone()
+                            .unwrap_or_else(|| String::from("built-in local endpoint"));
+                        ui.label(RichText::new(format!("{name} · {}", target.endpoint)).weak());
+                    }
+                });
+            });
+            if let Some(target) = self.target()
+                && target.is_embedded()
+            {
+                egui::Frame::new()
+                    .fill(ui.visuals().faint_bg_color)
+                    .stroke(egui::Stroke::new(1.0, part_map::RETRYING_COLOR))
+                    .corner_radius(4.0)
+                    .inner_margin(6.0)
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.label(&target.description);
+                    });
+            }
+            if self.tab == Tab::Transfers {
+                self.toolbar_ui(ui, commands);
+            }
+            ui.add_space(2.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| match &self.status {
+                Some(status) => {
+                    ui.label(status);
+                    if ui.small_button("Dismiss").clicked() {
+                        self.status = None;
+                    }
+                }
+                None => {
+                    let active = self.transfers.active_rows().count();
+                    let done = self.transfers.history_rows().count();
+                    ui.label(RichText::new(format!("{active} active · {done} finished")).weak());
+                }
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| match self.tab {
+            Tab::Transfers => {
+                if !self.transfers.notices.is_empty() && ui.small_button("Clear messages").clicked()
+                {
+                    self.transfers.dismiss_notices();
+                }
+                transfers_ui(ui, &self.transfers, &mut self.transfers_view, commands);
+            }
+            Tab::RemoteUploads => {
+                let label = self
+                    .target()
+                    .map(|t| {
+                        t.profile
+                            .clone()
+                            .unwrap_or_else(|| "built-in local endpoint".into())
+                    })
+                    .unwrap_or_else(|| "not connected".into());
+                remote_uploads_ui(ui, &mut self.remote, &label, commands);
+            }
+            Tab::Settings => {
+                let active = self.target().and_then(|t| t.profile.clone());
+                settings_ui(
+                    ui,
+                    &mut self.settings,
+                    &self.config,
+                    active.as_deref(),
+                    commands,
+                );
+            }
+        });
+        drop_overlay_ui(ui.ctx(), &self.destination.label());
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
+        ui.horizontal(|ui| {
+            let can_add = self.connection.is_some() && !self.picker_open;
+            if ui
+                .add_enabled(can_add, egui::Button::new("Add files…"))
+                .clicked()
+            {
+                commands.push(UiCommand::OpenPicker(PickKind::Files));
+            }
+            if ui
+                .add_enabled(can_add, egui::Button::new("Add folder…"))
+                .clicked()
+            {
+                commands.push(UiCommand::OpenPicker(PickKind::Folder));
+            }
+            ui.separator();
+            if ui.button("Pause all").clicked() {
+                commands.push(UiCommand::PauseAll);
+            }
+            if ui.button("Resume all").clicked() {
+                commands.push(UiCommand::ResumeAll);
+            }
+            ui.separator();
+            self.target_choice_ui(ui, commands);
+            let bucket_label = ui.label("Bucket");
+            ui.add(egui::TextEdit::singleline(&mut self.destination.bucket).desired_width(130.0))
+                .labelled_by(bucket_label.id);
+            let prefix_label = ui.label("Prefix");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.destination.prefix)
+                    .desired_width(160.0)
+                    .hint_text("folder/ (optional)"),
+            )
+            .labelled_by(prefix_label.id);
+            ui.label(RichText::new(format!("to {}", self.destination.label())).weak());
+        });
+    }
+
+    /// The profile new transfers go to; choosing another reconnects.
+    fn target_choice_ui(&self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
+        const EMBEDDED: &str = "Built-in local endpoint";
+        let current = self.target().and_then(|t| t.profile.clone());
+        let shown = current.clone().unwrap_or_else(|| EMBEDDED.to_owned());
+        let label = ui.label("Target");
+        egui::ComboBox::from_id_salt("target_profile")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                if ui.selectable_label(current.is_none(), EMBEDDED).clicked() && current.is_some() {
+                    commands.push(UiCommand::SelectProfile(None));
+                }
+                for name in self.config.profile_names() {
+                    let chosen = current.as_deref() == Some(name.as_str());
+                    if ui.selectable_label(chosen, &name).clicked() && !chosen {
+                        commands.push(UiCommand::SelectProfile(Some(name)));
+                    }
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    }
+
+    /// Acts on one command. Public so a front end (or a test) can drive the app without
+    /// clicking, exactly as a click would.
+    pub fn apply(&mut self, command: UiCommand) {
+        match command {
+            UiCommand::AddPaths(paths) => self.add_paths(paths),
+            UiCommand::OpenPicker(kind) => self.open_picker(kind),
+            UiCommand::Pause(id) => self.send(EngineCommand::Pause(id)),
+            UiCommand::Resume(id) => self.send(EngineCommand::Resume(id)),
+            UiCommand::Abort(id) => self.send(EngineCommand::Abort(id)),
+            UiCommand::Retry(id) => self.send(EngineCommand::Retry(id)),
+            UiCommand::Restart(id) => self.send(EngineCommand::Restart(id)),
+            UiCommand::Forget(id) => self.send(EngineCommand::Forget(id)),
+            UiCommand::PauseAll => self.send(EngineCommand::PauseAll),
+            UiCommand::ResumeAll => self.send(EngineCommand::ResumeAll),
+            UiCommand::ListRemoteUploads => self.list_remote_uploads(None),
+            UiCommand::ListMoreRemoteUploads => {
+                let next = self.remote.next_page.clone();
+                if next.is_some() {
+                    self.list_remote_uploads(next);
+                }
+            }
+            UiCommand::LoadRemoteParts { key, upload_id } => self.load_remote_parts(key, upload_id),
+            UiCommand::AbortRemoteUploads(selected) => self.abort_remote_uploads(selected),
+            UiCommand::ResumeRemoteUpload { upload_id } => {
+                let owner = self
+                    .transfers
+                    .rows()
+                    .iter()
+                    .find(|row| row.upload_id.as_deref() == Some(upload_id.as_str()))
+                    .map(|row| row.id.clone());
+                match owner {
+                    Some(id) => {
+                        self.send(EngineCommand::Resume(id));
+                        self.tab = Tab::Transfers;
+                    }
+                    None => self.status = Some(
+                        "That upload's local session is not loaded, so it cannot be resumed here."
+                            .into(),
+                    ),
+                }
+            }
+            UiCommand::SaveSettings => self.save_settings(),
+            UiCommand::SelectProfile(profile) => self.switch_target(profile),
+        }
+    }
+
+    fn send(&mut self, command: EngineCommand) {
+        let Some(connection) = &self.connection else {
+            self.status = Some("Not connected: choose a working profile in Settings.".into());
+            return;
+        };
+        if let Err(error) = connection.engine.send(command) {
+            self.status = Some(format!("The transfer engine is not running: {error}."));
+        }
+    }
+
+    fn add_paths(&mut self, paths: Vec<PathBuf>) {
+        if paths.is_empty() {
+            return;
+        }
+        match self.destination.to_destination() {
+            Ok(destination) => {
+                self.tab = Tab::Transfers;
+                self.send(EngineCommand::Add { paths, destination });
+            }
+            Err(message) => self.status = Some(message),
+        }
+    }
+
+    fn open_picker(&mut self, kind: PickKind) {
+        if self.picker_open {
+            return;
+        }
+        self.picker_open = true;
+        // rfd may block for a long time (or forever) without a portal: never on this thread.
+        self.jobs.sender().spawn_blocking(move || {
+            let picked = match kind {
+                PickKind::Files => rfd::FileDialog::new()
+                    .set_title("Add files to upload")
+                    .pick_files(),
+                PickKind::Folder => rfd::FileDialog::new()
+                    .set_title("Add a folder to upload")
+                    .pick_folder()
+                    .map(|folder| vec![folder]),
+            };
+            JobResult::Picked(kind, picked)
+        });
+    }
+
+    /// Sessions the engine knows, reduced to what matching server uploads needs.
+    fn local_sessions(&self) -> Vec<LocalSession> {
+        let store = SessionStore::new(self.paths.sessions_dir.clone());
+        let endpoint = self
+            .target()
+            .map(|t| t.session_label.clone())
+            .unwrap_or_default();
+        self.transfers
+            .rows()
+            .iter()
+            .filter_map(|row| {
+                let upload_id = row.upload_id.clone()?;
+                Some(LocalSession {
+                    id: row.id.0.clone(),
+                    session_file: store.path_of(&row.id),
+                    endpoint: endpoint.clone(),
+                    local_path: row.source.clone(),
+                    bucket: row.bucket.clone(),
+                    key: row.key.clone(),
+                    upload_id,
+                })
+            })
+            .collect()
+    }
+
+    fn list_remote_uploads(&mut self, after: Option<(String, String)>) {
+        let Some(connection) = &self.connection else {
+            self.remote.error = Some("Not connected.".into());
+            return;
+        };
+        let Some(runtime) = connection.engine.runtime() else {
+            self.remote.error = Some("The transfer engine is not running.".into());
+            return;
+        };
+        if self.remote.bucket.trim().is_empty() {
+            self.remote.error = Some("Enter a bucket to list.".into());
+            return;
+        }
+        let client = connection.client.clone();
+        let bucket = self.remote.bucket.trim().to_owned();
+        let prefix = self.remote.prefix.trim().to_owned();
+        let sessions = self.local_sessions();
+        let first = after.is_none();
+        self.remote.busy = true;
+        self.jobs.sender().spawn_on(&runtime, async move {
+            let (key_marker, upload_id_marker) = match after {
+                Some((key, id)) => (Some(key), Some(id)),
+                None => (None, None),
+            };
+            let params = ListUploadsParams {
+                prefix: (!prefix.is_empty()).then_some(prefix),
+                key_marker,
+                upload_id_marker,
+                max_uploads: Some(UPLOADS_PAGE_SIZE),
+                ..ListUploadsParams::default()
+            };
+            let result = client
+                .list_multipart_uploads(&bucket, &params)
+                .await
+                .map(|page| {
+                    let uploads: Vec<RemoteUpload> = page
+                        .uploads
+                        .into_iter()
+                        .map(|u| RemoteUpload {
+                            bucket: bucket.clone(),
+                            initiated_at: remote_uploads::parse_initiated(&u.initiated),
+                            key: u.key,
+                            upload_id: u.upload_id,
+                            initiated: u.initiated,
+                        })
+                        .collect();
+                    // Classifying checks whether local files exist: done here, off the UI.
+                    let uploads: Vec<ClassifiedUpload> =
+                        remote_uploads::classify(uploads, &sessions);
+                    UploadsPage {
+                        uploads,
+                        next: page
+                            .is_truncated
+                            .then_some((page.next_key_marker, page.next_upload_id_marker)),
+                        first,
+                    }
+                })
+                .map_err(|error| format!("Could not list the uploads of {bucket}: {error}"));
+            JobResult::UploadsPage(result)
+        });
+    }
+
+    fn load_remote_parts(&mut self, key: String, upload_id: String) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        let Some(runtime) = connection.engine.runtime() else {
+            return;
+        };
+        let client = connection.client.clone();
+        let bucket = self.remote.bucket.trim().to_owned();
+        self.jobs.sender().spawn_on(&runtime, async move {
+            let result =
+                remote_uploads::list_upload_parts(&client, &bucket, &key, &upload_id, None)
+                    .await
+                    .map_err(|error| error.to_string());
+            JobResult::UploadParts { upload_id, result }
+        });
+    }
+
+    /// Uploads a local transfer drives are aborted through the engine (which also cancels
+    /// its parts and forgets the session); the others directly on the server.
+    fn abort_remote_uploads(&mut self, selected: Vec<(String, String)>) {
+        let mut on_server = Vec::new();
+        let mut through_engine = Vec::new();
+        for row in &self.remote.rows {
+            let upload = &row.upload.upload;
+            if !selected
+                .iter()
+                .any(|(key, id)| *key == upload.key && *id == upload.upload_id)
+            {
+                continue;
+            }
+            let owner = self
+                .transfers
+                .rows()
+                .iter()
+                .find(|t| t.upload_id.as_deref() == Some(upload.upload_id.as_str()))
+                .map(|t| t.id.clone());
+            match owner {
+                Some(id) => through_engine.push((id, upload.key.clone(), upload.upload_id.clone())),
+                None => on_server.push(row.upload.clone()),
+            }
+        }
+        let mut report = Vec::new();
+        for (id, key, upload_id) in through_engine {
+            self.send(EngineCommand::Abort(id));
+            report.push(format!("Aborted {key} and forgot its local upload."));
+            self.remote
+                .rows
+                .retain(|row| row.upload.upload.upload_id != upload_id);
+        }
+        self.remote.report = report;
+        if on_server.is_empty() {
+            self.remote.busy = false;
+            return;
+        }
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        let Some(runtime) = connection.engine.runtime() else {
+            return;
+        };
+        let client = connection.client.clone();
+        self.remote.busy = true;
+        self.jobs.sender().spawn_on(&runtime, async move {
+            // Confirmed in the view: uploads of sessions the engine has not loaded are
+            // aborted too, and their session files removed.
+            JobResult::Aborted(remote_uploads::abort_uploads(&client, &on_server, true).await)
+        });
+    }
+
+    fn save_settings(&mut self) {
+        match self.settings.to_config(&self.config) {
+            Err(message) => self.settings.message = Some(Err(message)),
+            Ok((config, named_profile)) => {
+                self.settings.saving = true;
+                self.settings.message = None;
+                let path = self.paths.config_file.clone();
+                let switch_to = named_profile.filter(|name| {
+                    self.target().and_then(|t| t.profile.as_deref()) != Some(name.as_str())
+                        || self.config.profiles.get(name) != config.profiles.get(name)
+                });
+                self.pending_switch = switch_to;
+                self.jobs.sender().spawn_blocking(move || {
+                    JobResult::SettingsSaved(
+                        config
+                            .save(&path)
+                            .map(|()| config)
+                            .map_err(|e| e.to_string()),
+                    )
+                });
+            }
+        }
+    }
+
+    fn connect_request(&self, profile: Option<String>, force_embedded: bool) -> ConnectRequest {
+        ConnectRequest {
+            paths: self.paths.clone(),
+            config: self.config.clone(),
+            env: self.env.clone(),
+            profile,
+            force_embedded,
+            embedded_endpoint: self.embedded.as_ref().map(EmbeddedEndpoint::endpoint),
+            waker: connection::repaint_waker(&self.ctx),
+        }
+    }
+
+    /// Reconnects to `profile` (`None`: the embedded endpoint) in the background.
+    fn switch_target(&mut self, profile: Option<String>) {
+        if self.connecting {
+            return;
+        }
+        self.connecting = true;
+        let force_embedded = profile.is_none();
+        let request = self.connect_request(profile, force_embedded);
+        let start_embedded = force_embedded && self.embedded.is_none();
+        let server_dir = self.paths.server_dir.clone();
+        let delay = self.embedded_delay;
+        // The old engine pauses and saves its sessions before the new one loads them.
+        let old = self.connection.take();
+        self.transfers = TransfersModel::default();
+        self.jobs.sender().spawn_blocking(move || {
+            drop(old);
+            if start_embedded {
+                let embedded = match EmbeddedEndpoint::start(server_dir, delay) {
+                    Ok(embedded) => embedded,
+                    Err(error) => return JobResult::Connected(Err(error)),
+                };
+                let request = ConnectRequest {
+                    embedded_endpoint: Some(embedded.endpoint()),
+                    ..request
+                };
+                return JobResult::EmbeddedConnected(
+                    connection::connect(request).map(|c| (c, embedded)),
+                );
+            }
+            JobResult::Connected(connection::connect(request))
+        });
+    }
+
+    fn install_connection(&mut self, connection: Connection) {
+        self.destination.bucket = connection.target.default_bucket.clone();
+        self.remote = RemoteUploadsModel {
+            bucket: connection.target.default_bucket.clone(),
+            older_than_days: "7".into(),
+            ..RemoteUploadsModel::default()
+        };
+        self.transfers = TransfersModel::default();
+        self.connection = Some(connection);
+    }
+
+    fn apply_job_result(&mut self, result: JobResult) {
+        match result {
+            JobResult::Picked(_, picked) => {
+                self.picker_open = false;
+                match picked {
+                    Some(paths) => self.add_paths(paths),
+                    None => {
+                        self.status = Some(
+                            "Nothing was picked. If no dialog appeared, drag and drop files or \
+                             folders onto this window instead."
+                                .into(),
+                        )
+                    }
+                }
+            }
+            JobResult::UploadsPage(page) => self.remote.apply_page(page),
+            JobResult::UploadParts { upload_id, result } => {
+                self.remote.apply_parts(&upload_id, result)
+            }
+            JobResult::Aborted(outcomes) => {
+                let earlier = std::mem::take(&mut self.remote.report);
+                self.remote.apply_aborted(outcomes);
+                self.remote.report.splice(0..0, earlier);
+            }
+            JobResult::SettingsSaved(result) => {
+                self.settings.saving = false;
+                match result {
+                    Ok(config) => {
+                        self.config = config;
+                        self.settings.refresh_profiles(&self.config);
+                        self.settings.message = Some(Ok("Settings saved.".into()));
+                        // The typed secret is stored now; it is not kept in the form.
+                        let profile = &mut self.settings.profile;
+                        if !profile.new_secret.is_empty() {
+                            profile.new_secret.clear();
+                            profile.has_stored_secret = true;
+                        }
+                        let tuning = connection::engine_tuning(&self.config.tuning);
+                        self.send(EngineCommand::SetTuning(tuning));
+                        if let Some(profile) = self.pending_switch.take() {
+                            self.switch_target(Some(profile));
+                        }
+                    }
+                    Err(error) => self.settings.message = Some(Err(error)),
+                }
+            }
+            JobResult::Connected(result) => {
+                self.connecting = false;
+                match result {
+                    Ok(connection) => {
+                        self.status = Some(connection.target.description.clone());
+                        self.install_connection(connection);
+                    }
+                    Err(error) => {
+                        self.status = Some(format!("Could not connect: {error}"));
+                    }
+                }
+            }
+            JobResult::EmbeddedConnected(result) => {
+                self.connecting = false;
+                match result {
+                    Ok((connection, embedded)) => {
+                        self.embedded = Some(embedded);
+                        self.install_connection(connection);
+                    }
+                    Err(error) => self.status = Some(format!("Could not connect: {error}")),
+                }
+            }
+        }
+    }
+
+    /// Pauses everything and saves the sessions (waits a few seconds at most).
+    pub fn shutdown(&mut self) {
+        if let Some(mut connection) = self.connection.take() {
+            connection.engine.shutdown();
+        }
+    }
+}
+
+impl eframe::App for OssupApp {
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.shutdown();
+    }
+}

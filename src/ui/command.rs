@@ -1,0 +1,51 @@
+//! What drawing asks for: views push [`UiCommand`]s while they draw, and the app applies
+//! them after the frame, so no view ever touches the engine, the disk or the network.
+
+use std::path::PathBuf;
+
+use crate::engine::event::TransferId;
+
+/// Which file dialog to open (off the UI thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickKind {
+    Files,
+    Folder,
+}
+
+/// A request produced while drawing.
+#[derive(Debug, Clone)]
+pub enum UiCommand {
+    /// Upload these files or folders to the current destination.
+    AddPaths(Vec<PathBuf>),
+    OpenPicker(PickKind),
+    Pause(TransferId),
+    Resume(TransferId),
+    /// Abort after the user confirmed it.
+    Abort(TransferId),
+    Retry(TransferId),
+    /// Start over, aborting the old upload id.
+    Restart(TransferId),
+    /// Drop a finished or failed transfer from the list.
+    Forget(TransferId),
+    PauseAll,
+    ResumeAll,
+    /// (Re)list in-progress uploads of the cleanup view's bucket and prefix from the start.
+    ListRemoteUploads,
+    /// Fetch the next page of in-progress uploads.
+    ListMoreRemoteUploads,
+    /// Count parts and bytes of one in-progress upload (`key`, `upload_id`).
+    LoadRemoteParts {
+        key: String,
+        upload_id: String,
+    },
+    /// Abort these in-progress uploads (`key`, `upload_id`).
+    AbortRemoteUploads(Vec<(String, String)>),
+    /// Resume the local session that owns this upload id.
+    ResumeRemoteUpload {
+        upload_id: String,
+    },
+    /// Save the settings form (profiles and tuning) and apply it.
+    SaveSettings,
+    /// Point new transfers at this profile (`None`: the embedded local endpoint).
+    SelectProfile(Option<String>),
+}

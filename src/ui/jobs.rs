@@ -1,0 +1,96 @@
+//! Work the window hands off (file dialogs, listings, aborts, saves, reconnecting) and
+//! the messages that bring results back. Each finished job wakes the frame loop.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use crate::config::ConfigFile;
+use crate::engine::remote_uploads::{AbortOutcome, ClassifiedUpload, UploadParts};
+
+use super::command::PickKind;
+use super::connection::{Connection, EmbeddedEndpoint};
+
+/// One page of in-progress uploads.
+#[derive(Debug)]
+pub struct UploadsPage {
+    pub uploads: Vec<ClassifiedUpload>,
+    /// Markers for the next page; `None` when this was the last.
+    pub next: Option<(String, String)>,
+    /// Whether this page starts a new listing (replace) or continues one (append).
+    pub first: bool,
+}
+
+/// A finished background job.
+pub enum JobResult {
+    /// `None`: cancelled, or no dialog service is available.
+    Picked(PickKind, Option<Vec<PathBuf>>),
+    UploadsPage(Result<UploadsPage, String>),
+    UploadParts {
+        upload_id: String,
+        result: Result<UploadParts, String>,
+    },
+    Aborted(Vec<AbortOutcome>),
+    SettingsSaved(Result<ConfigFile, String>),
+    Connected(Result<Connection, String>),
+    /// Connected to the embedded endpoint, which had to be started first.
+    EmbeddedConnected(Result<(Connection, EmbeddedEndpoint), String>),
+}
+
+/// Sends job results to the frame loop and wakes it.
+#[derive(Clone)]
+pub struct JobSender {
+    sender: mpsc::Sender<JobResult>,
+    ctx: egui::Context,
+}
+
+impl JobSender {
+    pub fn send(&self, result: JobResult) {
+        // A closed receiver means the window is gone; the result has nobody to tell.
+        let _ = self.sender.send(result);
+        self.ctx.request_repaint();
+    }
+
+    /// Runs `future` on `runtime` and sends what it yields.
+    pub fn spawn_on<F>(&self, runtime: &tokio::runtime::Handle, future: F)
+    where
+        F: Future<Output = JobResult> + Send + 'static,
+    {
+        let sender = self.clone();
+        runtime.spawn(async move { sender.send(future.await) });
+    }
+
+    /// Runs blocking `work` on its own thread and sends what it returns.
+    pub fn spawn_blocking<W>(&self, work: W)
+    where
+        W: FnOnce() -> JobResult + Send + 'static,
+    {
+        let sender = self.clone();
+        std::thread::spawn(move || sender.send(work()));
+    }
+}
+
+/// The receiving end, drained once per frame.
+pub struct Jobs {
+    sender: JobSender,
+    receiver: mpsc::Receiver<JobResult>,
+}
+
+impl Jobs {
+    pub fn new(ctx: egui::Context) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        Self {
+            sender: JobSender { sender, ctx },
+            receiver,
+        }
+    }
+
+    pub fn sender(&self) -> &JobSender {
+        &self.sender
+    }
+
+    /// Every result waiting right now; never blocks.
+    pub fn drain(&self) -> Vec<JobResult> {
+        self.receiver.try_iter().collect()
+    }
+}

@@ -1,0 +1,363 @@
+//! View models the window draws from, updated only by engine events (no I/O here).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::engine::event::{
+    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
+    TransferState,
+};
+
+/// One row of the transfers view.
+#[derive(Debug, Clone)]
+pub struct TransferRow {
+    pub id: TransferId,
+    pub source: PathBuf,
+    /// The last component of `source`, computed once.
+    pub file_name: String,
+    pub bucket: String,
+    pub key: String,
+    pub size_bytes: u64,
+    pub part_size_bytes: u64,
+    pub state: TransferState,
+    pub parts: Vec<PartState>,
+    pub bytes_done: u64,
+    pub bytes_per_sec: f64,
+    pub eta_secs: Option<f64>,
+    pub upload_id: Option<String>,
+    /// Why it stopped (sentence, OSS code, request id).
+    pub error: Option<TransferError>,
+    /// ETag and CRC-64 check of a finished upload.
+    pub result: Option<TransferResult>,
+    /// False for streams, which cannot continue after the engine stops.
+    pub resumable_after_restart: bool,
+    /// Order of first appearance, so rows keep their place as states change.
+    pub arrival: u64,
+}
+
+impl TransferRow {
+    fn from_snapshot(snapshot: TransferSnapshot, arrival: u64) -> Self {
+        let file_name = snapshot
+            .source
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| snapshot.source.display().to_string());
+        Self {
+            id: snapshot.id,
+            file_name,
+            source: snapshot.source,
+            bucket: snapshot.bucket,
+            key: snapshot.key,
+            size_bytes: snapshot.size,
+            part_size_bytes: snapshot.part_size,
+            state: snapshot.state,
+            parts: snapshot.parts,
+            bytes_done: snapshot.bytes_done,
+            bytes_per_sec: snapshot.bytes_per_sec,
+            eta_secs: snapshot.eta_secs,
+            upload_id: snapshot.upload_id,
+            error: snapshot.error,
+            result: snapshot.result,
+            resumable_after_restart: snapshot.resumable_after_restart,
+            arrival,
+        }
+    }
+
+    /// `oss://bucket/key`.
+    pub fn destination_label(&self) -> String {
+        format!("oss://{}/{}", self.bucket, self.key)
+    }
+
+    /// Fraction of bytes done in `0.0..=1.0`.
+    pub fn progress_fraction(&self) -> f32 {
+        if self.size_bytes == 0 {
+            return if self.state == TransferState::Done {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        (self.bytes_done as f64 / self.size_bytes as f64).clamp(0.0, 1.0) as f32
+    }
+
+    /// Finished rows move to the history section.
+    pub fn is_history(&self) -> bool {
+        matches!(self.state, TransferState::Done | TransferState::Skipped)
+    }
+
+    pub fn can_pause(&self) -> bool {
+        matches!(
+            self.state,
+            TransferState::Queued
+                | TransferState::Preparing
+                | TransferState::Uploading
+                | TransferState::WaitingForNetwork
+        )
+    }
+
+    pub fn can_resume(&self) -> bool {
+        self.state == TransferState::Paused
+    }
+
+    pub fn can_retry(&self) -> bool {
+        self.state == TransferState::Failed
+    }
+
+    /// Counts parts per state, for the accessible label and the summary line.
+    pub fn part_counts(&self) -> PartCounts {
+        let mut counts = PartCounts::default();
+        for part in &self.parts {
+            match part {
+                PartState::Queued => counts.queued += 1,
+                PartState::InFlight { .. } => counts.in_flight += 1,
+                PartState::Done => counts.done += 1,
+                PartState::Retrying { .. } => counts.retrying += 1,
+                PartState::Failed { .. } => counts.failed += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// How many parts are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartCounts {
+    pub queued: usize,
+    pub in_flight: usize,
+    pub done: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+/// The engine's label for a state, capitalised for a column.
+pub fn state_label(state: &TransferState) -> String {
+    let label = state.label();
+    let mut chars = label.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// All transfers the engine told us about, in arrival order.
+#[derive(Debug, Default)]
+pub struct TransfersModel {
+    rows: Vec<TransferRow>,
+    index_by_id: HashMap<TransferId, usize>,
+    next_arrival: u64,
+    /// Messages the engine sent that belong to no transfer (e.g. a corrupt session),
+    /// newest last.
+    pub notices: Vec<String>,
+    /// The engine said it stopped.
+    pub engine_stopped: bool,
+}
+
+impl TransfersModel {
+    pub fn rows(&self) -> &[TransferRow] {
+        &self.rows
+    }
+
+    pub fn row(&self, id: &TransferId) -> Option<&TransferRow> {
+        self.index_by_id.get(id).map(|&index| &self.rows[index])
+    }
+
+    pub fn active_rows(&self) -> impl Iterator<Item = &TransferRow> {
+        self.rows.iter().filter(|row| !row.is_history())
+    }
+
+    pub fn history_rows(&self) -> impl Iterator<Item = &TransferRow> {
+        self.rows.iter().filter(|row| row.is_history())
+    }
+
+    /// Folds one engine event into the rows.
+    pub fn apply(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::Snapshot(snapshot) => self.apply_snapshot(snapshot),
+            EngineEvent::Progress {
+                id,
+                state,
+                bytes_done,
+                bytes_per_sec,
+                eta_secs,
+                changed_parts,
+            } => {
+                let Some(&index) = self.index_by_id.get(&id) else {
+                    return;
+                };
+                let row = &mut self.rows[index];
+                row.state = state;
+                row.bytes_done = bytes_done;
+                row.bytes_per_sec = bytes_per_sec;
+                row.eta_secs = eta_secs;
+                for (number, part) in changed_parts {
+                    // Part numbers are 1-based on the wire and in events.
+                    if let Some(slot) = (number as usize)
+                        .checked_sub(1)
+                        .and_then(|i| row.parts.get_mut(i))
+                    {
+                        *slot = part;
+                    }
+                }
+            }
+            EngineEvent::Removed(id) => self.remove(&id),
+            EngineEvent::SessionCorrupt {
+                path,
+                moved_to,
+                error,
+            } => {
+                let aside = moved_to
+                    .map(|to| format!(" It was moved aside to {}.", to.display()))
+                    .unwrap_or_default();
+                self.push_notice(format!(
+                    "A saved upload session could not be read ({}): {error}.{aside}",
+                    path.display()
+                ));
+            }
+            EngineEvent::Notice { message } => self.push_notice(message),
+            EngineEvent::Stopped => self.engine_stopped = true,
+        }
+    }
+
+    /// Keeps the last few notices only.
+    fn push_notice(&mut self, message: String) {
+        const MAX_NOTICES: usize = 5;
+        self.notices.push(message);
+        if self.notices.len() > MAX_NOTICES {
+            self.notices.remove(0);
+        }
+    }
+
+    pub fn dismiss_notices(&mut self) {
+        self.notices.clear();
+    }
+
+    fn apply_snapshot(&mut self, snapshot: TransferSnapshot) {
+        match self.index_by_id.get(&snapshot.id) {
+            Some(&index) => {
+                let arrival = self.rows[index].arrival;
+                self.rows[index] = TransferRow::from_snapshot(snapshot, arrival);
+            }
+            None => {
+                let arrival = self.next_arrival;
+                self.next_arrival += 1;
+                self.index_by_id
+                    .insert(snapshot.id.clone(), self.rows.len());
+                self.rows
+                    .push(TransferRow::from_snapshot(snapshot, arrival));
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &TransferId) {
+        if self.index_by_id.remove(id).is_none() {
+            return;
+        }
+        self.rows.retain(|row| &row.id != id);
+        self.index_by_id = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| (row.id.clone(), index))
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(id: &str, parts: usize, state: TransferState) -> TransferSnapshot {
+        TransferSnapshot {
+            id: TransferId(id.to_string()),
+            source: PathBuf::from(format!("/data/{id}.bin")),
+            source_kind: crate::engine::event::SourceKind::File,
+            bucket: "demo".into(),
+            key: format!("in/{id}.bin"),
+            size: parts as u64 * 100,
+            part_size: 100,
+            state,
+            parts: vec![PartState::Queued; parts],
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        }
+    }
+
+    #[test]
+    fn progress_updates_only_the_changed_parts_of_the_right_row() {
+        let mut model = TransfersModel::default();
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "a",
+            3,
+            TransferState::Queued,
+        )));
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "b",
+            2,
+            TransferState::Queued,
+        )));
+        model.apply(EngineEvent::Progress {
+            id: TransferId("a".into()),
+            state: TransferState::Uploading,
+            bytes_done: 150,
+            bytes_per_sec: 1000.0,
+            eta_secs: Some(0.15),
+            changed_parts: vec![
+                (1, PartState::Done),
+                (2, PartState::InFlight { bytes_sent: 50 }),
+            ],
+        });
+        let a = model.row(&TransferId("a".into())).expect("row a exists");
+        assert_eq!(a.state, TransferState::Uploading);
+        assert_eq!(a.parts[0], PartState::Done);
+        assert_eq!(a.parts[1], PartState::InFlight { bytes_sent: 50 });
+        assert_eq!(a.parts[2], PartState::Queued);
+        assert_eq!(a.progress_fraction(), 0.5);
+        let b = model.row(&TransferId("b".into())).expect("row b exists");
+        assert!(b.parts.iter().all(|p| *p == PartState::Queued));
+    }
+
+    #[test]
+    fn out_of_range_part_numbers_are_ignored() {
+        let mut model = TransfersModel::default();
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "a",
+            1,
+            TransferState::Queued,
+        )));
+        model.apply(EngineEvent::Progress {
+            id: TransferId("a".into()),
+            state: TransferState::Uploading,
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            changed_parts: vec![(0, PartState::Done), (9, PartState::Done)],
+        });
+        let a = model.row(&TransferId("a".into())).expect("row a exists");
+        assert_eq!(a.parts, vec![PartState::Queued]);
+    }
+
+    #[test]
+    fn snapshots_keep_arrival_order_and_removal_reindexes() {
+        let mut model = TransfersModel::default();
+        for id in ["a", "b", "c"] {
+            model.apply(EngineEvent::Snapshot(snapshot(
+                id,
+                1,
+                TransferState::Queued,
+            )));
+        }
+        model.apply(EngineEvent::Snapshot(snapshot("a", 1, TransferState::Done)));
+        model.apply(EngineEvent::Removed(TransferId("b".into())));
+        let ids: Vec<_> = model.rows().iter().map(|r| r.id.0.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(model.history_rows().count(), 1);
+        assert_eq!(model.active_rows().count(), 1);
+        assert!(model.row(&TransferId("c".into())).is_some());
+        assert!(model.row(&TransferId("b".into())).is_none());
+    }
+}

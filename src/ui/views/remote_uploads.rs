@@ -1,0 +1,441 @@
+//! The in-progress uploads view: multipart uploads still open on the server, page by page,
+//! told apart as ours (resumable) or orphans, with selection, age filter, part totals and
+//! abort or resume.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use egui::{RichText, Ui};
+
+use crate::config::units::format_duration;
+use crate::engine::remote_uploads::{
+    AbortOutcome, AbortResult, ClassifiedUpload, UploadClass, UploadParts,
+};
+use crate::ui::command::UiCommand;
+use crate::ui::format::bytes_label;
+use crate::ui::jobs::UploadsPage;
+use crate::ui::widgets::part_map;
+
+/// Parts and bytes of one upload, once asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartsInfo {
+    Loading,
+    Loaded { part_count: usize, total_bytes: u64 },
+    Failed(String),
+}
+
+/// One listed upload and what the user did with it.
+#[derive(Debug, Clone)]
+pub struct RemoteUploadRow {
+    pub upload: ClassifiedUpload,
+    pub selected: bool,
+    pub parts: Option<PartsInfo>,
+}
+
+impl RemoteUploadRow {
+    pub fn is_orphan(&self) -> bool {
+        matches!(self.upload.class, UploadClass::Orphan)
+    }
+
+    fn key_and_id(&self) -> (String, String) {
+        (
+            self.upload.upload.key.clone(),
+            self.upload.upload.upload_id.clone(),
+        )
+    }
+}
+
+/// The cleanup view's model: filled by listing jobs, edited by the user.
+#[derive(Debug, Default)]
+pub struct RemoteUploadsModel {
+    pub bucket: String,
+    pub prefix: String,
+    pub rows: Vec<RemoteUploadRow>,
+    /// Markers of the next page, when the server said there are more.
+    pub next_page: Option<(String, String)>,
+    /// A listing or abort is running.
+    pub busy: bool,
+    /// At least one listing finished since the bucket was chosen.
+    pub listed: bool,
+    pub error: Option<String>,
+    /// Typed into "select older than N days".
+    pub older_than_days: String,
+    /// Per-item results of the last abort.
+    pub report: Vec<String>,
+    /// Selected uploads that belong to local transfers wait for this confirmation.
+    pub confirm_abort: Option<Vec<(String, String)>>,
+}
+
+impl RemoteUploadsModel {
+    pub fn apply_page(&mut self, page: Result<UploadsPage, String>) {
+        self.busy = false;
+        match page {
+            Ok(page) => {
+                if page.first {
+                    self.rows.clear();
+                }
+                self.listed = true;
+                self.error = None;
+                self.next_page = page.next;
+                self.rows
+                    .extend(page.uploads.into_iter().map(|upload| RemoteUploadRow {
+                        upload,
+                        selected: false,
+                        parts: None,
+                    }));
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    pub fn apply_parts(&mut self, upload_id: &str, result: Result<UploadParts, String>) {
+        let info = match result {
+            Ok(parts) => PartsInfo::Loaded {
+                part_count: parts.parts.len(),
+                total_bytes: parts.total_bytes,
+            },
+            Err(error) => PartsInfo::Failed(error),
+        };
+        for row in &mut self.rows {
+            if row.upload.upload.upload_id == upload_id {
+                row.parts = Some(info.clone());
+            }
+        }
+    }
+
+    /// Records an abort report and drops the uploads that are gone.
+    pub fn apply_aborted(&mut self, outcomes: Vec<AbortOutcome>) {
+        self.busy = false;
+        self.report = outcomes.iter().map(describe_outcome).collect();
+        let gone: BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| o.result.is_gone())
+            .map(|o| o.upload.upload_id.clone())
+            .collect();
+        self.rows
+            .retain(|row| !gone.contains(&row.upload.upload.upload_id));
+    }
+
+    /// Sum of the known sizes of orphan uploads, and how many orphans are not counted yet.
+    pub fn orphan_bytes(&self) -> (u64, usize) {
+        let mut bytes = 0;
+        let mut unknown = 0;
+        for row in self.rows.iter().filter(|r| r.is_orphan()) {
+            match row.parts {
+                Some(PartsInfo::Loaded { total_bytes, .. }) => bytes += total_bytes,
+                _ => unknown += 1,
+            }
+        }
+        (bytes, unknown)
+    }
+
+    /// Selects the uploads started more than `days` days before `now` (unknown dates never).
+    pub fn select_older_than(&mut self, days: u64, now: SystemTime) {
+        let limit = Duration::from_secs(days.saturating_mul(86_400));
+        for row in &mut self.rows {
+            row.selected = row.upload.upload.age(now).is_some_and(|age| age > limit);
+        }
+    }
+
+    pub fn selected(&self) -> Vec<(String, String)> {
+        self.rows
+            .iter()
+            .filter(|r| r.selected)
+            .map(RemoteUploadRow::key_and_id)
+            .collect()
+    }
+
+    /// Upload ids that a local session points to.
+    fn owned_by_local_sessions(&self) -> HashMap<String, String> {
+        self.rows
+            .iter()
+            .filter_map(|row| {
+                row.upload.class.session().map(|s| {
+                    (
+                        row.upload.upload.upload_id.clone(),
+                        s.local_path.display().to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn describe_outcome(outcome: &AbortOutcome) -> String {
+    let name = &outcome.upload.key;
+    match &outcome.result {
+        AbortResult::Aborted { .. } => format!("Aborted {name}."),
+        AbortResult::AlreadyGone { .. } => format!("{name} was already gone."),
+        AbortResult::NeedsConfirmation(session) => format!(
+            "{name} was left alone: the local upload of {} points to it.",
+            session.local_path.display()
+        ),
+        AbortResult::SessionNotRemoved { path, error } => format!(
+            "Aborted {name}, but its session file {} could not be removed: {error}",
+            path.display()
+        ),
+        AbortResult::Failed(error) => format!("Could not abort {name}: {error}"),
+    }
+}
+
+/// Draws the cleanup view.
+pub fn remote_uploads_ui(
+    ui: &mut Ui,
+    model: &mut RemoteUploadsModel,
+    profile_label: &str,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal(|ui| {
+        ui.label(format!("Target: {profile_label}"));
+        let bucket_label = ui.label("Bucket");
+        ui.add(egui::TextEdit::singleline(&mut model.bucket).desired_width(140.0))
+            .labelled_by(bucket_label.id);
+        let prefix_label = ui.label("Prefix");
+        ui.add(
+            egui::TextEdit::singleline(&mut model.prefix)
+                .desired_width(160.0)
+                .hint_text("(whole bucket)"),
+        )
+        .labelled_by(prefix_label.id);
+        let list = ui.add_enabled(!model.busy, egui::Button::new("List uploads"));
+        if list.clicked() {
+            commands.push(UiCommand::ListRemoteUploads);
+        }
+        if model.busy {
+            ui.spinner();
+        }
+    });
+    if let Some(error) = &model.error {
+        ui.colored_label(part_map::FAILED_COLOR, error);
+    }
+    if !model.listed {
+        ui.add_space(12.0);
+        ui.label(
+            "Multipart uploads that were started but never completed or aborted keep their \
+             parts on the server, and the parts cost storage. List them here to resume ours or \
+             abort the ones nobody will finish.",
+        );
+        return;
+    }
+
+    let (orphan_bytes, uncounted) = model.orphan_bytes();
+    let orphan_count = model.rows.iter().filter(|r| r.is_orphan()).count();
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "{} uploads, {orphan_count} orphans holding {}{}",
+            model.rows.len(),
+            bytes_label(orphan_bytes),
+            if uncounted > 0 {
+                format!(" (+{uncounted} not counted yet)")
+            } else {
+                String::new()
+            }
+        ));
+        if uncounted > 0 && ui.button("Count orphan bytes").clicked() {
+            for row in model
+                .rows
+                .iter_mut()
+                .filter(|r| r.is_orphan() && r.parts.is_none())
+            {
+                row.parts = Some(PartsInfo::Loading);
+                let (key, upload_id) = row.key_and_id();
+                commands.push(UiCommand::LoadRemoteParts { key, upload_id });
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Select all").clicked() {
+            model.rows.iter_mut().for_each(|r| r.selected = true);
+        }
+        if ui.button("Select orphans").clicked() {
+            model
+                .rows
+                .iter_mut()
+                .for_each(|r| r.selected = r.is_orphan());
+        }
+        if ui.button("Select none").clicked() {
+            model.rows.iter_mut().for_each(|r| r.selected = false);
+        }
+        ui.separator();
+        let days_label = ui.label("Older than (days)");
+        ui.add(egui::TextEdit::singleline(&mut model.older_than_days).desired_width(40.0))
+            .labelled_by(days_label.id);
+        if ui.button("Select older").clicked() {
+            match model.older_than_days.trim().parse::<u64>() {
+                Ok(days) => {
+                    model.error = None;
+                    model.select_older_than(days, SystemTime::now());
+                }
+                Err(_) => {
+                    model.error = Some(format!(
+                        "\"{}\" is not a whole number of days",
+                        model.older_than_days.trim()
+                    ))
+                }
+            }
+        }
+        ui.separator();
+        let selected = model.selected();
+        let abort = ui.add_enabled(
+            !selected.is_empty() && !model.busy,
+            egui::Button::new(format!("Abort selected ({})", selected.len())),
+        );
+        if abort.clicked() {
+            let owned = model.owned_by_local_sessions();
+            if selected.iter().any(|(_, id)| owned.contains_key(id)) {
+                model.confirm_abort = Some(selected);
+            } else {
+                model.busy = true;
+                commands.push(UiCommand::AbortRemoteUploads(selected));
+            }
+        }
+    });
+    for line in &model.report {
+        ui.label(line);
+    }
+    ui.separator();
+    uploads_table_ui(ui, model, commands);
+    if model.next_page.is_some() {
+        let more = ui.add_enabled(!model.busy, egui::Button::new("Load more"));
+        if more.clicked() {
+            commands.push(UiCommand::ListMoreRemoteUploads);
+        }
+    }
+    confirm_abort_ui(ui.ctx(), model, commands);
+}
+
+fn uploads_table_ui(ui: &mut Ui, model: &mut RemoteUploadsModel, commands: &mut Vec<UiCommand>) {
+    if model.rows.is_empty() {
+        ui.label("No in-progress uploads here.");
+        return;
+    }
+    let now = SystemTime::now();
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, true])
+        .max_height(ui.available_height() - 32.0)
+        .show(ui, |ui| {
+            egui::Grid::new("remote_uploads")
+                .striped(true)
+                .num_columns(7)
+                .spacing([14.0, 4.0])
+                .show(ui, |ui| {
+                    for header in ["", "Key", "Upload id", "Started", "Parts", "Kind", ""] {
+                        ui.strong(header);
+                    }
+                    ui.end_row();
+                    for row in &mut model.rows {
+                        let upload = &row.upload.upload;
+                        ui.checkbox(&mut row.selected, "").widget_info(|| {
+                            egui::WidgetInfo::labeled(
+                                egui::Role::CheckBox,
+                                true,
+                                format!("Select {}", upload.key),
+                            )
+                        });
+                        ui.label(&upload.key);
+                        ui.label(RichText::new(short_id(&upload.upload_id)).monospace())
+                            .on_hover_text(&upload.upload_id);
+                        let age = upload
+                            .age(now)
+                            .map(|age| format!("{} ago", format_duration(age)))
+                            .unwrap_or_else(|| upload.initiated.clone());
+                        ui.label(age).on_hover_text(&upload.initiated);
+                        match &row.parts {
+                            None => {
+                                if ui.small_button("Count").clicked() {
+                                    row.parts = Some(PartsInfo::Loading);
+                                    commands.push(UiCommand::LoadRemoteParts {
+                                        key: upload.key.clone(),
+                                        upload_id: upload.upload_id.clone(),
+                                    });
+                                }
+                            }
+                            Some(PartsInfo::Loading) => {
+                                ui.spinner();
+                            }
+                            Some(PartsInfo::Loaded {
+                                part_count,
+                                total_bytes,
+                            }) => {
+                                ui.label(format!("{part_count}, {}", bytes_label(*total_bytes)));
+                            }
+                            Some(PartsInfo::Failed(error)) => {
+                                ui.colored_label(part_map::FAILED_COLOR, "error")
+                                    .on_hover_text(error);
+                            }
+                        }
+                        match &row.upload.class {
+                            UploadClass::Resumable(session) => {
+                                ui.colored_label(part_map::DONE_COLOR, "ours, resumable")
+                                    .on_hover_text(session.local_path.display().to_string());
+                                if ui.small_button("Resume").clicked() {
+                                    commands.push(UiCommand::ResumeRemoteUpload {
+                                        upload_id: upload.upload_id.clone(),
+                                    });
+                                }
+                            }
+                            UploadClass::LocalFileMissing(session) => {
+                                ui.colored_label(part_map::RETRYING_COLOR, "ours, file missing")
+                                    .on_hover_text(session.local_path.display().to_string());
+                                ui.label("");
+                            }
+                            UploadClass::Orphan => {
+                                ui.label("orphan");
+                                ui.label("");
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+}
+
+fn confirm_abort_ui(
+    ctx: &egui::Context,
+    model: &mut RemoteUploadsModel,
+    commands: &mut Vec<UiCommand>,
+) {
+    let Some(selected) = model.confirm_abort.clone() else {
+        return;
+    };
+    let owned = model.owned_by_local_sessions();
+    let local_files: Vec<&String> = selected
+        .iter()
+        .filter_map(|(_, id)| owned.get(id))
+        .collect();
+    let modal = egui::Modal::new(egui::Id::unique("confirm_remote_abort")).show(ctx, |ui| {
+        ui.set_max_width(460.0);
+        ui.heading(format!("Abort {} uploads?", selected.len()));
+        ui.label(format!(
+            "{} of them belong to uploads from this computer; aborting deletes their progress \
+             and they would have to start over:",
+            local_files.len()
+        ));
+        for file in &local_files {
+            ui.label(RichText::new(file.as_str()).monospace());
+        }
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Abort them").clicked() {
+                model.busy = true;
+                commands.push(UiCommand::AbortRemoteUploads(selected.clone()));
+                model.confirm_abort = None;
+            }
+            if ui.button("Cancel").clicked() {
+                model.confirm_abort = None;
+            }
+        });
+    });
+    if modal.should_close() {
+        model.confirm_abort = None;
+    }
+}
+
+fn short_id(upload_id: &str) -> String {
+    if upload_id.chars().count() <= 14 {
+        upload_id.to_owned()
+    } else {
+        let head: String = upload_id.chars().take(12).collect();
+        format!("{head}…")
+    }
+}

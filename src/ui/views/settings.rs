@@ -1,0 +1,563 @@
+//! The settings view: profiles (endpoint, region, bucket, credentials) and tuning (part
+//! size, parallelism, bandwidth, overwrite, storage class, resume on start).
+//!
+//! The form holds text as typed; [`SettingsForm::to_config`] turns it into a validated
+//! [`ConfigFile`] or refuses with a message. Nothing is clamped. Stored secrets are never
+//! shown again: an empty secret field keeps the stored one.
+
+use egui::{RichText, Ui};
+
+use crate::config::units::{format_bytes_exact, parse_bytes};
+use crate::config::{ConfigFile, Profile, STORAGE_CLASSES, Tuning};
+use crate::ui::command::UiCommand;
+use crate::ui::widgets::part_map;
+
+/// Where a profile's key pair comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CredentialSource {
+    /// `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` at start.
+    #[default]
+    Environment,
+    /// Typed here and stored in the 0600 config file.
+    Entered,
+}
+
+/// A profile as typed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProfileForm {
+    pub name: String,
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub credentials: CredentialSource,
+    pub access_key_id: String,
+    /// Empty keeps the stored secret (which is never put back into this field).
+    pub new_secret: String,
+    pub has_stored_secret: bool,
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for ProfileForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileForm")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("credentials", &self.credentials)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "new_secret",
+                &(!self.new_secret.is_empty()).then_some("******"),
+            )
+            .field("has_stored_secret", &self.has_stored_secret)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+/// The tuning as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TuningForm {
+    pub part_size: String,
+    pub parallel_parts: String,
+    pub concurrent_transfers: String,
+    /// Empty: no limit.
+    pub bandwidth_limit: String,
+    pub forbid_overwrite: bool,
+    /// Empty: the bucket's default.
+    pub storage_class: String,
+    pub resume_on_start: bool,
+}
+
+/// Everything the settings view edits.
+#[derive(Debug, Default)]
+pub struct SettingsForm {
+    pub tuning: TuningForm,
+    /// Index into `profiles` being edited, or `None` for a new one.
+    pub editing: Option<String>,
+    pub profile: ProfileForm,
+    /// Names of the profiles in the file (for the list).
+    pub profile_names: Vec<String>,
+    pub default_profile: Option<String>,
+    /// Outcome of the last save: `Ok(message)` or `Err(why it was refused)`.
+    pub message: Option<Result<String, String>>,
+    pub saving: bool,
+}
+
+impl SettingsForm {
+    /// Fills the form from a loaded configuration.
+    pub fn from_config(config: &ConfigFile) -> Self {
+        let mut form = Self {
+            tuning: TuningForm::from_tuning(&config.tuning),
+            ..Self::default()
+        };
+        form.refresh_profiles(config);
+        form
+    }
+
+    pub fn refresh_profiles(&mut self, config: &ConfigFile) {
+        self.profile_names = config.profile_names();
+        self.default_profile = config.default_profile.clone();
+    }
+
+    /// Starts editing `name` (secrets are not copied into the form).
+    pub fn edit_profile(&mut self, config: &ConfigFile, name: &str) {
+        if let Some(profile) = config.profiles.get(name) {
+            self.editing = Some(name.to_owned());
+            self.profile = ProfileForm {
+                name: name.to_owned(),
+                endpoint: profile.endpoint.clone(),
+                region: profile.region.clone().unwrap_or_default(),
+                bucket: profile.bucket.clone().unwrap_or_default(),
+                credentials: if profile.access_key_id.is_some() {
+                    CredentialSource::Entered
+                } else {
+                    CredentialSource::Environment
+                },
+                access_key_id: profile.access_key_id.clone().unwrap_or_default(),
+                new_secret: String::new(),
+                has_stored_secret: profile.access_key_secret.is_some(),
+                path_style: profile.path_style,
+            };
+        }
+    }
+
+    pub fn new_profile(&mut self) {
+        self.editing = None;
+        self.profile = ProfileForm::default();
+    }
+
+    /// The configuration this form describes, on top of `current` (whose stored secrets
+    /// are kept when no new one is typed). Refuses invalid values with a sentence.
+    /// Returns the new file and the profile the form named, if any.
+    pub fn to_config(&self, current: &ConfigFile) -> Result<(ConfigFile, Option<String>), String> {
+        let mut config = current.clone();
+        config.tuning = self.tuning.to_tuning()?;
+        let profile_name = self.profile.name.trim().to_owned();
+        let profile_touched = self.editing.is_some() || self.profile != ProfileForm::default();
+        let mut named = None;
+        if profile_touched {
+            if profile_name.is_empty() {
+                return Err("profile name: give the profile a name".into());
+            }
+            let previous = self
+                .editing
+                .as_ref()
+                .and_then(|name| current.profiles.get(name));
+            let profile = self.profile.to_profile(previous)?;
+            if let Some(old_name) = &self.editing
+                && *old_name != profile_name
+            {
+                config.profiles.remove(old_name);
+                if config.default_profile.as_deref() == Some(old_name.as_str()) {
+                    config.default_profile = Some(profile_name.clone());
+                }
+            }
+            config.profiles.insert(profile_name.clone(), profile);
+            named = Some(profile_name);
+        }
+        config.validate().map_err(|e| e.to_string())?;
+        Ok((config, named))
+    }
+}
+
+impl TuningForm {
+    pub fn from_tuning(tuning: &Tuning) -> Self {
+        Self {
+            part_size: format_bytes_exact(tuning.part_size_bytes),
+            parallel_parts: tuning.parallel_parts.to_string(),
+            concurrent_transfers: tuning.concurrent_transfers.to_string(),
+            bandwidth_limit: tuning
+                .bandwidth_limit_bytes_per_sec
+                .map(format_bytes_exact)
+                .unwrap_or_default(),
+            forbid_overwrite: tuning.forbid_overwrite,
+            storage_class: tuning.storage_class.clone().unwrap_or_default(),
+            resume_on_start: tuning.resume_on_start,
+        }
+    }
+
+    /// Parses and validates; the message names the field.
+    pub fn to_tuning(&self) -> Result<Tuning, String> {
+        let count = |field: &str, text: &str| {
+            text.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{field}: \"{}\" is not a whole number", text.trim()))
+        };
+        let tuning = Tuning {
+            part_size_bytes: parse_bytes(&self.part_size).map_err(|e| format!("part size: {e}"))?,
+            parallel_parts: count("parallel parts", &self.parallel_parts)?,
+            concurrent_transfers: count("concurrent transfers", &self.concurrent_transfers)?,
+            bandwidth_limit_bytes_per_sec: match self.bandwidth_limit.trim() {
+                "" => None,
+                text => Some(parse_bytes(text).map_err(|e| format!("bandwidth limit: {e}"))?),
+            },
+            forbid_overwrite: self.forbid_overwrite,
+            storage_class: match self.storage_class.trim() {
+                "" => None,
+                class => Some(class.to_owned()),
+            },
+            resume_on_start: self.resume_on_start,
+        };
+        tuning.validate().map_err(|e| e.to_string())?;
+        Ok(tuning)
+    }
+}
+
+impl ProfileForm {
+    fn to_profile(&self, previous: Option<&Profile>) -> Result<Profile, String> {
+        let optional = |text: &str| {
+            let trimmed = text.trim();
+            (!trimmed.is_empty()).then(|| trimmed.to_owned())
+        };
+        let (access_key_id, access_key_secret) = match self.credentials {
+            CredentialSource::Environment => (None, None),
+            CredentialSource::Entered => {
+                let id = optional(&self.access_key_id)
+                    .ok_or("access key id: enter it, or take credentials from the environment")?;
+                let secret = if self.new_secret.is_empty() {
+                    previous
+                        .filter(|p| p.access_key_id.as_deref() == Some(id.as_str()))
+                        .and_then(|p| p.access_key_secret.clone())
+                } else {
+                    Some(self.new_secret.clone())
+                };
+                if secret.is_none() {
+                    return Err("access key secret: enter the secret for this access key id".into());
+                }
+                (Some(id), secret)
+            }
+        };
+        let profile = Profile {
+            endpoint: self.endpoint.trim().trim_end_matches('/').to_owned(),
+            region: optional(&self.region),
+            bucket: optional(&self.bucket),
+            access_key_id,
+            access_key_secret,
+            path_style: self.path_style,
+        };
+        profile
+            .validate(self.name.trim())
+            .map_err(|e| e.to_string())?;
+        Ok(profile)
+    }
+}
+
+/// Draws the settings view.
+pub fn settings_ui(
+    ui: &mut Ui,
+    form: &mut SettingsForm,
+    config: &ConfigFile,
+    active_profile: Option<&str>,
+    commands: &mut Vec<UiCommand>,
+) {
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.heading("Profiles");
+            profiles_list_ui(ui, form, config, active_profile, commands);
+            ui.add_space(6.0);
+            profile_form_ui(ui, form);
+            ui.add_space(12.0);
+            ui.heading("Transfers");
+            tuning_form_ui(ui, &mut form.tuning);
+            ui.add_space(12.0);
+            ui.horizontal(|ui| {
+                let save = ui.add_enabled(!form.saving, egui::Button::new("Save settings"));
+                if save.clicked() {
+                    commands.push(UiCommand::SaveSettings);
+                }
+                if form.saving {
+                    ui.spinner();
+                }
+            });
+            match &form.message {
+                Some(Ok(message)) => {
+                    ui.colored_label(part_map::DONE_COLOR, message);
+                }
+                Some(Err(message)) => {
+                    ui.colored_label(part_map::FAILED_COLOR, message);
+                }
+                None => {}
+            }
+        });
+}
+
+fn profiles_list_ui(
+    ui: &mut Ui,
+    form: &mut SettingsForm,
+    config: &ConfigFile,
+    active_profile: Option<&str>,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        let embedded_active = active_profile.is_none();
+        if ui
+            .selectable_label(embedded_active, "Built-in local endpoint")
+            .clicked()
+            && !embedded_active
+        {
+            commands.push(UiCommand::SelectProfile(None));
+        }
+        for name in form.profile_names.clone() {
+            let active = active_profile == Some(name.as_str());
+            if ui.selectable_label(active, format!("Use {name}")).clicked() && !active {
+                commands.push(UiCommand::SelectProfile(Some(name.clone())));
+            }
+            if ui.small_button(format!("Edit {name}")).clicked() {
+                form.edit_profile(config, &name);
+            }
+        }
+        if ui.button("New profile").clicked() {
+            form.new_profile();
+        }
+    });
+}
+
+fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &str) {
+    let label = ui.label(label);
+    ui.add(
+        egui::TextEdit::singleline(text)
+            .hint_text(hint)
+            .desired_width(320.0),
+    )
+    .labelled_by(label.id);
+    ui.end_row();
+}
+
+fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
+    let title = match &form.editing {
+        Some(name) => format!("Editing profile {name}"),
+        None => {
+            String::from("New profile (leave the name empty to change only the settings below)")
+        }
+    };
+    ui.label(RichText::new(title).strong());
+    egui::Grid::new("profile_form")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            let profile = &mut form.profile;
+            labelled_text(ui, "Profile name", &mut profile.name, "work");
+            labelled_text(
+                ui,
+                "Endpoint",
+                &mut profile.endpoint,
+                "https://oss-cn-hangzhou.aliyuncs.com",
+            );
+            labelled_text(
+                ui,
+                "Region",
+                &mut profile.region,
+                "cn-hangzhou (V4 signing)",
+            );
+            labelled_text(ui, "Bucket", &mut profile.bucket, "my-bucket");
+            ui.label("Credentials");
+            ui.horizontal(|ui| {
+                ui.radio_value(
+                    &mut profile.credentials,
+                    CredentialSource::Environment,
+                    "From OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET",
+                );
+                ui.radio_value(
+                    &mut profile.credentials,
+                    CredentialSource::Entered,
+                    "Entered here",
+                );
+            });
+            ui.end_row();
+            if profile.credentials == CredentialSource::Entered {
+                labelled_text(ui, "Access key id", &mut profile.access_key_id, "LTAI…");
+                let label = ui.label("Access key secret");
+                let hint = if profile.has_stored_secret {
+                    "stored; type to replace"
+                } else {
+                    "secret"
+                };
+                ui.add(
+                    egui::TextEdit::singleline(&mut profile.new_secret)
+                        .password(true)
+                        .hint_text(hint)
+                        .desired_width(320.0),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+            }
+            ui.label("");
+            ui.checkbox(
+                &mut profile.path_style,
+                "Path-style addressing (endpoint/bucket/key)",
+            );
+            ui.end_row();
+        });
+}
+
+fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
+    egui::Grid::new("tuning_form")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            labelled_text(
+                ui,
+                "Part size",
+                &mut tuning.part_size,
+                "8MiB (100KiB to 5GiB)",
+            );
+            labelled_text(
+                ui,
+                "Parallel parts per file",
+                &mut tuning.parallel_parts,
+                "4",
+            );
+            labelled_text(
+                ui,
+                "Concurrent transfers",
+                &mut tuning.concurrent_transfers,
+                "2",
+            );
+            labelled_text(
+                ui,
+                "Bandwidth limit per second",
+                &mut tuning.bandwidth_limit,
+                "empty = no limit, e.g. 20MiB",
+            );
+            ui.label("Storage class");
+            let shown = if tuning.storage_class.is_empty() {
+                "Bucket default"
+            } else {
+                tuning.storage_class.as_str()
+            };
+            egui::ComboBox::from_id_salt("storage_class")
+                .selected_text(shown.to_owned())
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut tuning.storage_class, String::new(), "Bucket default");
+                    for class in STORAGE_CLASSES {
+                        ui.selectable_value(&mut tuning.storage_class, class.to_owned(), class);
+                    }
+                });
+            ui.end_row();
+            ui.label("");
+            ui.checkbox(
+                &mut tuning.forbid_overwrite,
+                "Never overwrite existing objects (skip them)",
+            );
+            ui.end_row();
+            ui.label("");
+            ui.checkbox(
+                &mut tuning.resume_on_start,
+                "Resume unfinished uploads when ossup starts",
+            );
+            ui.end_row();
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid_form() -> SettingsForm {
+        SettingsForm::from_config(&ConfigFile::default())
+    }
+
+    #[test]
+    fn defaults_round_trip_through_the_form() {
+        let config = ConfigFile::default();
+        let (saved, named) = valid_form().to_config(&config).expect("defaults are valid");
+        assert_eq!(saved.tuning, config.tuning);
+        assert_eq!(named, None);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_not_clamped() {
+        let config = ConfigFile::default();
+        for (edit, field) in [
+            (
+                Box::new(|f: &mut TuningForm| f.part_size = "50KiB".into())
+                    as Box<dyn Fn(&mut TuningForm)>,
+                "part size",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.part_size = "eight".into()),
+                "part size",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.parallel_parts = "0".into()),
+                "parallel parts",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.parallel_parts = "-3".into()),
+                "parallel parts",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.concurrent_transfers = "1000".into()),
+                "concurrent transfers",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.bandwidth_limit = "10B".into()),
+                "bandwidth limit",
+            ),
+            (
+                Box::new(|f: &mut TuningForm| f.storage_class = "Cold".into()),
+                "storage class",
+            ),
+        ] {
+            let mut form = valid_form();
+            edit(&mut form.tuning);
+            let error = form.to_config(&config).expect_err("refused");
+            assert!(error.starts_with(field), "{error:?} should name {field}");
+        }
+    }
+
+    #[test]
+    fn an_empty_secret_keeps_the_stored_one_and_it_never_reaches_the_form() {
+        let mut config = ConfigFile::default();
+        config.profiles.insert(
+            "work".into(),
+            Profile {
+                endpoint: "https://oss-cn-hangzhou.aliyuncs.com".into(),
+                region: Some("cn-hangzhou".into()),
+                bucket: Some("photos".into()),
+                access_key_id: Some("LTAIexample".into()),
+                access_key_secret: Some("s3cret-value".into()),
+                path_style: false,
+            },
+        );
+        let mut form = SettingsForm::from_config(&config);
+        form.edit_profile(&config, "work");
+        assert!(form.profile.new_secret.is_empty());
+        assert!(form.profile.has_stored_secret);
+        assert!(!format!("{form:?}").contains("s3cret-value"));
+        form.profile.new_secret = "typed-secret".into();
+        assert!(!format!("{form:?}").contains("typed-secret"));
+        form.profile.new_secret.clear();
+        form.profile.bucket = "videos".into();
+        let (saved, named) = form.to_config(&config).expect("valid");
+        assert_eq!(named.as_deref(), Some("work"));
+        let work = &saved.profiles["work"];
+        assert_eq!(work.bucket.as_deref(), Some("videos"));
+        assert_eq!(work.access_key_secret.as_deref(), Some("s3cret-value"));
+    }
+
+    #[test]
+    fn a_new_profile_needs_a_valid_endpoint_and_a_secret() {
+        let config = ConfigFile::default();
+        let mut form = valid_form();
+        form.profile.name = "work".into();
+        form.profile.endpoint = "oss-cn-hangzhou.aliyuncs.com".into();
+        let error = form.to_config(&config).expect_err("no scheme");
+        assert!(error.contains("endpoint"), "{error}");
+        form.profile.endpoint = "https://oss-cn-hangzhou.aliyuncs.com".into();
+        form.profile.credentials = CredentialSource::Entered;
+        form.profile.access_key_id = "LTAIexample".into();
+        let error = form.to_config(&config).expect_err("no secret");
+        assert!(error.contains("secret"), "{error}");
+        form.profile.new_secret = "typed".into();
+        let (saved, named) = form.to_config(&config).expect("valid");
+        assert_eq!(named.as_deref(), Some("work"));
+        assert_eq!(
+            saved.profiles["work"].access_key_secret.as_deref(),
+            Some("typed")
+        );
+    }
+}

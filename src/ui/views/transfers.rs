@@ -1,0 +1,271 @@
+//! The transfers view: one row per transfer (name, destination, size, state, speed, ETA,
+//! overall bar, part map, buttons), and the history of finished ones below.
+
+use std::collections::HashSet;
+
+use egui::{Color32, RichText, Ui};
+
+use crate::engine::event::{TransferId, TransferState};
+use crate::ui::command::UiCommand;
+use crate::ui::format::{bytes_label, eta_label, rate_label};
+use crate::ui::state::{TransferRow, TransfersModel, state_label};
+use crate::ui::widgets::part_map::{self, part_map_ui};
+
+/// What the transfers view remembers between frames.
+#[derive(Debug, Default)]
+pub struct TransfersViewState {
+    /// Rows whose details (error, request id, upload id) are unfolded.
+    pub details_open: HashSet<TransferId>,
+    /// The transfer whose abort waits for confirmation.
+    pub abort_pending: Option<TransferId>,
+}
+
+/// Draws the active transfers, then the history.
+pub fn transfers_ui(
+    ui: &mut Ui,
+    model: &TransfersModel,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
+    for notice in &model.notices {
+        ui.colored_label(part_map::RETRYING_COLOR, notice);
+    }
+    let active_count = model.active_rows().count();
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            if active_count == 0 {
+                ui.add_space(24.0);
+                ui.vertical_centered(|ui| {
+                    ui.label(RichText::new("No uploads in progress").size(18.0));
+                    ui.label(
+                        "Drop files or folders anywhere on this window, or use Add files… above.",
+                    );
+                });
+            }
+            for row in model.active_rows() {
+                transfer_row_ui(ui, row, view, commands);
+            }
+            let history_count = model.history_rows().count();
+            if history_count > 0 {
+                ui.add_space(8.0);
+                egui::CollapsingHeader::new(format!("History ({history_count})"))
+                    .default_open(true)
+                    .show(ui, |ui| {
+                        for row in model.history_rows() {
+                            history_row_ui(ui, row, commands);
+                        }
+                    });
+            }
+        });
+    abort_confirmation_ui(ui.ctx(), model, view, commands);
+}
+
+fn transfer_row_ui(
+    ui: &mut Ui,
+    row: &TransferRow,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
+    egui::Frame::group(ui.style())
+        .inner_margin(8.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(&row.file_name).strong().size(15.0));
+                ui.label(RichText::new(row.destination_label()).weak());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    row_buttons_ui(ui, row, view, commands);
+                });
+            });
+            ui.horizontal(|ui| {
+                ui.label(bytes_label(row.size_bytes));
+                ui.separator();
+                ui.label(RichText::new(state_label(&row.state)).color(state_color(&row.state)));
+                ui.separator();
+                ui.label(rate_label(row.bytes_per_sec));
+                ui.separator();
+                ui.label(format!("ETA {}", eta_label(row.eta_secs)));
+                let counts = row.part_counts();
+                ui.separator();
+                ui.label(format!("{} of {} parts", counts.done, row.parts.len()));
+                if counts.retrying > 0 {
+                    ui.colored_label(
+                        part_map::RETRYING_COLOR,
+                        format!("{} retrying", counts.retrying),
+                    );
+                }
+            });
+            ui.add(
+                egui::ProgressBar::new(row.progress_fraction())
+                    .desired_height(10.0)
+                    .show_percentage(),
+            );
+            if !row.parts.is_empty() {
+                let counts = row.part_counts();
+                let label = format!(
+                    "Part map of {}: {} done, {} sending, {} queued, {} failed",
+                    row.file_name,
+                    counts.done,
+                    counts.in_flight + counts.retrying,
+                    counts.queued,
+                    counts.failed
+                );
+                part_map_ui(ui, &row.parts, row.part_size_bytes, row.size_bytes, &label);
+            }
+            if let Some(error) = &row.error
+                && !view.details_open.contains(&row.id)
+            {
+                ui.colored_label(part_map::FAILED_COLOR, &error.message);
+            }
+            if view.details_open.contains(&row.id) {
+                details_ui(ui, row);
+            }
+        });
+}
+
+fn row_buttons_ui(
+    ui: &mut Ui,
+    row: &TransferRow,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
+    let details_open = view.details_open.contains(&row.id);
+    if ui.selectable_label(details_open, "Details").clicked() {
+        if details_open {
+            view.details_open.remove(&row.id);
+        } else {
+            view.details_open.insert(row.id.clone());
+        }
+    }
+    let controllable = row.state != TransferState::LockedElsewhere;
+    if ui
+        .add_enabled(controllable, egui::Button::new("Abort…"))
+        .clicked()
+    {
+        view.abort_pending = Some(row.id.clone());
+    }
+    if row.can_retry() && ui.button("Retry").clicked() {
+        commands.push(UiCommand::Retry(row.id.clone()));
+    }
+    if row.error.as_ref().is_some_and(|e| e.restart_suggested) && ui.button("Start over").clicked()
+    {
+        commands.push(UiCommand::Restart(row.id.clone()));
+    }
+    if row.can_resume() && ui.button("Resume").clicked() {
+        commands.push(UiCommand::Resume(row.id.clone()));
+    }
+    if row.can_pause() && ui.button("Pause").clicked() {
+        commands.push(UiCommand::Pause(row.id.clone()));
+    }
+}
+
+fn details_ui(ui: &mut Ui, row: &TransferRow) {
+    egui::Grid::new(("transfer_details", &row.id.0))
+        .num_columns(2)
+        .spacing([12.0, 2.0])
+        .show(ui, |ui| {
+            ui.label("Local file");
+            ui.label(row.source.display().to_string());
+            ui.end_row();
+            ui.label("Part size");
+            ui.label(bytes_label(row.part_size_bytes));
+            ui.end_row();
+            if let Some(upload_id) = &row.upload_id {
+                ui.label("Upload id");
+                ui.label(RichText::new(upload_id).monospace());
+                ui.end_row();
+            }
+            if let Some(error) = &row.error {
+                ui.label("Error");
+                ui.colored_label(part_map::FAILED_COLOR, &error.message);
+                ui.end_row();
+                if let Some(code) = &error.code {
+                    ui.label("OSS code");
+                    ui.label(RichText::new(code).monospace());
+                    ui.end_row();
+                }
+                if let Some(request_id) = &error.request_id {
+                    ui.label("Request id");
+                    ui.label(RichText::new(request_id).monospace());
+                    ui.end_row();
+                }
+            }
+        });
+}
+
+fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>) {
+    ui.horizontal(|ui| {
+        if ui
+            .small_button("Remove")
+            .on_hover_text("Remove from the list (the object stays in the bucket)")
+            .clicked()
+        {
+            commands.push(UiCommand::Forget(row.id.clone()));
+        }
+        ui.label(RichText::new(&row.file_name).strong());
+        ui.label(RichText::new(row.destination_label()).weak());
+        ui.label(bytes_label(row.size_bytes));
+        ui.label(state_label(&row.state));
+        if let Some(result) = &row.result {
+            ui.label(RichText::new(format!("ETag {}", result.etag.trim_matches('"'))).monospace());
+            if result.verified {
+                ui.colored_label(part_map::DONE_COLOR, "CRC-64 verified");
+            } else {
+                ui.colored_label(part_map::FAILED_COLOR, "CRC-64 not verified");
+            }
+        }
+    });
+}
+
+fn abort_confirmation_ui(
+    ctx: &egui::Context,
+    model: &TransfersModel,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
+    let Some(id) = view.abort_pending.clone() else {
+        return;
+    };
+    let Some(row) = model.row(&id) else {
+        view.abort_pending = None;
+        return;
+    };
+    let modal = egui::Modal::new(egui::Id::unique("abort_confirmation")).show(ctx, |ui| {
+        ui.set_max_width(420.0);
+        ui.heading(format!("Abort the upload of {}?", row.file_name));
+        ui.label(format!(
+            "The parts already sent to {} are deleted on the server and the local session is \
+             forgotten. The local file is not touched.",
+            row.destination_label()
+        ));
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Abort upload").clicked() {
+                commands.push(UiCommand::Abort(id.clone()));
+                view.abort_pending = None;
+            }
+            if ui.button("Keep uploading").clicked() {
+                view.abort_pending = None;
+            }
+        });
+    });
+    if modal.should_close() {
+        view.abort_pending = None;
+    }
+}
+
+fn state_color(state: &TransferState) -> Color32 {
+    match state {
+        TransferState::Uploading | TransferState::Verifying | TransferState::Preparing => {
+            part_map::IN_FLIGHT_COLOR
+        }
+        TransferState::Done => part_map::DONE_COLOR,
+        TransferState::Failed => part_map::FAILED_COLOR,
+        TransferState::WaitingForNetwork => part_map::RETRYING_COLOR,
+        TransferState::Queued
+        | TransferState::Paused
+        | TransferState::Skipped
+        | TransferState::LockedElsewhere => Color32::from_gray(170),
+    }
+}

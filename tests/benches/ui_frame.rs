@@ -1,0 +1,137 @@
+//! CPU cost of one window frame with 50 transfers of 10,000 parts each: the transfers view
+//! laid out by `egui::Context::run` and tessellated into triangles, as eframe does before
+//! handing them to the GPU (no GPU here). Prints milliseconds per frame.
+//!
+//! `cargo bench --bench ui_frame`
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ossup::engine::event::{
+    EngineEvent, PartState, SourceKind, TransferId, TransferSnapshot, TransferState,
+};
+use ossup::ui::state::TransfersModel;
+use ossup::ui::views::transfers::{TransfersViewState, transfers_ui};
+
+const TRANSFERS: usize = 50;
+const PARTS_PER_TRANSFER: usize = 10_000;
+const PART_SIZE: u64 = 8 << 20;
+const FRAMES: usize = 30;
+
+/// A realistic mix: a done prefix, a band of parts in flight, one retrying, the rest queued.
+fn model() -> TransfersModel {
+    let mut model = TransfersModel::default();
+    for t in 0..TRANSFERS {
+        let done = (t * 197) % PARTS_PER_TRANSFER;
+        let parts = (0..PARTS_PER_TRANSFER)
+            .map(|i| match i {
+                i if i < done => PartState::Done,
+                i if i < done + 8 => PartState::InFlight {
+                    bytes_sent: (i as u64 * 997_331) % PART_SIZE,
+                },
+                i if i == done + 8 => PartState::Retrying {
+                    attempt: 2,
+                    last_error: "503 ServiceUnavailable".into(),
+                },
+                _ => PartState::Queued,
+            })
+            .collect();
+        model.apply(EngineEvent::Snapshot(TransferSnapshot {
+            id: TransferId(format!("t{t:02}")),
+            source: PathBuf::from(format!("/data/video-{t:02}.mkv")),
+            source_kind: SourceKind::File,
+            bucket: "demo".into(),
+            key: format!("videos/video-{t:02}.mkv"),
+            size: PART_SIZE * PARTS_PER_TRANSFER as u64,
+            part_size: PART_SIZE,
+            state: TransferState::Uploading,
+            parts,
+            bytes_done: PART_SIZE * done as u64,
+            bytes_per_sec: 48.0 * 1024.0 * 1024.0,
+            eta_secs: Some(3600.0),
+            upload_id: Some(format!("UPLOAD{t:02}")),
+            error: None,
+            result: None,
+            resumable_after_restart: true,
+        }));
+    }
+    model
+}
+
+/// CPU time this thread has used (Linux schedstat), or wall time elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+struct Measured {
+    cpu_ms: f64,
+    wall_ms: f64,
+    triangles: usize,
+}
+
+fn measure(height_px: f32, model: &TransfersModel) -> Measured {
+    let ctx = egui::Context::default();
+    let mut view = TransfersViewState::default();
+    let raw = || egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1100.0, height_px),
+        )),
+        ..Default::default()
+    };
+    let mut frame = |ctx: &egui::Context| {
+        let output = ctx.run_ui(raw(), |ui| {
+            egui::CentralPanel::default().show(ui, |ui| {
+                let mut commands = Vec::new();
+                transfers_ui(ui, model, &mut view, &mut commands);
+            });
+        });
+        ctx.tessellate(output.shapes, output.pixels_per_point)
+    };
+    // Warm up: fonts, galley caches, layout memory.
+    for _ in 0..3 {
+        frame(&ctx);
+    }
+    let cpu_start = thread_cpu_time();
+    let wall_start = Instant::now();
+    let mut triangles = 0;
+    for _ in 0..FRAMES {
+        let primitives = frame(&ctx);
+        triangles = primitives
+            .iter()
+            .map(|p| match &p.primitive {
+                egui::epaint::Primitive::Mesh(mesh) => mesh.indices.len() / 3,
+                egui::epaint::Primitive::Callback(_) => 0,
+            })
+            .sum();
+    }
+    let wall_ms = wall_start.elapsed().as_secs_f64() * 1000.0 / FRAMES as f64;
+    let cpu_ms = match (cpu_start, thread_cpu_time()) {
+        (Some(start), Some(end)) => (end - start).as_secs_f64() * 1000.0 / FRAMES as f64,
+        _ => wall_ms,
+    };
+    Measured {
+        cpu_ms,
+        wall_ms,
+        triangles,
+    }
+}
+
+fn main() {
+    let model = model();
+    println!(
+        "ui_frame: {TRANSFERS} transfers x {PARTS_PER_TRANSFER} parts, {FRAMES} frames each, layout + tessellation, no GPU"
+    );
+    for (label, height) in [
+        ("window 1100x720 (rows outside the view are clipped)", 720.0),
+        ("all 50 part maps on screen (1100x9000)", 9000.0),
+    ] {
+        let m = measure(height, &model);
+        println!(
+            "  {label}: {:.2} ms CPU per frame ({:.2} ms wall), {} triangles",
+            m.cpu_ms, m.wall_ms, m.triangles
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Shared pieces of the window tests: a private set of directories, a real app (engine +
+//! embedded endpoint on 127.0.0.1) inside an egui_kittest harness, dropping files, and
+//! waiting for a condition with a deadline.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ossup::config::{AppPaths, EnvVars};
+use ossup::protocol::client::ClientConfig;
+use ossup::protocol::{Credentials, OssClient};
+use ossup::server;
+use ossup::ui::{AppSetup, OssupApp};
+
+/// Config, sessions and the embedded endpoint's data in one temporary folder.
+pub struct TestDirs {
+    pub root: tempfile::TempDir,
+    pub paths: AppPaths,
+}
+
+impl TestDirs {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("temporary folder");
+        let paths = AppPaths {
+            config_file: root.path().join("config").join("config.toml"),
+            sessions_dir: root.path().join("sessions"),
+            server_dir: root.path().join("server"),
+        };
+        Self { root, paths }
+    }
+
+    /// Writes a config file with small parts so a small file has many.
+    pub fn write_config(&self, text: &str) {
+        let dir = self.paths.config_file.parent().expect("config folder");
+        std::fs::create_dir_all(dir).expect("config folder created");
+        std::fs::write(&self.paths.config_file, text).expect("config written");
+    }
+
+    /// A file of `len` bytes with a recognisable pattern.
+    pub fn file(&self, name: &str, len: usize) -> PathBuf {
+        let dir = self.root.path().join("files");
+        std::fs::create_dir_all(&dir).expect("files folder");
+        let path = dir.join(name);
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, bytes).expect("file written");
+        path
+    }
+}
+
+/// Small parts (100 KiB, the OSS minimum) and two at a time.
+pub const SMALL_PARTS_CONFIG: &str = r#"
+[tuning]
+part_size = "100KiB"
+parallel_parts = 2
+concurrent_transfers = 2
+"#;
+
+pub fn setup(dirs: &TestDirs, delay: Option<Duration>) -> AppSetup {
+    AppSetup {
+        paths: dirs.paths.clone(),
+        env: EnvVars::default(),
+        add_paths: Vec::new(),
+        embedded_delay: delay,
+    }
+}
+
+pub fn harness(setup: AppSetup) -> Harness<'static, OssupApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 760.0))
+        .with_max_steps(4)
+        .build_eframe(move |cc| OssupApp::new(cc.egui_ctx.clone(), setup).expect("the app starts"))
+}
+
+/// Steps the app until `condition` holds, failing with `what` after `timeout`.
+pub fn wait_until(
+    harness: &mut Harness<'_, OssupApp>,
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut(&OssupApp) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        harness.step();
+        if condition(harness.state()) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let rows: Vec<String> = harness
+                .state()
+                .transfers()
+                .rows()
+                .iter()
+                .map(|r| format!("{} {:?} {:?}", r.file_name, r.state, r.error))
+                .collect();
+            panic!(
+                "timed out waiting for {what}; status {:?}; rows {rows:?}",
+                harness.state().status()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A dropped file as the windowing backend reports it.
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Drops `paths` on the window, as a drag and drop from a file manager does.
+pub fn drop_files(harness: &mut Harness<'_, OssupApp>, paths: &[PathBuf]) {
+    harness.input_mut().dropped_files = paths
+        .iter()
+        .map(|p| Arc::new(DroppedPath(p.clone())) as egui::DroppedFileHandle)
+        .collect();
+    harness.step();
+}
+
+/// Clicks the widget labelled `label` and lets the app apply what it asked for.
+pub fn click(harness: &mut Harness<'_, OssupApp>, label: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.step();
+}
+
+/// Replaces the text of the input labelled `label`.
+pub fn type_into(harness: &mut Harness<'_, OssupApp>, label: &str, text: &str) {
+    harness.get_by_label(label).click();
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    harness.step();
+    harness.key_press(egui::Key::Backspace);
+    harness.step();
+    if !text.is_empty() {
+        harness.get_by_label(label).type_text(text);
+        harness.step();
+    }
+}
+
+/// A second client on the app's embedded endpoint, as another program would use it.
+pub fn other_client(endpoint: &str) -> OssClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = ClientConfig::new(
+        endpoint,
+        Credentials::new(
+            server::DEFAULT_ACCESS_KEY_ID,
+            server::DEFAULT_ACCESS_KEY_SECRET,
+        ),
+    );
+    config.path_style = true;
+    OssClient::new(config).expect("client")
+}
+
+/// Runs async client calls from a test thread.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}

@@ -1,0 +1,252 @@
+//! The transfers view against the real engine and the embedded local endpoint: dropped
+//! files upload and land in the history, pause/resume, abort, and restart with sessions.
+
+mod ui_support;
+
+use std::time::Duration;
+
+use egui_kittest::kittest::Queryable;
+use ossup::engine::event::{PartState, TransferState};
+use ossup::protocol::client::ListUploadsParams;
+use ossup::server;
+use ui_support::*;
+
+const GENEROUS: Duration = Duration::from_secs(60);
+
+#[test]
+fn first_run_targets_the_embedded_endpoint_and_dropped_files_complete() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let small = dirs.file("small.txt", 5_000);
+    let large = dirs.file("large.bin", 550 * 1024);
+    let mut harness = harness(setup(&dirs, None));
+
+    let target = harness.state().target().expect("connected").clone();
+    assert!(target.is_embedded());
+    assert!(target.endpoint.starts_with("http://127.0.0.1:"));
+    harness.get_by_label_contains("built-in local endpoint at");
+
+    drop_files(&mut harness, &[small.clone(), large.clone()]);
+    wait_until(&mut harness, GENEROUS, "both uploads done", |app| {
+        let rows = app.transfers().rows();
+        rows.len() == 2 && rows.iter().all(|r| r.state == TransferState::Done)
+    });
+    let large_row = harness
+        .state()
+        .transfers()
+        .rows()
+        .iter()
+        .find(|r| r.file_name == "large.bin")
+        .expect("large row")
+        .clone();
+    assert_eq!(large_row.parts.len(), 6, "550 KiB in 100 KiB parts");
+    assert!(large_row.parts.iter().all(|p| *p == PartState::Done));
+    assert_eq!(large_row.bucket, server::DEFAULT_BUCKET);
+    assert_eq!(large_row.key, "large.bin");
+    harness.run_steps(2);
+    assert_eq!(
+        harness.get_all_by_label("CRC-64 verified").count(),
+        2,
+        "both rows in the history say their CRC-64 was checked"
+    );
+
+    let client = other_client(&target.endpoint);
+    let stored = block_on(client.get_object(server::DEFAULT_BUCKET, "large.bin", None))
+        .expect("object readable");
+    assert_eq!(
+        stored.as_ref(),
+        std::fs::read(&large).expect("local file").as_slice()
+    );
+}
+
+#[test]
+fn pause_stops_the_transfer_and_resume_completes_it() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("movie.bin", 2 * 1024 * 1024);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "a part done", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.parts.contains(&PartState::Done))
+    });
+    click(&mut harness, "Pause");
+    wait_until(&mut harness, GENEROUS, "paused", |app| {
+        app.transfers().rows()[0].state == TransferState::Paused
+    });
+    let paused = harness.state().transfers().rows()[0].clone();
+    assert!(
+        paused.parts.iter().any(|p| *p != PartState::Done),
+        "paused before the end"
+    );
+    assert!(
+        !paused
+            .parts
+            .iter()
+            .any(|p| matches!(p, PartState::InFlight { .. })),
+        "nothing in flight while paused"
+    );
+
+    click(&mut harness, "Resume");
+    wait_until(&mut harness, GENEROUS, "done after resume", |app| {
+        app.transfers().rows()[0].state == TransferState::Done
+    });
+}
+
+#[test]
+fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("abort-me.bin", 2 * 1024 * 1024);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+    let endpoint = harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone();
+
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "upload started", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.upload_id.is_some())
+    });
+    click(&mut harness, "Abort…");
+    harness.get_by_label_contains("Abort the upload of abort-me.bin");
+    click(&mut harness, "Abort upload");
+    wait_until(&mut harness, GENEROUS, "transfer removed", |app| {
+        app.transfers().rows().is_empty()
+    });
+
+    let client = other_client(&endpoint);
+    let listed = block_on(
+        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
+    )
+    .expect("listing");
+    assert!(
+        listed.uploads.is_empty(),
+        "left behind: {:?}",
+        listed.uploads
+    );
+    let sessions = std::fs::read_dir(&dirs.paths.sessions_dir)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(sessions, 0, "no session file left");
+}
+
+#[test]
+fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("resume-me.bin", 2 * 1024 * 1024);
+    let delay = Some(Duration::from_millis(150));
+
+    let done_before = {
+        let mut harness = harness(setup(&dirs, delay));
+        drop_files(&mut harness, &[file]);
+        wait_until(&mut harness, GENEROUS, "three parts done", |app| {
+            app.transfers()
+                .rows()
+                .first()
+                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
+        });
+        click(&mut harness, "Pause");
+        wait_until(&mut harness, GENEROUS, "paused", |app| {
+            app.transfers().rows()[0].state == TransferState::Paused
+        });
+        let done = harness.state().transfers().rows()[0]
+            .parts
+            .iter()
+            .filter(|p| **p == PartState::Done)
+            .count();
+        harness.state_mut().shutdown();
+        done
+    };
+
+    let mut harness = harness(setup(&dirs, None));
+    wait_until(&mut harness, GENEROUS, "the session reloaded", |app| {
+        !app.transfers().rows().is_empty()
+    });
+    let row = harness.state().transfers().rows()[0].clone();
+    assert_eq!(row.state, TransferState::Paused);
+    assert_eq!(row.file_name, "resume-me.bin");
+    let done_after = row.parts.iter().filter(|p| **p == PartState::Done).count();
+    assert_eq!(
+        done_after, done_before,
+        "the part map is filled from the session"
+    );
+
+    click(&mut harness, "Resume");
+    wait_until(&mut harness, GENEROUS, "done after restart", |app| {
+        app.transfers().rows()[0].state == TransferState::Done
+    });
+}
+
+#[test]
+fn hovering_a_part_shows_its_number_range_and_state() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("hover.bin", 2 * 1024 * 1024);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "the first part done", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.parts.first() == Some(&PartState::Done))
+    });
+    click(&mut harness, "Pause");
+    wait_until(&mut harness, GENEROUS, "paused", |app| {
+        app.transfers().rows()[0].state == TransferState::Paused
+    });
+
+    let map = harness
+        .get_by_label_contains("Part map of hover.bin")
+        .rect();
+    harness.hover_at(map.left_top() + egui::vec2(4.0, 4.0));
+    // Tooltips wait until the pointer rests (half a second by default).
+    harness.run_steps(60);
+    harness.get_by_label("Part 1");
+    harness.get_by_label("Bytes 0–102399 (100KiB)");
+    harness.get_by_label("Done");
+}
+
+#[test]
+fn a_failed_transfer_keeps_its_reason_code_and_a_retry_button() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let file = dirs.file("nowhere.bin", 300 * 1024);
+    let mut harness = harness(setup(&dirs, None));
+
+    type_into(&mut harness, "Bucket", "no-such-bucket");
+    drop_files(&mut harness, &[file]);
+    wait_until(&mut harness, GENEROUS, "the failure", |app| {
+        app.transfers()
+            .rows()
+            .first()
+            .is_some_and(|r| r.state == TransferState::Failed)
+    });
+    let row = harness.state().transfers().rows()[0].clone();
+    assert_eq!(row.bucket, "no-such-bucket");
+    let error = row.error.expect("a reason");
+    assert_eq!(error.code.as_deref(), Some("NoSuchBucket"));
+    harness.run_steps(2);
+    harness.get_by_label(&error.message);
+    harness.get_by_label("Retry");
+
+    click(&mut harness, "Details");
+    harness.get_by_label("OSS code");
+    harness.get_by_label("NoSuchBucket");
+    if let Some(request_id) = &error.request_id {
+        harness.get_by_label(request_id);
+    }
+}
