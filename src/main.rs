@@ -1,11 +1,12 @@
 //! The `ossup` executable: the window when run without a subcommand, `ossup serve` for
 //! the local endpoint, otherwise the headless subcommands of [`ossup::cli`].
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ossup::cli::{self, error::EXIT_SOME_FAILED, error::EXIT_USAGE};
+use ossup::cli::{self, error::EXIT_SOME_FAILED};
 use ossup::server::{self, ServeArgs};
 
 /// Upload manager for Alibaba Cloud OSS: resumable multipart uploads, cleanup of
@@ -13,6 +14,9 @@ use ossup::server::{self, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "ossup", version, about)]
 struct Args {
+    /// Files or folders to upload as soon as the window opens (repeatable).
+    #[arg(long = "add", value_name = "PATH")]
+    add_paths: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,13 +51,19 @@ fn main() -> ExitCode {
                 ExitCode::from(error.exit_code())
             }
         },
-        None => match ossup::ui::run(ossup::ui::RunOptions::default()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(EXIT_USAGE)
+        None => {
+            let options = ossup::ui::RunOptions {
+                add_paths: args.add_paths,
+                ..ossup::ui::RunOptions::default()
+            };
+            match ossup::ui::run(options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_SOME_FAILED)
+                }
             }
-        },
+        }
     }
 }
 

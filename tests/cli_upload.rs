@@ -59,7 +59,7 @@ fn a_single_file_to_an_exact_key() {
         .arg("upload")
         .arg(&path)
         .arg(format!("oss://{BUCKET}/docs/2025-report.pdf"))
-        .args(["--part-size", "100KiB"]));
+        .args(["--part-size", "100KiB", "--limit-rate", "50MiB/s"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let got = read_object(&server.client(), "docs/2025-report.pdf");
     assert!(got == bytes(PART * 2 + 5, 9));

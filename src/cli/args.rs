@@ -54,7 +54,7 @@ pub struct TuningArgs {
     /// Parts of one file uploaded at once (1 to 64).
     #[arg(long, value_name = "N")]
     pub parallel: Option<u32>,
-    /// Bandwidth limit per second over all files, e.g. 20MiB.
+    /// Bandwidth limit per second over all files, e.g. 20MiB (or 20MiB/s).
     #[arg(long, value_name = "RATE")]
     pub limit_rate: Option<String>,
     /// Do not replace objects that already exist (they are reported as skipped).

@@ -134,8 +134,10 @@ impl Setup {
             tuning.parallel_parts = parallel;
         }
         if let Some(text) = &flags.limit_rate {
+            // "20MiB" and "20MiB/s" both mean per second.
+            let per_second = text.trim().trim_end_matches("/s");
             tuning.bandwidth_limit_bytes_per_sec =
-                Some(config::parse_size_setting("--limit-rate", text)?);
+                Some(config::parse_size_setting("--limit-rate", per_second)?);
         }
         if flags.forbid_overwrite {
             tuning.forbid_overwrite = true;

@@ -6,11 +6,12 @@
 //! spawned, so a front end runs them where it likes (the engine's runtime, a CLI's own).
 //! Unfinished uploads cost storage until aborted, which is why this exists.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
 
+use super::event::TransferId;
 use super::session_store::{SessionError, SessionStore};
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
@@ -321,12 +322,15 @@ async fn abort_one(
     }
 }
 
-fn remove_session_file(session: &LocalSession) -> std::io::Result<Option<PathBuf>> {
-    match std::fs::remove_file(&session.session_file) {
-        Ok(()) => Ok(Some(session.session_file.clone())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// Forgets the session through the store (which also drops its lock file); `None` when
+/// there was no session file left to remove.
+fn remove_session_file(session: &LocalSession) -> Result<Option<PathBuf>, SessionError> {
+    if !session.session_file.exists() {
+        return Ok(None);
     }
+    let dir = session.session_file.parent().unwrap_or(Path::new("."));
+    SessionStore::new(dir).remove(&TransferId(session.id.clone()))?;
+    Ok(Some(session.session_file.clone()))
 }
 
 /// The uploads started more than `older_than` before `now`. Uploads whose start time
