@@ -122,7 +122,9 @@ pub fn part_byte_range(index: usize, part_size_bytes: u64, size_bytes: u64) -> (
 }
 
 /// Builds the mesh for all cells: in-flight cells get a queued background and a partial
-/// fill from the left.
+/// fill from the left. When cells touch (no gap, the layout for thousands of parts), a run
+/// of same-coloured full cells in one row becomes a single quad, so a mostly finished or
+/// mostly queued map of 10,000 parts costs a few dozen quads, not 10,000.
 pub fn part_map_mesh(
     parts: &[PartState],
     layout: &PartMapLayout,
@@ -131,23 +133,46 @@ pub fn part_map_mesh(
     size_bytes: u64,
 ) -> Mesh {
     let mut mesh = Mesh::default();
-    // Two quads at most per cell: 4 vertices and 6 indices each.
-    mesh.reserve_vertices(parts.len() * 8);
-    mesh.reserve_triangles(parts.len() * 4);
+    let merge_runs = layout.gap_px == 0.0;
+    // A run of full cells waiting to be emitted: its rectangle, colour and row.
+    let mut run: Option<(Rect, Color32, usize)> = None;
     for (index, part) in parts.iter().enumerate() {
         let rect = layout.cell_rect(origin, index);
+        let row = index / layout.columns;
         let (start, end) = part_byte_range(index, part_size_bytes, size_bytes);
         let (color, fill) = cell_look(part, end - start);
-        if fill >= 1.0 {
-            mesh.add_colored_rect(rect, color);
+        // A cell is one solid colour unless it is partly filled.
+        let solid = match fill {
+            f if f >= 1.0 => Some(color),
+            f if f <= 0.0 => Some(QUEUED_COLOR),
+            _ => None,
+        };
+        if let Some(solid) = solid {
+            match &mut run {
+                Some((run_rect, run_color, run_row))
+                    if merge_runs && *run_color == solid && *run_row == row =>
+                {
+                    run_rect.max.x = rect.max.x;
+                }
+                _ => {
+                    if let Some((run_rect, run_color, _)) = run.take() {
+                        mesh.add_colored_rect(run_rect, run_color);
+                    }
+                    run = Some((rect, solid, row));
+                }
+            }
             continue;
         }
-        mesh.add_colored_rect(rect, QUEUED_COLOR);
-        if fill > 0.0 {
-            let mut filled = rect;
-            filled.set_width(rect.width() * fill);
-            mesh.add_colored_rect(filled, color);
+        if let Some((run_rect, run_color, _)) = run.take() {
+            mesh.add_colored_rect(run_rect, run_color);
         }
+        mesh.add_colored_rect(rect, QUEUED_COLOR);
+        let mut filled = rect;
+        filled.set_width(rect.width() * fill);
+        mesh.add_colored_rect(filled, color);
+    }
+    if let Some((run_rect, run_color, _)) = run {
+        mesh.add_colored_rect(run_rect, run_color);
     }
     mesh
 }
@@ -278,6 +303,49 @@ mod tests {
         assert_eq!(mesh.indices.len(), 5 * 6);
         let (_, fill) = cell_look(&parts[2], 100);
         assert_eq!(fill, 0.5);
+    }
+
+    #[test]
+    fn touching_cells_of_one_colour_merge_into_one_quad_per_row() {
+        let mut parts = vec![PartState::Done; 6_000];
+        parts.extend(vec![PartState::Queued; 4_000]);
+        parts[7_000] = PartState::InFlight { bytes_sent: 10 };
+        let layout = PartMapLayout::for_parts(parts.len(), 1000.0);
+        assert_eq!(layout.gap_px, 0.0, "10,000 parts use touching cells");
+        let mesh = part_map_mesh(&parts, &layout, Pos2::ZERO, 100, 1_000_000);
+        let quads = mesh.indices.len() / 6;
+        // At most one run per colour per row, plus the in-flight cell's two quads and the
+        // queued runs it splits.
+        assert!(
+            quads <= 2 * layout.rows + 4,
+            "{quads} quads for {} rows",
+            layout.rows
+        );
+        // Every cell is still covered: the merged quads span the same area as the cells.
+        let area: f32 = mesh
+            .indices
+            .chunks(6)
+            .map(|quad| {
+                let a = mesh.vertices[quad[0] as usize].pos;
+                let b = mesh.vertices[quad[1] as usize].pos;
+                let c = mesh.vertices[quad[2] as usize].pos;
+                let xs = [a.x, b.x, c.x];
+                let ys = [a.y, b.y, c.y];
+                let width = xs.iter().cloned().fold(f32::MIN, f32::max)
+                    - xs.iter().cloned().fold(f32::MAX, f32::min);
+                let height = ys.iter().cloned().fold(f32::MIN, f32::max)
+                    - ys.iter().cloned().fold(f32::MAX, f32::min);
+                width * height
+            })
+            .sum();
+        let cell_area = layout.cell_px * layout.cell_px;
+        // The in-flight cell adds its partial fill on top of its queued background.
+        let fill_area = cell_area * (10.0 / 100.0);
+        let expected = cell_area * parts.len() as f32 + fill_area;
+        assert!(
+            (area - expected).abs() < 0.5,
+            "area {area}, expected {expected}"
+        );
     }
 
     #[test]
