@@ -500,7 +500,34 @@ impl Store {
 
     /// Completes an upload with the parts the body names (all parts when `requested` is
     /// `None`), writing the object's record and dropping the upload.
+    /// Completes an upload. The work runs in its own task: a client that disconnects
+    /// mid-request must not cancel it between the disk change and the index update.
     pub async fn complete(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        requested: Option<&[CompletePart]>,
+        forbid_overwrite: bool,
+    ) -> Result<ObjectMeta, ServiceError> {
+        let store = self.clone();
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        let requested = requested.map(<[CompletePart]>::to_vec);
+        run_to_completion(async move {
+            store
+                .complete_now(
+                    &bucket,
+                    &key,
+                    &upload_id,
+                    requested.as_deref(),
+                    forbid_overwrite,
+                )
+                .await
+        })
+        .await
+    }
+
+    async fn complete_now(
         self: &Arc<Self>,
         bucket: &str,
         key: &str,
@@ -548,7 +575,19 @@ impl Store {
         Ok(object)
     }
 
+    /// Aborts an upload, in its own task for the same reason as [`Store::complete`].
     pub async fn abort(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), ServiceError> {
+        let store = self.clone();
+        let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        run_to_completion(async move { store.abort_now(&bucket, &key, &upload_id).await }).await
+    }
+
+    async fn abort_now(
         self: &Arc<Self>,
         bucket: &str,
         key: &str,
@@ -699,6 +738,16 @@ fn sweep_blobs(
     }
 }
 
+/// Runs `work` on its own task and waits for it, so dropping the caller (a client that
+/// went away) cannot stop it half-way.
+async fn run_to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, ServiceError>> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| errors::internal_error(&format!("store task failed: {e}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -784,6 +833,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(parts, 1);
+    }
+
+    #[tokio::test]
+    async fn a_complete_dropped_by_its_caller_still_finishes_consistently() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), &["demo".to_owned()]).unwrap());
+        let upload = store
+            .initiate("demo", "k", ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        let id = upload.upload_id.as_str();
+        let body = temp_with(&store, b"only part").await;
+        store
+            .put_part("demo", "k", id, part(1, 9), body)
+            .await
+            .unwrap();
+        // The HTTP layer drops a handler's future when its client goes away; poll the
+        // Complete once, then drop it, as a killed client would.
+        {
+            let complete = store.complete("demo", "k", id, None, false);
+            let mut complete = std::pin::pin!(complete);
+            let _ = futures_util::poll!(complete.as_mut());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.object("demo", "k").await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the object never appeared after its Complete was dropped"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Index and disk agree: the upload is gone, not half-gone (which answered 500).
+        assert_eq!(
+            store.abort("demo", "k", id).await.unwrap_err().code,
+            "NoSuchUpload"
+        );
     }
 
     #[tokio::test]
