@@ -62,6 +62,18 @@ pub(crate) struct FileTransfer {
     pub key: String,
 }
 
+impl FileTransfer {
+    /// "PATH to oss://BUCKET/KEY", the subject of this transfer's messages.
+    fn describe(&self) -> String {
+        format!(
+            "{} to oss://{}/{}",
+            self.path.display(),
+            self.bucket,
+            self.key
+        )
+    }
+}
+
 /// Why a step did not go on.
 #[derive(Debug)]
 pub(crate) enum Stop {
@@ -278,12 +290,7 @@ async fn upload_file(
     reporter: &Reporter,
     cancel: &CancellationToken,
 ) -> Result<TransferResult, Stop> {
-    let what = format!(
-        "{} to oss://{}/{}",
-        transfer.path.display(),
-        transfer.bucket,
-        transfer.key
-    );
+    let what = transfer.describe();
     let path = transfer.path.clone();
     let identity = blocking(move || source_file::identify(&path))
         .await
@@ -544,12 +551,7 @@ async fn reconcile(
     mut session: Session,
     plan: &PartPlan,
 ) -> Result<Session, Stop> {
-    let what = format!(
-        "{} to oss://{}/{}",
-        transfer.path.display(),
-        transfer.bucket,
-        transfer.key
-    );
+    let what = transfer.describe();
     reporter.set_upload_id(Some(session.upload_id.clone()));
     let recorded: BTreeMap<u32, CompletedPart> = session
         .completed_parts
@@ -636,12 +638,7 @@ async fn upload_parts(
     mut session: Session,
     plan: &PartPlan,
 ) -> Result<Session, Stop> {
-    let what = format!(
-        "{} to oss://{}/{}",
-        transfer.path.display(),
-        transfer.bucket,
-        transfer.key
-    );
+    let what = transfer.describe();
     reporter.set_state(TransferState::Uploading);
     let missing: Vec<u32> = (1..=plan.part_count)
         .filter(|n| {
