@@ -8,9 +8,12 @@
 //!   retry, pause/resume/abort, crash-safe sessions, remote-upload cleanup.
 //! - [`protocol`]: the OSS wire format: signing, XML, errors, CRC-64, the HTTP client.
 //! - [`server`]: `ossup serve`, a local OSS-compatible endpoint built on `protocol`.
+//! - [`durable`]: the one crash-safe write (temp file, fsync, rename, fsync of the
+//!   directory), a leaf every layer may use.
 
 pub mod cli;
 pub mod config;
+pub mod durable;
 pub mod engine;
 pub mod protocol;
 pub mod server;

@@ -1,4 +1,4 @@
-//! Crash-safe sessions: one JSON file per transfer, written temp → fsync → rename, with a
+//! Crash-safe sessions: one JSON file per transfer, written through [`crate::durable`], with a
 //! per-session lock file so two processes never drive the same upload.
 //!
 //! A session holds what resuming needs (file identity, destination, upload id, part size,
@@ -6,7 +6,7 @@
 //! reported; the others still load.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::event::TransferId;
+use crate::durable;
 
 /// Version written into every session; files with another version are refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -157,32 +158,25 @@ impl SessionStore {
         self.dir.join(format!("{}.{LOCK_EXTENSION}", id.0))
     }
 
-    /// Writes the session durably: temp file, fsync, rename over the old one, fsync the
-    /// folder. A crash leaves either the old or the new version, never a torn one.
+    /// Writes the session durably (see [`durable`]): a crash leaves either the old or the
+    /// new version, never a torn one.
     pub fn save(&self, session: &Session) -> Result<(), SessionError> {
         let id = session.transfer_id();
         let path = self.path_of(&id);
-        let temp = self.dir.join(format!("{}.{SESSION_EXTENSION}.tmp", id.0));
-        let io_error = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| SessionError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        fs::create_dir_all(&self.dir).map_err(io_error("create the folder of", &path))?;
+        fs::create_dir_all(&self.dir).map_err(|source| SessionError::Io {
+            action: "create the folder of",
+            path: path.clone(),
+            source,
+        })?;
         let json = serde_json::to_vec_pretty(session).map_err(|e| SessionError::Corrupt {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        let mut file = File::create(&temp).map_err(io_error("create", &temp))?;
-        file.write_all(&json).map_err(io_error("write", &temp))?;
-        file.sync_all().map_err(io_error("flush", &temp))?;
-        drop(file);
-        fs::rename(&temp, &path).map_err(io_error("replace", &path))?;
-        sync_dir(&self.dir).map_err(io_error("flush the folder of", &path))?;
-        Ok(())
+        durable::write_file(&path, &json, None).map_err(|source| SessionError::Io {
+            action: "save",
+            path,
+            source,
+        })
     }
 
     /// Reads one session; `Ok(None)` when there is none.
@@ -228,7 +222,7 @@ impl SessionStore {
                 Err(error) => {
                     let moved_to = if set_aside_corrupt {
                         let aside = path.with_extension(format!("{SESSION_EXTENSION}.corrupt"));
-                        fs::rename(&path, &aside).ok().map(|()| aside)
+                        durable::set_aside(&path, &aside).ok().map(|()| aside)
                     } else {
                         None
                     };
@@ -258,7 +252,7 @@ impl SessionStore {
             }
         }
         let _ = fs::remove_file(self.lock_path_of(id));
-        let _ = sync_dir(&self.dir);
+        let _ = durable::sync_dir(&self.dir);
         Ok(())
     }
 
@@ -312,19 +306,6 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Session, SessionError> {
         return Err(corrupt("part size 0".into()));
     }
     Ok(session)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    // Directories can be opened and fsynced on Unix; elsewhere renames are durable enough.
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
