@@ -125,6 +125,7 @@ pub async fn receive_body(
     let sink = finish_pending(pending).await?;
     let sink = finish_pending(tokio::task::spawn_blocking(move || sink.absorb(batch))).await?;
     let Sink { file, md5, crc } = sink;
+    // Not flushed here: the store flushes the body as it moves it into place.
     drop(file);
     Ok(ReceivedBody {
         size: received,

@@ -3,23 +3,46 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! tmp/                                       bodies and records being written; emptied at start
+//! tmp/                                       bodies being received; emptied at start
 //! buckets/<bucket>/blobs/<id>                object and part bytes, never changed once in place
 //! buckets/<bucket>/objects/<sha256(key)>.json   ObjectMeta: attributes and the blob list
 //! buckets/<bucket>/uploads/<upload id>/upload.json       UploadMeta
 //! buckets/<bucket>/uploads/<upload id>/part-NNNNN.json   PartMeta
+//! quarantine/<bucket>/<where it was>         records set aside at start, kept for a person
 //! ```
 //!
-//! Every file is written under `tmp/` and renamed into place (records are fsynced first),
-//! so a crash leaves either the old file or the new one, never half of one. A blob that
-//! no record names (a crash between the two renames) is deleted at the next start.
-//! Complete copies no bytes: the object's record lists the part blobs in order.
+//! ## Order on disk
+//!
+//! Each step is durable (see [`crate::durable`]) before the next relies on it:
+//!
+//! 1. A body is received into `tmp/`, then moved to `blobs/`: fsync of the blob, rename,
+//!    fsync of `blobs/`.
+//! 2. Only then is the record naming it written: a temporary file beside it, fsync,
+//!    rename, fsync of the folder. So a record never names bytes a power cut can lose,
+//!    and a crash between 1 and 2 leaves a blob no record names.
+//! 3. Complete checks that every chosen part's blob holds the part's size, writes the
+//!    object's record (the part blobs in order: no bytes are copied), then removes
+//!    `upload.json`. Abort removes `upload.json`. After the answer, the upload's folder
+//!    and the blobs no record names any more are deleted.
+//!
+//! A blob is deleted only when no record, object or upload, names it.
+//!
+//! ## At start
+//!
+//! - `tmp/` and temporary records a crash left are removed.
+//! - A record that cannot be read, carries an id the server would not have made, or names
+//!   a blob that is missing or of another size, is moved to `quarantine/` with a warning;
+//!   nothing is deleted on uncertainty.
+//! - An upload whose parts an object already names is a Complete stopped between its two
+//!   steps: it is finished by removing the upload, so a retried Complete answers
+//!   NoSuchUpload and an Abort deletes nothing the object needs.
+//! - An upload folder without `upload.json` was completed or aborted: it is removed.
+//! - Blobs no record names are deleted, except in a bucket with anything in quarantine.
 //!
 //! All changes go through one async lock around the index, held while the records are
 //! written; request bodies are streamed to `tmp/` before that, outside the lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +57,8 @@ use super::completion;
 use super::errors::{self, ServerError};
 use super::listing::UploadKey;
 use super::meta::{FORMAT_VERSION, ObjectAttributes, ObjectMeta, PartMeta, UploadMeta};
+use super::multipart_ops::MAX_PART_NUMBER;
+use crate::durable;
 use crate::protocol::ServiceError;
 use crate::protocol::object_key::validate_bucket_name;
 use crate::protocol::xml::CompletePart;
@@ -72,6 +97,39 @@ impl Index {
         self.buckets
             .get_mut(bucket)
             .ok_or_else(|| errors::no_such_bucket(bucket))
+    }
+
+    /// Every blob of `bucket` that an object or an upload's part names.
+    fn named_blobs(&self, bucket: &str) -> HashSet<&str> {
+        let objects = self
+            .buckets
+            .get(bucket)
+            .into_iter()
+            .flat_map(|contents| contents.objects.values())
+            .flat_map(|object| object.segments.iter().map(|s| s.blob.as_str()));
+        let parts = self
+            .uploads
+            .values()
+            .filter(|upload| upload.bucket == bucket)
+            .flat_map(|upload| upload.parts.values().map(|p| p.blob.as_str()));
+        objects.chain(parts).collect()
+    }
+
+    /// Those of `candidates` that no record of `bucket` names: the only ones that may go.
+    fn unnamed_blobs(
+        &self,
+        bucket: &str,
+        candidates: impl IntoIterator<Item = String>,
+    ) -> Vec<String> {
+        let candidates: Vec<String> = candidates.into_iter().collect();
+        if candidates.is_empty() {
+            return candidates;
+        }
+        let named = self.named_blobs(bucket);
+        candidates
+            .into_iter()
+            .filter(|blob| !named.contains(blob.as_str()))
+            .collect()
     }
 
     /// The upload `upload_id`, provided it belongs to `bucket`/`key`.
@@ -115,6 +173,17 @@ impl Drop for TempFile {
     }
 }
 
+/// A place between two disk steps where a test can stop the store as a kill would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// A body is in place as a blob; the record naming it is not written yet.
+    BlobInPlace,
+    /// Complete has written the object's record; `upload.json` is still there.
+    ObjectRecordWritten,
+    /// Complete or Abort has removed `upload.json`; nothing is cleaned up yet.
+    UploadRecordRemoved,
+}
+
 /// The disk store. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
@@ -122,6 +191,8 @@ pub struct Store {
     index: Mutex<Index>,
     /// Last time stamp handed out in an upload id, so ids strictly increase.
     last_upload_stamp: AtomicU64,
+    /// Test hook: the operation reaching this point stops there (see [`Store::stop_at`]).
+    crash_point: std::sync::Mutex<Option<CrashPoint>>,
 }
 
 /// Runs blocking file work off the async threads.
@@ -136,6 +207,27 @@ async fn blocking<T: Send + 'static>(
 fn random_hex(bytes: usize) -> String {
     let data: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
     hex::encode_upper(data)
+}
+
+/// The blobs of an object that was replaced or deleted, if there was one.
+fn blobs_of(gone: Option<ObjectMeta>) -> impl Iterator<Item = String> {
+    gone.into_iter()
+        .flat_map(|object| object.segments)
+        .map(|segment| segment.blob)
+}
+
+/// Upload ids (a 16-digit time stamp and 8 random bytes) and blob ids (16 random bytes)
+/// are both this many upper-case hex digits.
+const GENERATED_ID_LEN: usize = 32;
+
+fn new_blob_id() -> String {
+    random_hex(GENERATED_ID_LEN / 2)
+}
+
+/// Whether `id` has the exact shape of the ids this server makes. Ids read from disk
+/// become paths, so anything else (`../..`, a slash) is refused.
+fn is_generated_id(id: &str) -> bool {
+    id.len() == GENERATED_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'A'..=b'F'))
 }
 
 fn key_file_name(key: &str) -> String {
@@ -155,17 +247,80 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     }
 }
 
-fn read_record<T: DeserializeOwned>(path: &Path) -> Option<T> {
-    let read = std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()));
-    match read {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!("skipping unreadable record {}: {error}", path.display());
-            None
-        }
+/// A record and its checks; `Err` says why it cannot be used.
+fn read_record<T: DeserializeOwned>(
+    path: &Path,
+    check: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let record = serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string())?;
+    check(&record)?;
+    Ok(record)
+}
+
+fn check_version(version: u32) -> Result<(), String> {
+    if version == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(format!(
+            "format version {version} is not the supported {FORMAT_VERSION}"
+        ))
     }
+}
+
+/// Checks that `blob` is a name this server makes and holds exactly `size` bytes.
+fn check_blob(blobs_dir: &Path, blob: &str, size: u64) -> Result<(), String> {
+    if !is_generated_id(blob) {
+        return Err(format!("blob id {blob:?} is not one this server makes"));
+    }
+    match std::fs::metadata(blobs_dir.join(blob)) {
+        Ok(meta) if meta.is_file() && meta.len() == size => Ok(()),
+        Ok(meta) => Err(format!(
+            "blob {blob} holds {} bytes, not {size}",
+            meta.len()
+        )),
+        Err(e) => Err(format!("blob {blob}: {e}")),
+    }
+}
+
+fn check_object(object: &ObjectMeta, file_name: &str, blobs_dir: &Path) -> Result<(), String> {
+    check_version(object.format_version)?;
+    if file_name != key_file_name(&object.key) {
+        return Err("the file name is not the hash of the key inside".into());
+    }
+    let mut total = 0u64;
+    for segment in &object.segments {
+        check_blob(blobs_dir, &segment.blob, segment.size)?;
+        total = total.saturating_add(segment.size);
+    }
+    if total != object.size {
+        return Err(format!("the blobs hold {total} bytes, not {}", object.size));
+    }
+    Ok(())
+}
+
+fn check_upload(upload: &UploadMeta, dir_name: &str) -> Result<(), String> {
+    check_version(upload.format_version)?;
+    if !is_generated_id(&upload.upload_id) || upload.upload_id != dir_name {
+        return Err(format!(
+            "upload id {:?} is not one this server makes for folder {dir_name:?}",
+            upload.upload_id
+        ));
+    }
+    Ok(())
+}
+
+fn check_part(part: &PartMeta, file_name: &str, blobs_dir: &Path) -> Result<(), String> {
+    check_version(part.format_version)?;
+    if !(1..=MAX_PART_NUMBER).contains(&part.part_number)
+        || file_name != part_file_name(part.part_number)
+    {
+        return Err(format!(
+            "part number {} does not match the file name",
+            part.part_number
+        ));
+    }
+    check_blob(blobs_dir, &part.blob, part.size)
 }
 
 fn child_entries(dir: &Path) -> Vec<PathBuf> {
@@ -173,6 +328,15 @@ fn child_entries(dir: &Path) -> Vec<PathBuf> {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(_) => Vec::new(),
     }
+}
+
+fn file_name_of(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+}
+
+/// Where a bucket's records are set aside.
+fn quarantine_dir(root: &Path, bucket: &str) -> PathBuf {
+    root.join("quarantine").join(bucket)
 }
 
 impl Store {
@@ -189,6 +353,7 @@ impl Store {
         std::fs::create_dir_all(&buckets_dir).map_err(io_error("cannot create", &buckets_dir))?;
 
         let mut index = Index::default();
+        let mut doubtful = HashSet::new();
         for bucket_dir in child_entries(&buckets_dir) {
             let Some(name) = bucket_dir.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -197,9 +362,20 @@ impl Store {
                 continue;
             }
             let name = name.to_owned();
-            let bucket_index = load_bucket(&name, &bucket_dir, &mut index.uploads);
-            sweep_blobs(&name, &bucket_dir, &bucket_index, &index.uploads);
+            let loader = BucketLoader {
+                root,
+                bucket: &name,
+                dir: &bucket_dir,
+                set_aside_any: false,
+            };
+            let (bucket_index, set_aside_any) = loader.load(&mut index.uploads);
+            if set_aside_any {
+                doubtful.insert(name.clone());
+            }
             index.buckets.insert(name, bucket_index);
+        }
+        for (bucket, _) in index.buckets.iter() {
+            sweep_blobs(root, bucket, &index, doubtful.contains(bucket));
         }
         // Ids issued after a restart must still sort after the ones on disk.
         let last_stamp = index
@@ -212,6 +388,7 @@ impl Store {
             root: root.to_owned(),
             index: Mutex::new(index),
             last_upload_stamp: AtomicU64::new(last_stamp),
+            crash_point: std::sync::Mutex::new(None),
         };
         for bucket in buckets {
             store.create_bucket_dirs(bucket)?;
@@ -247,9 +424,45 @@ impl Store {
     fn create_bucket_dirs(&self, bucket: &str) -> Result<(), ServerError> {
         for sub in ["blobs", "objects", "uploads"] {
             let dir = self.bucket_dir(bucket).join(sub);
-            std::fs::create_dir_all(&dir).map_err(io_error("cannot create", &dir))?;
+            durable::create_dir_all(&dir).map_err(io_error("cannot create", &dir))?;
         }
         Ok(())
+    }
+
+    /// Test hook: the next operation that reaches `point` stops there with an error,
+    /// leaving the disk as a kill at that moment would and the index unchanged. Drop the
+    /// store afterwards and open it again, as after a restart.
+    pub fn stop_at(&self, point: CrashPoint) {
+        *self
+            .crash_point
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(point);
+    }
+
+    fn reached(&self, point: CrashPoint) -> Result<(), ServiceError> {
+        let armed = *self
+            .crash_point
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if armed == Some(point) {
+            return Err(errors::internal_error(&format!("stopped at {point:?}")));
+        }
+        Ok(())
+    }
+
+    /// Moves a received body into place as `blob` and writes the record naming it, in
+    /// that order, each durably.
+    fn store_blob_then_record<T: Serialize>(
+        &self,
+        body: TempFile,
+        blob_path: &Path,
+        record_path: &Path,
+        record: &T,
+    ) -> Result<(), ServiceError> {
+        let from = body.disarm();
+        durable::persist(&from, blob_path).map_err(|e| errors::io_failure("storing a body", &e))?;
+        self.reached(CrashPoint::BlobInPlace)?;
+        self.write_record(record_path, record)
     }
 
     /// A fresh file name under `tmp/` for a body being received.
@@ -317,7 +530,7 @@ impl Store {
         if forbid_overwrite && contents.objects.contains_key(&object.key) {
             return Err(errors::file_already_exists(&object.key, false));
         }
-        let blob = random_hex(16);
+        let blob = new_blob_id();
         object.segments = vec![super::meta::Segment {
             blob: blob.clone(),
             size: object.size,
@@ -326,24 +539,15 @@ impl Store {
         let record_path = self.object_record_path(bucket, &object.key);
         let record = object.clone();
         let store = self.clone();
-        blocking(move || {
-            let from = body.disarm();
-            std::fs::rename(&from, &blob_path).map_err(|e| {
-                let _ = std::fs::remove_file(&from);
-                errors::io_failure("storing an object", &e)
-            })?;
-            store.write_record(&record_path, &record)
-        })
-        .await?;
+        blocking(move || store.store_blob_then_record(body, &blob_path, &record_path, &record))
+            .await?;
         let replaced = index
             .bucket_mut(bucket)?
             .objects
             .insert(object.key.clone(), object.clone());
+        let unused = index.unnamed_blobs(bucket, blobs_of(replaced));
         drop(index);
-        if let Some(old) = replaced {
-            self.delete_blobs(bucket, old.segments.iter().map(|s| s.blob.clone()))
-                .await;
-        }
+        self.delete_blobs(bucket, unused).await;
         Ok(object)
     }
 
@@ -375,11 +579,9 @@ impl Store {
         })
         .await?;
         let removed = index.bucket_mut(bucket)?.objects.remove(key);
+        let unused = index.unnamed_blobs(bucket, blobs_of(removed));
         drop(index);
-        if let Some(old) = removed {
-            self.delete_blobs(bucket, old.segments.iter().map(|s| s.blob.clone()))
-                .await;
-        }
+        self.delete_blobs(bucket, unused).await;
         Ok(())
     }
 
@@ -426,7 +628,7 @@ impl Store {
         let record = upload.clone();
         let store = self.clone();
         blocking(move || {
-            std::fs::create_dir_all(&dir)
+            durable::create_dir_all(&dir)
                 .map_err(|e| errors::io_failure("creating an upload", &e))?;
             store.write_record(&dir.join("upload.json"), &record)
         })
@@ -471,30 +673,22 @@ impl Store {
     ) -> Result<PartMeta, ServiceError> {
         let mut index = self.index.lock().await;
         index.upload(bucket, key, upload_id)?;
-        part.blob = random_hex(16);
+        part.blob = new_blob_id();
         let blob_path = self.blob_path(bucket, &part.blob);
         let record_path = self
             .upload_dir(bucket, upload_id)
             .join(part_file_name(part.part_number));
         let record = part.clone();
         let store = self.clone();
-        blocking(move || {
-            let from = body.disarm();
-            std::fs::rename(&from, &blob_path).map_err(|e| {
-                let _ = std::fs::remove_file(&from);
-                errors::io_failure("storing a part", &e)
-            })?;
-            store.write_record(&record_path, &record)
-        })
-        .await?;
+        blocking(move || store.store_blob_then_record(body, &blob_path, &record_path, &record))
+            .await?;
         let replaced = index
             .uploads
             .get_mut(upload_id)
             .and_then(|upload| upload.parts.insert(part.part_number, part.clone()));
+        let unused = index.unnamed_blobs(bucket, replaced.map(|old| old.blob));
         drop(index);
-        if let Some(old) = replaced {
-            self.delete_blobs(bucket, [old.blob]).await;
-        }
+        self.delete_blobs(bucket, unused).await;
         Ok(part)
     }
 
@@ -543,14 +737,28 @@ impl Store {
         let chosen = completion::select_parts(&upload.parts, requested)?;
         let object = completion::object_from_parts(&upload.meta, &chosen, now_ms());
         let record_path = self.object_record_path(bucket, key);
-        let upload_record = self.upload_dir(bucket, upload_id).join("upload.json");
+        let upload_dir = self.upload_dir(bucket, upload_id);
+        let blobs_dir = self.bucket_dir(bucket).join("blobs");
         let record = object.clone();
         let store = self.clone();
         blocking(move || {
+            // The object's CRC-64 and size come from the part records: they are only
+            // answered if the bytes they describe are there.
+            for part in &chosen {
+                if let Err(why) = check_blob(&blobs_dir, &part.blob, part.size) {
+                    tracing::error!("part {} cannot be completed: {why}", part.part_number);
+                    return Err(errors::invalid_part(
+                        part.part_number,
+                        &part.quoted_etag(),
+                        "the part's bytes are missing or short on the server",
+                    ));
+                }
+            }
             store.write_record(&record_path, &record)?;
-            // From here the upload no longer exists, even if the clean-up below is cut short.
-            std::fs::remove_file(&upload_record)
-                .map_err(|e| errors::io_failure("closing an upload", &e))
+            store.reached(CrashPoint::ObjectRecordWritten)?;
+            // From here the upload no longer exists, even if the clean-up below is cut
+            // short; should a power cut undo the removal, start-up finishes it.
+            store.remove_upload_record(&upload_dir, "closing an upload")
         })
         .await?;
         index.uploads.remove(upload_id);
@@ -559,18 +767,9 @@ impl Store {
             .uploads
             .remove(&(key.to_owned(), upload_id.to_owned()));
         let replaced = contents.objects.insert(key.to_owned(), object.clone());
+        let candidates = upload.parts.into_values().map(|p| p.blob);
+        let unused = index.unnamed_blobs(bucket, candidates.chain(blobs_of(replaced)));
         drop(index);
-
-        let kept: HashSet<&str> = chosen.iter().map(|p| p.blob.as_str()).collect();
-        let mut unused: Vec<String> = upload
-            .parts
-            .values()
-            .filter(|p| !kept.contains(p.blob.as_str()))
-            .map(|p| p.blob.clone())
-            .collect();
-        if let Some(old) = replaced {
-            unused.extend(old.segments.into_iter().map(|s| s.blob));
-        }
         self.clean_up_later(bucket, unused, upload_id);
         Ok(object)
     }
@@ -595,39 +794,42 @@ impl Store {
     ) -> Result<(), ServiceError> {
         let mut index = self.index.lock().await;
         index.upload(bucket, key, upload_id)?;
-        let upload_record = self.upload_dir(bucket, upload_id).join("upload.json");
-        blocking(move || {
-            std::fs::remove_file(&upload_record)
-                .map_err(|e| errors::io_failure("aborting an upload", &e))
-        })
-        .await?;
+        let upload_dir = self.upload_dir(bucket, upload_id);
+        let store = self.clone();
+        blocking(move || store.remove_upload_record(&upload_dir, "aborting an upload")).await?;
         let removed = index.uploads.remove(upload_id);
         index
             .bucket_mut(bucket)?
             .uploads
             .remove(&(key.to_owned(), upload_id.to_owned()));
+        let unused = index.unnamed_blobs(
+            bucket,
+            removed
+                .into_iter()
+                .flat_map(|upload| upload.parts.into_values())
+                .map(|p| p.blob),
+        );
         drop(index);
-        let blobs = removed
-            .map(|upload| upload.parts.into_values().map(|p| p.blob).collect())
-            .unwrap_or_default();
-        self.clean_up_later(bucket, blobs, upload_id);
+        self.clean_up_later(bucket, unused, upload_id);
         Ok(())
     }
 
-    /// Writes a JSON record: temp file, fsync, rename.
+    /// Removes `upload.json`, which ends the upload; its folder goes later.
+    fn remove_upload_record(&self, upload_dir: &Path, action: &str) -> Result<(), ServiceError> {
+        std::fs::remove_file(upload_dir.join("upload.json"))
+            .map_err(|e| errors::io_failure(action, &e))?;
+        if let Err(e) = durable::sync_dir(upload_dir) {
+            tracing::warn!("{action}: flushing {}: {e}", upload_dir.display());
+        }
+        self.reached(CrashPoint::UploadRecordRemoved)
+    }
+
+    /// Writes a JSON record durably (see [`crate::durable`]).
     fn write_record<T: Serialize>(&self, path: &Path, record: &T) -> Result<(), ServiceError> {
         let bytes = serde_json::to_vec_pretty(record)
             .map_err(|e| errors::internal_error(&format!("encoding a record: {e}")))?;
-        let temp = self.new_temp_file();
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(temp.path())?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(temp.path(), path)
-        };
-        write().map_err(|e| errors::io_failure("writing a record", &e))?;
-        temp.disarm();
-        Ok(())
+        durable::write_file(path, &bytes, None)
+            .map_err(|e| errors::io_failure("writing a record", &e))
     }
 
     /// Deletes blobs nobody refers to any more; failures only leave garbage for the
@@ -668,70 +870,181 @@ impl Store {
     }
 }
 
-/// Reads one bucket's objects and uploads; uploads go into the global upload map.
-fn load_bucket(
-    bucket: &str,
-    dir: &Path,
-    uploads: &mut HashMap<String, UploadEntry>,
-) -> BucketIndex {
-    let mut index = BucketIndex::default();
-    for path in child_entries(&dir.join("objects")) {
-        if let Some(object) = read_record::<ObjectMeta>(&path) {
-            index.objects.insert(object.key.clone(), object);
-        }
-    }
-    for upload_dir in child_entries(&dir.join("uploads")) {
-        let Some(meta) = read_record::<UploadMeta>(&upload_dir.join("upload.json")) else {
-            // Completed or aborted before a crash finished the clean-up.
-            let _ = std::fs::remove_dir_all(&upload_dir);
-            continue;
-        };
-        let mut parts = BTreeMap::new();
-        for path in child_entries(&upload_dir) {
-            let is_part = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("part-"));
-            if is_part && let Some(part) = read_record::<PartMeta>(&path) {
-                parts.insert(part.part_number, part);
-            }
-        }
-        index
-            .uploads
-            .insert((meta.key.clone(), meta.upload_id.clone()));
-        uploads.insert(
-            meta.upload_id.clone(),
-            UploadEntry {
-                bucket: bucket.to_owned(),
-                meta,
-                parts,
-            },
-        );
-    }
-    index
+/// Reads one bucket's records at start, setting aside what cannot be used and finishing
+/// what a crash cut short.
+struct BucketLoader<'a> {
+    root: &'a Path,
+    bucket: &'a str,
+    dir: &'a Path,
+    /// Whether anything was set aside (or could not be): the bucket's blobs are then kept.
+    set_aside_any: bool,
 }
 
-/// Deletes blobs of `bucket` that no object or part names.
-fn sweep_blobs(
-    bucket: &str,
-    dir: &Path,
-    index: &BucketIndex,
-    uploads: &HashMap<String, UploadEntry>,
-) {
-    let mut used: HashSet<&str> = index
-        .objects
-        .values()
-        .flat_map(|o| o.segments.iter().map(|s| s.blob.as_str()))
-        .collect();
-    used.extend(
-        uploads
+impl BucketLoader<'_> {
+    /// Objects into the bucket's index, uploads into the global upload map; also whether
+    /// anything was set aside.
+    fn load(mut self, uploads: &mut HashMap<String, UploadEntry>) -> (BucketIndex, bool) {
+        let blobs_dir = self.dir.join("blobs");
+        let mut index = BucketIndex::default();
+        for path in child_entries(&self.dir.join("objects")) {
+            let name = file_name_of(&path);
+            if durable::is_temp_name(name) {
+                remove_leftover(&path);
+                continue;
+            }
+            match read_record(&path, |o: &ObjectMeta| check_object(o, name, &blobs_dir)) {
+                Ok(object) => {
+                    index.objects.insert(object.key.clone(), object);
+                }
+                Err(why) => self.set_aside(&path, &why),
+            }
+        }
+        let named_by_objects: HashSet<&str> = index
+            .objects
             .values()
-            .filter(|u| u.bucket == bucket)
-            .flat_map(|u| u.parts.values().map(|p| p.blob.as_str())),
-    );
-    for path in child_entries(&dir.join("blobs")) {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !used.contains(name) {
+            .flat_map(|o| o.segments.iter().map(|s| s.blob.as_str()))
+            .collect();
+        let mut loaded = Vec::new();
+        for upload_dir in child_entries(&self.dir.join("uploads")) {
+            let Some(entry) = self.load_upload(&upload_dir, &blobs_dir) else {
+                continue;
+            };
+            if entry
+                .parts
+                .values()
+                .any(|p| named_by_objects.contains(p.blob.as_str()))
+            {
+                // Complete wrote the object's record and stopped before removing the
+                // upload: finish it. The object keeps its blobs; the rest is swept.
+                tracing::info!(
+                    "finishing the completion of upload {} of {:?}",
+                    entry.meta.upload_id,
+                    entry.meta.key
+                );
+                finish_upload_removal(&upload_dir);
+                continue;
+            }
+            loaded.push(entry);
+        }
+        for entry in loaded {
+            index
+                .uploads
+                .insert((entry.meta.key.clone(), entry.meta.upload_id.clone()));
+            uploads.insert(entry.meta.upload_id.clone(), entry);
+        }
+        (index, self.set_aside_any)
+    }
+
+    fn load_upload(&mut self, upload_dir: &Path, blobs_dir: &Path) -> Option<UploadEntry> {
+        let record = upload_dir.join("upload.json");
+        if let Err(e) = std::fs::symlink_metadata(&record)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            // Completed or aborted before a crash finished the clean-up.
+            let _ = std::fs::remove_dir_all(upload_dir);
+            return None;
+        }
+        let dir_name = file_name_of(upload_dir);
+        let meta = match read_record(&record, |u: &UploadMeta| check_upload(u, dir_name)) {
+            Ok(meta) => meta,
+            Err(why) => {
+                self.set_aside(upload_dir, &why);
+                return None;
+            }
+        };
+        let mut parts = BTreeMap::new();
+        for path in child_entries(upload_dir) {
+            let name = file_name_of(&path);
+            if durable::is_temp_name(name) {
+                remove_leftover(&path);
+                continue;
+            }
+            if !name.starts_with("part-") {
+                continue;
+            }
+            match read_record(&path, |p: &PartMeta| check_part(p, name, blobs_dir)) {
+                Ok(part) => {
+                    parts.insert(part.part_number, part);
+                }
+                Err(why) => self.set_aside(&path, &why),
+            }
+        }
+        Some(UploadEntry {
+            bucket: self.bucket.to_owned(),
+            meta,
+            parts,
+        })
+    }
+
+    /// Moves an unusable record (or upload folder) to the bucket's quarantine, named
+    /// after where it was, and says so. Never deletes it.
+    fn set_aside(&mut self, path: &Path, why: &str) {
+        self.set_aside_any = true;
+        let dir = quarantine_dir(self.root, self.bucket);
+        let relative = path.strip_prefix(self.dir).unwrap_or(path);
+        let base = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("~");
+        let moved = durable::create_dir_all(&dir).and_then(|()| {
+            let mut aside = dir.join(&base);
+            let mut copy = 1;
+            while aside.exists() {
+                aside = dir.join(format!("{base}.{copy}"));
+                copy += 1;
+            }
+            durable::set_aside(path, &aside).map(|()| aside)
+        });
+        match moved {
+            Ok(aside) => tracing::warn!(
+                "set aside unreadable record {} as {}: {why}",
+                path.display(),
+                aside.display()
+            ),
+            Err(e) => tracing::warn!(
+                "ignoring unreadable record {} (it could not be set aside: {e}): {why}",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Removes a temporary file a crash left; nothing names it.
+fn remove_leftover(path: &Path) {
+    tracing::info!("removing unfinished write {}", path.display());
+    let _ = std::fs::remove_file(path);
+}
+
+/// Ends an upload whose object is already recorded: `upload.json` first, as Complete does.
+fn finish_upload_removal(upload_dir: &Path) {
+    match std::fs::remove_file(upload_dir.join("upload.json")) {
+        Ok(()) => {
+            let _ = durable::sync_dir(upload_dir);
+            let _ = std::fs::remove_dir_all(upload_dir);
+        }
+        Err(e) => tracing::warn!(
+            "could not remove the completed upload {}: {e}",
+            upload_dir.display()
+        ),
+    }
+}
+
+/// Deletes blobs of `bucket` that no record names, unless the bucket has records set
+/// aside (now or at an earlier start), which may name them.
+fn sweep_blobs(root: &Path, bucket: &str, index: &Index, set_aside_now: bool) {
+    let quarantine = quarantine_dir(root, bucket);
+    if set_aside_now || !child_entries(&quarantine).is_empty() {
+        tracing::warn!(
+            "keeping every blob of bucket {bucket}: records set aside in {} may name them",
+            quarantine.display()
+        );
+        return;
+    }
+    let named = index.named_blobs(bucket);
+    let blobs_dir = root.join("buckets").join(bucket).join("blobs");
+    for path in child_entries(&blobs_dir) {
+        if !named.contains(file_name_of(&path)) {
             tracing::info!("removing unreferenced blob {}", path.display());
             let _ = std::fs::remove_file(&path);
         }
@@ -812,11 +1125,13 @@ mod tests {
         std::fs::write(dir.path().join("tmp/body-half"), b"half").unwrap();
         std::fs::create_dir_all(bucket.join("uploads/GHOST")).unwrap();
         std::fs::write(bucket.join("uploads/GHOST/part-00001.json"), b"{}").unwrap();
-        std::fs::write(bucket.join("objects/broken.json"), b"{ not json").unwrap();
+        std::fs::write(bucket.join("objects/.x.json.tmp-1-2-3"), b"{ half").unwrap();
 
         let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
         assert!(!bucket.join("blobs/STRAY").exists());
         assert!(!bucket.join("uploads/GHOST").exists());
+        assert!(!bucket.join("objects/.x.json.tmp-1-2-3").exists());
+        assert!(!dir.path().join("quarantine").exists());
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
@@ -921,5 +1236,142 @@ mod tests {
             store.check_upload("demo", "k", id).await.unwrap_err().code,
             "NoSuchUpload"
         );
+    }
+
+    async fn put(store: &Arc<Store>, key: &str, bytes: &[u8]) -> ObjectMeta {
+        let body = temp_with(store, bytes).await;
+        let size = bytes.len() as u64;
+        store
+            .put_object("demo", object(key, size), body, false)
+            .await
+            .unwrap()
+    }
+
+    fn quarantined(root: &Path) -> Vec<String> {
+        let mut names: Vec<String> = child_entries(&quarantine_dir(root, "demo"))
+            .iter()
+            .map(|p| file_name_of(p).to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn unreadable_records_are_set_aside_and_their_blobs_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = vec!["demo".to_owned()];
+        let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
+        let object = put(&store, "precious", b"precious").await;
+        let upload = store
+            .initiate("demo", "big", ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        let body = temp_with(&store, b"part").await;
+        let part = store
+            .put_part("demo", "big", &upload.upload_id, part(1, 4), body)
+            .await
+            .unwrap();
+        drop(store);
+
+        let bucket = dir.path().join("buckets/demo");
+        let object_record = bucket.join("objects").join(key_file_name("precious"));
+        std::fs::write(&object_record, b"{ torn").unwrap();
+        let upload_dir = bucket.join("uploads").join(&upload.upload_id);
+        std::fs::write(upload_dir.join("upload.json"), b"").unwrap();
+        std::fs::write(bucket.join("blobs/STRAY"), b"unknown").unwrap();
+
+        for _ in 0..2 {
+            // The second start finds nothing unreadable in place, but the quarantine still
+            // names what may be needed: nothing is swept then either.
+            let store = Store::open(dir.path(), &buckets).unwrap();
+            assert_eq!(
+                store.object("demo", "precious").await.unwrap_err().code,
+                "NoSuchKey"
+            );
+            assert!(store.blob_path("demo", &object.segments[0].blob).exists());
+            assert!(store.blob_path("demo", &part.blob).exists());
+            assert!(bucket.join("blobs/STRAY").exists());
+        }
+        let object_aside = format!("objects~{}", key_file_name("precious"));
+        let upload_aside = format!("uploads~{}", upload.upload_id);
+        assert_eq!(
+            quarantined(dir.path()),
+            [object_aside.clone(), upload_aside.clone()]
+        );
+        let aside = quarantine_dir(dir.path(), "demo");
+        assert_eq!(std::fs::read(aside.join(object_aside)).unwrap(), b"{ torn");
+        assert!(aside.join(upload_aside).join("part-00001.json").exists());
+    }
+
+    #[tokio::test]
+    async fn a_record_naming_missing_or_short_bytes_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = vec!["demo".to_owned()];
+        let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
+        let object = put(&store, "short", b"twelve bytes").await;
+        let blob = store.blob_path("demo", &object.segments[0].blob);
+        drop(store);
+        std::fs::write(&blob, b"").unwrap();
+
+        let store = Store::open(dir.path(), &buckets).unwrap();
+        assert_eq!(
+            store.object("demo", "short").await.unwrap_err().code,
+            "NoSuchKey"
+        );
+        assert_eq!(quarantined(dir.path()).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_tampered_upload_id_cannot_reach_outside_the_data_dir() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::create_dir_all(&victim).unwrap();
+        std::fs::write(victim.join("upload.json"), b"keep me").unwrap();
+        let dir = outside.path().join("data");
+        let buckets = vec!["demo".to_owned()];
+        let store = Arc::new(Store::open(&dir, &buckets).unwrap());
+        let upload = store
+            .initiate("demo", "k", ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        drop(store);
+        let record = dir
+            .join("buckets/demo/uploads")
+            .join(&upload.upload_id)
+            .join("upload.json");
+        let text = std::fs::read_to_string(&record).unwrap();
+        let tampered = "../../../../victim";
+        std::fs::write(&record, text.replace(&upload.upload_id, tampered)).unwrap();
+
+        let store = Arc::new(Store::open(&dir, &buckets).unwrap());
+        let refused = store.abort("demo", "k", tampered).await.unwrap_err();
+        assert_eq!(refused.code, "NoSuchUpload");
+        assert_eq!(
+            std::fs::read(victim.join("upload.json")).unwrap(),
+            b"keep me"
+        );
+        assert_eq!(quarantined(&dir), [format!("uploads~{}", upload.upload_id)]);
+    }
+
+    #[tokio::test]
+    async fn a_blob_stored_without_its_record_is_swept_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let buckets = vec!["demo".to_owned()];
+        let store = Arc::new(Store::open(dir.path(), &buckets).unwrap());
+        store.stop_at(CrashPoint::BlobInPlace);
+        let body = temp_with(&store, b"lost").await;
+        assert!(
+            store
+                .put_object("demo", object("lost", 4), body, false)
+                .await
+                .is_err()
+        );
+        drop(store);
+        let blobs = dir.path().join("buckets/demo/blobs");
+        assert_eq!(child_entries(&blobs).len(), 1);
+
+        let store = Store::open(dir.path(), &buckets).unwrap();
+        assert!(child_entries(&blobs).is_empty());
+        assert!(store.object("demo", "lost").await.is_err());
     }
 }
