@@ -149,7 +149,8 @@ fn classify(path: &Path, action: &'static str, source: rusqlite::Error) -> Store
     let path = path.to_path_buf();
     match source.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Locked { path, pid: None }
+            let pid = write_lock_holder(&path);
+            StoreError::Locked { path, pid }
         }
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged {
@@ -162,6 +163,54 @@ fn classify(path: &Path, action: &'static str, source: rusqlite::Error) -> Store
             source,
         },
     }
+}
+
+/// Where SQLite's WAL write lock lives: one byte of the `-shm` file.
+const WAL_WRITE_LOCK_OFFSET: u64 = 120;
+
+/// The process holding the database's write lock, read from `/proc/locks` (Linux), so
+/// "locked" can name who holds it; `None` where that cannot be told.
+fn write_lock_holder(db: &Path) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(open::with_suffix(db, "-shm")).ok()?;
+        let dev = meta.dev();
+        // The kernel's encoding of a device number, as `/proc/locks` prints it.
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+        let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+        let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+        let locks = std::fs::read_to_string("/proc/locks").ok()?;
+        posix_write_lock_holder(&locks, &file, WAL_WRITE_LOCK_OFFSET)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = db;
+        None
+    }
+}
+
+/// In `/proc/locks` text, the pid of a POSIX write lock on `file` (`major:minor:inode`)
+/// covering byte `offset`. Lines of waiters (`->`) are not holders.
+fn posix_write_lock_holder(locks: &str, file: &str, offset: u64) -> Option<u32> {
+    locks
+        .lines()
+        .filter(|line| !line.contains("->"))
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, "POSIX", _, "WRITE", pid, id, start, end] = fields.as_slice() else {
+                return None;
+            };
+            if id != &file {
+                return None;
+            }
+            let start: u64 = start.parse().ok()?;
+            let end = match *end {
+                "EOF" => u64::MAX,
+                end => end.parse().ok()?,
+            };
+            (start..=end).contains(&offset).then(|| pid.parse().ok())?
+        })
 }
 
 /// Paths are stored as their bytes, so names that are not UTF-8 survive the round trip.

@@ -808,10 +808,45 @@ fn a_write_lock_held_elsewhere_reports_locked_within_the_busy_timeout() {
         error.to_string().contains("locked by another process"),
         "{error}"
     );
+    if let StoreError::Locked { pid: Some(pid), .. } = error {
+        // The other connection is in this process.
+        assert_eq!(pid, std::process::id());
+    }
     // Readers still see the queue meanwhile, and nothing was lost once the lock goes.
     assert_eq!(store.job_counts(job).unwrap(), JobCounts::default());
     other.execute_batch("COMMIT").unwrap();
     assert_eq!(store.insert_files(job, &[file("a", 1)], NOW).unwrap(), 1);
+}
+
+#[test]
+fn the_write_lock_holder_is_read_from_proc_locks() {
+    let locks = "\
+1: FLOCK  ADVISORY  WRITE 32337 fe:00:5390914 0 EOF
+2: POSIX  ADVISORY  WRITE 794 fe:00:10022440 120 120
+2: -> POSIX  ADVISORY  WRITE 795 fe:00:10022440 120 120
+3: POSIX  ADVISORY  READ 796 fe:00:10022440 124 124
+4: POSIX  ADVISORY  WRITE 797 fe:01:77 0 EOF
+";
+    assert_eq!(
+        posix_write_lock_holder(locks, "fe:00:10022440", 120),
+        Some(794)
+    );
+    assert_eq!(
+        posix_write_lock_holder(locks, "fe:00:10022440", 124),
+        None,
+        "a read lock"
+    );
+    assert_eq!(
+        posix_write_lock_holder(locks, "fe:01:77", 120),
+        Some(797),
+        "to EOF"
+    );
+    assert_eq!(
+        posix_write_lock_holder(locks, "fe:00:5390914", 120),
+        None,
+        "flock"
+    );
+    assert_eq!(posix_write_lock_holder(locks, "fe:00:1", 120), None);
 }
 
 fn write_json_session(sessions: &SessionStore, id: &str, key: &str) -> Session {
