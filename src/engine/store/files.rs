@@ -20,6 +20,7 @@ pub enum FileState {
     Pending,
     /// Claimed by the process that holds the job's lease.
     InFlight,
+    /// Uploaded (and verified where the server gives a CRC-64).
     Done,
     /// Not sent on purpose (a symlink, an unchanged object); the reason says why.
     Skipped,
@@ -108,11 +109,17 @@ pub struct FileRow {
     pub id: FileId,
     /// The job it belongs to.
     pub job: JobId,
+    /// Its path under the root it was found in, unique within the job.
     pub relative_path: PathBuf,
+    /// Where it is read from.
     pub absolute_path: PathBuf,
+    /// The object key it goes to.
     pub key: String,
+    /// Its size when walked, to plan and count bytes without touching the disk.
     pub size: u64,
+    /// Its modification time when walked, to tell a changed file.
     pub mtime_unix_nanos: i128,
+    /// Where it is in its life.
     pub state: FileState,
     /// Why it was skipped or failed, or what the last retry met.
     pub reason: Option<String>,

@@ -137,7 +137,9 @@ pub enum WalkState {
 /// Whether the engine should work on the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
+    /// Its files are sent as slots free.
     Active,
+    /// Kept, not sent until resumed.
     Paused,
     /// Every file is done, skipped or failed.
     Finished,
@@ -208,12 +210,19 @@ pub struct Job {
 /// `skipped` only; `bytes_total` is the bytes of every file that is to be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct JobCounts {
+    /// Files waiting for a slot.
     pub pending: u64,
+    /// Files claimed by the lease holder and being sent.
     pub in_flight: u64,
+    /// Files uploaded.
     pub done: u64,
+    /// Files left out on purpose, each with its reason.
     pub skipped: u64,
+    /// Files that could not be sent, each with its reason.
     pub failed: u64,
+    /// Bytes of every file not skipped: the whole the progress bar measures against.
     pub bytes_total: u64,
+    /// Bytes of the done files.
     pub bytes_done: u64,
 }
 
@@ -243,7 +252,9 @@ impl JobCounts {
 /// A job and its counts, as a job list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSummary {
+    /// The job as stored.
     pub job: Job,
+    /// Where its files are, counted when listed.
     pub counts: JobCounts,
 }
 
@@ -399,7 +410,26 @@ impl QueueStore {
 
     /// One target, or `None` when there is no such id.
     pub fn target(&self, id: TargetId) -> Result<Option<Target>, StoreError> {
-        Ok(self.targets()?.into_iter().find(|t| t.id == id))
+        self.conn
+            .query_row(
+                "SELECT label, endpoint, region, profile, credentials_ref
+                 FROM targets WHERE id = ?1",
+                [id.0],
+                |row| {
+                    Ok(Target {
+                        id,
+                        target: NewTarget {
+                            label: row.get(0)?,
+                            endpoint: row.get(1)?,
+                            region: row.get(2)?,
+                            profile: row.get(3)?,
+                            credentials_ref: row.get(4)?,
+                        },
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql_error("read a target"))
     }
 
     /// Stores a job (active, walking) with its roots in one transaction.

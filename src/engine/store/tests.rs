@@ -819,6 +819,27 @@ fn a_write_lock_held_elsewhere_reports_locked_within_the_busy_timeout() {
 }
 
 #[test]
+fn a_full_disk_is_named_and_the_batch_is_not_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, job) = store_with_job(dir.path());
+    store.insert_files(job, &[file("first", 1)], NOW).unwrap();
+    // A page limit stands in for a full disk: SQLite reports both as SQLITE_FULL.
+    let pages: i64 = store
+        .conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    store
+        .conn
+        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+        .unwrap();
+    let batch: Vec<NewFile> = (0..5_000).map(|i| file(&format!("f{i}"), 1)).collect();
+    let error = store.insert_files(job, &batch, NOW).unwrap_err();
+    assert!(matches!(error, StoreError::DiskFull { .. }), "{error:?}");
+    assert!(error.to_string().contains("is full"), "{error}");
+    assert_eq!(store.job_counts(job).unwrap().pending, 1);
+}
+
+#[test]
 fn the_write_lock_holder_is_read_from_proc_locks() {
     let locks = "\
 1: FLOCK  ADVISORY  WRITE 32337 fe:00:5390914 0 EOF
