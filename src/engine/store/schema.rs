@@ -118,6 +118,11 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
 /// checked that the file's version is not newer than ours.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     loop {
+        // Up to date: no write lock is taken, so opening works while another process is
+        // in the middle of a write.
+        if version(conn)? >= SCHEMA_VERSION {
+            return Ok(());
+        }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Read inside the write transaction: two processes opening a fresh file at once
         // must not both run the same step.

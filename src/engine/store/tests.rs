@@ -812,6 +812,10 @@ fn a_write_lock_held_elsewhere_reports_locked_within_the_busy_timeout() {
         // The other connection is in this process.
         assert_eq!(pid, std::process::id());
     }
+    // Another handle opens meanwhile (the window while the CLI writes), and readers
+    // still see the queue; nothing was lost once the lock goes.
+    let (reader, _) = QueueStore::open(dir.path(), options).unwrap();
+    assert_eq!(reader.list_jobs().unwrap().jobs.len(), 1);
     // Readers still see the queue meanwhile, and nothing was lost once the lock goes.
     assert_eq!(store.job_counts(job).unwrap(), JobCounts::default());
     other.execute_batch("COMMIT").unwrap();
