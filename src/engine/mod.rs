@@ -20,6 +20,7 @@
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
+//! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases.
 //! - [`source_file`]: file identity, range CRC-64, keys and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
@@ -37,6 +38,7 @@ pub mod retry;
 pub mod scheduler;
 pub mod session_store;
 pub mod source_file;
+pub mod store;
 mod stream;
 pub mod throttle;
 pub mod transfer;

@@ -1,0 +1,392 @@
+//! Multipart sessions: what resuming one upload needs, the same [`Session`] the JSON
+//! session files hold, with its parts in a child table.
+//!
+//! Every number read back is checked against the OSS limits and the part plan before a
+//! session is handed out or anything is allocated by it; a row that fails is flagged
+//! with the reason and kept (never resumed, never deleted), and the caller is told once.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{
+    FileId, JobId, QueueStore, StoreError, blob_to_path, classify, path_to_blob, to_db_int,
+};
+use crate::engine::plan::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartPlan};
+use crate::engine::session_store::{
+    CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions,
+};
+
+/// A session row that failed validation, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAsideSession {
+    /// The session's id.
+    pub id: String,
+    /// The sentence saying what was wrong.
+    pub reason: String,
+}
+
+/// The sessions of one endpoint, and those set aside while reading them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionsReport {
+    /// Valid sessions, by id.
+    pub sessions: Vec<Session>,
+    /// Rows flagged as damaged during this read.
+    pub set_aside: Vec<SetAsideSession>,
+}
+
+/// Checks a session against the OSS limits and its own part plan.
+fn validate(session: &Session) -> Result<(), String> {
+    let size = session.file.size;
+    let part_size = session.part_size;
+    if size > MAX_OBJECT_SIZE {
+        return Err(format!(
+            "its file size {size} is above the OSS limit of {MAX_OBJECT_SIZE} bytes"
+        ));
+    }
+    if part_size == 0 || part_size > MAX_PART_SIZE {
+        return Err(format!(
+            "its part size {part_size} is outside 1..={MAX_PART_SIZE} bytes"
+        ));
+    }
+    let part_count = size.div_ceil(part_size).max(1);
+    if part_count > u64::from(MAX_PARTS) {
+        return Err(format!(
+            "{size} bytes in parts of {part_size} would need {part_count} parts, more than the {MAX_PARTS} OSS allows"
+        ));
+    }
+    if part_count > 1 && part_size < MIN_PART_SIZE {
+        return Err(format!(
+            "its part size {part_size} is below the OSS minimum of {MIN_PART_SIZE} bytes"
+        ));
+    }
+    let plan = PartPlan::with_part_size(size, part_size);
+    let mut previous = 0;
+    for part in &session.completed_parts {
+        if part.number <= previous || part.number > plan.part_count {
+            return Err(format!(
+                "part number {} is out of order or outside 1..={}",
+                part.number, plan.part_count
+            ));
+        }
+        if part.size != plan.part_len(part.number) {
+            return Err(format!(
+                "part {} is recorded as {} bytes but the plan gives it {}",
+                part.number,
+                part.size,
+                plan.part_len(part.number)
+            ));
+        }
+        previous = part.number;
+    }
+    Ok(())
+}
+
+/// A session row's columns as stored, before any is trusted.
+struct RawSession {
+    id: String,
+    local_path: Vec<u8>,
+    file_size: i64,
+    file_mtime_unix_nanos: i64,
+    file_fingerprint: i64,
+    endpoint: String,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_size: i64,
+    options_json: String,
+    created_unix_secs: i64,
+}
+
+impl RawSession {
+    /// The scalar fields checked and converted; parts are read after this passes.
+    fn check(self) -> Result<Session, String> {
+        let file_size = super::from_db_int(self.file_size, "its file size")?;
+        let part_size = super::from_db_int(self.part_size, "its part size")?;
+        let created_unix_secs = super::from_db_int(self.created_unix_secs, "its creation time")?;
+        let options: UploadOptions = serde_json::from_str(&self.options_json)
+            .map_err(|e| format!("its upload options are unreadable: {e}"))?;
+        Ok(Session {
+            format_version: FORMAT_VERSION,
+            id: self.id,
+            local_path: blob_to_path(self.local_path),
+            file: FileIdentity {
+                size: file_size,
+                mtime_unix_nanos: i128::from(self.file_mtime_unix_nanos),
+                // Stored as the i64 with the same bits.
+                fingerprint: self.file_fingerprint as u64,
+            },
+            endpoint: self.endpoint,
+            bucket: self.bucket,
+            key: self.key,
+            upload_id: self.upload_id,
+            part_size,
+            completed_parts: Vec::new(),
+            options,
+            created_unix_secs,
+        })
+    }
+}
+
+impl QueueStore {
+    /// Writes a session and all its parts in one transaction, replacing an older version
+    /// (and clearing a damaged flag). Its link to a job and file, if any, is kept.
+    pub fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
+        validate(session).map_err(|reason| {
+            StoreError::Invalid(format!("session {} cannot be saved: {reason}", session.id))
+        })?;
+        let mtime = i64::try_from(session.file.mtime_unix_nanos).map_err(|_| {
+            StoreError::Invalid(format!(
+                "session {} has a modification time out of range",
+                session.id
+            ))
+        })?;
+        let size = to_db_int(session.file.size, "file size")?;
+        let part_size = to_db_int(session.part_size, "part size")?;
+        let created = to_db_int(session.created_unix_secs, "creation time")?;
+        let options = serde_json::to_string(&session.options)
+            .map_err(|e| StoreError::Invalid(format!("upload options cannot be written: {e}")))?;
+        let (tx, path) = self.begin_write("save a session")?;
+        let error = |e| classify(path, "save a session", e);
+        tx.execute(
+            "INSERT INTO sessions (id, local_path, file_size, file_mtime_unix_nanos,
+                 file_fingerprint, endpoint, bucket, key, upload_id, part_size, options_json,
+                 created_unix_secs, damaged_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)
+             ON CONFLICT (id) DO UPDATE SET
+                 local_path = excluded.local_path, file_size = excluded.file_size,
+                 file_mtime_unix_nanos = excluded.file_mtime_unix_nanos,
+                 file_fingerprint = excluded.file_fingerprint, endpoint = excluded.endpoint,
+                 bucket = excluded.bucket, key = excluded.key, upload_id = excluded.upload_id,
+                 part_size = excluded.part_size, options_json = excluded.options_json,
+                 created_unix_secs = excluded.created_unix_secs, damaged_reason = NULL",
+            params![
+                session.id,
+                path_to_blob(&session.local_path),
+                size,
+                mtime,
+                session.file.fingerprint as i64,
+                session.endpoint,
+                session.bucket,
+                session.key,
+                session.upload_id,
+                part_size,
+                options,
+                created
+            ],
+        )
+        .map_err(error)?;
+        tx.execute(
+            "DELETE FROM session_parts WHERE session_id = ?1",
+            [&session.id],
+        )
+        .map_err(error)?;
+        {
+            let mut statement = tx
+                .prepare_cached(
+                    "INSERT INTO session_parts (session_id, number, size, etag, crc64)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(error)?;
+            for part in &session.completed_parts {
+                statement
+                    .execute(params![
+                        session.id,
+                        part.number,
+                        part.size as i64,
+                        part.etag,
+                        part.crc64 as i64
+                    ])
+                    .map_err(error)?;
+            }
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// Ties a session to the job and file it uploads, so the queue can show and resume it.
+    pub fn link_session(
+        &mut self,
+        id: &str,
+        job: JobId,
+        file: Option<FileId>,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE sessions SET job_id = ?2, file_id = ?3 WHERE id = ?1",
+                params![id, job.0, file.map(|f| f.0)],
+            )
+            .map_err(self.sql_error("link a session to its job"))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("session {id}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// One session; `None` when there is none or it was set aside before. A row that
+    /// fails validation now is flagged and reported as [`StoreError::SessionSetAside`].
+    pub fn load_session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let raw = self
+            .conn
+            .query_row(
+                "SELECT id, local_path, file_size, file_mtime_unix_nanos, file_fingerprint,
+                        endpoint, bucket, key, upload_id, part_size, options_json,
+                        created_unix_secs
+                 FROM sessions WHERE id = ?1 AND damaged_reason IS NULL",
+                [id],
+                |row| {
+                    Ok(RawSession {
+                        id: row.get(0)?,
+                        local_path: row.get(1)?,
+                        file_size: row.get(2)?,
+                        file_mtime_unix_nanos: row.get(3)?,
+                        file_fingerprint: row.get(4)?,
+                        endpoint: row.get(5)?,
+                        bucket: row.get(6)?,
+                        key: row.get(7)?,
+                        upload_id: row.get(8)?,
+                        part_size: row.get(9)?,
+                        options_json: row.get(10)?,
+                        created_unix_secs: row.get(11)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql_error("read a session"))?;
+        let Some(raw) = raw else { return Ok(None) };
+        match self.checked_session(raw)? {
+            Ok(session) => Ok(Some(session)),
+            Err(reason) => {
+                self.conn
+                    .execute(
+                        "UPDATE sessions SET damaged_reason = ?2 WHERE id = ?1",
+                        params![id, reason],
+                    )
+                    .map_err(self.sql_error("set aside a damaged session"))?;
+                Err(StoreError::SessionSetAside {
+                    id: id.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Validates the scalars, then counts the parts before reading them, then validates
+    /// the whole. `Ok(Err(reason))` is a damaged row.
+    fn checked_session(&self, raw: RawSession) -> Result<Result<Session, String>, StoreError> {
+        let mut session = match raw.check() {
+            Ok(session) => session,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if let Err(reason) = validate(&session) {
+            return Ok(Err(reason));
+        }
+        let error = self.sql_error("read a session's parts");
+        let count: i64 = match self.conn.query_row(
+            "SELECT COUNT(*) FROM session_parts WHERE session_id = ?1",
+            [&session.id],
+            |row| row.get(0),
+        ) {
+            Ok(count) => count,
+            Err(e) => return Err(error(e)),
+        };
+        if count > i64::from(MAX_PARTS) {
+            return Ok(Err(format!(
+                "it records {count} parts, more than the {MAX_PARTS} OSS allows"
+            )));
+        }
+        let parts = (|| {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT number, size, etag, crc64 FROM session_parts
+                 WHERE session_id = ?1 ORDER BY number",
+            )?;
+            let rows = statement.query_map([&session.id], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(error)?;
+        session.completed_parts.reserve(parts.len());
+        for (number, size, etag, crc64) in parts {
+            let Ok(number) = u32::try_from(number) else {
+                return Ok(Err(format!("part number {number} is out of range")));
+            };
+            let Ok(size) = u64::try_from(size) else {
+                return Ok(Err(format!("part {number} has a negative size {size}")));
+            };
+            session.completed_parts.push(CompletedPart {
+                number,
+                size,
+                etag,
+                crc64: crc64 as u64,
+            });
+        }
+        Ok(validate(&session).map(|()| session))
+    }
+
+    /// Every usable session started on `endpoint`, setting aside those that fail.
+    pub fn sessions_for_endpoint(&self, endpoint: &str) -> Result<SessionsReport, StoreError> {
+        let ids: Vec<String> = (|| {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT id FROM sessions WHERE endpoint = ?1 AND damaged_reason IS NULL
+                 ORDER BY id",
+            )?;
+            let rows = statement.query_map([endpoint], |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(self.sql_error("list sessions"))?;
+        let mut report = SessionsReport::default();
+        for id in ids {
+            match self.load_session(&id) {
+                Ok(Some(session)) => report.sessions.push(session),
+                Ok(None) => {}
+                Err(StoreError::SessionSetAside { id, reason }) => {
+                    report.set_aside.push(SetAsideSession { id, reason })
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every session flagged as damaged, with its reason, for the user to see.
+    pub fn damaged_sessions(&self) -> Result<Vec<SetAsideSession>, StoreError> {
+        (|| {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT id, damaged_reason FROM sessions WHERE damaged_reason IS NOT NULL
+                 ORDER BY id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(SetAsideSession {
+                    id: row.get(0)?,
+                    reason: row.get(1)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(self.sql_error("list damaged sessions"))
+    }
+
+    /// Deletes a session and its parts (after Complete or Abort); true when it existed.
+    pub fn remove_session(&mut self, id: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM sessions WHERE id = ?1", [id])
+            .map_err(self.sql_error("remove a session"))?;
+        Ok(removed > 0)
+    }
+
+    /// Whether a session with this id is stored, usable or not.
+    pub fn has_session(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.sql_error("look up a session"))
+    }
+}
