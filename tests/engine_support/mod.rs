@@ -25,7 +25,22 @@ pub struct TestServer {
 }
 
 pub async fn start_server() -> TestServer {
-    let data = tempfile::tempdir().unwrap();
+    start_server_in(tempfile::tempdir().unwrap()).await
+}
+
+/// A server whose data lives in memory (`/dev/shm`) where the machine has it: for tests
+/// that create thousands of objects, each of which the store fsyncs.
+pub async fn start_server_in_memory() -> TestServer {
+    let shm = Path::new("/dev/shm");
+    let data = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
+    start_server_in(data.unwrap()).await
+}
+
+async fn start_server_in(data: TempDir) -> TestServer {
     let server = server::start(ServerConfig::new(data.path())).await.unwrap();
     TestServer {
         server,
