@@ -1,12 +1,15 @@
 //! Bucket-level operations: ListBuckets, PutBucket, DeleteBucket, ListObjects and
 //! ListObjectsV2.
 
+use std::collections::BTreeMap;
+
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::dispatch::Call;
 use super::errors;
 use super::listing::{self, KeyListing, OWNER_ID, ObjectListingV2};
+use super::meta::ObjectMeta;
 use super::multipart_ops::page_size;
 use super::response;
 use crate::protocol::ServiceError;
@@ -58,21 +61,32 @@ fn key_listing(call: &Call<'_>, key_marker: String) -> Result<KeyListing, Servic
     })
 }
 
-pub async fn list_objects(call: &Call<'_>) -> Result<Response, ServiceError> {
+/// Runs `view` over the objects of the call's bucket, under the store's read lock.
+async fn read_objects<T>(
+    call: &Call<'_>,
+    view: impl FnOnce(&BTreeMap<String, ObjectMeta>) -> T,
+) -> Result<T, ServiceError> {
     let bucket = call.bucket();
-    let marker = call.param("marker").unwrap_or_default().to_owned();
-    let listing = key_listing(call, marker)?;
-    let result = call
-        .app
+    call.app
         .store
         .read(|index| {
             index
                 .buckets
                 .get(bucket)
-                .map(|contents| listing::list_objects(bucket, &contents.objects, &listing))
+                .map(|contents| view(&contents.objects))
                 .ok_or_else(|| errors::no_such_bucket(bucket))
         })
-        .await?;
+        .await
+}
+
+pub async fn list_objects(call: &Call<'_>) -> Result<Response, ServiceError> {
+    let bucket = call.bucket();
+    let marker = call.param("marker").unwrap_or_default().to_owned();
+    let listing = key_listing(call, marker)?;
+    let result = read_objects(call, |objects| {
+        listing::list_objects(bucket, objects, &listing)
+    })
+    .await?;
     Ok(response::xml_document(&result))
 }
 
@@ -115,16 +129,9 @@ pub async fn list_objects_v2(call: &Call<'_>) -> Result<Response, ServiceError> 
         continuation_token,
         fetch_owner,
     };
-    let result = call
-        .app
-        .store
-        .read(|index| {
-            index
-                .buckets
-                .get(bucket)
-                .map(|contents| listing::list_objects_v2(bucket, &contents.objects, &listing))
-                .ok_or_else(|| errors::no_such_bucket(bucket))
-        })
-        .await?;
+    let result = read_objects(call, |objects| {
+        listing::list_objects_v2(bucket, objects, &listing)
+    })
+    .await?;
     Ok(response::xml_document(&result))
 }

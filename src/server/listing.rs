@@ -378,13 +378,21 @@ mod tests {
             .collect()
     }
 
-    fn names(result: &ListBucketResult) -> Vec<String> {
-        result
-            .contents
+    /// Keys, then common prefixes, as a page lists them.
+    fn names_of(contents: &[ObjectSummary], prefixes: &[CommonPrefix]) -> Vec<String> {
+        contents
             .iter()
             .map(|o| o.key.clone())
-            .chain(result.common_prefixes.iter().map(|p| p.prefix.clone()))
+            .chain(prefixes.iter().map(|p| p.prefix.clone()))
             .collect()
+    }
+
+    fn names(result: &ListBucketResult) -> Vec<String> {
+        names_of(&result.contents, &result.common_prefixes)
+    }
+
+    fn v2_names(result: &ListObjectsV2Result) -> Vec<String> {
+        names_of(&result.contents, &result.common_prefixes)
     }
 
     #[test]
@@ -415,15 +423,6 @@ mod tests {
         let page = list_objects("bkt", &store, &listing);
         assert_eq!(names(&page), ["b/1", "b/2"]);
         assert!(!page.is_truncated);
-    }
-
-    fn v2_names(result: &ListObjectsV2Result) -> Vec<String> {
-        result
-            .contents
-            .iter()
-            .map(|o| o.key.clone())
-            .chain(result.common_prefixes.iter().map(|p| p.prefix.clone()))
-            .collect()
     }
 
     /// Follows every V2 page of `listing`, checking KeyCount and max-keys on each.

@@ -28,16 +28,22 @@ pub async fn start_server() -> TestServer {
     start_server_in(tempfile::tempdir().unwrap()).await
 }
 
-/// A server whose data lives in memory (`/dev/shm`) where the machine has it: for tests
-/// that create thousands of objects, each of which the store fsyncs.
+/// A server whose data lives in memory where the machine allows: for tests that create
+/// thousands of objects, each of which the store fsyncs.
 pub async fn start_server_in_memory() -> TestServer {
+    start_server_in(in_memory_temp_dir()).await
+}
+
+/// A temporary directory in `/dev/shm` (memory, so fsync costs nothing) where the machine
+/// has one, else in the usual temporary directory.
+pub fn in_memory_temp_dir() -> TempDir {
     let shm = Path::new("/dev/shm");
-    let data = if shm.is_dir() {
-        tempfile::tempdir_in(shm)
-    } else {
-        tempfile::tempdir()
-    };
-    start_server_in(data.unwrap()).await
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
 }
 
 async fn start_server_in(data: TempDir) -> TestServer {
