@@ -13,7 +13,7 @@ use ossup::protocol::error::ServiceError;
 use ossup::protocol::signing::{RequestTarget, SignatureVersion, sign_headers};
 use ossup::protocol::xml::{
     self, CompleteMultipartUpload, CompletePart, InitiateMultipartUploadResult, ListBucketResult,
-    ListMultipartUploadsResult, ListPartsResult,
+    ListMultipartUploadsResult, ListObjectsV2Result, ListPartsResult,
 };
 use ossup::server::{
     self, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FailStatus, FaultConfig, RunningServer,
@@ -547,6 +547,68 @@ async fn list_objects_pages_with_delimiter() {
     h.send(Req::new("GET", None).query("max-keys", "1001"))
         .await
         .expect_error(400, "InvalidArgument");
+}
+
+#[tokio::test]
+async fn list_objects_v2_as_sdks_send_it() {
+    let h = start().await;
+    for key in ["a b.txt", "logs/1", "logs/2", "z+.txt"] {
+        assert_eq!(h.put(key, b"").await.status, 200);
+    }
+    // oss2 sends every parameter, empty or not, and a signed bare `continuation-token`.
+    let v2 = |continuation_token: &str, fetch_owner: &str, max_keys: &str| {
+        Req::new("GET", None)
+            .query("list-type", "2")
+            .query("prefix", "")
+            .query("delimiter", "/")
+            .query("continuation-token", continuation_token)
+            .query("start-after", "")
+            .query("fetch-owner", fetch_owner)
+            .query("max-keys", max_keys)
+            .query("encoding-type", "url")
+    };
+    let first = h.send(v2("", "false", "2")).await;
+    let text = String::from_utf8(first.body.clone()).unwrap();
+    assert!(text.contains("<KeyCount>2</KeyCount>"), "{text}");
+    assert!(text.contains("<Key>a%20b.txt</Key>"), "{text}");
+    assert!(!text.contains("<Owner>"), "{text}");
+    assert!(
+        !text.contains("<ContinuationToken>"),
+        "nothing to echo: {text}"
+    );
+    let first: ListObjectsV2Result = first.xml();
+    assert_eq!(first.common_prefixes[0].prefix, "logs%2F");
+    let token = first.next_continuation_token.expect("a truncated page");
+
+    let second = h.send(v2(&token, "true", "2")).await;
+    let text = String::from_utf8(second.body.clone()).unwrap();
+    assert!(
+        text.contains("<Owner>") && text.contains("<ID>ossup</ID>"),
+        "{text}"
+    );
+    let second: ListObjectsV2Result = second.xml();
+    assert_eq!(second.continuation_token.as_deref(), Some(token.as_str()));
+    assert_eq!(second.contents[0].key, "z%2B.txt");
+    assert!(!second.is_truncated);
+
+    for (name, value) in [
+        ("max-keys", "-1"),
+        ("max-keys", "0"),
+        ("max-keys", "1001"),
+        ("max-keys", "ten"),
+        ("fetch-owner", "yes"),
+        ("continuation-token", "not-ours"),
+    ] {
+        let error = h
+            .send(
+                Req::new("GET", None)
+                    .query("list-type", "2")
+                    .query(name, value),
+            )
+            .await
+            .expect_error(400, "InvalidArgument");
+        assert_eq!(error.detail("ArgumentName"), Some(name), "{error:?}");
+    }
 }
 
 #[tokio::test]

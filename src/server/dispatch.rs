@@ -168,6 +168,7 @@ async fn serve(
         Operation::PutBucket => bucket_ops::put_bucket(&call).await,
         Operation::DeleteBucket => bucket_ops::delete_bucket(&call).await,
         Operation::ListObjects => bucket_ops::list_objects(&call).await,
+        Operation::ListObjectsV2 => bucket_ops::list_objects_v2(&call).await,
         Operation::ListMultipartUploads => multipart_ops::list_uploads(&call).await,
         Operation::PutObject => object_ops::put_object(&call, body).await,
         Operation::GetObject => object_ops::get_object(&call, false).await,

@@ -1,4 +1,4 @@
-//! Paging for ListObjects, ListMultipartUploads and ListParts, without I/O.
+//! Paging for ListObjects, ListObjectsV2, ListMultipartUploads and ListParts, without I/O.
 //!
 //! Each function walks a sorted collection from its marker, folds keys into common
 //! prefixes when a delimiter is given, stops at the page size and says where the next
@@ -7,11 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL;
+
 use super::clock::iso8601_ms;
 use super::meta::{ObjectMeta, PartMeta};
 use crate::protocol::xml::{
-    CommonPrefix, ListBucketResult, ListMultipartUploadsResult, ListPartsResult, ObjectSummary,
-    PartSummary, UploadSummary, url_encode_field,
+    CommonPrefix, ListBucketResult, ListMultipartUploadsResult, ListObjectsV2Result,
+    ListPartsResult, ObjectSummary, Owner, PartSummary, UploadSummary, url_encode_field,
 };
 
 /// Query of a listing with keys: ListObjects or ListMultipartUploads.
@@ -91,12 +94,11 @@ fn page<'a, T: 'a>(
     (entries, false)
 }
 
-/// ListObjects (GET Bucket).
-pub fn list_objects(
-    bucket: &str,
-    objects: &BTreeMap<String, ObjectMeta>,
+/// The objects after the listing's marker, in key order, paged.
+fn object_page<'a>(
+    objects: &'a BTreeMap<String, ObjectMeta>,
     listing: &KeyListing,
-) -> ListBucketResult {
+) -> (Vec<Entry<'a, ObjectMeta>>, bool) {
     let start = listing.key_marker.as_str().max(listing.prefix.as_str());
     let lower = if listing.key_marker.as_str() >= listing.prefix.as_str() {
         Bound::Excluded(start)
@@ -106,9 +108,58 @@ pub fn list_objects(
     let items = objects
         .range::<str, _>((lower, Bound::Unbounded))
         .map(|(key, meta)| (key.as_str(), meta));
-    let (entries, truncated) = page(listing, items);
+    page(listing, items)
+}
 
-    let mut result = ListBucketResult {
+/// The listed name of an entry: its key, or the common prefix itself.
+fn entry_name<'a>(entry: &Entry<'a, ObjectMeta>) -> &'a str {
+    match entry {
+        Entry::Item(meta) => meta.key.as_str(),
+        Entry::Prefix(prefix) => prefix,
+    }
+}
+
+/// Splits a page into the summaries of its objects and its common prefixes, both
+/// encoded as the listing asks.
+fn object_entries(
+    listing: &KeyListing,
+    entries: &[Entry<'_, ObjectMeta>],
+    owner: Option<&Owner>,
+) -> (Vec<ObjectSummary>, Vec<CommonPrefix>) {
+    let mut contents = Vec::new();
+    let mut common_prefixes = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Item(meta) => contents.push(ObjectSummary {
+                key: listing.encode(&meta.key),
+                last_modified: iso8601_ms(meta.last_modified_ms),
+                etag: format!("\"{}\"", meta.etag),
+                object_type: meta.object_type.as_str().to_owned(),
+                size: meta.size,
+                storage_class: meta.attributes.storage_class.clone(),
+                owner: owner.cloned(),
+            }),
+            Entry::Prefix(prefix) => common_prefixes.push(CommonPrefix {
+                prefix: listing.encode(prefix),
+            }),
+        }
+    }
+    (contents, common_prefixes)
+}
+
+/// ListObjects (GET Bucket).
+pub fn list_objects(
+    bucket: &str,
+    objects: &BTreeMap<String, ObjectMeta>,
+    listing: &KeyListing,
+) -> ListBucketResult {
+    let (entries, truncated) = object_page(objects, listing);
+    let next_marker = entries
+        .last()
+        .filter(|_| truncated)
+        .map(|last| listing.encode(entry_name(last)));
+    let (contents, common_prefixes) = object_entries(listing, &entries, None);
+    ListBucketResult {
         encoding_type: listing.encoding_type(),
         name: bucket.to_owned(),
         prefix: listing.encode(&listing.prefix),
@@ -116,34 +167,81 @@ pub fn list_objects(
         max_keys: listing.max,
         delimiter: listing.encode(&listing.delimiter),
         is_truncated: truncated,
-        ..ListBucketResult::default()
-    };
-    let mut last_key = None;
-    for entry in entries {
-        match entry {
-            Entry::Item(meta) => {
-                last_key = Some(meta.key.as_str());
-                result.contents.push(ObjectSummary {
-                    key: listing.encode(&meta.key),
-                    last_modified: iso8601_ms(meta.last_modified_ms),
-                    etag: format!("\"{}\"", meta.etag),
-                    object_type: meta.object_type.as_str().to_owned(),
-                    size: meta.size,
-                    storage_class: meta.attributes.storage_class.clone(),
-                });
-            }
-            Entry::Prefix(prefix) => {
-                last_key = Some(prefix);
-                result.common_prefixes.push(CommonPrefix {
-                    prefix: listing.encode(prefix),
-                });
-            }
-        }
+        next_marker,
+        contents,
+        common_prefixes,
     }
-    if truncated {
-        result.next_marker = last_key.map(|k| listing.encode(k));
+}
+
+/// The one owner of every bucket and object `ossup serve` holds.
+pub const OWNER_ID: &str = "ossup";
+
+/// Query of ListObjectsV2. `keys.key_marker` is where the page starts: the key a
+/// continuation token stands for, or else `start-after`.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectListingV2 {
+    pub keys: KeyListing,
+    /// As the request gave them, to be echoed.
+    pub start_after: Option<String>,
+    pub continuation_token: Option<String>,
+    /// Whether each object carries its Owner.
+    pub fetch_owner: bool,
+}
+
+/// Version tag of our continuation tokens, so a token from elsewhere is refused rather
+/// than misread.
+const TOKEN_TAG: &str = "1.";
+
+/// The continuation token that resumes a listing after `name` (a key or common prefix).
+/// Clients treat it as opaque; it is URL-safe, so it travels unchanged in a query
+/// string and through `encoding-type=url`.
+pub fn continuation_token(name: &str) -> String {
+    format!("{TOKEN_TAG}{}", BASE64_URL.encode(name))
+}
+
+/// The key or common prefix a continuation token resumes after; `None` for a token we
+/// did not make.
+pub fn token_marker(token: &str) -> Option<String> {
+    let encoded = token.strip_prefix(TOKEN_TAG)?;
+    let bytes = BASE64_URL.decode(encoded).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// ListObjectsV2 (GetBucketV2): the paging of ListObjects, with common prefixes counted
+/// towards max-keys, and a continuation token instead of a marker.
+pub fn list_objects_v2(
+    bucket: &str,
+    objects: &BTreeMap<String, ObjectMeta>,
+    listing: &ObjectListingV2,
+) -> ListObjectsV2Result {
+    let keys = &listing.keys;
+    let (entries, truncated) = object_page(objects, keys);
+    let next_continuation_token = entries
+        .last()
+        .filter(|_| truncated)
+        .map(|last| keys.encode(&continuation_token(entry_name(last))));
+    let owner = listing.fetch_owner.then(|| Owner {
+        id: OWNER_ID.to_owned(),
+        display_name: OWNER_ID.to_owned(),
+    });
+    let (contents, common_prefixes) = object_entries(keys, &entries, owner.as_ref());
+    ListObjectsV2Result {
+        name: bucket.to_owned(),
+        prefix: keys.encode(&keys.prefix),
+        continuation_token: listing
+            .continuation_token
+            .as_deref()
+            .map(|t| keys.encode(t)),
+        start_after: listing.start_after.as_deref().map(|s| keys.encode(s)),
+        max_keys: keys.max,
+        delimiter: keys.encode(&keys.delimiter),
+        encoding_type: keys.encoding_type(),
+        is_truncated: truncated,
+        next_continuation_token,
+        key_count: entries.len() as u32,
+        contents,
+        common_prefixes,
     }
-    result
 }
 
 /// An upload as the bucket index lists it: `(key, upload id)`, ids in initiation order.
@@ -280,13 +378,21 @@ mod tests {
             .collect()
     }
 
-    fn names(result: &ListBucketResult) -> Vec<String> {
-        result
-            .contents
+    /// Keys, then common prefixes, as a page lists them.
+    fn names_of(contents: &[ObjectSummary], prefixes: &[CommonPrefix]) -> Vec<String> {
+        contents
             .iter()
             .map(|o| o.key.clone())
-            .chain(result.common_prefixes.iter().map(|p| p.prefix.clone()))
+            .chain(prefixes.iter().map(|p| p.prefix.clone()))
             .collect()
+    }
+
+    fn names(result: &ListBucketResult) -> Vec<String> {
+        names_of(&result.contents, &result.common_prefixes)
+    }
+
+    fn v2_names(result: &ListObjectsV2Result) -> Vec<String> {
+        names_of(&result.contents, &result.common_prefixes)
     }
 
     #[test]
@@ -317,6 +423,87 @@ mod tests {
         let page = list_objects("bkt", &store, &listing);
         assert_eq!(names(&page), ["b/1", "b/2"]);
         assert!(!page.is_truncated);
+    }
+
+    /// Follows every V2 page of `listing`, checking KeyCount and max-keys on each.
+    fn all_v2_pages(
+        store: &BTreeMap<String, ObjectMeta>,
+        mut listing: ObjectListingV2,
+    ) -> Vec<ListObjectsV2Result> {
+        let mut pages = Vec::new();
+        loop {
+            let page = list_objects_v2("bkt", store, &listing);
+            let entries = page.contents.len() + page.common_prefixes.len();
+            assert_eq!(page.key_count as usize, entries);
+            assert!(entries <= listing.keys.max as usize);
+            let token = page.next_continuation_token.clone();
+            let truncated = page.is_truncated;
+            pages.push(page);
+            if !truncated {
+                return pages;
+            }
+            let token = token.expect("a token on a truncated page");
+            listing.keys.key_marker = token_marker(&token).expect("our own token");
+            listing.continuation_token = Some(token);
+        }
+    }
+
+    #[test]
+    fn v2_prefixes_count_towards_max_keys_across_pages() {
+        let store = objects(&["a", "b/1", "b/2", "b/3", "c", "d/x/1", "d/y", "e"]);
+        let listing = ObjectListingV2 {
+            keys: KeyListing {
+                delimiter: "/".into(),
+                max: 2,
+                ..KeyListing::default()
+            },
+            ..ObjectListingV2::default()
+        };
+        let pages = all_v2_pages(&store, listing);
+        let seen: Vec<String> = pages.iter().flat_map(v2_names).collect();
+        assert_eq!(seen, ["a", "b/", "c", "d/", "e"]);
+        assert_eq!(pages.len(), 3);
+        // The first page ends on a common prefix: the next one must not repeat it.
+        assert_eq!(v2_names(&pages[0]), ["a", "b/"]);
+        assert_eq!(v2_names(&pages[1]), ["c", "d/"]);
+        assert!(
+            pages
+                .iter()
+                .all(|p| p.contents.iter().all(|o| o.owner.is_none()))
+        );
+    }
+
+    #[test]
+    fn v2_starts_after_a_key_and_owners_on_request() {
+        let store = objects(&["a", "b", "c", "d"]);
+        let listing = ObjectListingV2 {
+            keys: KeyListing {
+                key_marker: "b".into(),
+                max: 100,
+                ..KeyListing::default()
+            },
+            start_after: Some("b".into()),
+            fetch_owner: true,
+            ..ObjectListingV2::default()
+        };
+        let page = list_objects_v2("bkt", &store, &listing);
+        assert_eq!(v2_names(&page), ["c", "d"]);
+        assert_eq!(page.start_after.as_deref(), Some("b"));
+        assert!(!page.is_truncated);
+        assert_eq!(page.next_continuation_token, None);
+        assert_eq!(page.contents[0].owner.as_ref().unwrap().id, OWNER_ID);
+    }
+
+    #[test]
+    fn tokens_round_trip_and_foreign_ones_are_refused() {
+        for name in ["", "a", "dir/with space+plus%25/文件", "b/"] {
+            let token = continuation_token(name);
+            assert_eq!(url_encode_field(&token), token, "URL-safe: {token}");
+            assert_eq!(token_marker(&token).as_deref(), Some(name));
+        }
+        assert_eq!(token_marker("CgJiYw--"), None);
+        assert_eq!(token_marker("1.not base64!"), None);
+        assert_eq!(token_marker("1.__8"), None, "bytes that are not UTF-8");
     }
 
     #[test]

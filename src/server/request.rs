@@ -17,6 +17,7 @@ pub enum Operation {
     PutBucket,
     DeleteBucket,
     ListObjects,
+    ListObjectsV2,
     ListMultipartUploads,
     PutObject,
     GetObject,
@@ -36,6 +37,7 @@ impl Operation {
             Operation::PutBucket => "PutBucket",
             Operation::DeleteBucket => "DeleteBucket",
             Operation::ListObjects => "ListObjects",
+            Operation::ListObjectsV2 => "ListObjectsV2",
             Operation::ListMultipartUploads => "ListMultipartUploads",
             Operation::PutObject => "PutObject",
             Operation::GetObject => "GetObject",
@@ -154,6 +156,7 @@ pub fn classify(
             Method::PUT => Some(Operation::PutBucket),
             Method::DELETE => Some(Operation::DeleteBucket),
             Method::GET if has("uploads") => Some(Operation::ListMultipartUploads),
+            Method::GET if param(query, "list-type") == Some("2") => Some(Operation::ListObjectsV2),
             Method::GET => Some(Operation::ListObjects),
             _ => None,
         },
@@ -239,6 +242,16 @@ mod tests {
         assert_eq!(
             classify(&Method::GET, &bucket, &query).unwrap(),
             Operation::ListMultipartUploads
+        );
+        let v2 = parse_query(Some("list-type=2&continuation-token=&prefix=a")).unwrap();
+        assert_eq!(
+            classify(&Method::GET, &bucket, &v2).unwrap(),
+            Operation::ListObjectsV2
+        );
+        let v1 = parse_query(Some("list-type=1&marker=a")).unwrap();
+        assert_eq!(
+            classify(&Method::GET, &bucket, &v1).unwrap(),
+            Operation::ListObjects
         );
         let object = Address {
             bucket: Some("b".into()),

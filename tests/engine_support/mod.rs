@@ -25,7 +25,28 @@ pub struct TestServer {
 }
 
 pub async fn start_server() -> TestServer {
-    let data = tempfile::tempdir().unwrap();
+    start_server_in(tempfile::tempdir().unwrap()).await
+}
+
+/// A server whose data lives in memory where the machine allows: for tests that create
+/// thousands of objects, each of which the store fsyncs.
+pub async fn start_server_in_memory() -> TestServer {
+    start_server_in(in_memory_temp_dir()).await
+}
+
+/// A temporary directory in `/dev/shm` (memory, so fsync costs nothing) where the machine
+/// has one, else in the usual temporary directory.
+pub fn in_memory_temp_dir() -> TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}
+
+async fn start_server_in(data: TempDir) -> TestServer {
     let server = server::start(ServerConfig::new(data.path())).await.unwrap();
     TestServer {
         server,

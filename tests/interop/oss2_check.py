@@ -8,11 +8,14 @@ PutObject/HeadObject, a resumable multipart upload of a ~5 MiB random file (4 th
 ListMultipartUploads and ListParts and gone after AbortMultipartUpload, presigned PUT and
 GET URLs from Bucket.sign_url (V4 with an additional signed header), STS credentials
 (oss2.StsAuth; the local server does not validate the token, only the signature over it),
-and a wrong secret refused with SignatureDoesNotMatch. Prints one `OK <check>` line per check and
+a wrong secret refused with SignatureDoesNotMatch, and ObjectIteratorV2 paging
+ListObjectsV2 over more than 1000 keys (awkward ones included) with and without a
+delimiter, from start_after, and with fetch_owner. Prints one `OK <check>` line per check and
 `ALL CHECKS PASSED` at the end; on the first failure prints `FAIL <check>: <reason>` and
 exits with status 1.
 """
 
+import concurrent.futures
 import hashlib
 import os
 import sys
@@ -181,6 +184,66 @@ def check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region):
         raise CheckFailed("a wrong secret was accepted")
 
 
+def put_empty_objects(bucket, keys):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for key, result in zip(keys, pool.map(lambda key: bucket.put_object(key, b""), keys)):
+            expect(result.status == 200, "PutObject %r status %s" % (key, result.status))
+
+
+def iterate_v2(bucket, **options):
+    return list(oss2.ObjectIteratorV2(bucket, **options))
+
+
+def check_list_objects_v2(bucket, prefix):
+    base = prefix + "v2/"
+    files = [base + "f%04d" % i for i in range(1005)]
+    folders = [base + "d%02d/" % d for d in range(30)]
+    odd = [base + "a b+c%.txt", base + "文件 ü.bin"]
+    nested = [folder + name for folder in folders for name in ("x", "y z+%.txt", "deeper/1")]
+    keys = files + odd + nested
+    put_empty_objects(bucket, keys)
+
+    # No delimiter: every key once, in order, whatever the page size.
+    for max_keys in (100, 1000, 7):
+        listed = iterate_v2(bucket, prefix=base, max_keys=max_keys)
+        names = [info.key for info in listed]
+        expect(names == sorted(keys),
+               "max_keys %d: %d keys listed, %d expected (first difference at %s)"
+               % (max_keys, len(names), len(keys),
+                  next((i for i, (a, b) in enumerate(zip(names, sorted(keys))) if a != b), None)))
+        expect(all(info.owner is None for info in listed), "Owner without fetch_owner")
+        expect(all(info.size == 0 and not info.is_prefix() for info in listed),
+               "objects listed as prefixes or with a size")
+
+    # With a delimiter: 1037 entries, common prefixes counted towards max_keys.
+    first = bucket.list_objects_v2(prefix=base, delimiter="/", max_keys=1000)
+    expect(first.is_truncated and first.next_continuation_token,
+           "the first page of 1000 is not truncated")
+    expect(len(first.object_list) + len(first.prefix_list) == 1000,
+           "the first page has %d objects and %d prefixes"
+           % (len(first.object_list), len(first.prefix_list)))
+    expected = sorted(files + odd + folders)
+    for max_keys in (1000, 7):
+        listed = iterate_v2(bucket, prefix=base, delimiter="/", max_keys=max_keys)
+        names = [info.key for info in listed]
+        expect(names == expected,
+               "max_keys %d with delimiter: %d entries listed, %d expected"
+               % (max_keys, len(names), len(expected)))
+        prefixes = [info.key for info in listed if info.is_prefix()]
+        expect(prefixes == folders, "common prefixes %s" % prefixes[:5])
+
+    after = iterate_v2(bucket, prefix=base, start_after=files[499], max_keys=300)
+    later = [key for key in sorted(keys) if key > files[499]]
+    expect([info.key for info in after] == later,
+           "start_after %s lists %d keys, %d expected" % (files[499], len(after), len(later)))
+
+    owned = iterate_v2(bucket, prefix=base, delimiter="/", fetch_owner=True, max_keys=1000)
+    objects = [info for info in owned if not info.is_prefix()]
+    expect(len(objects) == len(files) + len(odd), "%d objects with fetch_owner" % len(objects))
+    expect(all(info.owner is not None and info.owner.id for info in objects),
+           "an object without an Owner despite fetch_owner")
+
+
 def main(argv):
     if len(argv) != 7:
         print(__doc__)
@@ -202,6 +265,7 @@ def main(argv):
                                prefix)),
             ("wrong secret",
              lambda: check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region)),
+            ("list_objects_v2", lambda: check_list_objects_v2(bucket, prefix)),
         ]
         for name, check in checks:
             label = "%s %s" % (auth_version, name)
