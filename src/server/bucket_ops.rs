@@ -3,10 +3,10 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::dispatch::Call;
+use super::call::Call;
 use super::errors;
 use super::listing::{self, KeyListing};
-use super::multipart_ops::page_size;
+use super::request::page_size;
 use super::response;
 use crate::protocol::ServiceError;
 use crate::protocol::xml::XML_DECLARATION;

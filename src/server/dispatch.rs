@@ -11,71 +11,13 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use futures_util::StreamExt;
 
-use super::auth::{self, KeyStore};
+use super::auth;
+use super::call::{App, Call};
 use super::connection::ConnectionInfo;
-use super::faults::{FaultHandle, FaultTarget, InjectedFailure};
+use super::faults::{FaultTarget, InjectedFailure};
 use super::request::{self, Address, Operation};
-use super::store::Store;
 use super::{bucket_ops, errors, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
-
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct App {
-    pub store: Arc<Store>,
-    pub faults: FaultHandle,
-    /// Accepted key pairs.
-    pub access_keys: KeyStore,
-    /// Region V4 signatures must be scoped to.
-    pub region: String,
-}
-
-/// One request, decoded.
-pub struct Call<'a> {
-    pub app: &'a App,
-    pub parts: Parts,
-    pub address: Address,
-    pub query: Vec<(String, String)>,
-    pub connection: ConnectionInfo,
-    /// Drop the connection after this many body bytes (fault injection).
-    pub cut_after_bytes: Option<u64>,
-}
-
-impl Call<'_> {
-    /// The bucket, which the operation's classification guarantees.
-    pub fn bucket(&self) -> &str {
-        self.address.bucket.as_deref().unwrap_or_default()
-    }
-
-    /// The key, which the operation's classification guarantees.
-    pub fn key(&self) -> &str {
-        self.address.key.as_deref().unwrap_or_default()
-    }
-
-    pub fn param(&self, name: &str) -> Option<&str> {
-        request::param(&self.query, name)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        request::header(&self.parts.headers, name)
-    }
-
-    pub fn url_encoded(&self) -> bool {
-        self.param("encoding-type") == Some("url")
-    }
-
-    /// The host the client addressed, for `Location` and `HostId`.
-    pub fn host(&self) -> String {
-        host_of(&self.parts)
-    }
-}
-
-fn host_of(parts: &Parts) -> String {
-    request::header(&parts.headers, "host")
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "127.0.0.1".to_owned())
-}
 
 /// The axum handler for every path and method.
 pub async fn handle(
@@ -86,7 +28,7 @@ pub async fn handle(
     let request_id = response::new_request_id();
     let (parts, mut body) = request.into_parts();
     let is_head = parts.method == Method::HEAD;
-    let host = host_of(&parts);
+    let host = request::host(&parts);
     let mut answer = match serve(&app, connection, parts, &mut body).await {
         Ok(answer) => answer,
         Err(error) => {

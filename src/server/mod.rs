@@ -5,11 +5,15 @@
 //! the default target for a newcomer without an account, and the server every test uses.
 //!
 //! Module map:
-//! - [`dispatch`]: the single handler: address, operation, signature, faults, answer.
-//! - [`request`] / [`response`]: reading requests and writing answers the OSS way.
+//! - [`dispatch`]: the single handler: address, operation, signature, faults, answer. It
+//!   depends on the operations; no operation depends on it or on another operation.
+//! - [`call`]: the per-request context ([`call::App`], [`call::Call`]) operations receive.
+//! - [`request`] / [`response`]: reading requests (address, query, operation, page sizes,
+//!   upload attributes) and writing answers the OSS way.
 //! - [`object_ops`], [`multipart_ops`], [`bucket_ops`]: the operations.
 //! - [`store`] with [`meta`]: the disk layout (documented there) and its in-memory index.
-//! - [`ingest`] / [`object_reader`]: streaming bodies to disk and back.
+//! - [`ingest`] / [`object_reader`]: streaming bodies to disk (with the Content-MD5 check
+//!   and cut-connection faults) and back.
 //! - [`completion`], [`listing`]: Complete's rules and list paging, free of I/O.
 //! - [`faults`] and [`connection`]: fault injection, including cutting connections.
 //! - [`cli`]: the `serve` subcommand.
@@ -20,6 +24,7 @@
 
 pub mod auth;
 pub mod bucket_ops;
+pub mod call;
 pub mod cli;
 pub mod clock;
 pub mod completion;
@@ -50,8 +55,8 @@ pub use cli::{ServeArgs, serve};
 pub use errors::ServerError;
 pub use faults::{FailStatus, FaultConfig, FaultHandle, FaultScope};
 
+use call::App;
 use connection::{ConnectionInfo, CuttableListener};
-use dispatch::App;
 use store::Store;
 
 /// Key pair used when none is configured; printed at start-up.
