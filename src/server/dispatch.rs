@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -13,25 +13,27 @@ use futures_util::StreamExt;
 
 use super::auth;
 use super::call::{App, Call};
-use super::connection::ConnectionInfo;
+use super::connection::{BodyStall, ConnectionInfo};
 use super::faults::{FaultTarget, InjectedFailure};
 use super::request::{self, Address, Operation};
 use super::{bucket_ops, errors, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
 
-/// The axum handler for every path and method.
-pub async fn handle(
-    State(app): State<Arc<App>>,
-    ConnectInfo(connection): ConnectInfo<ConnectionInfo>,
-    request: Request,
-) -> Response {
+/// The handler for every path and method.
+pub async fn handle(app: Arc<App>, connection: ConnectionInfo, request: Request) -> Response {
     let request_id = response::new_request_id();
     let (parts, mut body) = request.into_parts();
     let is_head = parts.method == Method::HEAD;
     let host = request::host(&parts);
+    let stall = parts.extensions.get::<BodyStall>().cloned();
     let mut answer = match serve(&app, connection, parts, &mut body).await {
         Ok(answer) => answer,
         Err(error) => {
+            let error = if stall.is_some_and(|stall| stall.stalled()) {
+                errors::request_timeout()
+            } else {
+                error
+            };
             tracing::debug!(code = %error.code, status = error.status, "request refused");
             drain(body).await;
             response::error(error, &request_id, &host, is_head)

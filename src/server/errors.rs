@@ -176,6 +176,24 @@ pub fn service_unavailable() -> ServiceError {
     )
 }
 
+/// A connection beyond the server's cap.
+pub fn too_many_connections() -> ServiceError {
+    ServiceError::new(
+        503,
+        "ServiceUnavailable",
+        "The server has too many connections open. Please retry.",
+    )
+}
+
+/// A request body that arrived slower than the server's minimum rate.
+pub fn request_timeout() -> ServiceError {
+    ServiceError::new(
+        400,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
+}
+
 pub fn incomplete_body(received: u64) -> ServiceError {
     ServiceError::new(
         400,

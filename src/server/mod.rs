@@ -15,7 +15,9 @@
 //! - [`ingest`] / [`object_reader`]: streaming bodies to disk (with the Content-MD5 check
 //!   and cut-connection faults) and back.
 //! - [`completion`], [`listing`]: Complete's rules and list paging, free of I/O.
-//! - [`faults`] and [`connection`]: fault injection, including cutting connections.
+//! - [`connection`]: accepting connections with a cap, header and idle timeouts, a
+//!   minimum body rate, and the switch fault injection uses to cut one.
+//! - [`faults`]: fault injection.
 //! - [`cli`]: the `serve` subcommand.
 
 // Handlers return the OSS error they answer with; it is built once per failed request,
@@ -47,7 +49,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -56,7 +57,7 @@ pub use errors::ServerError;
 pub use faults::{FailStatus, FaultConfig, FaultHandle, FaultScope};
 
 use call::App;
-use connection::{ConnectionInfo, CuttableListener};
+pub use connection::ConnectionLimits;
 use store::Store;
 
 /// Key pair used when none is configured; printed at start-up.
@@ -85,6 +86,8 @@ pub struct ServerConfig {
     pub region: String,
     /// Fault injection at start; change it later through [`RunningServer::faults`].
     pub faults: FaultConfig,
+    /// Timeouts and the connection cap.
+    pub limits: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -101,6 +104,7 @@ impl ServerConfig {
             )],
             region: DEFAULT_REGION.to_owned(),
             faults: FaultConfig::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("access_key_ids", &cli::key_ids(&self.access_keys))
             .field("region", &self.region)
             .field("faults", &self.faults)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -219,14 +224,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         access_keys: auth::KeyStore::new(&config.access_keys),
         region: config.region.clone(),
     });
-    let router = Router::new().fallback(dispatch::handle).with_state(app);
     let (stop, stopped) = oneshot::channel::<()>();
-    let service = router.into_make_service_with_connect_info::<ConnectionInfo>();
-    let server =
-        axum::serve(CuttableListener::new(listener), service).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-    let task = tokio::spawn(async move { server.await });
+    let server = connection::serve(
+        listener,
+        config.limits.clone(),
+        stopped,
+        move |info, request| dispatch::handle(app.clone(), info, request),
+    );
+    let task = tokio::spawn(server);
     tracing::info!("ossup serve listening on http://{addr}");
     Ok(RunningServer {
         addr,
