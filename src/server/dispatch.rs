@@ -15,6 +15,7 @@ use super::auth;
 use super::call::{App, Call};
 use super::connection::{BodyStall, ConnectionInfo};
 use super::faults::{FaultTarget, InjectedFailure};
+use super::payload_hash::{self, PayloadVerdict};
 use super::request::{self, Address, Operation};
 use super::{bucket_ops, errors, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
@@ -26,13 +27,16 @@ pub async fn handle(app: Arc<App>, connection: ConnectionInfo, request: Request)
     let is_head = parts.method == Method::HEAD;
     let host = request::host(&parts);
     let stall = parts.extensions.get::<BodyStall>().cloned();
-    let mut answer = match serve(&app, connection, parts, &mut body).await {
+    let mut payload = None;
+    let mut answer = match serve(&app, connection, parts, &mut body, &mut payload).await {
         Ok(answer) => answer,
         Err(error) => {
             let error = if stall.is_some_and(|stall| stall.stalled()) {
                 errors::request_timeout()
             } else {
-                error
+                payload
+                    .and_then(|payload| payload.refusal())
+                    .unwrap_or(error)
             };
             tracing::debug!(code = %error.code, status = error.status, "request refused");
             drain(body).await;
@@ -58,12 +62,14 @@ async fn drain(body: Body) {
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// `body` is taken (left empty) by the operations that consume it; whatever is left
-/// when a request is refused is drained by the caller.
+/// when a request is refused is drained by the caller. `payload` is set when the body
+/// must match a signed hash, and says why it was refused if it did not.
 async fn serve(
     app: &App,
     connection: ConnectionInfo,
     parts: Parts,
     body: &mut Body,
+    payload: &mut Option<PayloadVerdict>,
 ) -> Result<Response, ServiceError> {
     // A host like `photos.example` is virtual-hosted only if `photos` is one of ours, so
     // path-style clients on a dotted endpoint name keep working.
@@ -80,6 +86,10 @@ async fn serve(
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;
     authorize(app, &parts, &address, &query)?;
+    *payload = payload_hash::check(
+        request::header(&parts.headers, "x-oss-content-sha256"),
+        body,
+    )?;
 
     let plan = app.faults.plan(match operation {
         Operation::UploadPart => FaultTarget::UploadPart,

@@ -176,6 +176,19 @@ pub fn service_unavailable() -> ServiceError {
     )
 }
 
+/// A V4 request whose `x-oss-content-sha256` is not the hash of its body (or not a hash).
+pub fn content_sha256_mismatch(claimed: &str) -> ServiceError {
+    let mut error = ServiceError::new(
+        400,
+        "InvalidArgument",
+        "The x-oss-content-sha256 header does not match the request body: sign the body's SHA-256 or UNSIGNED-PAYLOAD.",
+    )
+    .with_detail("ArgumentName", "x-oss-content-sha256")
+    .with_detail("ArgumentValue", claimed);
+    error.ec = Some("0002-00000214".into());
+    error
+}
+
 /// A connection beyond the server's cap.
 pub fn too_many_connections() -> ServiceError {
     ServiceError::new(

@@ -17,6 +17,7 @@
 //! - [`completion`], [`listing`]: Complete's rules and list paging, free of I/O.
 //! - [`connection`]: accepting connections with a cap, header and idle timeouts, a
 //!   minimum body rate, and the switch fault injection uses to cut one.
+//! - [`payload_hash`]: V4's signed body hash, checked as the body streams in.
 //! - [`faults`]: fault injection.
 //! - [`cli`]: the `serve` subcommand.
 
@@ -40,6 +41,7 @@ pub mod meta;
 pub mod multipart_ops;
 pub mod object_ops;
 pub mod object_reader;
+pub mod payload_hash;
 pub mod request;
 pub mod response;
 pub mod store;
