@@ -1309,3 +1309,28 @@ async fn v4_signed_payload_hash_must_match_the_body() {
         .await
         .expect_error(404, "NoSuchKey");
 }
+
+#[tokio::test]
+async fn unsupported_sub_resources_answer_not_implemented_and_change_nothing() {
+    let h = start().await;
+    for (method, bucket, key, name) in [
+        ("PUT", "fresh-bucket", None, "lifecycle"),
+        ("PUT", "fresh-bucket", None, "acl"),
+        ("GET", BUCKET, None, "lifecycle"),
+        ("GET", BUCKET, None, "acl"),
+        ("PUT", BUCKET, Some("k"), "acl"),
+        ("GET", BUCKET, Some("k"), "tagging"),
+        ("PUT", BUCKET, None, "cors"),
+    ] {
+        let answer = h
+            .send(Req::new(method, key).bucket(bucket).query(name, ""))
+            .await;
+        answer.expect_error(501, "NotImplemented");
+    }
+    h.send(Req::new("GET", None).bucket("fresh-bucket"))
+        .await
+        .expect_error(404, "NoSuchBucket");
+    h.send(Req::new("HEAD", Some("k")))
+        .await
+        .expect_error(404, "NoSuchKey");
+}

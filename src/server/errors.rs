@@ -189,6 +189,15 @@ pub fn content_sha256_mismatch(claimed: &str) -> ServiceError {
     error
 }
 
+/// An OSS feature (a sub-resource such as `?lifecycle`) this server does not offer.
+pub fn not_implemented(sub_resource: &str) -> ServiceError {
+    ServiceError::new(
+        501,
+        "NotImplemented",
+        format!("ossup serve does not implement the `{sub_resource}` sub-resource."),
+    )
+}
+
 /// A connection beyond the server's cap.
 pub fn too_many_connections() -> ServiceError {
     ServiceError::new(

@@ -140,6 +140,42 @@ pub fn address(raw_path: &str, host_bucket: Option<String>) -> Result<Address, S
     })
 }
 
+/// Sub-resources OSS offers that this server does not: a request naming one is refused
+/// with `NotImplemented` instead of being taken for the plain operation on the same path
+/// (`PUT ?lifecycle` is not PutBucket).
+const UNSUPPORTED_SUB_RESOURCES: &[&str] = &[
+    "acl",
+    "append",
+    "bucketInfo",
+    "cname",
+    "cors",
+    "delete",
+    "encryption",
+    "inventory",
+    "lifecycle",
+    "location",
+    "logging",
+    "objectMeta",
+    "policy",
+    "qos",
+    "referer",
+    "replication",
+    "requestPayment",
+    "restore",
+    "select",
+    "stat",
+    "style",
+    "symlink",
+    "tagging",
+    "transferAcceleration",
+    "versioning",
+    "versionId",
+    "versions",
+    "website",
+    "worm",
+    "x-oss-process",
+];
+
 /// Which operation a method, address and query ask for.
 pub fn classify(
     method: &Method,
@@ -147,6 +183,9 @@ pub fn classify(
     query: &[(String, String)],
 ) -> Result<Operation, ServiceError> {
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
+    if let Some(name) = UNSUPPORTED_SUB_RESOURCES.iter().find(|name| has(name)) {
+        return Err(errors::not_implemented(name));
+    }
     let operation = match (address.bucket.is_some(), address.key.is_some()) {
         (false, _) => match *method {
             Method::GET => Some(Operation::ListBuckets),
