@@ -83,6 +83,15 @@ fn signed_head(method: &str, key: &str, extra: &[(&str, &str)]) -> String {
     head
 }
 
+/// Sends `bytes` on a new connection and returns everything the server sent back
+/// before closing it.
+async fn exchange(server: &RunningServer, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let (received, _) = read_until_closed(&mut stream).await;
+    String::from_utf8_lossy(&received).into_owned()
+}
+
 #[tokio::test]
 async fn half_a_request_line_is_closed_after_the_header_timeout() {
     let (server, _dir) = start(ConnectionLimits {
@@ -106,11 +115,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     assert!(took >= Duration::from_millis(250), "closed after {took:?}");
 
     // A kept-alive connection is timed again between requests.
-    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    let head = signed_head("HEAD", "missing", &[]);
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let (received, _) = read_until_closed(&mut stream).await;
-    let text = String::from_utf8_lossy(&received);
+    let text = exchange(&server, signed_head("HEAD", "missing", &[]).as_bytes()).await;
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
     server.shutdown().await;
 }
@@ -128,11 +133,11 @@ async fn a_stalled_body_is_cut_with_request_timeout() {
     assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
 
     // Nothing was stored.
-    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-    let head = signed_head("HEAD", "stalled", &[("connection", "close")]);
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let (received, _) = read_until_closed(&mut stream).await;
-    let text = String::from_utf8_lossy(&received);
+    let text = exchange(
+        &server,
+        signed_head("HEAD", "stalled", &[("connection", "close")]).as_bytes(),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
     server.shutdown().await;
 }
@@ -149,22 +154,18 @@ async fn connections_beyond_the_cap_get_503_and_a_freed_slot_serves_again() {
     let first = TcpStream::connect(server.addr()).await.unwrap();
     let _second = TcpStream::connect(server.addr()).await.unwrap();
 
-    let mut third = TcpStream::connect(server.addr()).await.unwrap();
-    let head = signed_head("HEAD", "missing", &[]);
-    third.write_all(head.as_bytes()).await.unwrap();
-    let (received, _) = read_until_closed(&mut third).await;
-    let text = String::from_utf8_lossy(&received);
+    let text = exchange(&server, signed_head("HEAD", "missing", &[]).as_bytes()).await;
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert!(text.contains("<Code>ServiceUnavailable</Code>"), "{text}");
 
     drop(first);
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
-        let head = signed_head("HEAD", "missing", &[("connection", "close")]);
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let (received, _) = read_until_closed(&mut stream).await;
-        let text = String::from_utf8_lossy(&received);
+        let text = exchange(
+            &server,
+            signed_head("HEAD", "missing", &[("connection", "close")]).as_bytes(),
+        )
+        .await;
         if text.starts_with("HTTP/1.1 404") {
             break;
         }
