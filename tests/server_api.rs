@@ -1319,3 +1319,80 @@ async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn v4_signed_payload_hash_must_match_the_body() {
+    use sha2::{Digest as _, Sha256};
+    let h = start().await;
+    let v4 = SignatureVersion::V4 {
+        region: server::DEFAULT_REGION.to_owned(),
+    };
+    let put = |key: &'static str, signed_body: &'static [u8], body: &'static [u8]| {
+        let mut headers = vec![(
+            "x-oss-content-sha256".to_owned(),
+            hex::encode(Sha256::digest(signed_body)),
+        )];
+        let target = RequestTarget {
+            method: "PUT",
+            bucket: Some(BUCKET),
+            key: Some(key),
+            query: &[],
+        };
+        sign_headers(
+            &h.credentials,
+            &v4,
+            &target,
+            &mut headers,
+            SystemTime::now(),
+        );
+        let mut request = h.http.put(h.url(Some(BUCKET), Some(key), &[]));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(body)
+    };
+
+    let answer = put("sha/good", b"signed body", b"signed body")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 200);
+
+    let answer = put("sha/bad", b"signed body", b"another body")
+        .send()
+        .await
+        .expect("answer");
+    let status = answer.status().as_u16();
+    let body = answer.bytes().await.expect("body");
+    let error = xml::parse_error_body(status, &body).expect("an error body");
+    assert_eq!((status, error.code.as_str()), (400, "InvalidArgument"));
+    assert_eq!(error.ec.as_deref(), Some("0002-00000214"));
+    h.send(Req::new("HEAD", Some("sha/bad")))
+        .await
+        .expect_error(404, "NoSuchKey");
+}
+
+#[tokio::test]
+async fn unsupported_sub_resources_answer_not_implemented_and_change_nothing() {
+    let h = start().await;
+    for (method, bucket, key, name) in [
+        ("PUT", "fresh-bucket", None, "lifecycle"),
+        ("PUT", "fresh-bucket", None, "acl"),
+        ("GET", BUCKET, None, "lifecycle"),
+        ("GET", BUCKET, None, "acl"),
+        ("PUT", BUCKET, Some("k"), "acl"),
+        ("GET", BUCKET, Some("k"), "tagging"),
+        ("PUT", BUCKET, None, "cors"),
+    ] {
+        let answer = h
+            .send(Req::new(method, key).bucket(bucket).query(name, ""))
+            .await;
+        answer.expect_error(501, "NotImplemented");
+    }
+    h.send(Req::new("GET", None).bucket("fresh-bucket"))
+        .await
+        .expect_error(404, "NoSuchBucket");
+    h.send(Req::new("HEAD", Some("k")))
+        .await
+        .expect_error(404, "NoSuchKey");
+}

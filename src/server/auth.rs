@@ -332,6 +332,7 @@ fn v4_header(
         )
     })?;
     check_skew(request_time, now)?;
+    check_scope_date(&credential, request_time)?;
 
     let additional_headers = authorization
         .additional_headers
@@ -395,6 +396,7 @@ fn v4_presigned(
             )
         })?;
     check_region(&credential, region)?;
+    check_scope_date(&credential, signed_at)?;
     lookup(keys, credential.access_key_id)?;
 
     // A URL signed in the future beyond the allowed skew is refused like a skewed header.
@@ -467,6 +469,26 @@ fn v4_verify(
             .with_detail("CanonicalRequest", canonical_request)
             .with_detail("StringToSign", string_to_sign))
     }
+}
+
+/// The credential scope's date must be the day the request says it was signed, so an
+/// old signing key cannot sign for today.
+fn check_scope_date(
+    credential: &V4Credential<'_>,
+    signed_at: SystemTime,
+) -> Result<(), ServiceError> {
+    let signed_on = signing::v4_date(signed_at);
+    if credential.date == signed_on {
+        return Ok(());
+    }
+    Err(invalid_argument(
+        "x-oss-credential",
+        credential.date,
+        &format!(
+            "Invalid credential date: the scope's date {} is not the request's date {signed_on}.",
+            credential.date
+        ),
+    ))
 }
 
 fn check_region(credential: &V4Credential<'_>, region: &str) -> Result<(), ServiceError> {
@@ -883,6 +905,55 @@ mod tests {
         let Signed { query, headers } = presigned(&Credentials::new(ID, SECRET), &other, 60);
         let error = code(check_presigned(&query, &headers, at(T0)));
         assert!(error.message.contains("us-west-1"), "{}", error.message);
+    }
+
+    #[test]
+    fn v4_scope_date_must_be_the_request_date() {
+        let now = at(T0);
+        let two_days_ago = at(T0 - 2 * 86_400);
+        let old_date = signing::v4_date(two_days_ago);
+        let query = strings(&[("partNumber", "3"), ("uploadId", "UPLOAD1")]);
+        let mut headers = strings(&[
+            ("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
+            ("x-oss-date", &signing::v4_timestamp(now)),
+        ]);
+        let target = RequestTarget {
+            method: "PUT",
+            bucket: Some("bucket"),
+            key: Some(KEY),
+            query: &query,
+        };
+        // Correctly signed, but with a key and scope of two days before x-oss-date.
+        let canonical = signing::v4_canonical_request(&target, &headers, &[]);
+        let scope = signing::v4_scope(&old_date, REGION);
+        let string_to_sign =
+            signing::v4_string_to_sign(&signing::v4_timestamp(now), &scope, &canonical);
+        let key = signing::v4_signing_key(SECRET, &old_date, REGION);
+        let signature = signing::v4_signature(&key, &string_to_sign);
+        headers.push((
+            "Authorization".to_owned(),
+            format!("{V4_ALGORITHM} Credential={ID}/{old_date}/{REGION}/oss/aliyun_v4_request,Signature={signature}"),
+        ));
+        let request = Signed { query, headers };
+        let error = code(check(&request, KEY, now, &keys()));
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (400, "InvalidArgument")
+        );
+        assert!(error.message.contains(&old_date), "{}", error.message);
+
+        // A presigned URL whose scope date is not its x-oss-date is refused the same way.
+        let Signed { mut query, headers } = presigned(&Credentials::new(ID, SECRET), &v4(), 60);
+        for (name, value) in query.iter_mut() {
+            if name == V4_QUERY_CREDENTIAL {
+                *value = value.replace(&signing::v4_date(now), &old_date);
+            }
+        }
+        let error = code(check_presigned(&query, &headers, now));
+        assert_eq!(
+            (error.status, error.code.as_str()),
+            (400, "InvalidArgument")
+        );
     }
 
     #[test]

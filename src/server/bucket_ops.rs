@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::dispatch::Call;
+use super::call::Call;
 use super::errors;
 use super::listing::{self, KeyListing, OWNER_ID, ObjectListingV2};
 use super::meta::ObjectMeta;
-use super::multipart_ops::page_size;
+use super::request::page_size;
 use super::response;
 use crate::protocol::ServiceError;
 use crate::protocol::xml::XML_DECLARATION;

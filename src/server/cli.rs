@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::connection::ConnectionLimits;
 use super::faults::{FailStatus, FaultConfig, FaultScope};
 use super::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REGION, ServerConfig, ServerError,
@@ -50,6 +51,18 @@ pub struct ServeArgs {
     /// Which requests faults apply to.
     #[arg(long, value_enum, default_value_t = FaultScope::All)]
     pub fault_scope: FaultScope,
+    /// Connections served at once; the ones beyond get 503.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may sit idle between requests.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_secs())]
+    pub idle_timeout_secs: u64,
+    /// Slowest accepted request body, in bytes per second (measured over 30 s).
+    #[arg(long, default_value_t = ConnectionLimits::default().min_body_bytes_per_sec)]
+    pub min_body_rate: u64,
 }
 
 /// The ids of key pairs, for `Debug` output that must not show secrets.
@@ -72,6 +85,10 @@ impl std::fmt::Debug for ServeArgs {
             .field("fault_delay_ms", &self.fault_delay_ms)
             .field("fault_seed", &self.fault_seed)
             .field("fault_scope", &self.fault_scope)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("min_body_rate", &self.min_body_rate)
             .finish()
     }
 }
@@ -116,6 +133,18 @@ impl ServeArgs {
         if !self.access_keys.is_empty() {
             config.access_keys = self.access_keys;
         }
+        if self.max_connections == 0 {
+            return Err(ServerError::Config(
+                "--max-connections must be at least 1".into(),
+            ));
+        }
+        config.limits = ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            min_body_bytes_per_sec: self.min_body_rate,
+            ..ConnectionLimits::default()
+        };
         config.faults = FaultConfig {
             fail_rate: self.fault_fail_rate,
             fail_status: self.fault_fail_status,

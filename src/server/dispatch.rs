@@ -5,91 +5,39 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
 use futures_util::StreamExt;
 
-use super::auth::{self, KeyStore};
-use super::connection::ConnectionInfo;
-use super::faults::{FaultHandle, FaultTarget, InjectedFailure};
+use super::auth;
+use super::call::{App, Call};
+use super::connection::{BodyStall, ConnectionInfo};
+use super::faults::{FaultTarget, InjectedFailure};
+use super::payload_hash::{self, PayloadVerdict};
 use super::request::{self, Address, Operation};
-use super::store::Store;
 use super::{bucket_ops, errors, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
 
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct App {
-    pub store: Arc<Store>,
-    pub faults: FaultHandle,
-    /// Accepted key pairs.
-    pub access_keys: KeyStore,
-    /// Region V4 signatures must be scoped to.
-    pub region: String,
-}
-
-/// One request, decoded.
-pub struct Call<'a> {
-    pub app: &'a App,
-    pub parts: Parts,
-    pub address: Address,
-    pub query: Vec<(String, String)>,
-    pub connection: ConnectionInfo,
-    /// Drop the connection after this many body bytes (fault injection).
-    pub cut_after_bytes: Option<u64>,
-}
-
-impl Call<'_> {
-    /// The bucket, which the operation's classification guarantees.
-    pub fn bucket(&self) -> &str {
-        self.address.bucket.as_deref().unwrap_or_default()
-    }
-
-    /// The key, which the operation's classification guarantees.
-    pub fn key(&self) -> &str {
-        self.address.key.as_deref().unwrap_or_default()
-    }
-
-    pub fn param(&self, name: &str) -> Option<&str> {
-        request::param(&self.query, name)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        request::header(&self.parts.headers, name)
-    }
-
-    pub fn url_encoded(&self) -> bool {
-        self.param("encoding-type") == Some("url")
-    }
-
-    /// The host the client addressed, for `Location` and `HostId`.
-    pub fn host(&self) -> String {
-        host_of(&self.parts)
-    }
-}
-
-fn host_of(parts: &Parts) -> String {
-    request::header(&parts.headers, "host")
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "127.0.0.1".to_owned())
-}
-
-/// The axum handler for every path and method.
-pub async fn handle(
-    State(app): State<Arc<App>>,
-    ConnectInfo(connection): ConnectInfo<ConnectionInfo>,
-    request: Request,
-) -> Response {
+/// The handler for every path and method.
+pub async fn handle(app: Arc<App>, connection: ConnectionInfo, request: Request) -> Response {
     let request_id = response::new_request_id();
     let (parts, mut body) = request.into_parts();
     let is_head = parts.method == Method::HEAD;
-    let host = host_of(&parts);
-    let mut answer = match serve(&app, connection, parts, &mut body).await {
+    let host = request::host(&parts);
+    let stall = parts.extensions.get::<BodyStall>().cloned();
+    let mut payload = None;
+    let mut answer = match serve(&app, connection, parts, &mut body, &mut payload).await {
         Ok(answer) => answer,
         Err(error) => {
+            let error = if stall.is_some_and(|stall| stall.stalled()) {
+                errors::request_timeout()
+            } else {
+                payload
+                    .and_then(|payload| payload.refusal())
+                    .unwrap_or(error)
+            };
             tracing::debug!(code = %error.code, status = error.status, "request refused");
             drain(body).await;
             response::error(error, &request_id, &host, is_head)
@@ -114,12 +62,14 @@ async fn drain(body: Body) {
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// `body` is taken (left empty) by the operations that consume it; whatever is left
-/// when a request is refused is drained by the caller.
+/// when a request is refused is drained by the caller. `payload` is set when the body
+/// must match a signed hash, and says why it was refused if it did not.
 async fn serve(
     app: &App,
     connection: ConnectionInfo,
     parts: Parts,
     body: &mut Body,
+    payload: &mut Option<PayloadVerdict>,
 ) -> Result<Response, ServiceError> {
     // A host like `photos.example` is virtual-hosted only if `photos` is one of ours, so
     // path-style clients on a dotted endpoint name keep working.
@@ -136,6 +86,10 @@ async fn serve(
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;
     authorize(app, &parts, &address, &query)?;
+    *payload = payload_hash::check(
+        request::header(&parts.headers, "x-oss-content-sha256"),
+        body,
+    )?;
 
     let plan = app.faults.plan(match operation {
         Operation::UploadPart => FaultTarget::UploadPart,

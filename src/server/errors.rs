@@ -176,6 +176,46 @@ pub fn service_unavailable() -> ServiceError {
     )
 }
 
+/// A V4 request whose `x-oss-content-sha256` is not the hash of its body (or not a hash).
+pub fn content_sha256_mismatch(claimed: &str) -> ServiceError {
+    let mut error = ServiceError::new(
+        400,
+        "InvalidArgument",
+        "The x-oss-content-sha256 header does not match the request body: sign the body's SHA-256 or UNSIGNED-PAYLOAD.",
+    )
+    .with_detail("ArgumentName", "x-oss-content-sha256")
+    .with_detail("ArgumentValue", claimed);
+    error.ec = Some("0002-00000214".into());
+    error
+}
+
+/// An OSS feature (a sub-resource such as `?lifecycle`) this server does not offer.
+pub fn not_implemented(sub_resource: &str) -> ServiceError {
+    ServiceError::new(
+        501,
+        "NotImplemented",
+        format!("ossup serve does not implement the `{sub_resource}` sub-resource."),
+    )
+}
+
+/// A connection beyond the server's cap.
+pub fn too_many_connections() -> ServiceError {
+    ServiceError::new(
+        503,
+        "ServiceUnavailable",
+        "The server has too many connections open. Please retry.",
+    )
+}
+
+/// A request body that arrived slower than the server's minimum rate.
+pub fn request_timeout() -> ServiceError {
+    ServiceError::new(
+        400,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    )
+}
+
 pub fn incomplete_body(received: u64) -> ServiceError {
     ServiceError::new(
         400,

@@ -2,15 +2,19 @@
 //! computed, so memory stays bounded by a small batch whatever the body's size.
 //!
 //! Bytes arrive in batches of about [`BATCH_BYTES`]; while one batch is hashed and
-//! written on a blocking thread, the next one is being received.
+//! written on a blocking thread, the next one is being received. [`receive`] and
+//! [`check_content_md5`] are what PutObject and UploadPart share around it.
 
 use std::io::Write;
 
 use axum::body::{Body, Bytes};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use tokio::task::JoinHandle;
 
+use super::call::Call;
 use super::errors;
 use super::store::TempFile;
 use crate::protocol::ServiceError;
@@ -132,4 +136,40 @@ pub async fn receive_body(
         md5: md5.finalize().into(),
         crc64: crc.value(),
     })
+}
+
+/// Receives a request body into `file`, dropping the connection when fault injection
+/// asks for it.
+pub async fn receive(
+    call: &Call<'_>,
+    body: Body,
+    file: &TempFile,
+    max_bytes: u64,
+) -> Result<ReceivedBody, ServiceError> {
+    if let Some(length) = call
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > max_bytes
+    {
+        return Err(errors::entity_too_large(max_bytes));
+    }
+    match receive_body(body, file, max_bytes, call.cut_after_bytes).await {
+        Ok(received) => Ok(received),
+        Err(IngestError::Cut) => {
+            call.connection.cut();
+            Err(errors::internal_error("connection cut by fault injection"))
+        }
+        Err(IngestError::Refused(error)) => Err(error),
+    }
+}
+
+/// Refuses the body when the client sent a Content-MD5 that does not match it.
+pub fn check_content_md5(call: &Call<'_>, received: &ReceivedBody) -> Result<(), ServiceError> {
+    let Some(sent) = call.header("content-md5") else {
+        return Ok(());
+    };
+    match BASE64.decode(sent.trim()) {
+        Ok(digest) if digest == received.md5 => Ok(()),
+        _ => Err(errors::invalid_digest(sent)),
+    }
 }

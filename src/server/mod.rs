@@ -5,13 +5,20 @@
 //! the default target for a newcomer without an account, and the server every test uses.
 //!
 //! Module map:
-//! - [`dispatch`]: the single handler: address, operation, signature, faults, answer.
-//! - [`request`] / [`response`]: reading requests and writing answers the OSS way.
+//! - [`dispatch`]: the single handler: address, operation, signature, faults, answer. It
+//!   depends on the operations; no operation depends on it or on another operation.
+//! - [`call`]: the per-request context ([`call::App`], [`call::Call`]) operations receive.
+//! - [`request`] / [`response`]: reading requests (address, query, operation, page sizes,
+//!   upload attributes) and writing answers the OSS way.
 //! - [`object_ops`], [`multipart_ops`], [`bucket_ops`]: the operations.
 //! - [`store`] with [`meta`]: the disk layout (documented there) and its in-memory index.
-//! - [`ingest`] / [`object_reader`]: streaming bodies to disk and back.
+//! - [`ingest`] / [`object_reader`]: streaming bodies to disk (with the Content-MD5 check
+//!   and cut-connection faults) and back.
 //! - [`completion`], [`listing`]: Complete's rules and list paging, free of I/O.
-//! - [`faults`] and [`connection`]: fault injection, including cutting connections.
+//! - [`connection`]: accepting connections with a cap, header and idle timeouts, a
+//!   minimum body rate, and the switch fault injection uses to cut one.
+//! - [`payload_hash`]: V4's signed body hash, checked as the body streams in.
+//! - [`faults`]: fault injection.
 //! - [`cli`]: the `serve` subcommand.
 
 // Handlers return the OSS error they answer with; it is built once per failed request,
@@ -20,6 +27,7 @@
 
 pub mod auth;
 pub mod bucket_ops;
+pub mod call;
 pub mod cli;
 pub mod clock;
 pub mod completion;
@@ -33,6 +41,7 @@ pub mod meta;
 pub mod multipart_ops;
 pub mod object_ops;
 pub mod object_reader;
+pub mod payload_hash;
 pub mod request;
 pub mod response;
 pub mod store;
@@ -42,7 +51,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -50,8 +58,8 @@ pub use cli::{ServeArgs, serve};
 pub use errors::ServerError;
 pub use faults::{FailStatus, FaultConfig, FaultHandle, FaultScope};
 
-use connection::{ConnectionInfo, CuttableListener};
-use dispatch::App;
+use call::App;
+pub use connection::ConnectionLimits;
 use store::Store;
 
 /// Key pair used when none is configured; printed at start-up.
@@ -80,6 +88,8 @@ pub struct ServerConfig {
     pub region: String,
     /// Fault injection at start; change it later through [`RunningServer::faults`].
     pub faults: FaultConfig,
+    /// Timeouts and the connection cap.
+    pub limits: ConnectionLimits,
 }
 
 impl ServerConfig {
@@ -96,6 +106,7 @@ impl ServerConfig {
             )],
             region: DEFAULT_REGION.to_owned(),
             faults: FaultConfig::default(),
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -109,6 +120,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("access_key_ids", &cli::key_ids(&self.access_keys))
             .field("region", &self.region)
             .field("faults", &self.faults)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -214,14 +226,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         access_keys: auth::KeyStore::new(&config.access_keys),
         region: config.region.clone(),
     });
-    let router = Router::new().fallback(dispatch::handle).with_state(app);
     let (stop, stopped) = oneshot::channel::<()>();
-    let service = router.into_make_service_with_connect_info::<ConnectionInfo>();
-    let server =
-        axum::serve(CuttableListener::new(listener), service).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-    let task = tokio::spawn(async move { server.await });
+    let server = connection::serve(
+        listener,
+        config.limits.clone(),
+        stopped,
+        move |info, request| dispatch::handle(app.clone(), info, request),
+    );
+    let task = tokio::spawn(server);
     tracing::info!("ossup serve listening on http://{addr}");
     Ok(RunningServer {
         addr,

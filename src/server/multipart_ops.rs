@@ -5,13 +5,13 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::call::Call;
 use super::clock::now_ms;
-use super::dispatch::Call;
 use super::errors;
+use super::ingest::{check_content_md5, receive};
 use super::listing::{self, KeyListing, PartListing};
 use super::meta::{FORMAT_VERSION, PartMeta};
-use super::object_ops::{attributes_from_headers, check_content_md5, receive};
-use super::request::forbids_overwrite;
+use super::request::{MAX_PAGE, attributes_from_headers, forbids_overwrite, page_size};
 use super::response;
 use crate::protocol::ServiceError;
 use crate::protocol::xml::{
@@ -23,8 +23,6 @@ use crate::protocol::xml::{
 pub const MAX_PART_BYTES: u64 = 5 << 30;
 /// Highest part number.
 pub const MAX_PART_NUMBER: u32 = 10_000;
-/// Most entries one ListParts or ListMultipartUploads page may ask for.
-pub const MAX_PAGE: u32 = 1000;
 /// Largest Complete body we read: 10,000 parts with room to spare.
 const MAX_COMPLETE_BODY_BYTES: usize = 4 << 20;
 
@@ -37,21 +35,6 @@ fn encode_if(call: &Call<'_>, value: &str) -> String {
         url_encode_field(value)
     } else {
         value.to_owned()
-    }
-}
-
-/// Reads a page size parameter: a number in `1..=1000`, or `default` when absent.
-pub fn page_size(value: Option<&str>, name: &str, default: u32) -> Result<u32, ServiceError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    match value.parse::<u32>() {
-        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        _ => Err(errors::invalid_argument(
-            name,
-            value,
-            &format!("{name} must be a number between 1 and {MAX_PAGE}"),
-        )),
     }
 }
 

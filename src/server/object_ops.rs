@@ -1,89 +1,23 @@
-//! PutObject, GetObject (with Range), HeadObject and DeleteObject, plus what uploads
-//! share: receiving a body and checking its Content-MD5.
+//! PutObject, GetObject (with Range), HeadObject and DeleteObject.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use super::call::Call;
 use super::clock::now_ms;
-use super::dispatch::Call;
 use super::errors;
-use super::ingest::{self, IngestError, ReceivedBody};
-use super::meta::{FORMAT_VERSION, ObjectAttributes, ObjectMeta, ObjectType};
+use super::ingest::{check_content_md5, receive};
+use super::meta::{FORMAT_VERSION, ObjectMeta, ObjectType};
 use super::object_reader;
-use super::request::{self, forbids_overwrite};
+use super::request::{attributes_from_headers, forbids_overwrite};
 use super::response;
-use super::store::TempFile;
 use crate::protocol::ServiceError;
 
 /// Largest PutObject body (5 GiB), as OSS.
 pub const MAX_PUT_OBJECT_BYTES: u64 = 5 << 30;
-
-/// The attributes an upload's headers give its object.
-pub fn attributes_from_headers(headers: &HeaderMap, key: &str) -> ObjectAttributes {
-    let content_type = request::header(headers, "content-type")
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            mime_guess::from_path(key)
-                .first_raw()
-                .unwrap_or("application/octet-stream")
-                .to_owned()
-        });
-    let storage_class = request::header(headers, "x-oss-storage-class")
-        .unwrap_or("Standard")
-        .to_owned();
-    let user_meta = headers
-        .iter()
-        .filter(|(name, _)| name.as_str().starts_with("x-oss-meta-"))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    ObjectAttributes {
-        content_type,
-        storage_class,
-        user_meta,
-    }
-}
-
-/// Receives a request body into `file`, dropping the connection when fault injection
-/// asks for it.
-pub async fn receive(
-    call: &Call<'_>,
-    body: Body,
-    file: &TempFile,
-    max_bytes: u64,
-) -> Result<ReceivedBody, ServiceError> {
-    if let Some(length) = call
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        && length > max_bytes
-    {
-        return Err(errors::entity_too_large(max_bytes));
-    }
-    match ingest::receive_body(body, file, max_bytes, call.cut_after_bytes).await {
-        Ok(received) => Ok(received),
-        Err(IngestError::Cut) => {
-            call.connection.cut();
-            Err(errors::internal_error("connection cut by fault injection"))
-        }
-        Err(IngestError::Refused(error)) => Err(error),
-    }
-}
-
-/// Refuses the body when the client sent a Content-MD5 that does not match it.
-pub fn check_content_md5(call: &Call<'_>, received: &ReceivedBody) -> Result<(), ServiceError> {
-    let Some(sent) = call.header("content-md5") else {
-        return Ok(());
-    };
-    match BASE64.decode(sent.trim()) {
-        Ok(digest) if digest == received.md5 => Ok(()),
-        _ => Err(errors::invalid_digest(sent)),
-    }
-}
 
 pub async fn put_object(call: &Call<'_>, body: &mut Body) -> Result<Response, ServiceError> {
     let store = &call.app.store;

@@ -3,10 +3,12 @@
 
 use std::net::IpAddr;
 
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 
 use super::errors;
+use super::meta::ObjectAttributes;
 use crate::protocol::ServiceError;
 use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
 
@@ -140,6 +142,42 @@ pub fn address(raw_path: &str, host_bucket: Option<String>) -> Result<Address, S
     })
 }
 
+/// Sub-resources OSS offers that this server does not: a request naming one is refused
+/// with `NotImplemented` instead of being taken for the plain operation on the same path
+/// (`PUT ?lifecycle` is not PutBucket).
+const UNSUPPORTED_SUB_RESOURCES: &[&str] = &[
+    "acl",
+    "append",
+    "bucketInfo",
+    "cname",
+    "cors",
+    "delete",
+    "encryption",
+    "inventory",
+    "lifecycle",
+    "location",
+    "logging",
+    "objectMeta",
+    "policy",
+    "qos",
+    "referer",
+    "replication",
+    "requestPayment",
+    "restore",
+    "select",
+    "stat",
+    "style",
+    "symlink",
+    "tagging",
+    "transferAcceleration",
+    "versioning",
+    "versionId",
+    "versions",
+    "website",
+    "worm",
+    "x-oss-process",
+];
+
 /// Which operation a method, address and query ask for.
 pub fn classify(
     method: &Method,
@@ -147,6 +185,9 @@ pub fn classify(
     query: &[(String, String)],
 ) -> Result<Operation, ServiceError> {
     let has = |name: &str| query.iter().any(|(n, _)| n == name);
+    if let Some(name) = UNSUPPORTED_SUB_RESOURCES.iter().find(|name| has(name)) {
+        return Err(errors::not_implemented(name));
+    }
     let operation = match (address.bucket.is_some(), address.key.is_some()) {
         (false, _) => match *method {
             Method::GET => Some(Operation::ListBuckets),
@@ -192,6 +233,60 @@ pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// `x-oss-forbid-overwrite: true`.
 pub fn forbids_overwrite(headers: &HeaderMap) -> bool {
     header(headers, "x-oss-forbid-overwrite").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The host the client addressed, for `Location` and `HostId`.
+pub fn host(parts: &Parts) -> String {
+    header(&parts.headers, "host")
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "127.0.0.1".to_owned())
+}
+
+/// Most entries one listing page may ask for.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Reads a page size parameter: a number in `1..=1000`, or `default` when absent.
+pub fn page_size(value: Option<&str>, name: &str, default: u32) -> Result<u32, ServiceError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        _ => Err(errors::invalid_argument(
+            name,
+            value,
+            &format!("{name} must be a number between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// The attributes an upload's headers give its object.
+pub fn attributes_from_headers(headers: &HeaderMap, key: &str) -> ObjectAttributes {
+    let content_type = header(headers, "content-type")
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            mime_guess::from_path(key)
+                .first_raw()
+                .unwrap_or("application/octet-stream")
+                .to_owned()
+        });
+    let storage_class = header(headers, "x-oss-storage-class")
+        .unwrap_or("Standard")
+        .to_owned();
+    let user_meta = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-oss-meta-"))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    ObjectAttributes {
+        content_type,
+        storage_class,
+        user_meta,
+    }
 }
 
 #[cfg(test)]
