@@ -18,8 +18,7 @@ use super::response;
 use super::store::TempFile;
 use crate::protocol::ServiceError;
 
-/// Largest PutObject body (5 GiB), as OSS.
-pub const MAX_PUT_OBJECT_BYTES: u64 = 5 << 30;
+use crate::protocol::limits::MAX_PUT_OBJECT_SIZE;
 
 /// The attributes an upload's headers give its object.
 pub fn attributes_from_headers(headers: &HeaderMap, key: &str) -> ObjectAttributes {
@@ -100,7 +99,7 @@ pub async fn put_object(call: &Call<'_>, body: &mut Body) -> Result<Response, Se
         })
         .await?;
     let file = store.new_temp_file();
-    let received = receive(call, std::mem::take(body), &file, MAX_PUT_OBJECT_BYTES).await?;
+    let received = receive(call, std::mem::take(body), &file, MAX_PUT_OBJECT_SIZE).await?;
     check_content_md5(call, &received)?;
     let etag = hex::encode_upper(received.md5);
     let object = ObjectMeta {
