@@ -15,9 +15,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::units::format_bytes;
-use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, Target, TargetOrigin};
+use crate::config::{
+    self, AppPaths, ConfigError, ConfigFile, EnvVars, Overrides, Target, TargetOrigin,
+};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle};
+use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, Tuning};
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 
@@ -30,7 +32,6 @@ use transfers::Follower;
 
 /// Tries of the reachability check before anything is queued.
 const PREFLIGHT_ATTEMPTS: u32 = 5;
-
 /// Runs one subcommand to its end.
 pub fn run(command: Command) -> Result<Outcome, CliError> {
     match command {
@@ -124,14 +125,16 @@ impl Setup {
         self.target.client.endpoint.clone()
     }
 
-    /// The file's tuning with the command line's flags on top, validated.
-    fn tuning(&self, flags: &TuningArgs) -> Result<config::Tuning, CliError> {
+    /// The file's tuning with the command line's flags on top, validated. The CLI never
+    /// resumes sessions it was not asked to.
+    fn tuning(&self, flags: &TuningArgs) -> Result<Tuning, CliError> {
         let mut tuning = self.file.tuning.clone();
+        tuning.resume_on_start = false;
         if let Some(text) = &flags.part_size {
-            tuning.part_size_bytes = config::parse_size_setting("--part-size", text)?;
+            tuning.set_part_size(config::parse_size_setting("--part-size", text)?);
         }
         if let Some(parallel) = flags.parallel {
-            tuning.parallel_parts = parallel;
+            tuning.set_parallelism(parallel as usize, tuning.max_concurrent_transfers);
         }
         if let Some(text) = &flags.limit_rate {
             // "20MiB" and "20MiB/s" both mean per second.
@@ -145,19 +148,21 @@ impl Setup {
         if let Some(class) = &flags.storage_class {
             tuning.storage_class = Some(class.clone());
         }
-        tuning.validate()?;
+        tuning.validate().map_err(|message| {
+            CliError::Config(ConfigError::Invalid {
+                field: "tuning".into(),
+                message,
+            })
+        })?;
         Ok(tuning)
     }
 
-    fn start_engine(&self, tuning: &config::Tuning) -> Result<EngineHandle, CliError> {
-        let mut engine_tuning = tuning.to_engine();
-        // The CLI never resumes sessions it was not asked to.
-        engine_tuning.resume_on_start = false;
+    fn start_engine(&self, tuning: &Tuning) -> Result<EngineHandle, CliError> {
         Engine::spawn(EngineConfig {
             sessions_dir: self.paths.sessions_dir.clone(),
             client: self.client()?,
             endpoint_label: self.endpoint_label(),
-            tuning: engine_tuning,
+            tuning: tuning.clone(),
             waker: None,
         })
         .map_err(|e| CliError::Failed(e.to_string()))

@@ -705,7 +705,7 @@ impl OssupApp {
                             profile.new_secret.clear();
                             profile.has_stored_secret = true;
                         }
-                        let tuning = connection::engine_tuning(&self.config.tuning);
+                        let tuning = self.config.tuning.clone();
                         self.send(EngineCommand::SetTuning(tuning));
                         if let Some(profile) = self.pending_switch.take() {
                             self.switch_target(Some(profile));
