@@ -20,7 +20,8 @@
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
-//! - [`source_file`]: file identity, range CRC-64, keys and content types.
+//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
+//! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
 //!   (the front end's side), `context` (what tasks share).
@@ -29,6 +30,7 @@ pub mod command;
 mod context;
 mod core;
 pub mod event;
+pub mod folder_plan;
 mod handle;
 pub mod plan;
 mod progress;
