@@ -53,6 +53,9 @@ impl Setup {
     pub(crate) fn load(target: &TargetArgs) -> Result<Self, CliError> {
         let paths = AppPaths::for_user()?;
         let file = ConfigFile::load(&paths.config_file)?;
+        if let Some(warning) = file.exposed_secret_warning(&paths.config_file) {
+            eprintln!("warning: {warning}");
+        }
         let overrides = Overrides {
             profile: target.profile.clone(),
             endpoint: target.endpoint.clone(),

@@ -347,6 +347,35 @@ impl ConfigFile {
         })
     }
 
+    /// A warning, as ssh gives for keys, when this file (read from `path`) holds a secret
+    /// but other users may read it; `None` when it is private or holds no secret.
+    pub fn exposed_secret_warning(&self, path: &Path) -> Option<String> {
+        let holds_secret = self
+            .profiles
+            .values()
+            .any(|p| p.access_key_secret.is_some());
+        if !holds_secret {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| {
+                format!(
+                    "the configuration file {} holds an access key secret but other users can read it (mode {mode:04o}); fix it with `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
     /// The profile that applies when `requested` (a `--profile` flag) names none.
     pub fn selected_profile_name(&self, requested: Option<&str>) -> Option<String> {
         requested
