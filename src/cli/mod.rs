@@ -14,7 +14,7 @@ mod uploads;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::units::format_bytes;
+use crate::config::units::{format_bytes, parse_duration};
 use crate::config::{
     self, AppPaths, ConfigError, ConfigFile, EnvVars, Overrides, Target, TargetOrigin,
 };
@@ -32,6 +32,10 @@ use transfers::Follower;
 
 /// Tries of the reachability check before anything is queued.
 const PREFLIGHT_ATTEMPTS: u32 = 5;
+/// How long a run waits for an endpoint that stopped answering before it gives up: a
+/// script needs an end, and the sessions are kept for `ossup resume`.
+const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// Runs one subcommand to its end.
 pub fn run(command: Command) -> Result<Outcome, CliError> {
     match command {
@@ -151,6 +155,11 @@ impl Setup {
         if let Some(class) = &flags.storage_class {
             tuning.storage_class = Some(class.clone());
         }
+        tuning.retry.give_up_after_outage = Some(match &flags.give_up_after {
+            Some(text) => parse_duration(text)
+                .map_err(|e| CliError::Usage(format!("--give-up-after: {e}")))?,
+            None => DEFAULT_GIVE_UP_AFTER,
+        });
         tuning.validate().map_err(|message| {
             CliError::Config(ConfigError::Invalid {
                 field: "tuning".into(),

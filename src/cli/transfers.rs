@@ -148,6 +148,11 @@ struct Wanted {
     bytes_done: u64,
     error: Option<String>,
     verified: Option<bool>,
+    /// It waited for the network at some point, so a failure after that is most likely
+    /// the outage limit; its session is kept for `ossup resume`.
+    waited_for_network: bool,
+    /// A file (not stdin), whose session outlives a failure.
+    resumable: bool,
 }
 
 /// Follows the engine's events for a set of wanted transfers.
@@ -185,6 +190,7 @@ impl Follower {
                     PlannedSource::Stdin => None,
                 },
             );
+            follower.wanted[index].resumable = matches!(upload.source, PlannedSource::File { .. });
             follower
                 .by_destination
                 .insert((upload.bucket.clone(), upload.key.clone()), index);
@@ -203,6 +209,7 @@ impl Follower {
                 Some(id.clone()),
                 None,
             );
+            follower.wanted[index].resumable = true;
             follower.by_id.insert(id, index);
         }
         follower
@@ -235,6 +242,8 @@ impl Follower {
             bytes_done: 0,
             error: None,
             verified: None,
+            waited_for_network: false,
+            resumable: false,
         });
         self.wanted.len() - 1
     }
@@ -397,14 +406,24 @@ impl Follower {
                     reason.push_str(&format!(
                         "; to start over, run `ossup resume {id} --restart`"
                     ));
+                } else if let Some(id) = &wanted.id
+                    && wanted.waited_for_network
+                    && wanted.resumable
+                {
+                    reason.push_str(&format!(
+                        "; what was sent is saved: `ossup resume {id}` continues it"
+                    ));
                 }
                 wanted.error = Some(reason.clone());
                 Some(format!("failed {}: {reason}", wanted.label))
             }
-            TransferState::WaitingForNetwork => Some(format!(
-                "waiting for the network: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
-                wanted.label
-            )),
+            TransferState::WaitingForNetwork => Some({
+                wanted.waited_for_network = true;
+                format!(
+                    "waiting for the network: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
+                    wanted.label
+                )
+            }),
             TransferState::LockedElsewhere => {
                 let reason = "another ossup process is uploading it".to_owned();
                 wanted.error = Some(reason.clone());

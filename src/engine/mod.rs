@@ -17,7 +17,8 @@
 //! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
 //!   complete → verify; `stream` does the same for data of unknown length.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
-//! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
+//! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
+//!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).

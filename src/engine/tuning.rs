@@ -145,6 +145,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How often to probe while the network is down.
     pub network_probe_interval: Duration,
+    /// Give up on a request once the network has been down this long; `None` waits as
+    /// long as it takes (the window: a person is there to pause). A script needs an end.
+    pub give_up_after_outage: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -154,6 +157,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             network_probe_interval: Duration::from_secs(5),
+            give_up_after_outage: None,
         }
     }
 }
