@@ -18,10 +18,11 @@ use crate::config::units::{format_bytes, parse_duration};
 use crate::config::{
     self, AppPaths, ConfigError, ConfigFile, EnvVars, Overrides, Target, TargetOrigin,
 };
+use crate::engine::remote_uploads;
+use crate::engine::retry::Retrier;
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, Tuning};
+use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, RetryPolicy, Tuning};
 use crate::protocol::OssClient;
-use crate::protocol::client::ListUploadsParams;
 
 pub use args::{Command, TargetArgs, TuningArgs};
 pub use error::{CliError, Outcome};
@@ -89,29 +90,27 @@ impl Setup {
         let mut buckets: Vec<&str> = buckets.into_iter().collect();
         buckets.sort_unstable();
         buckets.dedup();
+        // A flaky server deserves the patience the engine gives it; an unreachable one or
+        // a refusal is reported at once.
+        let retrier = Retrier::for_client(
+            &client,
+            RetryPolicy {
+                max_attempts: PREFLIGHT_ATTEMPTS,
+                give_up_after_outage: Some(Duration::ZERO),
+                ..RetryPolicy::default()
+            },
+        );
         block_on(async {
             for bucket in buckets {
-                let params = ListUploadsParams {
-                    max_uploads: Some(1),
-                    ..ListUploadsParams::default()
-                };
-                let mut attempt = 1;
-                let result = loop {
-                    match client.list_multipart_uploads(bucket, &params).await {
-                        // A flaky server deserves the patience the engine gives it; an
-                        // unreachable one or a refusal is reported at once.
-                        Err(error)
-                            if error.is_retryable()
-                                && !error.is_network_down()
-                                && attempt < PREFLIGHT_ATTEMPTS =>
-                        {
-                            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
-                                .await;
-                            attempt += 1;
-                        }
-                        other => break other,
-                    }
-                };
+                let result = remote_uploads::list_uploads_page(
+                    &client,
+                    &retrier,
+                    bucket,
+                    None,
+                    None,
+                    Some(1),
+                )
+                .await;
                 if let Err(error) = result {
                     let reason = match error.service() {
                         Some(service) => service.to_string(),

@@ -13,8 +13,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
-use crate::protocol::OssError;
 use crate::protocol::client::clock_offset_to;
+use crate::protocol::{OssClient, OssError};
 
 /// Error codes that no retry can heal: the transfer fails with one clear sentence.
 const FATAL_CODES: &[&str] = &[
@@ -142,6 +142,16 @@ impl Retrier {
             StdRng::from_os_rng(),
             Arc::new(TokioSleeper),
             set_clock_offset,
+        )
+    }
+
+    /// A retrier for requests made outside a running engine (listings a person or a
+    /// script waits on), correcting `client`'s signing clock as the engine does.
+    pub fn for_client(client: &OssClient, policy: RetryPolicy) -> Self {
+        let client = client.clone();
+        Self::from_os_rng(
+            policy,
+            Arc::new(move |offset| client.set_clock_offset_secs(offset)),
         )
     }
 
