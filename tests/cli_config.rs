@@ -11,17 +11,22 @@ fn write_config(home: &Home, text: &str) {
     std::fs::write(path, text).expect("write config");
 }
 
-#[test]
-fn profile_alone_reaches_the_server() {
-    let server = Server::start(&[]);
-    let home = Home::new();
+/// A default profile for `server`, its key pair stored in the file.
+fn write_profile_for(home: &Home, server: &Server) {
     write_config(
-        &home,
+        home,
         &format!(
             "[profiles.default]\nendpoint = \"{}\"\naccess_key_id = \"{KEY_ID}\"\naccess_key_secret = \"{KEY_SECRET}\"\npath_style = true\n",
             server.endpoint
         ),
     );
+}
+
+#[test]
+fn profile_alone_reaches_the_server() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    write_profile_for(&home, &server);
     let path = home.file("a.txt", b"from the profile");
     let output = run(home
         .ossup_bare()
@@ -119,13 +124,7 @@ fn a_secret_in_a_file_others_can_read_is_warned_about_once() {
     use std::os::unix::fs::PermissionsExt;
     let server = Server::start(&[]);
     let home = Home::new();
-    write_config(
-        &home,
-        &format!(
-            "[profiles.default]\nendpoint = \"{}\"\naccess_key_id = \"{KEY_ID}\"\naccess_key_secret = \"{KEY_SECRET}\"\npath_style = true\n",
-            server.endpoint
-        ),
-    );
+    write_profile_for(&home, &server);
     let config = home.config_file();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let path = home.file("a.txt", b"still uploads");
