@@ -11,17 +11,22 @@ fn write_config(home: &Home, text: &str) {
     std::fs::write(path, text).expect("write config");
 }
 
-#[test]
-fn profile_alone_reaches_the_server() {
-    let server = Server::start(&[]);
-    let home = Home::new();
+/// A default profile for `server`, its key pair stored in the file.
+fn write_profile_for(home: &Home, server: &Server) {
     write_config(
-        &home,
+        home,
         &format!(
             "[profiles.default]\nendpoint = \"{}\"\naccess_key_id = \"{KEY_ID}\"\naccess_key_secret = \"{KEY_SECRET}\"\npath_style = true\n",
             server.endpoint
         ),
     );
+}
+
+#[test]
+fn profile_alone_reaches_the_server() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    write_profile_for(&home, &server);
     let path = home.file("a.txt", b"from the profile");
     let output = run(home
         .ossup_bare()
@@ -111,4 +116,41 @@ fn nothing_configured_says_it_targets_the_local_endpoint() {
         "{shown}"
     );
     assert!(shown.contains("ossup serve"), "{shown}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_in_a_file_others_can_read_is_warned_about_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(&[]);
+    let home = Home::new();
+    write_profile_for(&home, &server);
+    let config = home.config_file();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let path = home.file("a.txt", b"still uploads");
+    let output = run(home
+        .ossup_bare()
+        .arg("upload")
+        .arg(&path)
+        .arg(format!("oss://{BUCKET}/a.txt")));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let fix = format!("chmod 600 {}", config.display());
+    assert_eq!(stderr.matches(&fix).count(), 1, "{stderr}");
+    assert!(stderr.contains("other users can read it"), "{stderr}");
+    assert!(!stderr.contains(KEY_SECRET), "{stderr}");
+
+    // Once private, nothing is said.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let output = run(home
+        .ossup_bare()
+        .arg("upload")
+        .arg(&path)
+        .arg(format!("oss://{BUCKET}/b.txt")));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("chmod"),
+        "{}",
+        text(&output)
+    );
 }

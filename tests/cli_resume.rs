@@ -244,3 +244,43 @@ fn a_changed_file_stops_resume_until_restart() {
     );
     assert!(home.session_parts().is_empty());
 }
+
+#[test]
+fn an_endpoint_that_dies_mid_upload_is_given_up_on_and_resumed_later() {
+    let mut server = Server::start(&["--fault-delay-ms", "100"]);
+    let home = Home::new();
+    let data = bytes(PART * 30 + 99, 11);
+    let path = home.file("video.bin", &data);
+    let mut child = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB", "--parallel", "1"])
+            .args(["--give-up-after", "300ms"]),
+    );
+    let upload_id = wait_for_parts(&home, 2);
+    server.stop();
+    let exited = wait_until(Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait").is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().expect("ossup exits");
+    assert!(exited, "still waiting for the endpoint: {}", text(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let shown = text(&output);
+    assert!(shown.contains("gave up after"), "{shown}");
+    assert!(shown.contains("ossup resume"), "{shown}");
+    let kept = home.session_parts();
+    assert_eq!(kept.len(), 1, "the session is kept");
+    assert_eq!(kept[0].0, upload_id);
+
+    server.restart();
+    let output = run(home.ossup(&server).args(["resume", "--all"]));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let client = server.client();
+    assert!(read_object(&client, KEY) == data, "the object differs");
+    assert!(open_uploads(&client).is_empty(), "an upload was left open");
+}

@@ -179,3 +179,36 @@ fn forbid_overwrite_skips_existing_objects() {
     );
     assert_eq!(read_object(&server.client(), "keep.txt"), b"first version");
 }
+
+/// A folder holding a file whose name is not UTF-8 is refused as a whole, with the
+/// engine's own sentence, rather than uploaded under a key with U+FFFD in it.
+#[cfg(unix)]
+#[test]
+fn a_folder_with_a_name_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let folder = home
+        .file("box/ok.txt", b"fine")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let bad = folder.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    std::fs::write(&bad, b"latin-1 name").unwrap();
+    let expected = ossup::engine::folder_plan::plan_folder(&folder, "box/").problems;
+    assert_eq!(expected.len(), 1, "{expected:?}");
+
+    let output = run(home
+        .ossup(&server)
+        .arg("upload")
+        .arg(&folder)
+        .arg(format!("oss://{BUCKET}/")));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&expected[0]), "{stderr}");
+    let client = server.client();
+    for key in ["box/caf\u{fffd}.txt", "box/ok.txt"] {
+        let head = cli_support::runtime().block_on(client.head_object(BUCKET, key));
+        assert!(head.is_err(), "{key} must not be uploaded");
+    }
+}

@@ -318,6 +318,48 @@ async fn folders_expand_into_one_transfer_per_file() {
     watcher.stop().await;
 }
 
+/// A file whose name is not UTF-8 is refused with the folder planner's sentence (the one
+/// the CLI gives too); the rest of the folder still goes up.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_is_not_utf8_is_refused_with_the_planner_sentence() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    let root = files.path().join("box");
+    write_file(&root, "ok.txt", b"fine");
+    std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt")), b"x").unwrap();
+    let expected = ossup::engine::folder_plan::plan_folder(&root, "box/").problems;
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    watcher
+        .handle
+        .send(EngineCommand::Add {
+            paths: vec![root],
+            destination: Destination::new(BUCKET, ""),
+        })
+        .unwrap();
+    watcher
+        .until_key_state("box/ok.txt", TransferState::Done)
+        .await;
+    watcher
+        .until("the refusal", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Notice { message } if *message == expected[0]))
+        })
+        .await;
+    assert_eq!(watcher.rows.len(), 1);
+    watcher.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_upload_in_fixed_parts_until_eof() {
     let server = start_server().await;

@@ -51,8 +51,8 @@ fn invalid_values_are_refused_and_valid_ones_saved_privately() {
         matches!(app.settings().message, Some(Ok(_)))
     });
     let saved = ConfigFile::load(&dirs.paths.config_file).expect("saved file loads");
-    assert_eq!(saved.tuning.part_size_bytes, 1 << 20);
-    assert_eq!(saved.tuning.parallel_parts, 3);
+    assert_eq!(saved.tuning.part_size, 1 << 20);
+    assert_eq!(saved.tuning.parallel_parts_per_transfer, 3);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -63,6 +63,10 @@ pub struct TuningArgs {
     /// Storage class of new objects: Standard, IA, Archive, ColdArchive, DeepColdArchive.
     #[arg(long, value_name = "CLASS")]
     pub storage_class: Option<String>,
+    /// Stop waiting for an endpoint that cannot be reached after this long, e.g. 15m,
+    /// 30s or 500ms (default 15m); the uploads stay saved for `ossup resume`.
+    #[arg(long, value_name = "DURATION")]
+    pub give_up_after: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,12 +14,15 @@ mod uploads;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::config::units::format_bytes;
-use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, Target, TargetOrigin};
+use crate::config::units::{format_bytes, parse_duration};
+use crate::config::{
+    self, AppPaths, ConfigError, ConfigFile, EnvVars, Overrides, Target, TargetOrigin,
+};
+use crate::engine::remote_uploads;
+use crate::engine::retry::Retrier;
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle};
+use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, RetryPolicy, Tuning};
 use crate::protocol::OssClient;
-use crate::protocol::client::ListUploadsParams;
 
 pub use args::{Command, TargetArgs, TuningArgs};
 pub use error::{CliError, Outcome};
@@ -30,6 +33,9 @@ use transfers::Follower;
 
 /// Tries of the reachability check before anything is queued.
 const PREFLIGHT_ATTEMPTS: u32 = 5;
+/// How long a run waits for an endpoint that stopped answering before it gives up: a
+/// script needs an end, and the sessions are kept for `ossup resume`.
+const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// Runs one subcommand to its end.
 pub fn run(command: Command) -> Result<Outcome, CliError> {
@@ -52,6 +58,9 @@ impl Setup {
     pub(crate) fn load(target: &TargetArgs) -> Result<Self, CliError> {
         let paths = AppPaths::for_user()?;
         let file = ConfigFile::load(&paths.config_file)?;
+        if let Some(warning) = file.exposed_secret_warning(&paths.config_file) {
+            eprintln!("warning: {warning}");
+        }
         let overrides = Overrides {
             profile: target.profile.clone(),
             endpoint: target.endpoint.clone(),
@@ -81,29 +90,27 @@ impl Setup {
         let mut buckets: Vec<&str> = buckets.into_iter().collect();
         buckets.sort_unstable();
         buckets.dedup();
+        // A flaky server deserves the patience the engine gives it; an unreachable one or
+        // a refusal is reported at once.
+        let retrier = Retrier::for_client(
+            &client,
+            RetryPolicy {
+                max_attempts: PREFLIGHT_ATTEMPTS,
+                give_up_after_outage: Some(Duration::ZERO),
+                ..RetryPolicy::default()
+            },
+        );
         block_on(async {
             for bucket in buckets {
-                let params = ListUploadsParams {
-                    max_uploads: Some(1),
-                    ..ListUploadsParams::default()
-                };
-                let mut attempt = 1;
-                let result = loop {
-                    match client.list_multipart_uploads(bucket, &params).await {
-                        // A flaky server deserves the patience the engine gives it; an
-                        // unreachable one or a refusal is reported at once.
-                        Err(error)
-                            if error.is_retryable()
-                                && !error.is_network_down()
-                                && attempt < PREFLIGHT_ATTEMPTS =>
-                        {
-                            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
-                                .await;
-                            attempt += 1;
-                        }
-                        other => break other,
-                    }
-                };
+                let result = remote_uploads::list_uploads_page(
+                    &client,
+                    &retrier,
+                    bucket,
+                    None,
+                    None,
+                    Some(1),
+                )
+                .await;
                 if let Err(error) = result {
                     let reason = match error.service() {
                         Some(service) => service.to_string(),
@@ -124,14 +131,16 @@ impl Setup {
         self.target.client.endpoint.clone()
     }
 
-    /// The file's tuning with the command line's flags on top, validated.
-    fn tuning(&self, flags: &TuningArgs) -> Result<config::Tuning, CliError> {
+    /// The file's tuning with the command line's flags on top, validated. The CLI never
+    /// resumes sessions it was not asked to.
+    fn tuning(&self, flags: &TuningArgs) -> Result<Tuning, CliError> {
         let mut tuning = self.file.tuning.clone();
+        tuning.resume_on_start = false;
         if let Some(text) = &flags.part_size {
-            tuning.part_size_bytes = config::parse_size_setting("--part-size", text)?;
+            tuning.set_part_size(config::parse_size_setting("--part-size", text)?);
         }
         if let Some(parallel) = flags.parallel {
-            tuning.parallel_parts = parallel;
+            tuning.set_parallelism(parallel as usize, tuning.max_concurrent_transfers);
         }
         if let Some(text) = &flags.limit_rate {
             // "20MiB" and "20MiB/s" both mean per second.
@@ -145,19 +154,26 @@ impl Setup {
         if let Some(class) = &flags.storage_class {
             tuning.storage_class = Some(class.clone());
         }
-        tuning.validate()?;
+        tuning.retry.give_up_after_outage = Some(match &flags.give_up_after {
+            Some(text) => parse_duration(text)
+                .map_err(|e| CliError::Usage(format!("--give-up-after: {e}")))?,
+            None => DEFAULT_GIVE_UP_AFTER,
+        });
+        tuning.validate().map_err(|message| {
+            CliError::Config(ConfigError::Invalid {
+                field: "tuning".into(),
+                message,
+            })
+        })?;
         Ok(tuning)
     }
 
-    fn start_engine(&self, tuning: &config::Tuning) -> Result<EngineHandle, CliError> {
-        let mut engine_tuning = tuning.to_engine();
-        // The CLI never resumes sessions it was not asked to.
-        engine_tuning.resume_on_start = false;
+    fn start_engine(&self, tuning: &Tuning) -> Result<EngineHandle, CliError> {
         Engine::spawn(EngineConfig {
             sessions_dir: self.paths.sessions_dir.clone(),
             client: self.client()?,
             endpoint_label: self.endpoint_label(),
-            tuning: engine_tuning,
+            tuning: tuning.clone(),
             waker: None,
         })
         .map_err(|e| CliError::Failed(e.to_string()))

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::units::format_bytes;
+use crate::engine::folder_plan::{describe_io_error, file_key, folder_key_prefix, plan_folder};
 use crate::engine::session_store::{CorruptSession, Session, SessionStore};
 use crate::engine::{
     EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
@@ -77,39 +78,31 @@ pub fn plan_uploads(
         let absolute = std::path::absolute(path)
             .map_err(|e| CliError::Usage(format!("cannot upload {source}: {e}")))?;
         if metadata.is_dir() {
-            let folder_name = folder_name(&absolute)?;
-            let prefix = if exact_key {
+            let key_prefix = if exact_key {
                 format!("{}/", destination.path)
             } else {
-                format!("{}{folder_name}/", destination.path)
+                folder_key_prefix(&destination.path, &absolute).map_err(CliError::Usage)?
             };
-            let mut files = Vec::new();
-            walk_folder(&absolute, &mut files)?;
-            for (path, size) in files {
-                let relative = path
-                    .strip_prefix(&absolute)
-                    .map_err(|e| CliError::Failed(e.to_string()))?;
-                let relative: Vec<String> = relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                planned.push(file_upload(
-                    path,
-                    size,
-                    &destination.bucket,
-                    format!("{prefix}{}", relative.join("/")),
-                )?);
+            let plan = plan_folder(&absolute, &key_prefix);
+            if !plan.problems.is_empty() {
+                return Err(CliError::Usage(plan.problems.join("\n")));
+            }
+            for file in plan.files {
+                planned.push(PlannedUpload {
+                    source: PlannedSource::File {
+                        path: file.path,
+                        size: file.size,
+                    },
+                    bucket: destination.bucket.clone(),
+                    key: file.key,
+                });
             }
         } else {
             check_readable(&absolute, source)?;
             let key = if exact_key {
                 destination.path.clone()
             } else {
-                let name = absolute
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .ok_or_else(|| CliError::Usage(format!("{source} has no file name")))?;
-                format!("{}{name}", destination.path)
+                file_key(&destination.path, &absolute).map_err(CliError::Usage)?
             };
             planned.push(file_upload(
                 absolute,
@@ -137,75 +130,10 @@ fn file_upload(
     })
 }
 
-fn folder_name(absolute: &Path) -> Result<String, CliError> {
-    let named = absolute
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| n != "." && n != "..");
-    match named {
-        Some(name) => Ok(name),
-        None => std::fs::canonicalize(absolute)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "{} has no folder name to use in keys",
-                    absolute.display()
-                ))
-            }),
-    }
-}
-
-/// Regular files under `dir`, sorted, without following symbolic links to folders
-/// (which could loop).
-fn walk_folder(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<(), CliError> {
-    let unreadable = |e: std::io::Error| {
-        CliError::Usage(format!(
-            "cannot read the folder {}: {}",
-            dir.display(),
-            describe_io_error(&e)
-        ))
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(unreadable)?
-        .collect::<Result<_, _>>()
-        .map_err(unreadable)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let file_type = entry.file_type().map_err(unreadable)?;
-        if file_type.is_dir() {
-            walk_folder(&path, files)?;
-        } else {
-            // Follows a link to a file, as `cp` does; a dangling link is an error.
-            let metadata = std::fs::metadata(&path).map_err(|e| {
-                CliError::Usage(format!(
-                    "cannot upload {}: {}",
-                    path.display(),
-                    describe_io_error(&e)
-                ))
-            })?;
-            if metadata.is_file() {
-                check_readable(&path, &path.display().to_string())?;
-                files.push((path, metadata.len()));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn check_readable(path: &Path, shown: &str) -> Result<(), CliError> {
     std::fs::File::open(path)
         .map(drop)
         .map_err(|e| CliError::Usage(format!("cannot upload {shown}: {}", describe_io_error(&e))))
-}
-
-fn describe_io_error(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::NotFound => "no such file or folder".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied (it cannot be read)".into(),
-        _ => error.to_string(),
-    }
 }
 
 /// What the CLI waits for: transfers named by destination (upload) or by id (resume).
@@ -220,6 +148,11 @@ struct Wanted {
     bytes_done: u64,
     error: Option<String>,
     verified: Option<bool>,
+    /// It waited for the network at some point, so a failure after that is most likely
+    /// the outage limit; its session is kept for `ossup resume`.
+    waited_for_network: bool,
+    /// A file (not stdin), whose session outlives a failure.
+    resumable: bool,
 }
 
 /// Follows the engine's events for a set of wanted transfers.
@@ -257,6 +190,7 @@ impl Follower {
                     PlannedSource::Stdin => None,
                 },
             );
+            follower.wanted[index].resumable = matches!(upload.source, PlannedSource::File { .. });
             follower
                 .by_destination
                 .insert((upload.bucket.clone(), upload.key.clone()), index);
@@ -275,6 +209,7 @@ impl Follower {
                 Some(id.clone()),
                 None,
             );
+            follower.wanted[index].resumable = true;
             follower.by_id.insert(id, index);
         }
         follower
@@ -307,6 +242,8 @@ impl Follower {
             bytes_done: 0,
             error: None,
             verified: None,
+            waited_for_network: false,
+            resumable: false,
         });
         self.wanted.len() - 1
     }
@@ -469,14 +406,24 @@ impl Follower {
                     reason.push_str(&format!(
                         "; to start over, run `ossup resume {id} --restart`"
                     ));
+                } else if let Some(id) = &wanted.id
+                    && wanted.waited_for_network
+                    && wanted.resumable
+                {
+                    reason.push_str(&format!(
+                        "; what was sent is saved: `ossup resume {id}` continues it"
+                    ));
                 }
                 wanted.error = Some(reason.clone());
                 Some(format!("failed {}: {reason}", wanted.label))
             }
-            TransferState::WaitingForNetwork => Some(format!(
-                "waiting for the network: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
-                wanted.label
-            )),
+            TransferState::WaitingForNetwork => Some({
+                wanted.waited_for_network = true;
+                format!(
+                    "waiting for the network: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
+                    wanted.label
+                )
+            }),
             TransferState::LockedElsewhere => {
                 let reason = "another ossup process is uploading it".to_owned();
                 wanted.error = Some(reason.clone());

@@ -43,30 +43,14 @@ use crate::protocol::object_key::validate_bucket_name;
 use crate::protocol::signing::SignatureVersion;
 use crate::server;
 
-use units::{UnitError, format_bytes_exact, parse_bytes};
+use units::{UnitError, parse_bytes};
 
 /// Name of the file inside the config dir.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
 /// Where `ossup serve` listens when started without `--listen`; the target when nothing
 /// else is configured.
 pub const LOCAL_ENDPOINT: &str = "http://127.0.0.1:9090";
-/// Smallest part OSS accepts (except the last part of an upload).
-pub const MIN_PART_SIZE: u64 = 100 * 1024;
-/// Largest part OSS accepts.
-pub const MAX_PART_SIZE: u64 = 5 << 30;
-/// Upper bound for both per-transfer parallel parts and concurrent transfers: beyond
-/// this, more connections only add memory and server load.
-pub const MAX_PARALLELISM: u32 = 64;
-/// Smallest bandwidth limit; a lower one would make transfers look hung.
-pub const MIN_BANDWIDTH_LIMIT: u64 = 1024;
-/// Storage classes OSS knows.
-pub const STORAGE_CLASSES: [&str; 5] = [
-    "Standard",
-    "IA",
-    "Archive",
-    "ColdArchive",
-    "DeepColdArchive",
-];
+pub use crate::engine::tuning::{STORAGE_CLASSES, Tuning, validate_storage_class};
 
 /// Environment variables read by [`EnvVars::from_process`] (Alibaba's own names).
 pub const ENV_ENDPOINT: &str = "OSS_ENDPOINT";
@@ -271,119 +255,6 @@ pub fn validate_region(region: &str) -> Result<(), String> {
     }
 }
 
-/// How transfers behave. Validated as a whole by [`Tuning::validate`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Tuning {
-    /// Preferred part size; the engine grows it when a file would need over 10,000 parts.
-    #[serde(rename = "part_size", with = "human_bytes")]
-    pub part_size_bytes: u64,
-    /// Parts of one file uploaded at the same time.
-    pub parallel_parts: u32,
-    /// Files uploaded at the same time.
-    pub concurrent_transfers: u32,
-    /// Shared limit over all transfers; `None` for no limit.
-    #[serde(
-        rename = "bandwidth_limit",
-        with = "human_bytes_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bandwidth_limit_bytes_per_sec: Option<u64>,
-    /// Refuse to replace existing objects (`x-oss-forbid-overwrite`).
-    pub forbid_overwrite: bool,
-    /// `None` leaves the bucket's default.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    /// Continue saved uploads when the window opens.
-    pub resume_on_start: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            part_size_bytes: 8 << 20,
-            parallel_parts: 4,
-            concurrent_transfers: 2,
-            bandwidth_limit_bytes_per_sec: None,
-            forbid_overwrite: false,
-            storage_class: None,
-            resume_on_start: false,
-        }
-    }
-}
-
-impl Tuning {
-    /// Refuses values OSS or common sense would refuse, saying what is allowed.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size_bytes) {
-            return Err(invalid(
-                "part size",
-                format!(
-                    "{} is out of range; OSS accepts parts from 100KiB to 5GiB",
-                    format_bytes_exact(self.part_size_bytes)
-                ),
-            ));
-        }
-        for (field, value) in [
-            ("parallel parts", self.parallel_parts),
-            ("concurrent transfers", self.concurrent_transfers),
-        ] {
-            if !(1..=MAX_PARALLELISM).contains(&value) {
-                return Err(invalid(
-                    field,
-                    format!("{value} is out of range; use 1 to {MAX_PARALLELISM}"),
-                ));
-            }
-        }
-        if let Some(limit) = self.bandwidth_limit_bytes_per_sec
-            && limit < MIN_BANDWIDTH_LIMIT
-        {
-            return Err(invalid(
-                "bandwidth limit",
-                format!(
-                    "{} per second is too low; use at least 1KiB, or no limit at all",
-                    format_bytes_exact(limit)
-                ),
-            ));
-        }
-        if let Some(class) = &self.storage_class {
-            validate_storage_class(class).map_err(|m| invalid("storage class", m))?;
-        }
-        Ok(())
-    }
-}
-
-impl Tuning {
-    /// The engine's tuning for these settings. Files up to one part go up as a single
-    /// PutObject; all parallelism caps follow from the two settings here.
-    pub fn to_engine(&self) -> crate::engine::Tuning {
-        crate::engine::Tuning {
-            part_size: self.part_size_bytes,
-            parallel_parts_per_transfer: self.parallel_parts as usize,
-            parallel_parts_total: (self.parallel_parts * self.concurrent_transfers) as usize,
-            max_concurrent_transfers: self.concurrent_transfers as usize,
-            bandwidth_limit_bytes_per_sec: self.bandwidth_limit_bytes_per_sec,
-            single_put_threshold: self.part_size_bytes,
-            forbid_overwrite: self.forbid_overwrite,
-            storage_class: self.storage_class.clone(),
-            resume_on_start: self.resume_on_start,
-            ..crate::engine::Tuning::default()
-        }
-    }
-}
-
-/// Checks a storage class name against those OSS knows (exact spelling).
-pub fn validate_storage_class(class: &str) -> Result<(), String> {
-    if STORAGE_CLASSES.contains(&class) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{class:?} is not a storage class; use one of {}",
-            STORAGE_CLASSES.join(", ")
-        ))
-    }
-}
-
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -391,7 +262,8 @@ pub struct ConfigFile {
     /// Profile used when none is named; otherwise a profile called `default`, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_profile: Option<String>,
-    #[serde(default)]
+    /// The `[tuning]` table, read into the engine's own type (see [`tuning_table`]).
+    #[serde(default, with = "tuning_table")]
     pub tuning: Tuning,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
@@ -440,7 +312,9 @@ impl ConfigFile {
         for (name, profile) in &self.profiles {
             profile.validate(name)?;
         }
-        self.tuning.validate()?;
+        self.tuning
+            .validate()
+            .map_err(|message| invalid("tuning", message))?;
         if let Some(name) = &self.default_profile
             && !self.profiles.contains_key(name)
         {
@@ -471,6 +345,35 @@ impl ConfigFile {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// A warning, as ssh gives for keys, when this file (read from `path`) holds a secret
+    /// but other users may read it; `None` when it is private or holds no secret.
+    pub fn exposed_secret_warning(&self, path: &Path) -> Option<String> {
+        let holds_secret = self
+            .profiles
+            .values()
+            .any(|p| p.access_key_secret.is_some());
+        if !holds_secret {
+            return None;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| {
+                format!(
+                    "the configuration file {} holds an access key secret but other users can read it (mode {mode:04o}); fix it with `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                )
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
     }
 
     /// The profile that applies when `requested` (a `--profile` flag) names none.
@@ -715,11 +618,80 @@ fn with_token(credentials: Credentials, env: &EnvVars) -> Credentials {
     }
 }
 
-/// Serde adapter: a byte count written as `"8MiB"` (or a plain integer) in the file.
-mod human_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
+/// Serde adapter: the file's `[tuning]` table to and from the engine's [`Tuning`]. The
+/// table keeps the names people write (`parallel_parts`, `concurrent_transfers`,
+/// `bandwidth_limit`); what it leaves out keeps the engine's default, and the caps the
+/// table cannot express follow from it through [`Tuning::set_part_size`] and
+/// [`Tuning::set_parallelism`].
+mod tuning_table {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::units::{format_bytes_exact, parse_bytes};
+    use super::Tuning;
+
+    #[derive(Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct TuningTable {
+        #[serde(
+            with = "super::human_bytes_option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        part_size: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parallel_parts: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        concurrent_transfers: Option<usize>,
+        /// Per second.
+        #[serde(
+            with = "super::human_bytes_option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        bandwidth_limit: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        forbid_overwrite: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        storage_class: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume_on_start: Option<bool>,
+    }
+
+    pub fn serialize<S: Serializer>(tuning: &Tuning, serializer: S) -> Result<S::Ok, S::Error> {
+        TuningTable {
+            part_size: Some(tuning.part_size),
+            parallel_parts: Some(tuning.parallel_parts_per_transfer),
+            concurrent_transfers: Some(tuning.max_concurrent_transfers),
+            bandwidth_limit: tuning.bandwidth_limit_bytes_per_sec,
+            forbid_overwrite: Some(tuning.forbid_overwrite),
+            storage_class: tuning.storage_class.clone(),
+            resume_on_start: Some(tuning.resume_on_start),
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tuning, D::Error> {
+        let table = TuningTable::deserialize(deserializer)?;
+        let mut tuning = Tuning::default();
+        tuning.set_part_size(table.part_size.unwrap_or(tuning.part_size));
+        tuning.set_parallelism(
+            table
+                .parallel_parts
+                .unwrap_or(tuning.parallel_parts_per_transfer),
+            table
+                .concurrent_transfers
+                .unwrap_or(tuning.max_concurrent_transfers),
+        );
+        tuning.bandwidth_limit_bytes_per_sec = table.bandwidth_limit;
+        tuning.forbid_overwrite = table.forbid_overwrite.unwrap_or(tuning.forbid_overwrite);
+        tuning.storage_class = table.storage_class;
+        tuning.resume_on_start = table.resume_on_start.unwrap_or(tuning.resume_on_start);
+        Ok(tuning)
+    }
+}
+
+/// A byte count as the file writes it: `"8MiB"` or a plain integer.
+mod human_bytes {
+    use serde::Deserialize;
+
+    use super::units::parse_bytes;
 
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -735,14 +707,6 @@ mod human_bytes {
                 Raw::Text(text) => parse_bytes(&text).map_err(E::custom),
             }
         }
-    }
-
-    pub fn serialize<S: Serializer>(bytes: &u64, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format_bytes_exact(*bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        Raw::deserialize(deserializer)?.bytes()
     }
 }
 
@@ -811,11 +775,11 @@ mod tests {
             storage_class = "IA"
         "#;
         let file = ConfigFile::parse(text).expect("valid example");
-        assert_eq!(file.tuning.part_size_bytes, 16 << 20);
-        assert_eq!(file.tuning.parallel_parts, 8);
+        assert_eq!(file.tuning.part_size, 16 << 20);
+        assert_eq!(file.tuning.parallel_parts_per_transfer, 8);
         assert_eq!(
-            file.tuning.concurrent_transfers,
-            Tuning::default().concurrent_transfers
+            file.tuning.max_concurrent_transfers,
+            Tuning::default().max_concurrent_transfers
         );
         assert_eq!(file.tuning.bandwidth_limit_bytes_per_sec, Some(20 << 20));
         assert_eq!(file.tuning.storage_class.as_deref(), Some("IA"));
@@ -1031,7 +995,7 @@ mod tests {
 
         // Replacing keeps 0600 even if someone loosened the old file, and leaves no temp.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
-        file.tuning.parallel_parts = 7;
+        file.tuning.set_parallelism(7, 2);
         file.save(&path).expect("saves again");
         let mode = fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -1039,7 +1003,7 @@ mod tests {
             ConfigFile::load(&path)
                 .expect("loads")
                 .tuning
-                .parallel_parts,
+                .parallel_parts_per_transfer,
             7
         );
         let leftovers: Vec<_> = fs::read_dir(path.parent().expect("dir"))
@@ -1050,13 +1014,13 @@ mod tests {
         assert!(leftovers.is_empty());
 
         // An invalid configuration is refused before anything is written.
-        file.tuning.parallel_parts = 0;
+        file.tuning.set_parallelism(0, 2);
         assert!(file.save(&path).is_err());
         assert_eq!(
             ConfigFile::load(&path)
                 .expect("loads")
                 .tuning
-                .parallel_parts,
+                .parallel_parts_per_transfer,
             7
         );
     }

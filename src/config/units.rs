@@ -18,7 +18,9 @@ pub enum UnitError {
     UnknownSizeUnit(String),
     #[error("{0:?} is too large")]
     SizeOverflow(String),
-    #[error("{0:?} is not a duration; write a whole number with a unit, like 7d, 12h, 30m or 45s")]
+    #[error(
+        "{0:?} is not a duration; write a whole number with a unit, like 7d, 12h, 30m, 45s or 500ms"
+    )]
     BadDuration(String),
 }
 
@@ -111,14 +113,15 @@ pub fn format_bytes_exact(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-/// Parses a duration: `7d`, `12h`, `30m`, `45s`, `2w`, or several joined (`1d12h`).
+/// Parses a duration: `7d`, `12h`, `30m`, `45s`, `500ms`, `2w`, or several joined
+/// (`1d12h`).
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let bad = || UnitError::BadDuration(text.to_owned());
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(bad());
     }
-    let mut total_secs: u64 = 0;
+    let mut total_ms: u64 = 0;
     let mut rest = trimmed;
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
@@ -130,24 +133,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         let unit_len = after
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(after.len());
-        let unit_secs: u64 = match after[..unit_len].to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" | "hr" | "hrs" => 3_600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
+        let unit_ms: u64 = match after[..unit_len].to_ascii_lowercase().as_str() {
+            "ms" => 1,
+            "s" | "sec" | "secs" => 1_000,
+            "m" | "min" | "mins" => 60_000,
+            "h" | "hr" | "hrs" => 3_600_000,
+            "d" | "day" | "days" => 86_400_000,
+            "w" | "week" | "weeks" => 604_800_000,
             _ => return Err(bad()),
         };
-        let secs = value.checked_mul(unit_secs).ok_or_else(bad)?;
-        total_secs = total_secs.checked_add(secs).ok_or_else(bad)?;
+        let ms = value.checked_mul(unit_ms).ok_or_else(bad)?;
+        total_ms = total_ms.checked_add(ms).ok_or_else(bad)?;
         rest = &after[unit_len..];
     }
-    Ok(Duration::from_secs(total_secs))
+    Ok(Duration::from_millis(total_ms))
 }
 
-/// Formats a duration coarsely for people: `3d 4h`, `12m 5s`, `9s`.
+/// Formats a duration coarsely for people: `3d 4h`, `12m 5s`, `9s`, `300ms`.
 pub fn format_duration(duration: Duration) -> String {
     let secs = duration.as_secs();
+    if secs == 0 && duration.subsec_millis() > 0 {
+        return format!("{}ms", duration.subsec_millis());
+    }
     let (days, hours, minutes, seconds) = (
         secs / 86_400,
         secs % 86_400 / 3_600,
@@ -243,6 +250,9 @@ mod tests {
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
         assert_eq!(parse_duration("1d12h"), Ok(Duration::from_secs(36 * 3_600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1_500)));
+        assert_eq!(format_duration(Duration::from_millis(300)), "300ms");
         assert_eq!(
             parse_duration("3 days"),
             Err(UnitError::BadDuration("3 days".into()))

@@ -15,11 +15,11 @@ use super::context::EngineContext;
 use super::event::{
     EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferSnapshot, TransferState,
 };
+use super::folder_plan::{self, FolderItem, FolderWalk};
 use super::handle::EventSink;
 use super::plan::PartPlan;
 use super::progress::Board;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
-use super::source_file;
 use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
@@ -238,81 +238,41 @@ impl Core {
                 return;
             }
         };
-        let Some(name) = path.file_name().map(PathBuf::from) else {
-            self.board()
-                .notice(format!("Cannot upload {}: it has no name.", path.display()));
-            return;
-        };
         if meta.is_dir() {
-            self.expand_folder(path, name, destination.clone());
+            match folder_plan::folder_key_prefix(&destination.prefix, &path) {
+                Ok(key_prefix) => self.expand_folder(path, key_prefix, destination.bucket.clone()),
+                Err(problem) => self.board().notice(problem),
+            }
             return;
         }
-        match source_file::key_for(&destination.prefix, &name) {
-            Some(key) => self.add_file(path, destination.bucket.clone(), key, Some(meta.len())),
-            None => self.board().notice(format!(
-                "Cannot upload {}: its name is not valid UTF-8.",
-                path.display()
-            )),
+        match folder_plan::file_key(&destination.prefix, &path) {
+            Ok(key) => self.add_file(path, destination.bucket.clone(), key, Some(meta.len())),
+            Err(problem) => self.board().notice(problem),
         }
     }
 
     /// Walks a folder on a blocking thread, sending each file back as it is found; files
     /// become Queued transfers and are only opened when their turn comes.
-    fn expand_folder(&self, root: PathBuf, root_name: PathBuf, destination: Destination) {
+    fn expand_folder(&self, root: PathBuf, key_prefix: String, bucket: String) {
         let internal = self.internal_tx.clone();
         let board = self.board().clone();
         tokio::task::spawn_blocking(move || {
-            let mut stack = vec![root.clone()];
-            while let Some(dir) = stack.pop() {
-                let mut entries: Vec<_> = match std::fs::read_dir(&dir) {
-                    Ok(entries) => entries.filter_map(Result::ok).collect(),
-                    Err(e) => {
-                        board.notice(format!("Cannot read folder {}: {e}.", dir.display()));
+            for item in FolderWalk::new(&root, &key_prefix) {
+                let found = match item {
+                    FolderItem::File(file) => Internal::Discovered {
+                        path: file.path,
+                        bucket: bucket.clone(),
+                        key: file.key,
+                        size: file.size,
+                    },
+                    FolderItem::Problem(problem) => {
+                        board.notice(problem);
                         continue;
                     }
                 };
-                entries.sort_by_key(|e| e.file_name());
-                let mut subfolders = Vec::new();
-                for entry in entries {
-                    let path = entry.path();
-                    // Symlinked folders are not followed (they could loop); files are.
-                    let Ok(kind) = entry.file_type() else {
-                        continue;
-                    };
-                    if kind.is_dir() {
-                        subfolders.push(path);
-                        continue;
-                    }
-                    let Ok(meta) = std::fs::metadata(&path) else {
-                        board.notice(format!("Cannot read {}; skipped.", path.display()));
-                        continue;
-                    };
-                    if !meta.is_file() {
-                        continue;
-                    }
-                    let relative = match path.strip_prefix(&root) {
-                        Ok(relative) => root_name.join(relative),
-                        Err(_) => continue,
-                    };
-                    let Some(key) = source_file::key_for(&destination.prefix, &relative) else {
-                        board.notice(format!(
-                            "Cannot upload {}: its name is not valid UTF-8.",
-                            path.display()
-                        ));
-                        continue;
-                    };
-                    let found = Internal::Discovered {
-                        path,
-                        bucket: destination.bucket.clone(),
-                        key,
-                        size: meta.len(),
-                    };
-                    if internal.send(found).is_err() {
-                        return;
-                    }
+                if internal.send(found).is_err() {
+                    return;
                 }
-                // Depth first, in name order.
-                stack.extend(subfolders.into_iter().rev());
             }
         });
     }

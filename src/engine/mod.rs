@@ -17,11 +17,13 @@
 //! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
 //!   complete → verify; `stream` does the same for data of unknown length.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
-//! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
+//! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
+//!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases.
-//! - [`source_file`]: file identity, range CRC-64, keys and content types.
+//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
+//! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
 //!   (the front end's side), `context` (what tasks share).
@@ -30,6 +32,7 @@ pub mod command;
 mod context;
 mod core;
 pub mod event;
+pub mod folder_plan;
 mod handle;
 pub mod plan;
 mod progress;

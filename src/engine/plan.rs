@@ -9,14 +9,7 @@ use std::ops::Range;
 
 use thiserror::Error;
 
-/// Smallest part OSS accepts, the last part excepted.
-pub const MIN_PART_SIZE: u64 = 100 * 1024;
-/// Largest part, and largest PutObject.
-pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
-/// Most parts in one upload.
-pub const MAX_PARTS: u32 = 10_000;
-/// Largest object a multipart upload can build.
-pub const MAX_OBJECT_SIZE: u64 = MAX_PART_SIZE * MAX_PARTS as u64;
+pub use crate::protocol::limits::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {

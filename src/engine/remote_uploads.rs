@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use thiserror::Error;
 
 use super::event::TransferId;
+use super::retry::Retrier;
 use super::session_store::{SessionError, SessionStore};
+use super::tuning::RetryPolicy;
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 use crate::protocol::error::OssError;
@@ -22,6 +24,9 @@ use crate::protocol::xml::PartSummary;
 const ABORT_ATTEMPTS: u32 = 4;
 /// Wait before the second try; grows linearly.
 const ABORT_RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// Listings are waited on by a person or a script: an outage is given up on after this.
+const LISTING_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Why a listing could not be finished.
 #[derive(Debug, Error)]
@@ -111,6 +116,67 @@ pub struct UploadParts {
     pub total_bytes: u64,
 }
 
+/// One page of in-progress uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteUploadsPage {
+    pub uploads: Vec<RemoteUpload>,
+    /// `(key marker, upload id marker)` of the next page; `None` after the last.
+    pub next: Option<(String, String)>,
+}
+
+/// How listings are retried: the engine's policy, giving up on an outage after
+/// [`LISTING_OUTAGE_LIMIT`].
+pub fn listing_retrier(client: &OssClient) -> Retrier {
+    Retrier::for_client(
+        client,
+        RetryPolicy {
+            give_up_after_outage: Some(LISTING_OUTAGE_LIMIT),
+            ..RetryPolicy::default()
+        },
+    )
+}
+
+/// Lists one page of the in-progress uploads of `bucket` under `prefix`, starting after
+/// `after`, through `retrier`. `page_size` (1..=1000) is left to the server when `None`.
+pub async fn list_uploads_page(
+    client: &OssClient,
+    retrier: &Retrier,
+    bucket: &str,
+    prefix: Option<&str>,
+    after: Option<(String, String)>,
+    page_size: Option<u32>,
+) -> Result<RemoteUploadsPage, OssError> {
+    let (key_marker, upload_id_marker) = match after {
+        Some((key, id)) => (Some(key), Some(id)),
+        None => (None, None),
+    };
+    let params = ListUploadsParams {
+        prefix: prefix.filter(|p| !p.is_empty()).map(str::to_owned),
+        key_marker,
+        upload_id_marker,
+        max_uploads: page_size,
+        ..ListUploadsParams::default()
+    };
+    let page = retrier
+        .run(|| client.list_multipart_uploads(bucket, &params), |_| {})
+        .await?;
+    let next = page
+        .is_truncated
+        .then_some((page.next_key_marker, page.next_upload_id_marker));
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|u| RemoteUpload {
+            bucket: bucket.to_owned(),
+            initiated_at: parse_initiated(&u.initiated),
+            key: u.key,
+            upload_id: u.upload_id,
+            initiated: u.initiated,
+        })
+        .collect();
+    Ok(RemoteUploadsPage { uploads, next })
+}
+
 /// Lists every in-progress upload of `bucket` under `prefix`, following all pages.
 /// `page_size` (1..=1000) is left to the server (1000) when `None`.
 pub async fn list_uploads(
@@ -119,32 +185,23 @@ pub async fn list_uploads(
     prefix: Option<&str>,
     page_size: Option<u32>,
 ) -> Result<Vec<RemoteUpload>, RemoteUploadsError> {
-    let mut params = ListUploadsParams {
-        prefix: prefix.filter(|p| !p.is_empty()).map(str::to_owned),
-        max_uploads: page_size,
-        ..ListUploadsParams::default()
-    };
+    let retrier = listing_retrier(client);
     let mut uploads = Vec::new();
+    let mut after = None;
     loop {
-        let page = client.list_multipart_uploads(bucket, &params).await?;
-        uploads.extend(page.uploads.into_iter().map(|u| RemoteUpload {
-            bucket: bucket.to_owned(),
-            initiated_at: parse_initiated(&u.initiated),
-            key: u.key,
-            upload_id: u.upload_id,
-            initiated: u.initiated,
-        }));
-        if !page.is_truncated {
-            return Ok(uploads);
+        let page =
+            list_uploads_page(client, &retrier, bucket, prefix, after.clone(), page_size).await?;
+        uploads.extend(page.uploads);
+        match page.next {
+            None => return Ok(uploads),
+            Some(next) if after.as_ref() == Some(&next) => {
+                return Err(RemoteUploadsError::StuckPagination {
+                    what: format!("uploads in {bucket}"),
+                    marker: next.0,
+                });
+            }
+            Some(next) => after = Some(next),
         }
-        let next = (Some(page.next_key_marker), Some(page.next_upload_id_marker));
-        if next == (params.key_marker.clone(), params.upload_id_marker.clone()) {
-            return Err(RemoteUploadsError::StuckPagination {
-                what: format!("uploads in {bucket}"),
-                marker: next.0.unwrap_or_default(),
-            });
-        }
-        (params.key_marker, params.upload_id_marker) = next;
     }
 }
 

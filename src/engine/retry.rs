@@ -7,14 +7,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
-use crate::protocol::OssError;
 use crate::protocol::client::clock_offset_to;
+use crate::protocol::{OssClient, OssError};
 
 /// Error codes that no retry can heal: the transfer fails with one clear sentence.
 const FATAL_CODES: &[&str] = &[
@@ -69,9 +69,11 @@ fn server_clock_offset(error: &OssError, now: SystemTime) -> Option<i64> {
     clock_offset_to(server_time, now)
 }
 
-/// Waits; swapped for a virtual clock in tests.
+/// Waits and tells the time; swapped for a virtual clock in tests.
 pub trait Sleeper: Send + Sync {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// The clock outages are measured on.
+    fn now(&self) -> Instant;
 }
 
 /// Real waiting on the tokio timer.
@@ -81,6 +83,11 @@ pub struct TokioSleeper;
 impl Sleeper for TokioSleeper {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn now(&self) -> Instant {
+        // The tokio clock, so tests that pause time see outages pass with it.
+        tokio::time::Instant::now().into_std()
     }
 }
 
@@ -103,6 +110,10 @@ pub struct Retrier {
     /// Applies a learned clock offset (the client's `set_clock_offset_secs`).
     set_clock_offset: Arc<dyn Fn(i64) + Send + Sync>,
     sleeper: Arc<dyn Sleeper>,
+    /// When the network was last seen going down, shared by every request of the engine:
+    /// once an outage outlasts the policy's limit, queued work gives up at its first
+    /// failed connection instead of each transfer waiting out a limit of its own.
+    outage_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Retrier {
@@ -117,6 +128,7 @@ impl Retrier {
             rng: Arc::new(Mutex::new(rng)),
             set_clock_offset,
             sleeper,
+            outage_since: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -130,6 +142,16 @@ impl Retrier {
             StdRng::from_os_rng(),
             Arc::new(TokioSleeper),
             set_clock_offset,
+        )
+    }
+
+    /// A retrier for requests made outside a running engine (listings a person or a
+    /// script waits on), correcting `client`'s signing clock as the engine does.
+    pub fn for_client(client: &OssClient, policy: RetryPolicy) -> Self {
+        let client = client.clone();
+        Self::from_os_rng(
+            policy,
+            Arc::new(move |offset| client.set_clock_offset_secs(offset)),
         )
     }
 
@@ -150,6 +172,21 @@ impl Retrier {
         &self.policy
     }
 
+    /// Records that the network is down (keeping the earliest start) or answers again;
+    /// returns when the current outage started.
+    fn set_outage(&self, down: bool) -> Option<Instant> {
+        let mut since = match self.outage_since.lock() {
+            Ok(since) => since,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if down {
+            Some(*since.get_or_insert_with(|| self.sleeper.now()))
+        } else {
+            *since = None;
+            None
+        }
+    }
+
     /// Full jitter: uniform in `[0, min(max_delay, base_delay × 2^(retry − 1))]`, where
     /// `retry` counts from 1 for the first retry.
     pub fn backoff(&self, retry: u32) -> Duration {
@@ -168,8 +205,10 @@ impl Retrier {
         Duration::from_millis(pick)
     }
 
-    /// Runs `request` until it succeeds, fails for good, or the attempts run out.
-    /// `observe` hears about every wait. Cancel by dropping the future.
+    /// Runs `request` until it succeeds, fails for good, the attempts run out, or the
+    /// network stays down longer than the policy's outage limit (the last error is
+    /// returned, saying how long it waited). `observe` hears about every wait. Cancel by
+    /// dropping the future.
     pub async fn run<T, F, Fut>(
         &self,
         mut request: F,
@@ -185,6 +224,7 @@ impl Retrier {
         loop {
             let error = match request().await {
                 Ok(value) => {
+                    self.set_outage(false);
                     if network_down {
                         observe(RetryEvent::NetworkBack);
                     }
@@ -192,14 +232,34 @@ impl Retrier {
                 }
                 Err(error) => error,
             };
-            match classify(&error, SystemTime::now()) {
+            let class = classify(&error, SystemTime::now());
+            if class != ErrorClass::NetworkDown {
+                // The server answered (or the connection got that far): not an outage.
+                self.set_outage(false);
+            }
+            match class {
                 ErrorClass::Fatal => return Err(error),
                 ErrorClass::NetworkDown => {
+                    let started = self.set_outage(true);
+                    if let (Some(limit), Some(started)) =
+                        (self.policy.give_up_after_outage, started)
+                        && self.sleeper.now().saturating_duration_since(started) >= limit
+                    {
+                        return Err(gave_up_after_outage(error, limit));
+                    }
                     network_down = true;
                     observe(RetryEvent::WaitingForNetwork {
                         last_error: error.to_string(),
                     });
-                    self.sleep(self.policy.network_probe_interval).await;
+                    // Probe again, but no later than the moment the limit runs out.
+                    let mut wait = self.policy.network_probe_interval;
+                    if let (Some(limit), Some(started)) =
+                        (self.policy.give_up_after_outage, started)
+                    {
+                        let waited = self.sleeper.now().saturating_duration_since(started);
+                        wait = wait.min(limit.saturating_sub(waited));
+                    }
+                    self.sleep(wait).await;
                     continue;
                 }
                 ErrorClass::ClockSkew { offset_secs } => {
@@ -237,6 +297,30 @@ impl Retrier {
     }
 }
 
+/// The connection error that ended an outage the policy would not wait out, saying so
+/// (a zero limit waits for nothing, so the error speaks for itself).
+fn gave_up_after_outage(error: OssError, limit: Duration) -> OssError {
+    if limit.is_zero() {
+        return error;
+    }
+    match error {
+        OssError::Transport {
+            operation,
+            target,
+            kind,
+            message,
+        } => OssError::Transport {
+            operation,
+            target,
+            kind,
+            message: format!(
+                "gave up after the endpoint could not be reached for {limit:?} ({message})"
+            ),
+        },
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,13 +352,23 @@ mod tests {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(1),
             network_probe_interval: Duration::from_secs(5),
+            give_up_after_outage: None,
         }
     }
 
     /// Adds up requested waits instead of waiting.
-    #[derive(Default)]
     struct VirtualClock {
         waited_ms: AtomicU64,
+        start: Instant,
+    }
+
+    impl Default for VirtualClock {
+        fn default() -> Self {
+            Self {
+                waited_ms: AtomicU64::new(0),
+                start: Instant::now(),
+            }
+        }
     }
 
     impl VirtualClock {
@@ -288,6 +382,10 @@ mod tests {
             self.waited_ms
                 .fetch_add(duration.as_millis() as u64, Ordering::SeqCst);
             Box::pin(std::future::ready(()))
+        }
+
+        fn now(&self) -> Instant {
+            self.start + self.elapsed()
         }
     }
 
@@ -465,6 +563,60 @@ mod tests {
             10
         );
         assert_eq!(seen.last(), Some(&RetryEvent::NetworkBack));
+    }
+
+    #[tokio::test]
+    async fn an_outage_longer_than_the_limit_gives_up_and_says_so() {
+        let (r, clock) = retrier(Arc::new(AtomicI64::new(0)));
+        let r = r.with_policy(RetryPolicy {
+            give_up_after_outage: Some(Duration::from_secs(12)),
+            ..policy()
+        });
+        let calls = AtomicU32::new(0);
+        let result: Result<(), OssError> = r
+            .run(
+                || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async { Err(transport(TransportKind::Connect)) }
+                },
+                |_| {},
+            )
+            .await;
+        let error = result.expect_err("gives up");
+        assert!(error.is_network_down());
+        assert!(error.to_string().contains("gave up"), "{error}");
+        // Probes at 0, 5 and 10 s, then one at the limit itself.
+        assert_eq!(clock.elapsed(), Duration::from_secs(12));
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+        // The outage is the engine's, not the request's: the next request gives up at its
+        // first failed connection, without waiting another limit.
+        let again: Result<(), OssError> = r
+            .run(|| async { Err(transport(TransportKind::Connect)) }, |_| {})
+            .await;
+        assert!(again.is_err());
+        assert_eq!(clock.elapsed(), Duration::from_secs(12));
+
+        // Once the server answers, the outage is over and the budget is whole again.
+        assert!(r.run(|| async { Ok(()) }, |_| {}).await.is_ok());
+        let calls = AtomicU32::new(0);
+        let result = r
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        if n < 2 {
+                            Err(transport(TransportKind::Connect))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                },
+                |_| {},
+            )
+            .await;
+        assert!(result.is_ok());
+        assert_eq!(clock.elapsed(), Duration::from_secs(22));
     }
 
     #[tokio::test]

@@ -1,11 +1,11 @@
 //! Local files as upload sources: identity (size, mtime, fingerprint), CRC-64 of a byte
-//! range, content type, and object keys for files and folder trees.
+//! range and content type.
 //!
 //! All functions here block on file I/O; the engine calls them through `spawn_blocking`.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Component, Path};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use super::session_store::FileIdentity;
@@ -80,28 +80,6 @@ pub fn content_type_for(key: &str) -> Option<String> {
         .map(|mime| mime.to_owned())
 }
 
-/// The key of a file `relative` (below a folder being added, or just a file name) under
-/// `prefix`, with `/` separators. `None` when a component is not valid UTF-8 or the path
-/// climbs out with `..`.
-pub fn key_for(prefix: &str, relative: &Path) -> Option<String> {
-    let mut key = String::from(prefix);
-    let mut first = true;
-    for component in relative.components() {
-        match component {
-            Component::Normal(name) => {
-                if !first {
-                    key.push('/');
-                }
-                key.push_str(name.to_str()?);
-                first = false;
-            }
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    if first { None } else { Some(key) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,14 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_content_types() {
-        assert_eq!(
-            key_for("up/", Path::new("trip/day 1/a.jpg")).as_deref(),
-            Some("up/trip/day 1/a.jpg")
-        );
-        assert_eq!(key_for("", Path::new("a.txt")).as_deref(), Some("a.txt"));
-        assert_eq!(key_for("p/", Path::new("../x")), None);
-        assert_eq!(key_for("p/", Path::new("")), None);
+    fn content_types() {
         assert_eq!(
             content_type_for("a/b.json").as_deref(),
             Some("application/json")

@@ -1,9 +1,27 @@
 //! Knobs of the engine: part size, parallelism, bandwidth, overwrite policy, retries.
+//!
+//! This is the one tuning type: the config file's `[tuning]` table, the window's settings
+//! form and the CLI's flags all land here, and [`Tuning::validate`] is the one check of it.
 
 use std::time::Duration;
 
+use crate::protocol::limits::{MAX_PART_SIZE, MIN_PART_SIZE};
+
 /// 1 MiB.
 const MIB: u64 = 1024 * 1024;
+/// Upper bound for both per-transfer parallel parts and concurrent transfers: beyond
+/// this, more connections only add memory and server load.
+pub const MAX_PARALLELISM: usize = 64;
+/// Smallest bandwidth limit; a lower one would make transfers look hung.
+pub const MIN_BANDWIDTH_LIMIT: u64 = 1024;
+/// Storage classes OSS knows.
+pub const STORAGE_CLASSES: [&str; 5] = [
+    "Standard",
+    "IA",
+    "Archive",
+    "ColdArchive",
+    "DeepColdArchive",
+];
 
 /// How the engine uploads. `Default` gives sensible desktop values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +49,14 @@ pub struct Tuning {
 }
 
 impl Default for Tuning {
+    /// Two transfers of four parts each: eight requests in flight saturate a typical
+    /// uplink without making one slow file hold up the queue.
     fn default() -> Self {
         Self {
             part_size: 8 * MIB,
             parallel_parts_per_transfer: 4,
             parallel_parts_total: 8,
-            max_concurrent_transfers: 3,
+            max_concurrent_transfers: 2,
             bandwidth_limit_bytes_per_sec: None,
             single_put_threshold: 8 * MIB,
             forbid_overwrite: false,
@@ -48,34 +68,69 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// Checks the values; the message names the first bad one. Nothing is clamped.
+    /// Sets the part size a person chose. A file that fits in one part goes up as one
+    /// PutObject, so the single-put threshold follows it.
+    pub fn set_part_size(&mut self, part_size: u64) {
+        self.part_size = part_size;
+        self.single_put_threshold = part_size;
+    }
+
+    /// Sets the parallelism a person chose; the cap on parts in flight over all transfers
+    /// follows as their product.
+    pub fn set_parallelism(&mut self, parts_per_transfer: usize, concurrent_transfers: usize) {
+        self.parallel_parts_per_transfer = parts_per_transfer;
+        self.max_concurrent_transfers = concurrent_transfers;
+        self.parallel_parts_total = parts_per_transfer.saturating_mul(concurrent_transfers);
+    }
+
+    /// Checks the values; the message names the first bad one and says what is allowed.
+    /// Nothing is clamped.
     pub fn validate(&self) -> Result<(), String> {
-        if self.parallel_parts_per_transfer == 0 {
-            return Err("parallel parts per transfer must be at least 1".into());
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size) {
+            return Err(format!(
+                "part size: {} bytes is out of range; OSS accepts parts from 100KiB to 5GiB",
+                self.part_size
+            ));
+        }
+        for (field, value) in [
+            ("parallel parts", self.parallel_parts_per_transfer),
+            ("concurrent transfers", self.max_concurrent_transfers),
+        ] {
+            if !(1..=MAX_PARALLELISM).contains(&value) {
+                return Err(format!(
+                    "{field}: {value} is out of range; use 1 to {MAX_PARALLELISM}"
+                ));
+            }
         }
         if self.parallel_parts_total == 0 {
             return Err("parallel parts in total must be at least 1".into());
         }
-        if self.max_concurrent_transfers == 0 {
-            return Err("concurrent transfers must be at least 1".into());
-        }
-        if self.part_size < super::plan::MIN_PART_SIZE
-            || self.part_size > super::plan::MAX_PART_SIZE
+        if let Some(limit) = self.bandwidth_limit_bytes_per_sec
+            && limit < MIN_BANDWIDTH_LIMIT
         {
             return Err(format!(
-                "part size must be between {} and {} bytes, not {}",
-                super::plan::MIN_PART_SIZE,
-                super::plan::MAX_PART_SIZE,
-                self.part_size
+                "bandwidth limit: {limit} bytes per second is too low; use at least 1KiB, or no limit at all"
             ));
         }
-        if self.bandwidth_limit_bytes_per_sec == Some(0) {
-            return Err("a bandwidth limit of 0 would never send anything".into());
+        if let Some(class) = &self.storage_class {
+            validate_storage_class(class).map_err(|m| format!("storage class: {m}"))?;
         }
         if self.retry.max_attempts == 0 {
             return Err("retry attempts must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+/// Checks a storage class name against those OSS knows (exact spelling).
+pub fn validate_storage_class(class: &str) -> Result<(), String> {
+    if STORAGE_CLASSES.contains(&class) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{class:?} is not a storage class; use one of {}",
+            STORAGE_CLASSES.join(", ")
+        ))
     }
 }
 
@@ -90,6 +145,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How often to probe while the network is down.
     pub network_probe_interval: Duration,
+    /// Give up on a request once the network has been down this long; `None` waits as
+    /// long as it takes (the window: a person is there to pause). A script needs an end.
+    pub give_up_after_outage: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -99,6 +157,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             network_probe_interval: Duration::from_secs(5),
+            give_up_after_outage: None,
         }
     }
 }

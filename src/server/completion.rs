@@ -11,8 +11,7 @@ use crate::protocol::ServiceError;
 use crate::protocol::crc64;
 use crate::protocol::xml::CompletePart;
 
-/// Smallest size of every part but the last.
-pub const MIN_PART_SIZE: u64 = 102_400;
+use crate::protocol::limits::MIN_PART_SIZE;
 
 /// Picks the parts named by a Complete body (or all parts for `x-oss-complete-all`) and
 /// checks them: ascending order, each part present with a matching ETag, and every part

@@ -19,10 +19,7 @@ use crate::protocol::xml::{
     url_encode_field,
 };
 
-/// Largest part (5 GiB), as OSS.
-pub const MAX_PART_BYTES: u64 = 5 << 30;
-/// Highest part number.
-pub const MAX_PART_NUMBER: u32 = 10_000;
+use crate::protocol::limits::{MAX_PART_SIZE, MAX_PARTS};
 /// Largest Complete body we read: 10,000 parts with room to spare.
 const MAX_COMPLETE_BODY_BYTES: usize = 4 << 20;
 
@@ -62,7 +59,7 @@ pub async fn upload_part(call: &Call<'_>, body: &mut Body) -> Result<Response, S
     let (bucket, key, upload_id) = (call.bucket(), call.key(), upload_id(call));
     let raw_number = call.param("partNumber").unwrap_or_default();
     let part_number = match raw_number.parse::<u32>() {
-        Ok(n) if (1..=MAX_PART_NUMBER).contains(&n) => n,
+        Ok(n) if (1..=MAX_PARTS).contains(&n) => n,
         _ => {
             let mut error = errors::invalid_argument(
                 "partNumber",
@@ -76,7 +73,7 @@ pub async fn upload_part(call: &Call<'_>, body: &mut Body) -> Result<Response, S
     let store = &call.app.store;
     store.check_upload(bucket, key, upload_id).await?;
     let file = store.new_temp_file();
-    let received = receive(call, std::mem::take(body), &file, MAX_PART_BYTES).await?;
+    let received = receive(call, std::mem::take(body), &file, MAX_PART_SIZE).await?;
     check_content_md5(call, &received)?;
     let part = PartMeta {
         format_version: FORMAT_VERSION,

@@ -16,8 +16,7 @@ use super::request::{attributes_from_headers, forbids_overwrite};
 use super::response;
 use crate::protocol::ServiceError;
 
-/// Largest PutObject body (5 GiB), as OSS.
-pub const MAX_PUT_OBJECT_BYTES: u64 = 5 << 30;
+use crate::protocol::limits::MAX_PUT_OBJECT_SIZE;
 
 pub async fn put_object(call: &Call<'_>, body: &mut Body) -> Result<Response, ServiceError> {
     let store = &call.app.store;
@@ -34,7 +33,7 @@ pub async fn put_object(call: &Call<'_>, body: &mut Body) -> Result<Response, Se
         })
         .await?;
     let file = store.new_temp_file();
-    let received = receive(call, std::mem::take(body), &file, MAX_PUT_OBJECT_BYTES).await?;
+    let received = receive(call, std::mem::take(body), &file, MAX_PUT_OBJECT_SIZE).await?;
     check_content_md5(call, &received)?;
     let etag = hex::encode_upper(received.md5);
     let object = ObjectMeta {

@@ -114,10 +114,14 @@ impl OssupApp {
                 ConfigFile::default()
             }
         };
+        let mut settings = SettingsForm::from_config(&config);
+        if let Some(warning) = config.exposed_secret_warning(&setup.paths.config_file) {
+            settings.message = Some(Err(format!("Warning: {warning}.")));
+        }
         let mut app = Self {
             jobs: Jobs::new(ctx.clone()),
             ctx,
-            settings: SettingsForm::from_config(&config),
+            settings,
             paths: setup.paths,
             env: setup.env,
             embedded_delay: setup.embedded_delay,
@@ -705,7 +709,7 @@ impl OssupApp {
                             profile.new_secret.clear();
                             profile.has_stored_secret = true;
                         }
-                        let tuning = connection::engine_tuning(&self.config.tuning);
+                        let tuning = self.config.tuning.clone();
                         self.send(EngineCommand::SetTuning(tuning));
                         if let Some(profile) = self.pending_switch.take() {
                             self.switch_target(Some(profile));

@@ -145,7 +145,7 @@ pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
         sessions_dir: request.paths.sessions_dir.clone(),
         client: client.clone(),
         endpoint_label: target.session_label.clone(),
-        tuning: engine_tuning(&request.config.tuning),
+        tuning: request.config.tuning.clone(),
         waker: Some(request.waker.clone()),
     })
     .map_err(|e| e.to_string())?;
@@ -185,25 +185,6 @@ fn embedded_target(
         session_label: EMBEDDED_ENDPOINT_LABEL.to_owned(),
     };
     Ok((client, target))
-}
-
-/// The engine's knobs from the settings file.
-pub fn engine_tuning(tuning: &config::Tuning) -> crate::engine::Tuning {
-    let parallel_parts = tuning.parallel_parts.max(1) as usize;
-    let concurrent = tuning.concurrent_transfers.max(1) as usize;
-    crate::engine::Tuning {
-        part_size: tuning.part_size_bytes,
-        parallel_parts_per_transfer: parallel_parts,
-        parallel_parts_total: parallel_parts * concurrent,
-        max_concurrent_transfers: concurrent,
-        bandwidth_limit_bytes_per_sec: tuning.bandwidth_limit_bytes_per_sec,
-        forbid_overwrite: tuning.forbid_overwrite,
-        storage_class: tuning.storage_class.clone(),
-        resume_on_start: tuning.resume_on_start,
-        // A file larger than one part goes up in parts, so its part map means something.
-        single_put_threshold: tuning.part_size_bytes,
-        ..crate::engine::Tuning::default()
-    }
 }
 
 /// A waker that asks `ctx` for a repaint soon, so bursts of engine events cost one frame.

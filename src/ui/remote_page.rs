@@ -1,9 +1,9 @@
-//! One page of the in-progress uploads of a bucket, fetched and classified against the
-//! local sessions off the UI thread (classifying checks whether local files exist).
+//! One page of the in-progress uploads of a bucket, fetched through the engine's listing
+//! (with its retries) and classified against the local sessions off the UI thread
+//! (classifying checks whether local files exist).
 
-use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession, RemoteUpload};
+use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession};
 use crate::protocol::OssClient;
-use crate::protocol::client::ListUploadsParams;
 
 /// Uploads listed per page in the cleanup view.
 pub const UPLOADS_PAGE_SIZE: u32 = 100;
@@ -42,37 +42,19 @@ pub async fn fetch_uploads_page(
         sessions,
     } = request;
     let first = after.is_none();
-    let (key_marker, upload_id_marker) = match after {
-        Some((key, id)) => (Some(key), Some(id)),
-        None => (None, None),
-    };
-    let params = ListUploadsParams {
-        prefix: (!prefix.is_empty()).then_some(prefix),
-        key_marker,
-        upload_id_marker,
-        max_uploads: Some(UPLOADS_PAGE_SIZE),
-        ..ListUploadsParams::default()
-    };
-    let page = client
-        .list_multipart_uploads(&bucket, &params)
-        .await
-        .map_err(|error| format!("Could not list the uploads of {bucket}: {error}"))?;
-    let uploads: Vec<RemoteUpload> = page
-        .uploads
-        .into_iter()
-        .map(|u| RemoteUpload {
-            bucket: bucket.clone(),
-            initiated_at: remote_uploads::parse_initiated(&u.initiated),
-            key: u.key,
-            upload_id: u.upload_id,
-            initiated: u.initiated,
-        })
-        .collect();
+    let page = remote_uploads::list_uploads_page(
+        client,
+        &remote_uploads::listing_retrier(client),
+        &bucket,
+        Some(&prefix),
+        after,
+        Some(UPLOADS_PAGE_SIZE),
+    )
+    .await
+    .map_err(|error| format!("Could not list the uploads of {bucket}: {error}"))?;
     Ok(UploadsPage {
-        uploads: remote_uploads::classify(uploads, &sessions),
-        next: page
-            .is_truncated
-            .then_some((page.next_key_marker, page.next_upload_id_marker)),
+        uploads: remote_uploads::classify(page.uploads, &sessions),
+        next: page.next,
         first,
     })
 }

@@ -22,42 +22,39 @@ pub const KEY_SECRET: &str = "cli-test-secret";
 pub struct Server {
     child: Child,
     pub endpoint: String,
-    _dir: TempDir,
+    dir: TempDir,
+    extra_args: Vec<String>,
 }
 
 impl Server {
     pub fn start(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("server temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
-            .arg("serve")
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0", "--bucket", BUCKET])
-            .args(["--access-key", &format!("{KEY_ID}:{KEY_SECRET}")])
-            .args(extra_args)
-            .env("HOME", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ossup serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(endpoint) = line.strip_prefix("ossup serve listening on ") {
-                    let _ = tx.send(endpoint.trim().to_owned());
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("ossup serve prints its endpoint");
+        let (child, endpoint) = spawn_serve(dir.path(), "127.0.0.1:0", extra_args);
         Self {
             child,
             endpoint,
-            _dir: dir,
+            dir,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         }
+    }
+
+    /// Kills the server (as a crash or an outage would); its data stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and data after [`Server::stop`].
+    pub fn restart(&mut self) {
+        let listen = self
+            .endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let extra: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let (child, endpoint) = spawn_serve(self.dir.path(), &listen, &extra);
+        assert_eq!(endpoint, self.endpoint, "restarted on the same port");
+        self.child = child;
     }
 
     pub fn client(&self) -> OssClient {
@@ -66,6 +63,36 @@ impl Server {
         config.path_style = true;
         OssClient::new(config).expect("client builds")
     }
+}
+
+/// Starts `ossup serve` on `dir` and `listen` and waits for the endpoint it prints.
+fn spawn_serve(dir: &Path, listen: &str, extra_args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir)
+        .args(["--listen", listen, "--bucket", BUCKET])
+        .args(["--access-key", &format!("{KEY_ID}:{KEY_SECRET}")])
+        .args(extra_args)
+        .env("HOME", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ossup serve starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(endpoint) = line.strip_prefix("ossup serve listening on ") {
+                let _ = tx.send(endpoint.trim().to_owned());
+            }
+        }
+    });
+    let endpoint = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("ossup serve prints its endpoint");
+    (child, endpoint)
 }
 
 impl Drop for Server {

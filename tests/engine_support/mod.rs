@@ -88,6 +88,7 @@ pub fn tuning() -> Tuning {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(50),
             network_probe_interval: Duration::from_millis(100),
+            ..RetryPolicy::default()
         },
         ..Tuning::default()
     }

@@ -133,7 +133,7 @@ impl SettingsForm {
     /// Returns the new file and the profile the form named, if any.
     pub fn to_config(&self, current: &ConfigFile) -> Result<(ConfigFile, Option<String>), String> {
         let mut config = current.clone();
-        config.tuning = self.tuning.to_tuning()?;
+        config.tuning = self.tuning.to_tuning(&current.tuning)?;
         let profile_name = self.profile.name.trim().to_owned();
         let profile_touched = self.editing.is_some() || self.profile != ProfileForm::default();
         let mut named = None;
@@ -165,9 +165,9 @@ impl SettingsForm {
 impl TuningForm {
     pub fn from_tuning(tuning: &Tuning) -> Self {
         Self {
-            part_size: format_bytes_exact(tuning.part_size_bytes),
-            parallel_parts: tuning.parallel_parts.to_string(),
-            concurrent_transfers: tuning.concurrent_transfers.to_string(),
+            part_size: format_bytes_exact(tuning.part_size),
+            parallel_parts: tuning.parallel_parts_per_transfer.to_string(),
+            concurrent_transfers: tuning.max_concurrent_transfers.to_string(),
             bandwidth_limit: tuning
                 .bandwidth_limit_bytes_per_sec
                 .map(format_bytes_exact)
@@ -178,29 +178,31 @@ impl TuningForm {
         }
     }
 
-    /// Parses and validates; the message names the field.
-    pub fn to_tuning(&self) -> Result<Tuning, String> {
+    /// Parses and validates on top of `current` (whose knobs the form does not show are
+    /// kept); the message names the field.
+    pub fn to_tuning(&self, current: &Tuning) -> Result<Tuning, String> {
         let count = |field: &str, text: &str| {
             text.trim()
-                .parse::<u32>()
+                .parse::<usize>()
                 .map_err(|_| format!("{field}: \"{}\" is not a whole number", text.trim()))
         };
-        let tuning = Tuning {
-            part_size_bytes: parse_bytes(&self.part_size).map_err(|e| format!("part size: {e}"))?,
-            parallel_parts: count("parallel parts", &self.parallel_parts)?,
-            concurrent_transfers: count("concurrent transfers", &self.concurrent_transfers)?,
-            bandwidth_limit_bytes_per_sec: match self.bandwidth_limit.trim() {
-                "" => None,
-                text => Some(parse_bytes(text).map_err(|e| format!("bandwidth limit: {e}"))?),
-            },
-            forbid_overwrite: self.forbid_overwrite,
-            storage_class: match self.storage_class.trim() {
-                "" => None,
-                class => Some(class.to_owned()),
-            },
-            resume_on_start: self.resume_on_start,
+        let mut tuning = current.clone();
+        tuning.set_part_size(parse_bytes(&self.part_size).map_err(|e| format!("part size: {e}"))?);
+        tuning.set_parallelism(
+            count("parallel parts", &self.parallel_parts)?,
+            count("concurrent transfers", &self.concurrent_transfers)?,
+        );
+        tuning.bandwidth_limit_bytes_per_sec = match self.bandwidth_limit.trim() {
+            "" => None,
+            text => Some(parse_bytes(text).map_err(|e| format!("bandwidth limit: {e}"))?),
         };
-        tuning.validate().map_err(|e| e.to_string())?;
+        tuning.forbid_overwrite = self.forbid_overwrite;
+        tuning.storage_class = match self.storage_class.trim() {
+            "" => None,
+            class => Some(class.to_owned()),
+        };
+        tuning.resume_on_start = self.resume_on_start;
+        tuning.validate()?;
         Ok(tuning)
     }
 }

@@ -1,0 +1,270 @@
+//! Which files a folder sends and under which keys, and what stops some of them.
+//!
+//! The window (through the engine's Add) and the CLI both expand folders here, so the same
+//! folder gives the same keys and the same refusals whichever front end is used. The walk
+//! only reads the file system: it is streamed by [`FolderWalk`] (the engine queues files as
+//! they are found) or collected whole by [`plan_folder`] (the CLI refuses the command when
+//! anything was found wrong). Blocking: call it off the async threads.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::protocol::object_key::validate_object_key;
+
+/// One file to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub path: PathBuf,
+    pub key: String,
+    pub size: u64,
+}
+
+/// What the walk finds: a file to send, or a sentence saying why something cannot be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderItem {
+    File(PlannedFile),
+    Problem(String),
+}
+
+/// A whole folder: the files to send and the problems found, in walk order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FolderPlan {
+    pub files: Vec<PlannedFile>,
+    pub problems: Vec<String>,
+}
+
+/// Walks `root` and collects every file and problem.
+pub fn plan_folder(root: &Path, key_prefix: &str) -> FolderPlan {
+    let mut plan = FolderPlan::default();
+    for item in FolderWalk::new(root, key_prefix) {
+        match item {
+            FolderItem::File(file) => plan.files.push(file),
+            FolderItem::Problem(problem) => plan.problems.push(problem),
+        }
+    }
+    plan
+}
+
+/// The key prefix a folder's files go under: `prefix` + the folder's own name + `/`
+/// (`.` and `..` are named after the folder they stand for). Refuses a name that is not
+/// valid UTF-8, since an object key is text.
+pub fn folder_key_prefix(prefix: &str, folder: &Path) -> Result<String, String> {
+    let name = match folder.file_name().filter(|n| *n != "." && *n != "..") {
+        Some(name) => name.to_owned(),
+        None => fs::canonicalize(folder)
+            .ok()
+            .and_then(|p| p.file_name().map(OsString::from))
+            .ok_or_else(|| {
+                format!(
+                    "Cannot upload {}: it has no folder name to use in keys.",
+                    folder.display()
+                )
+            })?,
+    };
+    let name = name.to_str().ok_or_else(|| not_utf8(folder))?;
+    Ok(format!("{prefix}{name}/"))
+}
+
+/// The key of a single file added on its own: `prefix` + its name, checked as the walk
+/// checks the files it finds.
+pub fn file_key(prefix: &str, path: &Path) -> Result<String, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("Cannot upload {}: it has no file name.", path.display()))?;
+    let name = name.to_str().ok_or_else(|| not_utf8(path))?;
+    checked_key(format!("{prefix}{name}"), path)
+}
+
+/// Depth first, in name order; links to files are followed (as `cp` does), links to
+/// folders are not (they could loop).
+pub struct FolderWalk {
+    key_prefix: String,
+    /// Entries still to visit, one list per open folder, each sorted so `pop` gives the
+    /// next name; with the key of the folder they are in.
+    stack: Vec<(Vec<fs::DirEntry>, String)>,
+    /// A problem with the root itself, reported first.
+    root_problem: Option<String>,
+}
+
+impl FolderWalk {
+    pub fn new(root: &Path, key_prefix: &str) -> Self {
+        let mut walk = Self {
+            key_prefix: key_prefix.to_owned(),
+            stack: Vec::new(),
+            root_problem: None,
+        };
+        if let Err(problem) = walk.open(root, String::new()) {
+            walk.root_problem = Some(problem);
+        }
+        walk
+    }
+
+    fn open(&mut self, dir: &Path, relative: String) -> Result<(), String> {
+        let unreadable = |e: io::Error| {
+            format!(
+                "Cannot read the folder {}: {}.",
+                dir.display(),
+                describe_io_error(&e)
+            )
+        };
+        let mut entries = fs::read_dir(dir)
+            .map_err(unreadable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable)?;
+        // Reversed, so popping yields names in ascending order.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+        self.stack.push((entries, relative));
+        Ok(())
+    }
+
+    /// The item for one entry, or `None` for a folder (opened instead) or something that
+    /// is neither file nor folder (a socket, a dangling link is a problem).
+    fn visit(&mut self, entry: fs::DirEntry, folder_key: &str) -> Option<FolderItem> {
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return Some(FolderItem::Problem(not_utf8(&path)));
+        };
+        let relative = if folder_key.is_empty() {
+            name
+        } else {
+            format!("{folder_key}/{name}")
+        };
+        let cannot = |e: io::Error| {
+            FolderItem::Problem(format!(
+                "Cannot upload {}: {}.",
+                path.display(),
+                describe_io_error(&e)
+            ))
+        };
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) => return Some(cannot(e)),
+        };
+        if kind.is_dir() {
+            return self.open(&path, relative).err().map(FolderItem::Problem);
+        }
+        let metadata = match fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(e) => return Some(cannot(e)),
+        };
+        if !metadata.is_file() {
+            return None;
+        }
+        if let Err(e) = fs::File::open(&path) {
+            return Some(cannot(e));
+        }
+        Some(
+            match checked_key(format!("{}{relative}", self.key_prefix), &path) {
+                Ok(key) => FolderItem::File(PlannedFile {
+                    path,
+                    key,
+                    size: metadata.len(),
+                }),
+                Err(problem) => FolderItem::Problem(problem),
+            },
+        )
+    }
+}
+
+impl Iterator for FolderWalk {
+    type Item = FolderItem;
+
+    fn next(&mut self) -> Option<FolderItem> {
+        if let Some(problem) = self.root_problem.take() {
+            return Some(FolderItem::Problem(problem));
+        }
+        loop {
+            let (entries, folder_key) = self.stack.last_mut()?;
+            let Some(entry) = entries.pop() else {
+                self.stack.pop();
+                continue;
+            };
+            let folder_key = folder_key.clone();
+            if let Some(item) = self.visit(entry, &folder_key) {
+                return Some(item);
+            }
+        }
+    }
+}
+
+fn checked_key(key: String, path: &Path) -> Result<String, String> {
+    validate_object_key(&key)
+        .map(|()| key)
+        .map_err(|e| format!("Cannot upload {}: {e}.", path.display()))
+}
+
+fn not_utf8(path: &Path) -> String {
+    format!(
+        "Cannot upload {}: its name is not valid UTF-8, and object keys are text.",
+        path.display()
+    )
+}
+
+/// A file-system error in words a person acts on.
+pub fn describe_io_error(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::NotFound => "no such file or folder".into(),
+        io::ErrorKind::PermissionDenied => "permission denied (it cannot be read)".into(),
+        _ => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_tree_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("trip");
+        fs::create_dir_all(root.join("day 1/inner")).unwrap();
+        fs::write(root.join("b.txt"), b"bb").unwrap();
+        fs::write(root.join("day 1/a.jpg"), b"a").unwrap();
+        fs::write(root.join("day 1/inner/z"), b"").unwrap();
+        fs::write(root.join("a.txt"), b"aaa").unwrap();
+        let prefix = folder_key_prefix("up/", &root).unwrap();
+        assert_eq!(prefix, "up/trip/");
+        let plan = plan_folder(&root, &prefix);
+        assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+        let keys: Vec<_> = plan.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "up/trip/a.txt",
+                "up/trip/b.txt",
+                "up/trip/day 1/a.jpg",
+                "up/trip/day 1/inner/z"
+            ]
+        );
+        assert_eq!(plan.files[0].size, 3);
+        assert_eq!(file_key("p/", &root.join("a.txt")).unwrap(), "p/a.txt");
+    }
+
+    #[test]
+    fn a_missing_folder_is_one_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_folder(&dir.path().join("gone"), "");
+        assert!(plan.files.is_empty());
+        assert_eq!(plan.problems.len(), 1);
+        assert!(plan.problems[0].contains("no such file or folder"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_utf8_is_refused_not_mangled() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bad = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+        fs::write(dir.path().join(bad), b"x").unwrap();
+        fs::write(dir.path().join("ok.txt"), b"y").unwrap();
+        let plan = plan_folder(dir.path(), "p/");
+        assert_eq!(plan.files.len(), 1);
+        assert_eq!(plan.files[0].key, "p/ok.txt");
+        assert_eq!(plan.problems.len(), 1);
+        assert!(plan.problems[0].contains("not valid UTF-8"));
+        assert!(file_key("p/", &dir.path().join(bad)).is_err());
+        assert!(folder_key_prefix("", &dir.path().join(bad)).is_err());
+    }
+}
