@@ -16,7 +16,6 @@ use super::event::{
     EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferSnapshot, TransferState,
 };
 use super::handle::EventSink;
-use super::plan::PartPlan;
 use super::progress::Board;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::source_file;
@@ -687,13 +686,13 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
 
 /// A row for a session loaded from disk: its part map filled from the recorded parts.
 fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot {
-    let plan = PartPlan::with_part_size(session.file.size, session.part_size);
+    let part_count = session.plan().map_or(0, |plan| plan.part_count);
     let done: BTreeMap<u32, u64> = session
         .completed_parts
         .iter()
         .map(|p| (p.number, p.size))
         .collect();
-    let parts = (1..=plan.part_count)
+    let parts = (1..=part_count)
         .map(|n| {
             if done.contains_key(&n) {
                 PartState::Done

@@ -325,7 +325,8 @@ async fn upload_file(
     let (session, plan) = match existing {
         Some(session) => {
             check_same_file(&session.file, &identity, &transfer.path)?;
-            let plan = PartPlan::with_part_size(identity.size, session.part_size);
+            let plan = PartPlan::with_part_size(identity.size, session.part_size)
+                .map_err(|e| local_failure(format!("Cannot resume {what}: {e}."), true))?;
             let session = reconcile(ctx, reporter, cancel, transfer, session, &plan).await?;
             (session, plan)
         }
