@@ -13,9 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::command::{Destination, StreamSource};
 use super::context::EngineContext;
 use super::event::{
-    EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferSnapshot, TransferState,
+    EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
+    TransferState,
 };
-use super::handle::EventSink;
 use super::progress::Board;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::source_file;

@@ -1,8 +1,16 @@
-//! Events from the engine to a front end: what a transfer list and its part maps need.
+//! Events from the engine to a front end: what a transfer list and its part maps need,
+//! and the sink that carries them, so the tasks that publish events depend on the events
+//! alone and not on the front end's handle.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::Notify;
+
+use super::Waker;
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,6 +210,48 @@ pub enum EngineEvent {
     Notice { message: String },
     /// The engine has shut down; no more events follow.
     Stopped,
+}
+
+/// Sends events to the front end and wakes it.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    events: std_mpsc::Sender<EngineEvent>,
+    notify: Arc<Notify>,
+    waker: Option<Waker>,
+}
+
+impl EventSink {
+    pub(crate) fn new(
+        events: std_mpsc::Sender<EngineEvent>,
+        notify: Arc<Notify>,
+        waker: Option<Waker>,
+    ) -> Self {
+        Self {
+            events,
+            notify,
+            waker,
+        }
+    }
+
+    /// Queues events without waking; call [`EventSink::wake`] after a batch.
+    pub(crate) fn send(&self, event: EngineEvent) {
+        // A closed receiver means the front end is gone; nothing left to tell.
+        let _ = self.events.send(event);
+    }
+
+    /// A sink whose events land in the returned receiver (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn channel(waker: Option<Waker>) -> (Self, std_mpsc::Receiver<EngineEvent>) {
+        let (events, receiver) = std_mpsc::channel();
+        (Self::new(events, Arc::new(Notify::new()), waker), receiver)
+    }
+
+    pub(crate) fn wake(&self) {
+        self.notify.notify_one();
+        if let Some(waker) = &self.waker {
+            waker();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`source_file`]: file identity, range CRC-64, keys and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
-//! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
+//! - `core` (commands and the transfer table), `progress` (coalesced events), `event`
+//!   (what front ends receive, and the sink that carries it), `handle`
 //!   (the front end's side), `context` (what tasks share).
 
 pub mod command;

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::event::{
-    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
+    EngineEvent, EventSink, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
-use super::handle::EventSink;
 
 /// How often progress is published per transfer (about 10 a second).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
