@@ -17,11 +17,13 @@ use super::event::{
     TransferState,
 };
 use super::progress::Board;
+use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::source_file;
 use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
+use crate::protocol::ObjectRef;
 use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
 
 /// How long shutdown waits for transfer tasks to stop and save.
@@ -639,12 +641,7 @@ impl Core {
 }
 
 async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), TransferError> {
-    let error = |message: String| TransferError {
-        message,
-        code: None,
-        request_id: None,
-        restart_suggested: false,
-    };
+    let error = TransferError::local;
     let _lock = ctx.store.try_lock(id).map_err(|e| match e {
         SessionError::Locked { .. } => {
             error("Cannot abort: another ossup process is using this upload.".into())
@@ -659,24 +656,24 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         let reporter = ctx.board.reporter(id.clone());
         // Aborting is never paused; it ends by itself when the retries run out.
         let never = CancellationToken::new();
-        let aborted = transfer::request(ctx, &reporter, &never, None, || {
+        let aborted = request::request(ctx, &reporter, &never, None, || {
             ctx.client
                 .abort_multipart_upload(&session.bucket, &session.key, &session.upload_id)
         })
         .await;
         match aborted {
             Ok(()) => {}
-            Err(transfer::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
-            Err(transfer::Failure::Oss(e)) => {
-                let mut described =
-                    transfer::describe(&e, &format!("oss://{}/{}", session.bucket, session.key));
+            Err(request::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
+            Err(request::Failure::Oss(e)) => {
+                let object = ObjectRef::new(&session.bucket, &session.key);
+                let mut described = request::describe(&e, &object.to_string());
                 described.message = format!(
                     "The upload could not be aborted on the server, so its parts remain there: {}",
                     described.message
                 );
                 return Err(described);
             }
-            Err(transfer::Failure::Cancelled) => {}
+            Err(request::Failure::Cancelled) => {}
         }
     }
     ctx.store

@@ -99,6 +99,24 @@ pub struct TransferError {
     pub restart_suggested: bool,
 }
 
+impl TransferError {
+    /// An error found on our side (a file, a session, a limit), with no OSS code.
+    pub fn local(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: None,
+            request_id: None,
+            restart_suggested: false,
+        }
+    }
+
+    /// The same error, pointing at Restart as the way out.
+    pub fn suggesting_restart(mut self) -> Self {
+        self.restart_suggested = true;
+        self
+    }
+}
+
 impl fmt::Display for TransferError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;

@@ -16,6 +16,9 @@
 //! - [`plan`]: cut a size into parts within the OSS limits (pure).
 //! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
 //!   complete → verify; `stream` does the same for data of unknown length.
+//! - `part_driver`: the one part loop and complete-and-verify step both use, fed by a
+//!   file range or a stream chunk; `completed_parts` checks parts 1..=n before Complete;
+//!   `request` runs each request through the retry policy and words its failure.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage.
 //! - [`throttle`]: the shared bandwidth token bucket.
@@ -27,13 +30,16 @@
 //!   (the front end's side), `context` (what tasks share).
 
 pub mod command;
+mod completed_parts;
 mod context;
 mod core;
 pub mod event;
 mod handle;
+mod part_driver;
 pub mod plan;
 mod progress;
 pub mod remote_uploads;
+mod request;
 pub mod retry;
 pub mod scheduler;
 pub mod session_store;
