@@ -18,6 +18,7 @@ use crate::config::units::format_bytes;
 use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, Target, TargetOrigin};
 use crate::engine::session_store::SessionStore;
 use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle};
+use crate::protocol::ObjectRef;
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 
@@ -276,7 +277,7 @@ fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
                 session.id,
                 format!("{}/{parts_total}", session.completed_parts.len()),
                 format_bytes(session.file.size),
-                format!("oss://{}/{}", session.bucket, session.key),
+                ObjectRef::new(&session.bucket, &session.key),
                 session.local_path.display()
             );
         }

@@ -11,6 +11,7 @@ use crate::engine::{
     EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
     TransferSnapshot, TransferState,
 };
+use crate::protocol::ObjectRef;
 use crate::protocol::object_key::validate_object_key;
 
 use super::error::{CliError, Outcome};
@@ -246,7 +247,7 @@ impl Follower {
         );
         for upload in planned {
             let index = follower.push(
-                format!("oss://{}/{}", upload.bucket, upload.key),
+                ObjectRef::new(&upload.bucket, &upload.key).to_string(),
                 match &upload.source {
                     PlannedSource::File { size, .. } => *size,
                     PlannedSource::Stdin => 0,
@@ -270,7 +271,7 @@ impl Follower {
         for session in sessions {
             let id = session.transfer_id();
             let index = follower.push(
-                format!("oss://{}/{}", session.bucket, session.key),
+                ObjectRef::new(&session.bucket, &session.key).to_string(),
                 session.file.size,
                 Some(id.clone()),
                 None,

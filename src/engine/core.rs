@@ -71,6 +71,18 @@ struct Control {
     restart_requested: bool,
 }
 
+impl Control {
+    /// A transfer with no task running and nothing requested.
+    fn idle(source: Source) -> Self {
+        Self {
+            source,
+            running: None,
+            abort_requested: false,
+            restart_requested: false,
+        }
+    }
+}
+
 struct Core {
     ctx: Arc<EngineContext>,
     controls: HashMap<TransferId, Control>,
@@ -160,20 +172,14 @@ impl Core {
                 TransferState::LockedElsewhere
             };
             self.board().insert(session_snapshot(&session, state));
-            self.controls.insert(
-                id.clone(),
-                Control {
-                    source: Source::File(FileTransfer {
-                        id: id.clone(),
-                        path: session.local_path.clone(),
-                        bucket: session.bucket.clone(),
-                        key: session.key.clone(),
-                    }),
-                    running: None,
-                    abort_requested: false,
-                    restart_requested: false,
-                },
-            );
+            let transfer = FileTransfer {
+                id: id.clone(),
+                path: session.local_path.clone(),
+                bucket: session.bucket.clone(),
+                key: session.key.clone(),
+            };
+            self.controls
+                .insert(id.clone(), Control::idle(Source::File(transfer)));
             if resume && locked {
                 self.start(&id, StartMode::Continue);
             }
@@ -354,33 +360,16 @@ impl Core {
             bucket: bucket.clone(),
             key: key.clone(),
         };
-        self.board().insert(TransferSnapshot {
-            id: id.clone(),
-            source: path,
-            source_kind: SourceKind::File,
+        self.board().insert(TransferSnapshot::queued(
+            id.clone(),
+            path,
+            SourceKind::File,
             bucket,
             key,
-            size: size.unwrap_or(0),
-            part_size: 0,
-            state: TransferState::Queued,
-            parts: Vec::new(),
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
-        });
-        self.controls.insert(
-            id.clone(),
-            Control {
-                source: Source::File(transfer),
-                running: None,
-                abort_requested: false,
-                restart_requested: false,
-            },
-        );
+            size.unwrap_or(0),
+        ));
+        self.controls
+            .insert(id.clone(), Control::idle(Source::File(transfer)));
         self.start(&id, StartMode::Continue);
     }
 
@@ -396,24 +385,14 @@ impl Core {
             std::process::id(),
             self.next_generation
         ));
-        self.board().insert(TransferSnapshot {
-            id: id.clone(),
-            source: PathBuf::from(source.label()),
-            source_kind: SourceKind::Stream,
-            bucket: bucket.clone(),
-            key: key.clone(),
-            size: 0,
-            part_size: 0,
-            state: TransferState::Queued,
-            parts: Vec::new(),
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: false,
-        });
+        self.board().insert(TransferSnapshot::queued(
+            id.clone(),
+            PathBuf::from(source.label()),
+            SourceKind::Stream,
+            bucket.clone(),
+            key.clone(),
+            0,
+        ));
         let cancel = CancellationToken::new();
         let generation = self.next_generation;
         let ctx = self.ctx.clone();
@@ -432,14 +411,12 @@ impl Core {
         self.controls.insert(
             id,
             Control {
-                source: Source::Stream,
                 running: Some(Running {
                     cancel,
                     handle,
                     generation,
                 }),
-                abort_requested: false,
-                restart_requested: false,
+                ..Control::idle(Source::Stream)
             },
         );
     }
@@ -699,21 +676,18 @@ fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot
         })
         .collect();
     TransferSnapshot {
-        id: session.transfer_id(),
-        source: session.local_path.clone(),
-        source_kind: SourceKind::File,
-        bucket: session.bucket.clone(),
-        key: session.key.clone(),
-        size: session.file.size,
         part_size: session.part_size,
         state,
         parts,
         bytes_done: done.values().sum(),
-        bytes_per_sec: 0.0,
-        eta_secs: None,
         upload_id: Some(session.upload_id.clone()),
-        error: None,
-        result: None,
-        resumable_after_restart: true,
+        ..TransferSnapshot::queued(
+            session.transfer_id(),
+            session.local_path.clone(),
+            SourceKind::File,
+            session.bucket.clone(),
+            session.key.clone(),
+            session.file.size,
+        )
     }
 }

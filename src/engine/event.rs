@@ -177,11 +177,39 @@ pub struct TransferSnapshot {
 }
 
 impl TransferSnapshot {
+    /// A row for a transfer that has just been added: queued, not planned yet. Files can
+    /// continue after the engine stops; streams cannot.
+    pub fn queued(
+        id: TransferId,
+        source: PathBuf,
+        source_kind: SourceKind,
+        bucket: String,
+        key: String,
+        size: u64,
+    ) -> Self {
+        Self {
+            id,
+            source,
+            resumable_after_restart: source_kind == SourceKind::File,
+            source_kind,
+            bucket,
+            key,
+            size,
+            part_size: 0,
+            state: TransferState::Queued,
+            parts: Vec::new(),
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+        }
+    }
+
     /// Bytes of part `number` (1-based) within the source.
     pub fn part_range(&self, number: u32) -> Range<u64> {
-        let start = u64::from(number.saturating_sub(1)).saturating_mul(self.part_size);
-        let end = start.saturating_add(self.part_size).min(self.size);
-        start.min(self.size)..end
+        super::plan::part_range(self.size, self.part_size, number)
     }
 
     /// Fraction of the bytes done, 0.0 to 1.0 (1.0 for an empty finished source).
@@ -278,22 +306,17 @@ mod tests {
 
     fn snapshot(size: u64, part_size: u64, bytes_done: u64) -> TransferSnapshot {
         TransferSnapshot {
-            id: TransferId("t".into()),
-            source: "/f".into(),
-            source_kind: SourceKind::File,
-            bucket: "b".into(),
-            key: "k".into(),
-            size,
             part_size,
             state: TransferState::Uploading,
-            parts: Vec::new(),
             bytes_done,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
+            ..TransferSnapshot::queued(
+                TransferId("t".into()),
+                "/f".into(),
+                SourceKind::File,
+                "b".into(),
+                "k".into(),
+                size,
+            )
         }
     }
 

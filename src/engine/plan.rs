@@ -44,12 +44,21 @@ pub struct PartPlan {
     pub part_count: u32,
 }
 
+/// Byte range of part `number` (1-based, as OSS numbers parts) when `size` bytes are cut
+/// into parts of `part_size`: the last part stops at the end, parts past it are empty.
+/// The one place part numbers become bytes, for the engine and the part map alike.
+pub fn part_range(size: u64, part_size: u64, number: u32) -> Range<u64> {
+    let start = u64::from(number.saturating_sub(1))
+        .saturating_mul(part_size)
+        .min(size);
+    let end = start.saturating_add(part_size).min(size);
+    start..end
+}
+
 impl PartPlan {
     /// Byte range of part `number` (1-based).
     pub fn part_range(&self, number: u32) -> Range<u64> {
-        let start = u64::from(number.saturating_sub(1)) * self.part_size;
-        let end = (start + self.part_size).min(self.size);
-        start.min(self.size)..end
+        part_range(self.size, self.part_size, number)
     }
 
     pub fn part_len(&self, number: u32) -> u64 {

@@ -475,22 +475,17 @@ mod tests {
 
     fn row(id: &str, parts: u32) -> TransferSnapshot {
         TransferSnapshot {
-            id: TransferId(id.into()),
-            source: "/f".into(),
-            source_kind: SourceKind::File,
-            bucket: "b".into(),
-            key: "k".into(),
-            size: u64::from(parts) * 10,
             part_size: 10,
             state: TransferState::Uploading,
             parts: vec![PartState::Queued; parts as usize],
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
+            ..TransferSnapshot::queued(
+                TransferId(id.into()),
+                "/f".into(),
+                SourceKind::File,
+                "b".into(),
+                "k".into(),
+                u64::from(parts) * 10,
+            )
         }
     }
 

@@ -7,6 +7,7 @@ use crate::engine::event::{
     EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
+use crate::protocol::ObjectRef;
 
 /// One row of the transfers view.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl TransferRow {
 
     /// `oss://bucket/key`.
     pub fn destination_label(&self) -> String {
-        format!("oss://{}/{}", self.bucket, self.key)
+        ObjectRef::new(&self.bucket, &self.key).to_string()
     }
 
     /// Fraction of bytes done in `0.0..=1.0`.
