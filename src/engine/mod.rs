@@ -14,7 +14,7 @@
 //!
 //! Modules, one job each:
 //! - [`plan`]: cut a size into parts within the OSS limits (pure).
-//! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
+//! - `transfer`: one file upload's state machine: plan → initiate or reconcile → parts →
 //!   complete → verify; `stream` does the same for data of unknown length.
 //! - `part_driver`: the one part loop and complete-and-verify step both use, fed by a
 //!   file range or a stream chunk; `completed_parts` checks parts 1..=n before Complete;
@@ -46,7 +46,7 @@ pub mod session_store;
 pub mod source_file;
 mod stream;
 pub mod throttle;
-pub mod transfer;
+mod transfer;
 pub mod tuning;
 
 use std::path::PathBuf;
