@@ -5,7 +5,7 @@
 //! plan and its CRC-64 matches the local bytes. A changed file or a forgotten upload stops
 //! the transfer with a clear message instead of silently starting a second upload.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -472,7 +472,7 @@ async fn upload_parts(
         key: session.key.clone(),
         upload_id: session.upload_id.clone(),
     };
-    let missing: Vec<u32> = (1..=plan.part_count)
+    let missing: VecDeque<u32> = (1..=plan.part_count)
         .filter(|n| {
             session
                 .completed_parts
@@ -484,7 +484,7 @@ async fn upload_parts(
         ctx,
         path: transfer.path.clone(),
         plan: *plan,
-        missing: missing.into_iter().peekable(),
+        missing,
         session,
         unsaved_parts: false,
         last_save: Instant::now(),
@@ -501,7 +501,8 @@ struct FileParts<'a> {
     ctx: &'a EngineContext,
     path: PathBuf,
     plan: PartPlan,
-    missing: std::iter::Peekable<std::vec::IntoIter<u32>>,
+    /// Part numbers still to send, in order.
+    missing: VecDeque<u32>,
     session: Session,
     unsaved_parts: bool,
     last_save: Instant,
@@ -510,11 +511,11 @@ struct FileParts<'a> {
 
 impl PartSource for FileParts<'_> {
     fn has_next(&self) -> bool {
-        self.missing.clone().next().is_some()
+        !self.missing.is_empty()
     }
 
     fn take_next(&mut self) -> Result<Option<NextPart>, Stop> {
-        Ok(self.missing.next().map(|number| {
+        Ok(self.missing.pop_front().map(|number| {
             let range = self.plan.part_range(number);
             let len = range.end - range.start;
             NextPart {
