@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use ossup::engine::retry::{ErrorClass, classify};
 use ossup::protocol::client::addressing::Endpoint;
 use ossup::protocol::client::{
     Body, ClientConfig, CompleteOptions, InitiateOptions, ListUploadsParams, OssClient, ProgressFn,
@@ -1238,9 +1239,14 @@ async fn skewed_clock_is_refused_then_corrected() {
             .await
             .unwrap_err();
         assert_eq!(error.code(), Some("RequestTimeTooSkewed"));
-        let offset = client
-            .adopt_server_clock(&error)
-            .expect("the server says its time");
+        // What the engine's retry loop does with the answer.
+        let ErrorClass::ClockSkew {
+            offset_secs: Some(offset),
+        } = classify(&error, SystemTime::now())
+        else {
+            panic!("the server says its time: {error}");
+        };
+        client.set_clock_offset_secs(offset);
         assert!(
             offset.abs() <= 5,
             "the local clock is right, so the offset is about 0: {offset}"

@@ -537,3 +537,70 @@ async fn a_file_changed_during_the_upload_is_not_completed() {
     );
     watcher.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_impossible_numbers_is_set_aside_before_anything_is_allocated() {
+    use ossup::engine::session_store::{FORMAT_VERSION, FileIdentity, Session, UploadOptions};
+
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let path = write_file(files.path(), "huge.bin", b"small on disk");
+    // 4 GB in parts of one byte: four billion parts, far past the 10,000 OSS allows.
+    let tampered = Session {
+        format_version: FORMAT_VERSION,
+        id: "tampered".into(),
+        local_path: path,
+        file: FileIdentity {
+            size: 4_000_000_000,
+            mtime_unix_nanos: 0,
+            fingerprint: 0,
+        },
+        endpoint: server.endpoint(),
+        bucket: BUCKET.into(),
+        key: "huge.bin".into(),
+        upload_id: "UPLOAD".into(),
+        part_size: 1,
+        completed_parts: Vec::new(),
+        options: UploadOptions::default(),
+        created_unix_secs: 0,
+    };
+    let file = sessions.path().join("tampered.json");
+    std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();
+
+    let mut engine = spawn_engine(
+        server.client(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    engine
+        .until("the impossible session to be reported", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. }))
+        })
+        .await;
+    let (moved_to, error) = engine
+        .events
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::SessionCorrupt {
+                moved_to, error, ..
+            } => Some((moved_to.clone(), error.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert!(error.contains("10000 parts"), "{error}");
+    assert!(moved_to.unwrap().exists());
+    assert!(!file.exists());
+    assert!(engine.row_for_key("huge.bin").is_none());
+
+    // The engine still works.
+    let good = write_file(files.path(), "after.bin", &data(PART as usize * 2 + 5, 9));
+    add(&engine, good);
+    engine
+        .until_key_state("after.bin", TransferState::Done)
+        .await;
+    engine.stop().await;
+}

@@ -1,5 +1,6 @@
 //! `oss://bucket/prefix` locations as typed on the command line.
 
+use crate::protocol::ObjectRef;
 use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
 
 use super::error::CliError;
@@ -47,7 +48,7 @@ impl OssLocation {
 
 impl std::fmt::Display for OssLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "oss://{}/{}", self.bucket, self.path)
+        ObjectRef::new(&self.bucket, &self.path).fmt(f)
     }
 }
 

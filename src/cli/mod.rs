@@ -22,6 +22,7 @@ use crate::engine::remote_uploads;
 use crate::engine::retry::Retrier;
 use crate::engine::session_store::SessionStore;
 use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, RetryPolicy, Tuning};
+use crate::protocol::ObjectRef;
 use crate::protocol::OssClient;
 
 pub use args::{Command, TargetArgs, TuningArgs};
@@ -292,7 +293,7 @@ fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
                 session.id,
                 format!("{}/{parts_total}", session.completed_parts.len()),
                 format_bytes(session.file.size),
-                format!("oss://{}/{}", session.bucket, session.key),
+                ObjectRef::new(&session.bucket, &session.key),
                 session.local_path.display()
             );
         }

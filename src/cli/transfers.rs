@@ -12,6 +12,7 @@ use crate::engine::{
     EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
     TransferSnapshot, TransferState,
 };
+use crate::protocol::ObjectRef;
 use crate::protocol::object_key::validate_object_key;
 
 use super::error::{CliError, Outcome};
@@ -179,7 +180,7 @@ impl Follower {
         );
         for upload in planned {
             let index = follower.push(
-                format!("oss://{}/{}", upload.bucket, upload.key),
+                ObjectRef::new(&upload.bucket, &upload.key).to_string(),
                 match &upload.source {
                     PlannedSource::File { size, .. } => *size,
                     PlannedSource::Stdin => 0,
@@ -204,7 +205,7 @@ impl Follower {
         for session in sessions {
             let id = session.transfer_id();
             let index = follower.push(
-                format!("oss://{}/{}", session.bucket, session.key),
+                ObjectRef::new(&session.bucket, &session.key).to_string(),
                 session.file.size,
                 Some(id.clone()),
                 None,

@@ -7,6 +7,7 @@ use crate::engine::remote_uploads::{
     self, AbortOutcome, AbortResult, ClassifiedUpload, PruneRequest, RemoteUpload, UploadClass,
 };
 use crate::engine::session_store::SessionStore;
+use crate::protocol::ObjectRef;
 
 use super::args::{
     UploadsAbortArgs, UploadsCommand, UploadsLsArgs, UploadsPartsArgs, UploadsPruneArgs,
@@ -130,10 +131,9 @@ fn abort(args: UploadsAbortArgs) -> Result<Outcome, CliError> {
         match &item.result {
             AbortResult::NeedsConfirmation(session) => {
                 return Err(CliError::Usage(format!(
-                    "a saved upload on this machine ({} → oss://{}/{}) uses upload id {}; add --yes to abort it and forget that session",
+                    "a saved upload on this machine ({} → {}) uses upload id {}; add --yes to abort it and forget that session",
                     session.local_path.display(),
-                    session.bucket,
-                    session.key,
+                    ObjectRef::new(&session.bucket, &session.key),
                     session.upload_id
                 )));
             }
@@ -237,9 +237,8 @@ fn describe(item: &ClassifiedUpload, now: SystemTime) -> String {
         .map(format_duration)
         .unwrap_or_else(|| "?".into());
     format!(
-        "oss://{}/{} upload {} ({}, {age} old)",
-        item.upload.bucket,
-        item.upload.key,
+        "{} upload {} ({}, {age} old)",
+        ObjectRef::new(&item.upload.bucket, &item.upload.key),
         item.upload.upload_id,
         item.class.label()
     )
@@ -248,8 +247,9 @@ fn describe(item: &ClassifiedUpload, now: SystemTime) -> String {
 /// Prints one abort result; returns whether the upload is gone from the server.
 fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
     let target = format!(
-        "oss://{}/{} upload {}",
-        item.upload.bucket, item.upload.key, item.upload.upload_id
+        "{} upload {}",
+        ObjectRef::new(&item.upload.bucket, &item.upload.key),
+        item.upload.upload_id
     );
     let forgot = |removed: &Option<std::path::PathBuf>| {
         removed

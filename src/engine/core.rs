@@ -13,16 +13,17 @@ use tokio_util::sync::CancellationToken;
 use super::command::{Destination, StreamSource};
 use super::context::EngineContext;
 use super::event::{
-    EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferSnapshot, TransferState,
+    EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
+    TransferState,
 };
 use super::folder_plan::{self, FolderItem, FolderWalk};
-use super::handle::EventSink;
-use super::plan::PartPlan;
 use super::progress::Board;
+use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
+use crate::protocol::ObjectRef;
 use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
 
 /// How long shutdown waits for transfer tasks to stop and save.
@@ -68,6 +69,18 @@ struct Control {
     abort_requested: bool,
     /// Start over once the running task has stopped.
     restart_requested: bool,
+}
+
+impl Control {
+    /// A transfer with no task running and nothing requested.
+    fn idle(source: Source) -> Self {
+        Self {
+            source,
+            running: None,
+            abort_requested: false,
+            restart_requested: false,
+        }
+    }
 }
 
 struct Core {
@@ -159,20 +172,14 @@ impl Core {
                 TransferState::LockedElsewhere
             };
             self.board().insert(session_snapshot(&session, state));
-            self.controls.insert(
-                id.clone(),
-                Control {
-                    source: Source::File(FileTransfer {
-                        id: id.clone(),
-                        path: session.local_path.clone(),
-                        bucket: session.bucket.clone(),
-                        key: session.key.clone(),
-                    }),
-                    running: None,
-                    abort_requested: false,
-                    restart_requested: false,
-                },
-            );
+            let transfer = FileTransfer {
+                id: id.clone(),
+                path: session.local_path.clone(),
+                bucket: session.bucket.clone(),
+                key: session.key.clone(),
+            };
+            self.controls
+                .insert(id.clone(), Control::idle(Source::File(transfer)));
             if resume && locked {
                 self.start(&id, StartMode::Continue);
             }
@@ -313,33 +320,16 @@ impl Core {
             bucket: bucket.clone(),
             key: key.clone(),
         };
-        self.board().insert(TransferSnapshot {
-            id: id.clone(),
-            source: path,
-            source_kind: SourceKind::File,
+        self.board().insert(TransferSnapshot::queued(
+            id.clone(),
+            path,
+            SourceKind::File,
             bucket,
             key,
-            size: size.unwrap_or(0),
-            part_size: 0,
-            state: TransferState::Queued,
-            parts: Vec::new(),
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
-        });
-        self.controls.insert(
-            id.clone(),
-            Control {
-                source: Source::File(transfer),
-                running: None,
-                abort_requested: false,
-                restart_requested: false,
-            },
-        );
+            size.unwrap_or(0),
+        ));
+        self.controls
+            .insert(id.clone(), Control::idle(Source::File(transfer)));
         self.start(&id, StartMode::Continue);
     }
 
@@ -355,24 +345,14 @@ impl Core {
             std::process::id(),
             self.next_generation
         ));
-        self.board().insert(TransferSnapshot {
-            id: id.clone(),
-            source: PathBuf::from(source.label()),
-            source_kind: SourceKind::Stream,
-            bucket: bucket.clone(),
-            key: key.clone(),
-            size: 0,
-            part_size: 0,
-            state: TransferState::Queued,
-            parts: Vec::new(),
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: false,
-        });
+        self.board().insert(TransferSnapshot::queued(
+            id.clone(),
+            PathBuf::from(source.label()),
+            SourceKind::Stream,
+            bucket.clone(),
+            key.clone(),
+            0,
+        ));
         let cancel = CancellationToken::new();
         let generation = self.next_generation;
         let ctx = self.ctx.clone();
@@ -391,14 +371,12 @@ impl Core {
         self.controls.insert(
             id,
             Control {
-                source: Source::Stream,
                 running: Some(Running {
                     cancel,
                     handle,
                     generation,
                 }),
-                abort_requested: false,
-                restart_requested: false,
+                ..Control::idle(Source::Stream)
             },
         );
     }
@@ -600,12 +578,7 @@ impl Core {
 }
 
 async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), TransferError> {
-    let error = |message: String| TransferError {
-        message,
-        code: None,
-        request_id: None,
-        restart_suggested: false,
-    };
+    let error = TransferError::local;
     let _lock = ctx.store.try_lock(id).map_err(|e| match e {
         SessionError::Locked { .. } => {
             error("Cannot abort: another ossup process is using this upload.".into())
@@ -620,24 +593,24 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         let reporter = ctx.board.reporter(id.clone());
         // Aborting is never paused; it ends by itself when the retries run out.
         let never = CancellationToken::new();
-        let aborted = transfer::request(ctx, &reporter, &never, None, || {
+        let aborted = request::request(ctx, &reporter, &never, None, || {
             ctx.client
                 .abort_multipart_upload(&session.bucket, &session.key, &session.upload_id)
         })
         .await;
         match aborted {
             Ok(()) => {}
-            Err(transfer::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
-            Err(transfer::Failure::Oss(e)) => {
-                let mut described =
-                    transfer::describe(&e, &format!("oss://{}/{}", session.bucket, session.key));
+            Err(request::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
+            Err(request::Failure::Oss(e)) => {
+                let object = ObjectRef::new(&session.bucket, &session.key);
+                let mut described = request::describe(&e, &object.to_string());
                 described.message = format!(
                     "The upload could not be aborted on the server, so its parts remain there: {}",
                     described.message
                 );
                 return Err(described);
             }
-            Err(transfer::Failure::Cancelled) => {}
+            Err(request::Failure::Cancelled) => {}
         }
     }
     ctx.store
@@ -647,13 +620,13 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
 
 /// A row for a session loaded from disk: its part map filled from the recorded parts.
 fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot {
-    let plan = PartPlan::with_part_size(session.file.size, session.part_size);
+    let part_count = session.plan().map_or(0, |plan| plan.part_count);
     let done: BTreeMap<u32, u64> = session
         .completed_parts
         .iter()
         .map(|p| (p.number, p.size))
         .collect();
-    let parts = (1..=plan.part_count)
+    let parts = (1..=part_count)
         .map(|n| {
             if done.contains_key(&n) {
                 PartState::Done
@@ -663,21 +636,18 @@ fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot
         })
         .collect();
     TransferSnapshot {
-        id: session.transfer_id(),
-        source: session.local_path.clone(),
-        source_kind: SourceKind::File,
-        bucket: session.bucket.clone(),
-        key: session.key.clone(),
-        size: session.file.size,
         part_size: session.part_size,
         state,
         parts,
         bytes_done: done.values().sum(),
-        bytes_per_sec: 0.0,
-        eta_secs: None,
         upload_id: Some(session.upload_id.clone()),
-        error: None,
-        result: None,
-        resumable_after_restart: true,
+        ..TransferSnapshot::queued(
+            session.transfer_id(),
+            session.local_path.clone(),
+            SourceKind::File,
+            session.bucket.clone(),
+            session.key.clone(),
+            session.file.size,
+        )
     }
 }

@@ -1,8 +1,16 @@
-//! Events from the engine to a front end: what a transfer list and its part maps need.
+//! Events from the engine to a front end: what a transfer list and its part maps need,
+//! and the sink that carries them, so the tasks that publish events depend on the events
+//! alone and not on the front end's handle.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::Notify;
+
+use super::Waker;
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,6 +99,24 @@ pub struct TransferError {
     pub restart_suggested: bool,
 }
 
+impl TransferError {
+    /// An error found on our side (a file, a session, a limit), with no OSS code.
+    pub fn local(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: None,
+            request_id: None,
+            restart_suggested: false,
+        }
+    }
+
+    /// The same error, pointing at Restart as the way out.
+    pub fn suggesting_restart(mut self) -> Self {
+        self.restart_suggested = true;
+        self
+    }
+}
+
 impl fmt::Display for TransferError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
@@ -151,11 +177,39 @@ pub struct TransferSnapshot {
 }
 
 impl TransferSnapshot {
+    /// A row for a transfer that has just been added: queued, not planned yet. Files can
+    /// continue after the engine stops; streams cannot.
+    pub fn queued(
+        id: TransferId,
+        source: PathBuf,
+        source_kind: SourceKind,
+        bucket: String,
+        key: String,
+        size: u64,
+    ) -> Self {
+        Self {
+            id,
+            source,
+            resumable_after_restart: source_kind == SourceKind::File,
+            source_kind,
+            bucket,
+            key,
+            size,
+            part_size: 0,
+            state: TransferState::Queued,
+            parts: Vec::new(),
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            upload_id: None,
+            error: None,
+            result: None,
+        }
+    }
+
     /// Bytes of part `number` (1-based) within the source.
     pub fn part_range(&self, number: u32) -> Range<u64> {
-        let start = u64::from(number.saturating_sub(1)).saturating_mul(self.part_size);
-        let end = start.saturating_add(self.part_size).min(self.size);
-        start.min(self.size)..end
+        super::plan::part_range(self.size, self.part_size, number)
     }
 
     /// Fraction of the bytes done, 0.0 to 1.0 (1.0 for an empty finished source).
@@ -204,28 +258,65 @@ pub enum EngineEvent {
     Stopped,
 }
 
+/// Sends events to the front end and wakes it.
+#[derive(Clone)]
+pub(crate) struct EventSink {
+    events: std_mpsc::Sender<EngineEvent>,
+    notify: Arc<Notify>,
+    waker: Option<Waker>,
+}
+
+impl EventSink {
+    pub(crate) fn new(
+        events: std_mpsc::Sender<EngineEvent>,
+        notify: Arc<Notify>,
+        waker: Option<Waker>,
+    ) -> Self {
+        Self {
+            events,
+            notify,
+            waker,
+        }
+    }
+
+    /// Queues events without waking; call [`EventSink::wake`] after a batch.
+    pub(crate) fn send(&self, event: EngineEvent) {
+        // A closed receiver means the front end is gone; nothing left to tell.
+        let _ = self.events.send(event);
+    }
+
+    /// A sink whose events land in the returned receiver (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn channel(waker: Option<Waker>) -> (Self, std_mpsc::Receiver<EngineEvent>) {
+        let (events, receiver) = std_mpsc::channel();
+        (Self::new(events, Arc::new(Notify::new()), waker), receiver)
+    }
+
+    pub(crate) fn wake(&self) {
+        self.notify.notify_one();
+        if let Some(waker) = &self.waker {
+            waker();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn snapshot(size: u64, part_size: u64, bytes_done: u64) -> TransferSnapshot {
         TransferSnapshot {
-            id: TransferId("t".into()),
-            source: "/f".into(),
-            source_kind: SourceKind::File,
-            bucket: "b".into(),
-            key: "k".into(),
-            size,
             part_size,
             state: TransferState::Uploading,
-            parts: Vec::new(),
             bytes_done,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
+            ..TransferSnapshot::queued(
+                TransferId("t".into()),
+                "/f".into(),
+                SourceKind::File,
+                "b".into(),
+                "k".into(),
+                size,
+            )
         }
     }
 

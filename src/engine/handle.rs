@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 
+use super::event::EventSink;
 use super::{EngineCommand, EngineConfig, EngineError, EngineEvent};
 
 /// How long dropping the handle waits for transfers to stop and sessions to be saved.
@@ -22,41 +23,6 @@ impl CommandSender {
         self.commands
             .send(command)
             .map_err(|_| EngineError::Stopped)
-    }
-}
-
-/// Sends events to the front end and wakes it.
-#[derive(Clone)]
-pub(crate) struct EventSink {
-    events: std_mpsc::Sender<EngineEvent>,
-    notify: Arc<Notify>,
-    waker: Option<super::Waker>,
-}
-
-impl EventSink {
-    /// Queues events without waking; call [`EventSink::wake`] after a batch.
-    pub(crate) fn send(&self, event: EngineEvent) {
-        // A closed receiver means the front end is gone; nothing left to tell.
-        let _ = self.events.send(event);
-    }
-
-    /// A sink whose events land in the returned receiver (for unit tests).
-    #[cfg(test)]
-    pub(crate) fn channel(waker: Option<super::Waker>) -> (Self, std_mpsc::Receiver<EngineEvent>) {
-        let (events, receiver) = std_mpsc::channel();
-        let sink = Self {
-            events,
-            notify: Arc::new(Notify::new()),
-            waker,
-        };
-        (sink, receiver)
-    }
-
-    pub(crate) fn wake(&self) {
-        self.notify.notify_one();
-        if let Some(waker) = &self.waker {
-            waker();
-        }
     }
 }
 
@@ -172,11 +138,7 @@ pub(crate) fn spawn(config: EngineConfig) -> Result<EngineHandle, EngineError> {
     let (event_tx, event_rx) = std_mpsc::channel();
     let (finished_tx, finished_rx) = std_mpsc::channel::<()>();
     let notify = Arc::new(Notify::new());
-    let sink = EventSink {
-        events: event_tx,
-        notify: notify.clone(),
-        waker: config.waker.clone(),
-    };
+    let sink = EventSink::new(event_tx, notify.clone(), config.waker.clone());
     runtime.spawn(async move {
         super::core::run(config, command_rx, sink).await;
         drop(finished_tx);

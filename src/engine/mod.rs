@@ -14,8 +14,11 @@
 //!
 //! Modules, one job each:
 //! - [`plan`]: cut a size into parts within the OSS limits (pure).
-//! - [`transfer`]: one file upload's state machine: plan → initiate or reconcile → parts →
+//! - `transfer`: one file upload's state machine: plan → initiate or reconcile → parts →
 //!   complete → verify; `stream` does the same for data of unknown length.
+//! - `part_driver`: the one part loop and complete-and-verify step both use, fed by a
+//!   file range or a stream chunk; `completed_parts` checks parts 1..=n before Complete;
+//!   `request` runs each request through the retry policy and words its failure.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
 //!   as long as the policy's outage limit allows).
@@ -25,18 +28,22 @@
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
 //! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
-//! - `core` (commands and the transfer table), `progress` (coalesced events), `handle`
+//! - `core` (commands and the transfer table), `progress` (coalesced events), `event`
+//!   (what front ends receive, and the sink that carries it), `handle`
 //!   (the front end's side), `context` (what tasks share).
 
 pub mod command;
+mod completed_parts;
 mod context;
 mod core;
 pub mod event;
 pub mod folder_plan;
 mod handle;
+mod part_driver;
 pub mod plan;
 mod progress;
 pub mod remote_uploads;
+mod request;
 pub mod retry;
 pub mod scheduler;
 pub mod session_store;
@@ -44,7 +51,7 @@ pub mod source_file;
 pub mod store;
 mod stream;
 pub mod throttle;
-pub mod transfer;
+mod transfer;
 pub mod tuning;
 
 use std::path::PathBuf;

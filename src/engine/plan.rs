@@ -17,6 +17,12 @@ pub enum PlanError {
         "the file is {size} bytes; OSS objects can be at most {MAX_OBJECT_SIZE} bytes (10,000 parts of 5 GiB)"
     )]
     TooLarge { size: u64 },
+    #[error(
+        "a part size of {part_size} bytes is outside what OSS accepts ({MIN_PART_SIZE} to {MAX_PART_SIZE} bytes, or anything up to the whole object when it is one part)"
+    )]
+    PartSizeOutOfRange { part_size: u64 },
+    #[error("{size} bytes in parts of {part_size} bytes would need more than {MAX_PARTS} parts")]
+    TooManyParts { size: u64, part_size: u64 },
 }
 
 /// How one object is uploaded.
@@ -31,12 +37,21 @@ pub struct PartPlan {
     pub part_count: u32,
 }
 
+/// Byte range of part `number` (1-based, as OSS numbers parts) when `size` bytes are cut
+/// into parts of `part_size`: the last part stops at the end, parts past it are empty.
+/// The one place part numbers become bytes, for the engine and the part map alike.
+pub fn part_range(size: u64, part_size: u64, number: u32) -> Range<u64> {
+    let start = u64::from(number.saturating_sub(1))
+        .saturating_mul(part_size)
+        .min(size);
+    let end = start.saturating_add(part_size).min(size);
+    start..end
+}
+
 impl PartPlan {
     /// Byte range of part `number` (1-based).
     pub fn part_range(&self, number: u32) -> Range<u64> {
-        let start = u64::from(number.saturating_sub(1)) * self.part_size;
-        let end = (start + self.part_size).min(self.size);
-        start.min(self.size)..end
+        part_range(self.size, self.part_size, number)
     }
 
     pub fn part_len(&self, number: u32) -> u64 {
@@ -44,15 +59,31 @@ impl PartPlan {
         range.end - range.start
     }
 
-    /// A multipart plan with a part size already chosen (e.g. read from a session).
-    pub fn with_part_size(size: u64, part_size: u64) -> Self {
-        let part_size = part_size.max(1);
-        Self {
+    /// A multipart plan with a part size already chosen (e.g. read from a session),
+    /// refused unless it keeps to the OSS limits: a part size stored on disk is not
+    /// trusted to fit them.
+    pub fn with_part_size(size: u64, part_size: u64) -> Result<Self, PlanError> {
+        if size > MAX_OBJECT_SIZE {
+            return Err(PlanError::TooLarge { size });
+        }
+        if part_size == 0 || part_size > MAX_PART_SIZE {
+            return Err(PlanError::PartSizeOutOfRange { part_size });
+        }
+        let part_count = u32::try_from(size.div_ceil(part_size).max(1))
+            .ok()
+            .filter(|&count| count <= MAX_PARTS)
+            .ok_or(PlanError::TooManyParts { size, part_size })?;
+        // Only the last part may be smaller than the minimum, so a smaller part size is
+        // only possible when there is a single part.
+        if part_count > 1 && part_size < MIN_PART_SIZE {
+            return Err(PlanError::PartSizeOutOfRange { part_size });
+        }
+        Ok(Self {
             size,
             single_put: false,
             part_size,
-            part_count: size.div_ceil(part_size).max(1) as u32,
-        }
+            part_count,
+        })
     }
 }
 
@@ -81,7 +112,7 @@ pub fn plan(
     if size.div_ceil(part_size) > u64::from(MAX_PARTS) {
         part_size = size.div_ceil(u64::from(MAX_PARTS));
     }
-    Ok(PartPlan::with_part_size(size, part_size))
+    PartPlan::with_part_size(size, part_size)
 }
 
 #[cfg(test)]
@@ -147,6 +178,53 @@ mod tests {
                 .unwrap()
                 .single_put
         );
+    }
+
+    #[test]
+    fn stored_part_sizes_outside_the_limits_are_refused() {
+        let four_gb = 4_000_000_000;
+        assert_eq!(
+            PartPlan::with_part_size(four_gb, 1),
+            Err(PlanError::TooManyParts {
+                size: four_gb,
+                part_size: 1
+            })
+        );
+        // A count past u32 is refused, not truncated.
+        assert_eq!(
+            PartPlan::with_part_size(MAX_OBJECT_SIZE, MIN_PART_SIZE),
+            Err(PlanError::TooManyParts {
+                size: MAX_OBJECT_SIZE,
+                part_size: MIN_PART_SIZE
+            })
+        );
+        assert_eq!(
+            PartPlan::with_part_size(10, 0),
+            Err(PlanError::PartSizeOutOfRange { part_size: 0 })
+        );
+        assert_eq!(
+            PartPlan::with_part_size(10, MAX_PART_SIZE + 1),
+            Err(PlanError::PartSizeOutOfRange {
+                part_size: MAX_PART_SIZE + 1
+            })
+        );
+        assert_eq!(
+            PartPlan::with_part_size(3 * 1000, 1000),
+            Err(PlanError::PartSizeOutOfRange { part_size: 1000 })
+        );
+        assert_eq!(
+            PartPlan::with_part_size(MAX_OBJECT_SIZE + 1, MAX_PART_SIZE),
+            Err(PlanError::TooLarge {
+                size: MAX_OBJECT_SIZE + 1
+            })
+        );
+        // One small part is fine: the last part has no minimum.
+        assert_eq!(
+            PartPlan::with_part_size(300, 8 << 20).unwrap().part_count,
+            1
+        );
+        let max = PartPlan::with_part_size(MAX_OBJECT_SIZE, MAX_PART_SIZE).unwrap();
+        assert_eq!(max.part_count, MAX_PARTS);
     }
 
     proptest! {

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::event::{
-    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
+    EngineEvent, EventSink, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
-use super::handle::EventSink;
 
 /// How often progress is published per transfer (about 10 a second).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -476,22 +475,17 @@ mod tests {
 
     fn row(id: &str, parts: u32) -> TransferSnapshot {
         TransferSnapshot {
-            id: TransferId(id.into()),
-            source: "/f".into(),
-            source_kind: SourceKind::File,
-            bucket: "b".into(),
-            key: "k".into(),
-            size: u64::from(parts) * 10,
             part_size: 10,
             state: TransferState::Uploading,
             parts: vec![PartState::Queued; parts as usize],
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
+            ..TransferSnapshot::queued(
+                TransferId(id.into()),
+                "/f".into(),
+                SourceKind::File,
+                "b".into(),
+                "k".into(),
+                u64::from(parts) * 10,
+            )
         }
     }
 

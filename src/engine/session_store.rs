@@ -2,8 +2,9 @@
 //! per-session lock file so two processes never drive the same upload.
 //!
 //! A session holds what resuming needs (file identity, destination, upload id, part size,
-//! finished parts) and never a secret. Unreadable files are renamed aside (`.corrupt`) and
-//! reported; the others still load.
+//! finished parts) and never a secret. Unreadable files, and files whose numbers break
+//! the OSS limits or their own plan, are renamed aside (`.corrupt`) and reported; the
+//! others still load.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::event::TransferId;
+use super::plan::{PartPlan, PlanError};
 use crate::durable;
 
 /// Version written into every session; files with another version are refused.
@@ -72,6 +74,43 @@ pub struct Session {
 impl Session {
     pub fn transfer_id(&self) -> TransferId {
         TransferId(self.id.clone())
+    }
+
+    /// How the recorded file is cut into parts by the recorded part size.
+    pub fn plan(&self) -> Result<PartPlan, PlanError> {
+        PartPlan::with_part_size(self.file.size, self.part_size)
+    }
+
+    /// Checks every number that the engine later allocates or indexes by (part size, part
+    /// count, part numbers and sizes) against the OSS limits and the session's own plan, so a
+    /// damaged or tampered file is refused instead of exhausting memory.
+    pub fn check_numbers(&self) -> Result<(), String> {
+        let plan = self.plan().map_err(|e| e.to_string())?;
+        let mut previous = 0;
+        for part in &self.completed_parts {
+            if part.number == 0 || part.number > plan.part_count {
+                return Err(format!(
+                    "part number {} is outside 1 to {}",
+                    part.number, plan.part_count
+                ));
+            }
+            if part.number <= previous {
+                return Err(format!(
+                    "part {} is listed out of order or twice",
+                    part.number
+                ));
+            }
+            if part.size != plan.part_len(part.number) {
+                return Err(format!(
+                    "part {} is recorded as {} bytes, the plan says {}",
+                    part.number,
+                    part.size,
+                    plan.part_len(part.number)
+                ));
+            }
+            previous = part.number;
+        }
+        Ok(())
     }
 
     /// Records a finished part, replacing an older record of the same number.
@@ -302,15 +341,14 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Session, SessionError> {
             session.id
         )));
     }
-    if session.part_size == 0 {
-        return Err(corrupt("part size 0".into()));
-    }
+    session.check_numbers().map_err(corrupt)?;
     Ok(session)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::plan::{MAX_PARTS, MIN_PART_SIZE};
 
     fn sample(id: &str) -> Session {
         Session {
@@ -318,7 +356,7 @@ mod tests {
             id: id.into(),
             local_path: "/data/file.bin".into(),
             file: FileIdentity {
-                size: 300,
+                size: 3 * MIN_PART_SIZE,
                 mtime_unix_nanos: 1_700_000_000_000_000_000,
                 fingerprint: 42,
             },
@@ -326,7 +364,7 @@ mod tests {
             bucket: "demo".into(),
             key: "file.bin".into(),
             upload_id: "UPLOAD".into(),
-            part_size: 100,
+            part_size: MIN_PART_SIZE,
             completed_parts: vec![],
             options: UploadOptions::default(),
             created_unix_secs: 1,
@@ -341,13 +379,13 @@ mod tests {
         store.save(&session).unwrap();
         session.record_part(CompletedPart {
             number: 2,
-            size: 100,
+            size: MIN_PART_SIZE,
             etag: "\"B\"".into(),
             crc64: 2,
         });
         session.record_part(CompletedPart {
             number: 1,
-            size: 100,
+            size: MIN_PART_SIZE,
             etag: "\"A\"".into(),
             crc64: 1,
         });
@@ -401,6 +439,85 @@ mod tests {
         // Set aside once: a second scan finds only the good one.
         let again = store.load_all(true).unwrap();
         assert_eq!((again.sessions.len(), again.corrupt.len()), (1, 0));
+    }
+
+    fn part(number: u32, size: u64) -> CompletedPart {
+        CompletedPart {
+            number,
+            size,
+            etag: format!("\"{number}\""),
+            crc64: u64::from(number),
+        }
+    }
+
+    /// Writes `session` as its file and returns the reason the store gives for refusing it.
+    fn refusal(session: &Session) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let path = store.path_of(&session.transfer_id());
+        fs::write(&path, serde_json::to_vec(session).unwrap()).unwrap();
+        match store.load(&session.transfer_id()) {
+            Err(SessionError::Corrupt { message, .. }) => {
+                let report = store.load_all(true).unwrap();
+                assert_eq!(report.corrupt.len(), 1, "{message}");
+                assert!(report.corrupt[0].moved_to.as_ref().unwrap().exists());
+                message
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_outside_the_oss_limits_are_refused() {
+        let mut one_byte_parts = sample("tiny");
+        one_byte_parts.file.size = 4_000_000_000;
+        one_byte_parts.part_size = 1;
+        assert!(refusal(&one_byte_parts).contains(&format!("more than {MAX_PARTS} parts")));
+
+        let mut zero = sample("zero");
+        zero.part_size = 0;
+        assert!(refusal(&zero).contains("part size of 0 bytes"));
+
+        let mut small = sample("small");
+        small.part_size = 1000;
+        assert!(refusal(&small).contains("part size of 1000 bytes"));
+
+        let mut huge = sample("huge");
+        huge.file.size = u64::MAX;
+        assert!(refusal(&huge).contains("at most"));
+    }
+
+    #[test]
+    fn completed_parts_must_fit_the_plan() {
+        let mut beyond = sample("beyond");
+        beyond.completed_parts = vec![part(4, MIN_PART_SIZE)];
+        assert!(refusal(&beyond).contains("part number 4 is outside 1 to 3"));
+
+        let mut zero = sample("zeroth");
+        zero.completed_parts = vec![part(0, MIN_PART_SIZE)];
+        assert!(refusal(&zero).contains("part number 0"));
+
+        let mut twice = sample("twice");
+        twice.completed_parts = vec![part(2, MIN_PART_SIZE), part(2, MIN_PART_SIZE)];
+        assert!(refusal(&twice).contains("out of order or twice"));
+
+        let mut unsorted = sample("unsorted");
+        unsorted.completed_parts = vec![part(3, MIN_PART_SIZE), part(1, MIN_PART_SIZE)];
+        assert!(refusal(&unsorted).contains("out of order"));
+
+        let mut wrong_size = sample("wrong");
+        wrong_size.completed_parts = vec![part(1, 7)];
+        assert!(refusal(&wrong_size).contains("recorded as 7 bytes"));
+
+        // A single part smaller than the minimum is a valid plan.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut single = sample("single");
+        single.file.size = 10;
+        single.part_size = 8 << 20;
+        single.completed_parts = vec![part(1, 10)];
+        store.save(&single).unwrap();
+        assert_eq!(store.load(&single.transfer_id()).unwrap(), Some(single));
     }
 
     #[test]

@@ -7,41 +7,29 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::command::StreamSource;
+use super::completed_parts::CompletedParts;
 use super::context::EngineContext;
-use super::event::{PartState, TransferError, TransferId, TransferResult, TransferState};
+use super::event::{TransferError, TransferId, TransferResult, TransferState};
+use super::part_driver::{
+    MultipartTarget, NextPart, PartSource, SentFrom, complete_and_verify, put_and_verify,
+    send_parts,
+};
 use super::plan::MAX_PARTS;
 use super::progress::Reporter;
-use super::transfer::{Failure, Outcome, describe, request};
-use crate::protocol::client::{
-    Body, CompleteOptions, InitiateOptions, ProgressFn, PutOptions, UploadOutput,
-};
-use crate::protocol::crc64;
-use crate::protocol::xml::CompletePart;
+use super::request::{Failure, Stop, request};
+use super::session_store::CompletedPart;
+use super::transfer::Outcome;
+use crate::protocol::ObjectRef;
+use crate::protocol::client::{Body, InitiateOptions, PutOptions};
 
-enum Stop {
-    Cancelled,
-    Failed(TransferError),
-    Skipped,
-}
-
-fn failed(message: String) -> Stop {
-    Stop::Failed(TransferError {
-        message,
-        code: None,
-        request_id: None,
-        restart_suggested: false,
-    })
-}
-
-fn from_failure(failure: Failure, what: &str) -> Stop {
+/// A refusal to create the object (it exists and overwriting is forbidden) is a skip.
+fn stop_for(failure: Failure, what: &str) -> Stop {
     match failure {
-        Failure::Cancelled => Stop::Cancelled,
         Failure::Oss(e) if e.is_code("FileAlreadyExists") => Stop::Skipped,
-        Failure::Oss(e) => Stop::Failed(describe(&e, what)),
+        failure => failure.into_stop(what),
     }
 }
 
@@ -79,7 +67,7 @@ pub(crate) async fn run_stream(
         slot = ctx.scheduler.transfer_slot() => Some(slot),
     };
     let result = match slot {
-        None => Err(Stop::Cancelled),
+        None => Err(Stop::Paused),
         Some(_slot) => {
             reporter.set_state(TransferState::Preparing);
             let mut upload_id = None;
@@ -119,13 +107,10 @@ pub(crate) async fn run_stream(
             reporter.skip(&bucket, &key);
             Outcome::Skipped
         }
-        Err(Stop::Cancelled) => {
-            reporter.fail(TransferError {
-                message: "The stream upload was stopped before its end; a stream cannot be resumed, so the partial upload was discarded.".into(),
-                code: None,
-                request_id: None,
-                restart_suggested: false,
-            });
+        Err(Stop::Paused) => {
+            reporter.fail(TransferError::local(
+                "The stream upload was stopped before its end; a stream cannot be resumed, so the partial upload was discarded.",
+            ));
             Outcome::Failed
         }
         Err(Stop::Failed(error)) => {
@@ -144,19 +129,21 @@ async fn upload_stream(
     key: &str,
     upload_id_out: &mut Option<String>,
 ) -> Result<TransferResult, Stop> {
-    let what = format!("{} to oss://{bucket}/{key}", source.label());
+    let object = ObjectRef::new(bucket, key);
+    let what = format!("{} to {object}", source.label());
     let Some(mut reader) = source.take() else {
-        return Err(failed(format!(
+        return Err(Stop::local(format!(
             "The stream {} was already used.",
             source.label()
         )));
     };
     let tuning = ctx.tuning();
     let part_size = tuning.part_size;
+    let read_error = |e| Stop::local(format!("Could not read {}: {e}.", source.label()));
     let first = tokio::select! {
         biased;
-        () = cancel.cancelled() => return Err(Stop::Cancelled),
-        first = read_part(reader.as_mut(), part_size as usize) => first.map_err(|e| failed(format!("Could not read {}: {e}.", source.label())))?,
+        () = cancel.cancelled() => return Err(Stop::Paused),
+        first = read_part(reader.as_mut(), part_size as usize) => first.map_err(read_error)?,
     };
     let content_type = super::source_file::content_type_for(key);
 
@@ -164,37 +151,23 @@ async fn upload_stream(
         // The whole stream fits in one part: a single PutObject.
         let len = first.len() as u64;
         reporter.push_stream_part(len);
-        reporter.set_state(TransferState::Uploading);
         let options = PutOptions {
             content_type,
             forbid_overwrite: tuning.forbid_overwrite,
             storage_class: tuning.storage_class.clone(),
             content_md5: false,
         };
-        let progress = part_progress(reporter, 1);
-        let output = request(ctx, reporter, cancel, Some(1), || {
-            reporter.set_part(1, PartState::InFlight { bytes_sent: 0 });
-            let body = Body::Bytes(first.clone());
-            let progress = progress.clone();
-            let options = &options;
-            async move {
-                ctx.client
-                    .put_object(bucket, key, body, options, Some(progress))
-                    .await
-            }
-        })
-        .await
-        .map_err(|f| from_failure(f, &what))?;
-        reporter.part_done(1, len);
-        let local = crc64::checksum(&first);
-        reporter.set_state(TransferState::Verifying);
-        let server = ctx
-            .client
-            .head_object(bucket, key)
-            .await
-            .ok()
-            .and_then(|m| m.crc64);
-        return Ok(finish(output.etag, server, local));
+        return put_and_verify(
+            ctx,
+            reporter,
+            cancel,
+            object,
+            Body::Bytes(first),
+            len,
+            &options,
+            SentFrom::Stream,
+        )
+        .await;
     }
 
     let initiate_options = InitiateOptions {
@@ -207,149 +180,104 @@ async fn upload_stream(
             .initiate_multipart_upload(bucket, key, &initiate_options)
     })
     .await
-    .map_err(|f| from_failure(f, &what))?;
-    let upload_id = initiated.upload_id;
-    *upload_id_out = Some(upload_id.clone());
-    reporter.set_upload_id(Some(upload_id.clone()));
+    .map_err(|f| stop_for(f, &what))?;
+    let target = MultipartTarget {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        upload_id: initiated.upload_id,
+    };
+    *upload_id_out = Some(target.upload_id.clone());
+    reporter.set_upload_id(Some(target.upload_id.clone()));
     reporter.set_layout(0, part_size, 0, &Default::default());
-    reporter.set_state(TransferState::Uploading);
 
-    let parts_cancel = cancel.child_token();
-    let permits = ctx.scheduler.transfer_parts();
-    let mut running: JoinSet<(u32, u64, Result<UploadOutput, Failure>)> = JoinSet::new();
-    let mut finished: Vec<(u32, u64, UploadOutput)> = Vec::new();
-    let mut next_chunk = Some(first);
-    let mut next_number = 1u32;
-    let mut failure: Option<Stop> = None;
-    loop {
-        let can_start = failure.is_none() && next_chunk.is_some();
-        if !can_start && running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            biased;
-            Some(joined) = running.join_next(), if !running.is_empty() => match joined {
-                Ok((number, len, Ok(output))) => {
-                    reporter.part_done(number, len);
-                    finished.push((number, len, output));
-                }
-                Ok((number, _, Err(f))) => {
-                    if let Failure::Oss(e) = &f {
-                        reporter.set_part(number, PartState::Failed { error: e.to_string() });
-                    }
-                    failure.get_or_insert(from_failure(f, &what));
-                    parts_cancel.cancel();
-                }
-                Err(join) => {
-                    failure.get_or_insert(failed(format!("A part task of {what} stopped unexpectedly: {join}.")));
-                    parts_cancel.cancel();
-                }
-            },
-            permit = permits.acquire(), if can_start => {
-                let Some(chunk) = next_chunk.take() else { continue };
-                if next_number > MAX_PARTS {
-                    failure = Some(failed(format!(
-                        "The stream is longer than 10,000 parts of {part_size} bytes; use a larger part size."
-                    )));
-                    parts_cancel.cancel();
-                    continue;
-                }
-                let number = next_number;
-                next_number += 1;
-                let len = chunk.len() as u64;
-                reporter.push_stream_part(len);
-                let task_ctx = ctx.clone();
-                let task_reporter = reporter.clone();
-                let task_cancel = parts_cancel.clone();
-                let bucket = bucket.to_owned();
-                let key = key.to_owned();
-                let upload_id = upload_id.clone();
-                running.spawn(async move {
-                    let _permit = permit;
-                    let progress = part_progress(&task_reporter, number);
-                    let result = request(&task_ctx, &task_reporter, &task_cancel, Some(number), || {
-                        task_reporter.set_part(number, PartState::InFlight { bytes_sent: 0 });
-                        let body = Body::Bytes(chunk.clone());
-                        let progress = progress.clone();
-                        let (ctx, bucket, key, upload_id) = (&task_ctx, &bucket, &key, &upload_id);
-                        async move {
-                            ctx.client.upload_part(bucket, key, upload_id, number, body, Some(progress)).await
-                        }
-                    })
-                    .await;
-                    (number, len, result)
-                });
-                // Read the next part while this one goes out; EOF ends the stream.
-                let chunk = tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => { failure.get_or_insert(Stop::Cancelled); parts_cancel.cancel(); continue; }
-                    chunk = read_part(reader.as_mut(), part_size as usize) => chunk,
-                };
-                match chunk {
-                    Ok(chunk) if chunk.is_empty() => {}
-                    Ok(chunk) => next_chunk = Some(chunk),
-                    Err(e) => {
-                        failure.get_or_insert(failed(format!("Could not read {}: {e}.", source.label())));
-                        parts_cancel.cancel();
-                    }
-                }
-            }
-            () = cancel.cancelled(), if failure.is_none() => {
-                failure = Some(Stop::Cancelled);
-                parts_cancel.cancel();
-            }
-        }
-    }
-    if let Some(stop) = failure {
-        return Err(stop);
-    }
-    finished.sort_by_key(|(number, _, _)| *number);
-    let parts: Vec<CompletePart> = finished
-        .iter()
-        .map(|(number, _, output)| CompletePart {
-            part_number: *number,
-            etag: output.etag.clone(),
-        })
-        .collect();
-    let local = crc64::combine_parts(finished.iter().map(|(_, len, output)| (output.crc64, *len)));
-    reporter.set_state(TransferState::Verifying);
-    let options = CompleteOptions {
-        forbid_overwrite: tuning.forbid_overwrite,
-        acl: None,
+    let mut chunks = StreamParts {
+        reader: reader.as_mut(),
+        label: source.label(),
+        reporter,
+        part_size,
+        next: Some(first),
+        parts_taken: 0,
     };
-    let completed = request(ctx, reporter, cancel, None, || {
-        ctx.client
-            .complete_multipart_upload(bucket, key, &upload_id, &parts, &options)
-    })
-    .await
-    .map_err(|f| from_failure(f, &what))?;
-    *upload_id_out = None;
-    let server = match completed.crc64 {
-        Some(crc) => Some(crc),
-        None => ctx
-            .client
-            .head_object(bucket, key)
+    let finished = send_parts(
+        ctx,
+        reporter,
+        cancel,
+        &target,
+        &mut chunks,
+        CompletedParts::default(),
+        &what,
+    )
+    .await?;
+    let part_count = chunks.parts_taken;
+    let result = complete_and_verify(
+        ctx,
+        reporter,
+        &target,
+        finished,
+        part_count,
+        tuning.forbid_overwrite,
+        SentFrom::Stream,
+        || *upload_id_out = None,
+    )
+    .await;
+    if matches!(result, Err(Stop::Skipped)) {
+        // Completing refused to overwrite and already aborted the upload.
+        *upload_id_out = None;
+    }
+    result
+}
+
+/// Parts cut from a stream as it is read: one chunk is read ahead while the parts before
+/// it are sent, so memory stays at the parts in flight plus one.
+struct StreamParts<'a> {
+    reader: &'a mut (dyn AsyncRead + Send + Unpin),
+    label: &'a str,
+    reporter: &'a Reporter,
+    part_size: u64,
+    /// The chunk read ahead; `None` at the end of the stream.
+    next: Option<Bytes>,
+    parts_taken: u32,
+}
+
+impl PartSource for StreamParts<'_> {
+    fn has_next(&self) -> bool {
+        self.next.is_some()
+    }
+
+    fn take_next(&mut self) -> Result<Option<NextPart>, Stop> {
+        let Some(chunk) = self.next.take() else {
+            return Ok(None);
+        };
+        if self.parts_taken >= MAX_PARTS {
+            return Err(Stop::local(format!(
+                "The stream is longer than 10,000 parts of {} bytes; use a larger part size.",
+                self.part_size
+            )));
+        }
+        self.parts_taken += 1;
+        let len = chunk.len() as u64;
+        self.reporter.push_stream_part(len);
+        Ok(Some(NextPart {
+            number: self.parts_taken,
+            len,
+            body: Body::Bytes(chunk),
+        }))
+    }
+
+    async fn prepare_next(&mut self) -> Result<(), Stop> {
+        let chunk = read_part(&mut *self.reader, self.part_size as usize)
             .await
-            .ok()
-            .and_then(|m| m.crc64),
-    };
-    match server {
-        Some(server) if server != local => Err(failed(format!(
-            "The object oss://{bucket}/{key} does not match the streamed data: the server's CRC-64 is {server:016x}, ours is {local:016x}."
-        ))),
-        _ => Ok(finish(completed.etag, server, local)),
+            .map_err(|e| Stop::local(format!("Could not read {}: {e}.", self.label)))?;
+        // EOF ends the stream.
+        self.next = (!chunk.is_empty()).then_some(chunk);
+        Ok(())
     }
-}
 
-fn part_progress(reporter: &Reporter, number: u32) -> ProgressFn {
-    let reporter = reporter.clone();
-    Arc::new(move |bytes| reporter.part_sent(number, bytes))
-}
+    async fn part_done(&mut self, _part: &CompletedPart) -> Result<(), Stop> {
+        Ok(())
+    }
 
-fn finish(etag: String, server_crc: Option<u64>, local_crc: u64) -> TransferResult {
-    TransferResult {
-        etag,
-        crc64: server_crc,
-        verified: server_crc == Some(local_crc),
+    async fn parts_stopped(&mut self) -> Result<(), Stop> {
+        Ok(())
     }
 }

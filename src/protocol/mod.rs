@@ -10,9 +10,11 @@ pub mod credentials;
 pub mod error;
 pub mod limits;
 pub mod object_key;
+pub mod object_ref;
 pub mod signing;
 pub mod xml;
 
 pub use client::OssClient;
 pub use credentials::Credentials;
 pub use error::{OssError, ServiceError};
+pub use object_ref::ObjectRef;

@@ -57,9 +57,9 @@ use super::completion;
 use super::errors::{self, ServerError};
 use super::listing::UploadKey;
 use super::meta::{FORMAT_VERSION, ObjectAttributes, ObjectMeta, PartMeta, UploadMeta};
-use crate::protocol::limits::MAX_PARTS;
 use crate::durable;
 use crate::protocol::ServiceError;
+use crate::protocol::limits::MAX_PARTS;
 use crate::protocol::object_key::validate_bucket_name;
 use crate::protocol::xml::CompletePart;
 
@@ -312,8 +312,7 @@ fn check_upload(upload: &UploadMeta, dir_name: &str) -> Result<(), String> {
 
 fn check_part(part: &PartMeta, file_name: &str, blobs_dir: &Path) -> Result<(), String> {
     check_version(part.format_version)?;
-    if !(1..=MAX_PARTS).contains(&part.part_number)
-        || file_name != part_file_name(part.part_number)
+    if !(1..=MAX_PARTS).contains(&part.part_number) || file_name != part_file_name(part.part_number)
     {
         return Err(format!(
             "part number {} does not match the file name",

@@ -12,6 +12,7 @@ use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
 use crate::engine::{Destination, EngineCommand};
+use crate::protocol::ObjectRef;
 
 use super::UiError;
 use super::command::{PickKind, UiCommand};
@@ -70,7 +71,7 @@ impl DestinationForm {
     /// `oss://bucket/prefix/`.
     pub fn label(&self) -> String {
         match self.to_destination() {
-            Ok(destination) => format!("oss://{}/{}", destination.bucket, destination.prefix),
+            Ok(destination) => ObjectRef::new(&destination.bucket, &destination.prefix).to_string(),
             Err(_) => String::from("(no bucket chosen)"),
         }
     }

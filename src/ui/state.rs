@@ -7,6 +7,7 @@ use crate::engine::event::{
     EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
+use crate::protocol::ObjectRef;
 
 /// One row of the transfers view.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl TransferRow {
 
     /// `oss://bucket/key`.
     pub fn destination_label(&self) -> String {
-        format!("oss://{}/{}", self.bucket, self.key)
+        ObjectRef::new(&self.bucket, &self.key).to_string()
     }
 
     /// Fraction of bytes done in `0.0..=1.0`.
@@ -294,22 +295,17 @@ mod tests {
 
     fn snapshot(id: &str, parts: usize, state: TransferState) -> TransferSnapshot {
         TransferSnapshot {
-            id: TransferId(id.to_string()),
-            source: PathBuf::from(format!("/data/{id}.bin")),
-            source_kind: crate::engine::event::SourceKind::File,
-            bucket: "demo".into(),
-            key: format!("in/{id}.bin"),
-            size: parts as u64 * 100,
             part_size: 100,
             state,
             parts: vec![PartState::Queued; parts],
-            bytes_done: 0,
-            bytes_per_sec: 0.0,
-            eta_secs: None,
-            upload_id: None,
-            error: None,
-            result: None,
-            resumable_after_restart: true,
+            ..TransferSnapshot::queued(
+                TransferId(id.to_string()),
+                PathBuf::from(format!("/data/{id}.bin")),
+                crate::engine::event::SourceKind::File,
+                "demo".into(),
+                format!("in/{id}.bin"),
+                parts as u64 * 100,
+            )
         }
     }
 

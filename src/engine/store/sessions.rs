@@ -10,10 +10,10 @@ use rusqlite::{OptionalExtension, params};
 use super::{
     FileId, JobId, QueueStore, StoreError, blob_to_path, classify, path_to_blob, to_db_int,
 };
-use crate::engine::plan::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartPlan};
 use crate::engine::session_store::{
     CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions,
 };
+use crate::protocol::limits::MAX_PARTS;
 
 /// A session row that failed validation, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,53 +31,6 @@ pub struct SessionsReport {
     pub sessions: Vec<Session>,
     /// Rows flagged as damaged during this read.
     pub set_aside: Vec<SetAsideSession>,
-}
-
-/// Checks a session against the OSS limits and its own part plan.
-fn validate(session: &Session) -> Result<(), String> {
-    let size = session.file.size;
-    let part_size = session.part_size;
-    if size > MAX_OBJECT_SIZE {
-        return Err(format!(
-            "its file size {size} is above the OSS limit of {MAX_OBJECT_SIZE} bytes"
-        ));
-    }
-    if part_size == 0 || part_size > MAX_PART_SIZE {
-        return Err(format!(
-            "its part size {part_size} is outside 1..={MAX_PART_SIZE} bytes"
-        ));
-    }
-    let part_count = size.div_ceil(part_size).max(1);
-    if part_count > u64::from(MAX_PARTS) {
-        return Err(format!(
-            "{size} bytes in parts of {part_size} would need {part_count} parts, more than the {MAX_PARTS} OSS allows"
-        ));
-    }
-    if part_count > 1 && part_size < MIN_PART_SIZE {
-        return Err(format!(
-            "its part size {part_size} is below the OSS minimum of {MIN_PART_SIZE} bytes"
-        ));
-    }
-    let plan = PartPlan::with_part_size(size, part_size);
-    let mut previous = 0;
-    for part in &session.completed_parts {
-        if part.number <= previous || part.number > plan.part_count {
-            return Err(format!(
-                "part number {} is out of order or outside 1..={}",
-                part.number, plan.part_count
-            ));
-        }
-        if part.size != plan.part_len(part.number) {
-            return Err(format!(
-                "part {} is recorded as {} bytes but the plan gives it {}",
-                part.number,
-                part.size,
-                plan.part_len(part.number)
-            ));
-        }
-        previous = part.number;
-    }
-    Ok(())
 }
 
 /// A session row's columns as stored, before any is trusted.
@@ -130,7 +83,7 @@ impl QueueStore {
     /// Writes a session and all its parts in one transaction, replacing an older version
     /// (and clearing a damaged flag). Its link to a job and file, if any, is kept.
     pub fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
-        validate(session).map_err(|reason| {
+        session.check_numbers().map_err(|reason| {
             StoreError::Invalid(format!("session {} cannot be saved: {reason}", session.id))
         })?;
         let mtime = i64::try_from(session.file.mtime_unix_nanos).map_err(|_| {
@@ -278,7 +231,7 @@ impl QueueStore {
             Ok(session) => session,
             Err(reason) => return Ok(Err(reason)),
         };
-        if let Err(reason) = validate(&session) {
+        if let Err(reason) = session.check_numbers() {
             return Ok(Err(reason));
         }
         let error = self.sql_error("read a session's parts");
@@ -326,7 +279,7 @@ impl QueueStore {
                 crc64: crc64 as u64,
             });
         }
-        Ok(validate(&session).map(|()| session))
+        Ok(session.check_numbers().map(|()| session))
     }
 
     /// Every usable session started on `endpoint`, setting aside those that fail.

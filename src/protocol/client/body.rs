@@ -146,21 +146,9 @@ fn short_file(expected_end: u64, size: u64) -> io::Error {
     )
 }
 
-/// Builds the chunk stream for `body`. Fails only if the file cannot be opened or is
-/// shorter than the range; later read failures end the stream with an error and are
-/// recorded in the tracker.
-// Unpaced streams are what the tests below exercise; requests go through the paced one.
-#[cfg_attr(not(test), allow(dead_code))]
-pub async fn chunk_stream(
-    body: Body,
-    tracker: SentTracker,
-    progress: Option<ProgressFn>,
-    activity: Arc<Activity>,
-) -> io::Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static> {
-    chunk_stream_paced(body, tracker, progress, activity, None).await
-}
-
-/// [`chunk_stream`] that awaits `pacer` before reading each chunk.
+/// Builds the chunk stream for `body`, awaiting `pacer` (when there is one) before reading
+/// each chunk. Fails only if the file cannot be opened or is shorter than the range;
+/// later read failures end the stream with an error and are recorded in the tracker.
 pub async fn chunk_stream_paced(
     body: Body,
     tracker: SentTracker,
@@ -299,9 +287,10 @@ mod tests {
             assert!(n as usize <= CHUNK_BYTES);
             counter.fetch_add(n, Ordering::Relaxed);
         });
-        let stream = chunk_stream(body, tracker.clone(), Some(progress), Activity::new())
-            .await
-            .unwrap();
+        let stream =
+            chunk_stream_paced(body, tracker.clone(), Some(progress), Activity::new(), None)
+                .await
+                .unwrap();
         let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
         let sent: Vec<u8> = chunks.concat();
         let expected = &data[offset as usize..(offset + len) as usize];
@@ -326,7 +315,7 @@ mod tests {
             let tracker = SentTracker::default();
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
             let sent: Vec<u8> = runtime.block_on(async {
-                let stream = chunk_stream(body, tracker.clone(), None, Activity::new()).await.unwrap();
+                let stream = chunk_stream_paced(body, tracker.clone(), None, Activity::new(), None).await.unwrap();
                 let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
                 chunks.concat()
             });
@@ -372,7 +361,8 @@ mod tests {
             offset: 50,
             len: 51,
         };
-        let result = chunk_stream(body, SentTracker::default(), None, Activity::new()).await;
+        let result =
+            chunk_stream_paced(body, SentTracker::default(), None, Activity::new(), None).await;
         let error = result.err().expect("a short file must be refused");
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     }
@@ -388,7 +378,7 @@ mod tests {
         };
         let tracker = SentTracker::default();
         let mut stream = Box::pin(
-            chunk_stream(body, tracker.clone(), None, Activity::new())
+            chunk_stream_paced(body, tracker.clone(), None, Activity::new(), None)
                 .await
                 .unwrap(),
         );

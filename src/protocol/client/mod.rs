@@ -253,18 +253,6 @@ impl OssClient {
         self.clock_offset_secs.load(Ordering::Relaxed)
     }
 
-    /// After a RequestTimeTooSkewed answer, sets the signing clock to the server's time
-    /// (its `ServerTime` element) and returns the new offset; `None` (nothing changed) for
-    /// other errors or when the server did not say its time.
-    pub fn adopt_server_clock(&self, error: &OssError) -> Option<i64> {
-        let service = error
-            .service()
-            .filter(|e| e.code == "RequestTimeTooSkewed")?;
-        let offset = clock_offset_to(service.detail("ServerTime")?, SystemTime::now())?;
-        self.set_clock_offset_secs(offset);
-        Some(offset)
-    }
-
     pub async fn put_object(
         &self,
         bucket: &str,

@@ -6,6 +6,7 @@
 use egui::{Color32, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2};
 
 use crate::engine::event::PartState;
+use crate::engine::plan::part_range;
 
 /// Tallest a part map may grow; cells shrink until the map fits.
 const MAX_HEIGHT_PX: f32 = 64.0;
@@ -112,13 +113,9 @@ pub fn cell_look(part: &PartState, part_len_bytes: u64) -> (Color32, f32) {
     }
 }
 
-/// Byte range `start..end` of part `index` (0-based) in a file of `size_bytes`.
-pub fn part_byte_range(index: usize, part_size_bytes: u64, size_bytes: u64) -> (u64, u64) {
-    let start = (index as u64)
-        .saturating_mul(part_size_bytes)
-        .min(size_bytes);
-    let end = start.saturating_add(part_size_bytes).min(size_bytes);
-    (start, end)
+/// The part number (1-based) drawn in cell `index`.
+fn part_number(index: usize) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
 /// Builds the mesh for all cells: in-flight cells get a queued background and a partial
@@ -139,8 +136,8 @@ pub fn part_map_mesh(
     for (index, part) in parts.iter().enumerate() {
         let rect = layout.cell_rect(origin, index);
         let row = index / layout.columns;
-        let (start, end) = part_byte_range(index, part_size_bytes, size_bytes);
-        let (color, fill) = cell_look(part, end - start);
+        let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
+        let (color, fill) = cell_look(part, bytes.end - bytes.start);
         // A cell is one solid colour unless it is partly filled.
         let solid = match fill {
             f if f >= 1.0 => Some(color),
@@ -228,8 +225,9 @@ fn part_details_ui(
     size_bytes: u64,
 ) {
     use crate::ui::format::bytes_label;
-    let (start, end) = part_byte_range(index, part_size_bytes, size_bytes);
-    ui.strong(format!("Part {}", index + 1));
+    let number = part_number(index);
+    let std::ops::Range { start, end } = part_range(size_bytes, part_size_bytes, number);
+    ui.strong(format!("Part {number}"));
     ui.label(format!(
         "Bytes {start}–{} ({})",
         end.saturating_sub(1),
@@ -350,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_last_part_range_stops_at_the_file_end() {
-        assert_eq!(part_byte_range(0, 100, 250), (0, 100));
-        assert_eq!(part_byte_range(2, 100, 250), (200, 250));
+        assert_eq!(part_range(250, 100, part_number(0)), 0..100);
+        assert_eq!(part_range(250, 100, part_number(2)), 200..250);
     }
 }

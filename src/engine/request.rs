@@ -1,0 +1,126 @@
+//! One request to OSS as a transfer sends it: retried by the engine's policy, reported on
+//! the transfer's row, given up promptly on cancel, and worded for a person when it fails.
+//!
+//! Every transfer step (file or stream, part or Complete) goes through [`request`], so
+//! retries, network waits and error sentences are the same everywhere.
+
+use tokio_util::sync::CancellationToken;
+
+use super::context::EngineContext;
+use super::event::{PartState, TransferError, TransferState};
+use super::progress::Reporter;
+use super::retry::RetryEvent;
+use crate::protocol::OssError;
+
+/// Why a transfer step did not go on.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// Cancelled: a pause (a file keeps its session) or a stop (a stream is discarded).
+    Paused,
+    Failed(TransferError),
+    /// The object exists and overwriting is forbidden.
+    Skipped,
+}
+
+impl Stop {
+    /// A failure found on our side (a file that cannot be read, a session that cannot be
+    /// saved), not answered by the server.
+    pub(crate) fn local(message: String) -> Stop {
+        Stop::Failed(TransferError::local(message))
+    }
+}
+
+/// A request that did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Cancelled,
+    Oss(OssError),
+}
+
+impl Failure {
+    pub(crate) fn into_stop(self, what: &str) -> Stop {
+        match self {
+            Failure::Cancelled => Stop::Paused,
+            Failure::Oss(error) => Stop::Failed(describe(&error, what)),
+        }
+    }
+}
+
+/// One sentence a person can act on, with the OSS code and request id when there are.
+pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
+    let message = match error.code() {
+        Some("AccessDenied") => format!(
+            "Access was denied while uploading {what}: the credentials are not allowed to write there."
+        ),
+        Some("NoSuchBucket") => {
+            format!("The bucket of {what} does not exist on this endpoint.")
+        }
+        Some("SignatureDoesNotMatch") => format!(
+            "The server rejected the signature while uploading {what}: the access key secret is probably wrong."
+        ),
+        Some("InvalidAccessKeyId") => {
+            format!("The server does not know the access key id used for {what}.")
+        }
+        Some("NoSuchUpload") => format!(
+            "The upload of {what} was aborted on the server; start over (Restart) to upload it again."
+        ),
+        _ => format!("Uploading {what} failed: {error}."),
+    };
+    TransferError {
+        message,
+        code: error.code().map(str::to_owned),
+        request_id: error.request_id().map(str::to_owned),
+        restart_suggested: error.is_code("NoSuchUpload"),
+    }
+}
+
+/// Runs one request with retries, reporting waits on the transfer (and on `part`), and
+/// giving up promptly when `cancel` fires.
+pub(crate) async fn request<T, F, Fut>(
+    ctx: &EngineContext,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    part: Option<u32>,
+    send: F,
+) -> Result<T, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, OssError>>,
+{
+    let retrier = ctx.retrier();
+    let observe = |event: RetryEvent| match event {
+        RetryEvent::Retrying {
+            attempt,
+            last_error,
+        } => {
+            tracing::info!(transfer = %reporter.id(), attempt, "retrying: {last_error}");
+            if let Some(number) = part {
+                reporter.set_part(
+                    number,
+                    PartState::Retrying {
+                        attempt,
+                        last_error,
+                    },
+                );
+            }
+        }
+        RetryEvent::WaitingForNetwork { last_error } => {
+            tracing::info!(transfer = %reporter.id(), "network down: {last_error}");
+            reporter.set_state(TransferState::WaitingForNetwork);
+        }
+        RetryEvent::NetworkBack => {
+            if reporter.state() == Some(TransferState::WaitingForNetwork) {
+                reporter.set_state(if part.is_some() {
+                    TransferState::Uploading
+                } else {
+                    TransferState::Preparing
+                });
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(Failure::Cancelled),
+        result = retrier.run(send, observe) => result.map_err(Failure::Oss),
+    }
+}
