@@ -26,7 +26,7 @@ pub struct ImportReport {
     pub imported: Vec<String>,
     /// Sessions the store already had (an earlier run); their files were moved now.
     pub already_present: Vec<String>,
-    /// Session files whose numbers fail the OSS limits; left where they are.
+    /// Sessions the store refused to write (a number it cannot hold); left where they are.
     pub rejected: Vec<(PathBuf, String)>,
     /// Files `SessionStore::load_all` could not read (renamed to `*.corrupt` by it).
     pub unreadable: Vec<CorruptSession>,
