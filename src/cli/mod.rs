@@ -86,6 +86,8 @@ impl Setup {
     /// Checks, before anything is queued, that the endpoint answers and accepts our key
     /// for each bucket: a wrong endpoint, key or bucket then fails at once with the OSS
     /// code, instead of every transfer waiting for a network that will never come.
+    /// `AccessDenied` on the listing only means the key may not list; it is noted, not
+    /// fatal.
     fn preflight<'a>(&self, buckets: impl IntoIterator<Item = &'a str>) -> Result<(), CliError> {
         let client = self.client()?;
         let mut buckets: Vec<&str> = buckets.into_iter().collect();
@@ -113,6 +115,14 @@ impl Setup {
                 )
                 .await;
                 if let Err(error) = result {
+                    // A key that may only write cannot list: that says nothing about
+                    // whether the upload will work, so say it once and go on.
+                    if error.service().is_some_and(|s| s.code == "AccessDenied") {
+                        eprintln!(
+                            "note: this key may not list in-progress uploads in oss://{bucket} (oss:ListMultipartUploads); uploading anyway"
+                        );
+                        continue;
+                    }
                     let reason = match error.service() {
                         Some(service) => service.to_string(),
                         None => error.to_string(),

@@ -274,6 +274,13 @@ fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
             );
             false
         }
+        AbortResult::Failed(error) if error.is_code("AccessDenied") => {
+            eprintln!(
+                "error: could not abort {target}: {}; any saved session is kept",
+                remote_uploads::DENIED_ABORT
+            );
+            false
+        }
         AbortResult::Failed(error) => {
             eprintln!("error: could not abort {target}: {error}");
             false

@@ -37,6 +37,37 @@ pub enum RemoteUploadsError {
         "the server's listing of {what} did not advance past {marker:?} although it said more pages follow; stopping to avoid looping forever"
     )]
     StuckPagination { what: String, marker: String },
+    /// The server answered `AccessDenied`: the key lacks the RAM action named.
+    #[error("this key may not {what} ({action})")]
+    Denied {
+        what: &'static str,
+        action: &'static str,
+    },
+}
+
+/// What a key without `oss:ListMultipartUploads` cannot do.
+pub const DENIED_LIST_UPLOADS: RemoteUploadsError = RemoteUploadsError::Denied {
+    what: "list in-progress uploads",
+    action: "oss:ListMultipartUploads",
+};
+/// What a key without `oss:ListParts` cannot do.
+pub const DENIED_LIST_PARTS: RemoteUploadsError = RemoteUploadsError::Denied {
+    what: "list the parts of an upload",
+    action: "oss:ListParts",
+};
+/// What a key without `oss:AbortMultipartUpload` cannot do.
+pub const DENIED_ABORT: RemoteUploadsError = RemoteUploadsError::Denied {
+    what: "abort uploads",
+    action: "oss:AbortMultipartUpload",
+};
+
+/// `denied` when the server refused with `AccessDenied`, else the error itself.
+fn or_denied(error: OssError, denied: RemoteUploadsError) -> RemoteUploadsError {
+    if error.is_code("AccessDenied") {
+        denied
+    } else {
+        RemoteUploadsError::Oss(error)
+    }
 }
 
 /// One in-progress multipart upload as the server lists it.
@@ -189,8 +220,9 @@ pub async fn list_uploads(
     let mut uploads = Vec::new();
     let mut after = None;
     loop {
-        let page =
-            list_uploads_page(client, &retrier, bucket, prefix, after.clone(), page_size).await?;
+        let page = list_uploads_page(client, &retrier, bucket, prefix, after.clone(), page_size)
+            .await
+            .map_err(|error| or_denied(error, DENIED_LIST_UPLOADS))?;
         uploads.extend(page.uploads);
         match page.next {
             None => return Ok(uploads),
@@ -218,7 +250,8 @@ pub async fn list_upload_parts(
     loop {
         let page = client
             .list_parts(bucket, key, upload_id, marker, page_size)
-            .await?;
+            .await
+            .map_err(|error| or_denied(error, DENIED_LIST_PARTS))?;
         parts.extend(page.parts);
         if !page.is_truncated {
             break;

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use super::auth::KeyStore;
 use super::connection::ConnectionInfo;
 use super::faults::FaultHandle;
+use super::permissions::PermissionTable;
 use super::request::{self, Address};
 use super::store::Store;
 
@@ -20,6 +21,8 @@ pub struct App {
     pub faults: FaultHandle,
     /// Accepted key pairs.
     pub access_keys: KeyStore,
+    /// The RAM actions each key may perform.
+    pub permissions: PermissionTable,
     /// Region V4 signatures must be scoped to.
     pub region: String,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::connection::ConnectionLimits;
 use super::faults::{FailStatus, FaultConfig, FaultScope};
+use super::permissions::Permissions;
 use super::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REGION, ServerConfig, ServerError,
     start,
@@ -24,9 +25,11 @@ pub struct ServeArgs {
     /// A bucket to create if missing (repeatable) [default: demo].
     #[arg(long = "bucket", value_name = "NAME")]
     pub buckets: Vec<String>,
-    /// An accepted key pair as ID:SECRET (repeatable) [default: the built-in local pair].
-    #[arg(long = "access-key", value_name = "ID:SECRET", value_parser = parse_key_pair)]
-    pub access_keys: Vec<(String, String)>,
+    /// An accepted key pair as ID:SECRET[:PERMISSIONS] (repeatable) [default: the
+    /// built-in local pair]. PERMISSIONS is `full` (default), `upload-only`, `read-only`
+    /// or a comma list of RAM actions such as `oss:PutObject,oss:ListParts`.
+    #[arg(long = "access-key", value_name = "ID:SECRET[:PERMISSIONS]", value_parser = parse_key_arg)]
+    pub access_keys: Vec<KeyArg>,
     /// Region V4 signatures must be scoped to.
     #[arg(long, default_value = DEFAULT_REGION)]
     pub region: String,
@@ -65,6 +68,23 @@ pub struct ServeArgs {
     pub min_body_rate: u64,
 }
 
+/// One `--access-key`: a key pair and what it may do. `Debug` shows the id only.
+#[derive(Clone)]
+pub struct KeyArg {
+    pub id: String,
+    pub secret: String,
+    pub permissions: Permissions,
+}
+
+impl std::fmt::Debug for KeyArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyArg")
+            .field("id", &self.id)
+            .field("permissions", &self.permissions)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The ids of key pairs, for `Debug` output that must not show secrets.
 pub fn key_ids(pairs: &[(String, String)]) -> Vec<&str> {
     pairs.iter().map(|(id, _)| id.as_str()).collect()
@@ -76,7 +96,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("dir", &self.dir)
             .field("listen", &self.listen)
             .field("buckets", &self.buckets)
-            .field("access_key_ids", &key_ids(&self.access_keys))
+            .field("access_keys", &self.access_keys)
             .field("region", &self.region)
             .field("fault_fail_rate", &self.fault_fail_rate)
             .field("fault_fail_status", &self.fault_fail_status)
@@ -93,13 +113,32 @@ impl std::fmt::Debug for ServeArgs {
     }
 }
 
-fn parse_key_pair(value: &str) -> Result<(String, String), String> {
-    match value.split_once(':') {
-        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
-            Ok((id.to_owned(), secret.to_owned()))
-        }
-        _ => Err("expected ID:SECRET with both parts non-empty".to_owned()),
+/// `ID:SECRET[:PERMISSIONS]`. A secret may itself hold `:`; the permissions are the
+/// first `:`-suffix that reads as permissions (a preset or RAM action names).
+fn parse_key_arg(value: &str) -> Result<KeyArg, String> {
+    let Some((id, rest)) = value.split_once(':') else {
+        return Err("expected ID:SECRET[:PERMISSIONS] with ID and SECRET non-empty".to_owned());
+    };
+    let split = rest.match_indices(':').find_map(|(at, _)| {
+        let suffix = &rest[at + 1..];
+        let looks_like_permissions = matches!(suffix, "full" | "upload-only" | "read-only")
+            || suffix
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("oss:"));
+        looks_like_permissions.then_some(at)
+    });
+    let (secret, permissions) = match split {
+        Some(at) => (&rest[..at], Permissions::parse(&rest[at + 1..])?),
+        None => (rest, Permissions::Full),
+    };
+    if id.is_empty() || secret.is_empty() {
+        return Err("expected ID:SECRET[:PERMISSIONS] with ID and SECRET non-empty".to_owned());
     }
+    Ok(KeyArg {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+        permissions,
+    })
 }
 
 fn parse_rate(value: &str) -> Result<f64, String> {
@@ -131,7 +170,17 @@ impl ServeArgs {
             config.buckets = self.buckets;
         }
         if !self.access_keys.is_empty() {
-            config.access_keys = self.access_keys;
+            config.access_keys = self
+                .access_keys
+                .iter()
+                .map(|key| (key.id.clone(), key.secret.clone()))
+                .collect();
+            config.permissions = self
+                .access_keys
+                .into_iter()
+                .filter(|key| key.permissions != Permissions::Full)
+                .map(|key| (key.id, key.permissions))
+                .collect();
         }
         if self.max_connections == 0 {
             return Err(ServerError::Config(
@@ -183,6 +232,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
                 writeln!(out, "access key secret: {secret}")?;
             } else {
                 writeln!(out, "access key id: {id} (secret as given)")?;
+            }
+            if let Some((_, permissions)) = config.permissions.iter().find(|(key, _)| key == id) {
+                writeln!(out, "access key {id} may: {permissions:?}")?;
             }
         }
         out.flush()
@@ -252,6 +304,48 @@ mod tests {
         assert!(!format!("{config:?}").contains("topsecret"));
 
         assert!(Wrapper::try_parse_from(["serve", "--access-key", "nosecret"]).is_err());
+        assert!(Wrapper::try_parse_from(["serve", "--access-key", "ID:s:oss:Nothing"]).is_err());
+        assert!(Wrapper::try_parse_from(["serve", "--access-key", "ID::upload-only"]).is_err());
         assert!(Wrapper::try_parse_from(["serve", "--fault-fail-rate", "1.5"]).is_err());
+    }
+
+    #[test]
+    fn access_keys_carry_permissions() {
+        let parsed = Wrapper::try_parse_from([
+            "serve",
+            "--access-key",
+            "W:sec:ret:upload-only",
+            "--access-key",
+            "R:other:read-only",
+            "--access-key",
+            "L:s3:oss:PutObject,oss:ListParts",
+            "--access-key",
+            "F:a:b",
+        ])
+        .expect("valid flags");
+        let shown = format!("{parsed:?}");
+        assert!(!shown.contains("sec:ret"), "{shown}");
+        let config = parsed.args.into_config().expect("config");
+        assert_eq!(
+            config.access_keys,
+            [
+                ("W".to_owned(), "sec:ret".to_owned()),
+                ("R".to_owned(), "other".to_owned()),
+                ("L".to_owned(), "s3".to_owned()),
+                ("F".to_owned(), "a:b".to_owned()),
+            ]
+        );
+        let of = |id: &str| {
+            config
+                .permissions
+                .iter()
+                .find(|(key, _)| key == id)
+                .map(|(_, p)| p.clone())
+        };
+        assert_eq!(of("W"), Some(Permissions::parse("oss:PutObject").unwrap()));
+        assert!(of("R").unwrap().allows("oss:GetObject"));
+        assert!(!of("R").unwrap().allows("oss:PutObject"));
+        assert!(of("L").unwrap().allows("oss:ListParts"));
+        assert_eq!(of("F"), None);
     }
 }

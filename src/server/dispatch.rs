@@ -1,4 +1,5 @@
 //! The one entry point every request goes through: address, operation, signature,
+//! the key's permissions,
 //! fault injection, then the operation; every answer gets its `x-oss-request-id`.
 
 use std::sync::Arc;
@@ -85,7 +86,13 @@ async fn serve(
     let address = request::address(parts.uri.path(), host_bucket)?;
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;
-    authorize(app, &parts, &address, &query)?;
+    let caller = authorize(app, &parts, &address, &query)?;
+    app.permissions.check(
+        &caller.access_key_id,
+        operation,
+        address.bucket.as_deref(),
+        address.key.as_deref(),
+    )?;
     *payload = payload_hash::check(
         request::header(&parts.headers, "x-oss-content-sha256"),
         body,
@@ -144,7 +151,7 @@ fn authorize(
     parts: &Parts,
     address: &Address,
     query: &[(String, String)],
-) -> Result<(), ServiceError> {
+) -> Result<auth::Authenticated, ServiceError> {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -159,5 +166,5 @@ fn authorize(
         query,
         headers: &headers,
     };
-    auth::authenticate(&incoming, &app.access_keys, &app.region, SystemTime::now()).map(|_| ())
+    auth::authenticate(&incoming, &app.access_keys, &app.region, SystemTime::now())
 }

@@ -42,6 +42,7 @@ pub mod multipart_ops;
 pub mod object_ops;
 pub mod object_reader;
 pub mod payload_hash;
+pub mod permissions;
 pub mod request;
 pub mod response;
 pub mod store;
@@ -84,6 +85,8 @@ pub struct ServerConfig {
     pub buckets: Vec<String>,
     /// Accepted `(AccessKeyId, AccessKeySecret)` pairs.
     pub access_keys: Vec<(String, String)>,
+    /// What each key id may do (RAM actions); ids not listed may do everything.
+    pub permissions: Vec<(String, permissions::Permissions)>,
     /// Region answered to V4 requests (`cn-hangzhou` style); V4 scopes must match it.
     pub region: String,
     /// Fault injection at start; change it later through [`RunningServer::faults`].
@@ -104,6 +107,7 @@ impl ServerConfig {
                 DEFAULT_ACCESS_KEY_ID.to_owned(),
                 DEFAULT_ACCESS_KEY_SECRET.to_owned(),
             )],
+            permissions: Vec::new(),
             region: DEFAULT_REGION.to_owned(),
             faults: FaultConfig::default(),
             limits: ConnectionLimits::default(),
@@ -118,6 +122,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("listen", &self.listen)
             .field("buckets", &self.buckets)
             .field("access_key_ids", &cli::key_ids(&self.access_keys))
+            .field("permissions", &self.permissions)
             .field("region", &self.region)
             .field("faults", &self.faults)
             .field("limits", &self.limits)
@@ -224,6 +229,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         store: Arc::new(store),
         faults: faults.clone(),
         access_keys: auth::KeyStore::new(&config.access_keys),
+        permissions: permissions::PermissionTable::new(&config.permissions),
         region: config.region.clone(),
     });
     let (stop, stopped) = oneshot::channel::<()>();
