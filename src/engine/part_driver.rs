@@ -282,6 +282,17 @@ pub(crate) async fn complete_and_verify(
                 _ => return Err(Stop::Failed(describe(&e, &what))),
             }
         }
+        Err(Failure::Oss(e)) if e.is_code("InvalidPart") => {
+            let error = describe(&e, &what);
+            let number = e
+                .service()
+                .and_then(|s| s.detail("PartNumber"))
+                .and_then(|n| n.parse().ok());
+            return Err(match number {
+                Some(number) => Stop::PartRefused { number, error },
+                None => Stop::Failed(error),
+            });
+        }
         Err(failure) => return Err(failure.into_stop(&what)),
     };
     completed();

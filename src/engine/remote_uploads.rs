@@ -62,7 +62,7 @@ pub const DENIED_ABORT: RemoteUploadsError = RemoteUploadsError::Denied {
 };
 
 /// `denied` when the server refused with `AccessDenied`, else the error itself.
-fn or_denied(error: OssError, denied: RemoteUploadsError) -> RemoteUploadsError {
+pub fn or_denied(error: OssError, denied: RemoteUploadsError) -> RemoteUploadsError {
     if error.is_code("AccessDenied") {
         denied
     } else {

@@ -20,6 +20,11 @@ pub(crate) enum Stop {
     Failed(TransferError),
     /// The object exists and overwriting is forbidden.
     Skipped,
+    /// Complete refused one part (`InvalidPart`): a file upload sends it again.
+    PartRefused {
+        number: u32,
+        error: TransferError,
+    },
 }
 
 impl Stop {
@@ -49,9 +54,14 @@ impl Failure {
 /// One sentence a person can act on, with the OSS code and request id when there are.
 pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
     let message = match error.code() {
-        Some("AccessDenied") => format!(
-            "Access was denied while uploading {what}: the credentials are not allowed to write there."
-        ),
+        Some("AccessDenied") => match denied_action(error) {
+            Some((verb, action)) => {
+                format!("Access was denied for {what}: this key may not {verb} ({action}).")
+            }
+            None => format!(
+                "Access was denied while uploading {what}: the credentials are not allowed to write there."
+            ),
+        },
         Some("NoSuchBucket") => {
             format!("The bucket of {what} does not exist on this endpoint.")
         }
@@ -72,6 +82,25 @@ pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
         request_id: error.request_id().map(str::to_owned),
         restart_suggested: error.is_code("NoSuchUpload"),
     }
+}
+
+/// What the refused request would have done and the RAM action a key needs for it.
+pub(crate) fn denied_action(error: &OssError) -> Option<(&'static str, &'static str)> {
+    let OssError::Service { operation, .. } = error else {
+        return None;
+    };
+    Some(match *operation {
+        "PutObject" | "InitiateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => {
+            ("write objects", "oss:PutObject")
+        }
+        "GetObject" | "HeadObject" | "GetObjectMeta" => ("read objects", "oss:GetObject"),
+        "ListParts" => ("list the parts of an upload", "oss:ListParts"),
+        "ListMultipartUploads" => ("list in-progress uploads", "oss:ListMultipartUploads"),
+        "AbortMultipartUpload" => ("abort uploads", "oss:AbortMultipartUpload"),
+        "DeleteObject" => ("delete objects", "oss:DeleteObject"),
+        "ListObjects" | "ListObjectsV2" => ("list objects", "oss:ListObjects"),
+        _ => return None,
+    })
 }
 
 /// Runs one request with retries, reporting waits on the transfer (and on `part`), and

@@ -113,7 +113,7 @@ pub(crate) async fn run_stream(
             ));
             Outcome::Failed
         }
-        Err(Stop::Failed(error)) => {
+        Err(Stop::Failed(error) | Stop::PartRefused { error, .. }) => {
             reporter.fail(error);
             Outcome::Failed
         }

@@ -5,7 +5,7 @@
 //! plan and its CRC-64 matches the local bytes. A changed file or a forgotten upload stops
 //! the transfer with a clear message instead of silently starting a second upload.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -156,7 +156,7 @@ pub(crate) async fn run_file(
             reporter.skip(&transfer.bucket, &transfer.key);
             Outcome::Skipped
         }
-        Err(Stop::Failed(error)) => {
+        Err(Stop::Failed(error) | Stop::PartRefused { error, .. }) => {
             reporter.requeue_unfinished();
             reporter.fail(error);
             Outcome::Failed
@@ -224,14 +224,38 @@ async fn upload_file(
             (session, plan)
         }
     };
-    let session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
-    // Parts read from a file that changed meanwhile would build an object nobody wrote.
-    let path = transfer.path.clone();
-    let identity_now = blocking(move || source_file::identify(&path))
-        .await
-        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
-    check_same_file(&session.file, &identity_now, &transfer.path)?;
-    complete(ctx, reporter, transfer, session, &plan).await
+    let mut session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
+    let mut resent = BTreeSet::new();
+    loop {
+        // Parts read from a file that changed meanwhile would build an object nobody wrote.
+        let path = transfer.path.clone();
+        let identity_now = blocking(move || source_file::identify(&path))
+            .await
+            .map_err(|e| {
+                Stop::local(format!("Could not read {}: {e}.", transfer.path.display()))
+            })?;
+        check_same_file(&session.file, &identity_now, &transfer.path)?;
+        match complete(ctx, reporter, transfer, session.clone(), &plan).await {
+            // A part recorded but not (or no longer) on the server, which a resume that
+            // could not list parts trusted: send it again, once.
+            Err(Stop::PartRefused { number, error }) if resent.insert(number) => {
+                ctx.board.notice(format!(
+                    "The server refused part {number} of {what} when completing ({}); sending that part again.",
+                    error.message
+                ));
+                session.completed_parts.retain(|p| p.number != number);
+                save_session(ctx, &session, &what).await?;
+                let done: BTreeMap<u32, u64> = session
+                    .completed_parts
+                    .iter()
+                    .map(|p| (p.number, p.size))
+                    .collect();
+                reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
+                session = upload_parts(ctx, reporter, cancel, transfer, session, &plan).await?;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn check_same_file(recorded: &FileIdentity, now: &FileIdentity, path: &Path) -> Result<(), Stop> {
@@ -394,7 +418,7 @@ async fn reconcile(
     let mut listed = Vec::new();
     let mut marker = 0u32;
     loop {
-        let page = request(ctx, reporter, cancel, None, || {
+        let answer = request(ctx, reporter, cancel, None, || {
             ctx.client.list_parts(
                 &session.bucket,
                 &session.key,
@@ -403,8 +427,20 @@ async fn reconcile(
                 Some(1000),
             )
         })
-        .await
-        .map_err(|failure| failure.into_stop(&what))?;
+        .await;
+        let page = match answer {
+            Ok(page) => page,
+            // A key that may only write cannot list parts: the session's own record is
+            // what is left, and Complete with the whole-object CRC-64 checks it.
+            Err(Failure::Oss(e)) if e.is_code("AccessDenied") && marker == 0 => {
+                ctx.board.notice(format!(
+                    "This key may not list the parts of {what} (oss:ListParts); resuming from the {} part(s) this machine recorded.",
+                    recorded.len()
+                ));
+                return trust_recorded(ctx, reporter, cancel, transfer, session, plan).await;
+            }
+            Err(failure) => return Err(failure.into_stop(&what)),
+        };
         listed.extend(page.parts);
         if !page.is_truncated || page.next_part_number_marker <= marker {
             break;
@@ -449,6 +485,48 @@ async fn reconcile(
     ctx.store
         .save(&session)
         .map_err(|e| Stop::local(format!("Could not save the session of {what}: {e}.")))?;
+    let done: BTreeMap<u32, u64> = session
+        .completed_parts
+        .iter()
+        .map(|p| (p.number, p.size))
+        .collect();
+    reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
+    Ok(session)
+}
+
+/// Keeps the recorded parts that fit the plan and whose CRC-64 still matches the local
+/// bytes, for a resume that cannot ask the server which parts it holds.
+async fn trust_recorded(
+    ctx: &EngineContext,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    transfer: &FileTransfer,
+    mut session: Session,
+    plan: &PartPlan,
+) -> Result<Session, Stop> {
+    let what = transfer.describe();
+    let mut kept = Vec::new();
+    for part in std::mem::take(&mut session.completed_parts) {
+        if cancel.is_cancelled() {
+            return Err(Stop::Paused);
+        }
+        let number = part.number;
+        if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
+            continue;
+        }
+        let range = plan.part_range(number);
+        let path = transfer.path.clone();
+        let local_crc = blocking(move || {
+            source_file::crc_of_range(&path, range.start, range.end - range.start)
+        })
+        .await
+        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+        if local_crc == part.crc64 {
+            kept.push(part);
+        }
+    }
+    session.completed_parts = kept;
+    save_session(ctx, &session, &what).await?;
     let done: BTreeMap<u32, u64> = session
         .completed_parts
         .iter()

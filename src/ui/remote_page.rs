@@ -51,6 +51,7 @@ pub async fn fetch_uploads_page(
         Some(UPLOADS_PAGE_SIZE),
     )
     .await
+    .map_err(|error| remote_uploads::or_denied(error, remote_uploads::DENIED_LIST_UPLOADS))
     .map_err(|error| format!("Could not list the uploads of {bucket}: {error}"))?;
     Ok(UploadsPage {
         uploads: remote_uploads::classify(page.uploads, &sessions),

@@ -9,7 +9,7 @@ use egui::{RichText, Ui};
 
 use crate::config::units::format_duration;
 use crate::engine::remote_uploads::{
-    AbortOutcome, AbortResult, ClassifiedUpload, UploadClass, UploadParts,
+    self, AbortOutcome, AbortResult, ClassifiedUpload, UploadClass, UploadParts,
 };
 use crate::ui::command::UiCommand;
 use crate::ui::format::bytes_label;
@@ -173,6 +173,10 @@ fn describe_outcome(outcome: &AbortOutcome) -> String {
         AbortResult::SessionNotRemoved { path, error } => format!(
             "Aborted {name}, but its session file {} could not be removed: {error}",
             path.display()
+        ),
+        AbortResult::Failed(error) if error.is_code("AccessDenied") => format!(
+            "Could not abort {name}: {}; its saved session is kept",
+            remote_uploads::DENIED_ABORT
         ),
         AbortResult::Failed(error) => format!("Could not abort {name}: {error}"),
     }
