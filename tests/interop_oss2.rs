@@ -1,7 +1,8 @@
 //! Interoperability with Alibaba's official Python SDK: the real `ossup serve` binary on
 //! 127.0.0.1, driven by unmodified `oss2` (tests/interop/oss2_check.py) with V1 and V4
 //! signatures, a 4-thread resumable multipart upload with CRC checks, listing and abort,
-//! presigned URLs, STS credentials, a wrong secret, and `ObjectIteratorV2` paging
+//! presigned URLs, STS credentials, a wrong secret, an upload-only key (writes go
+//! through, listings get AccessDenied), and `ObjectIteratorV2` paging
 //! ListObjectsV2 over more than 1000 keys with and without a delimiter and with
 //! fetch_owner.
 //!
@@ -24,6 +25,9 @@ const BUCKET: &str = "interop";
 const ACCESS_KEY_ID: &str = "INTEROPKEYID";
 const ACCESS_KEY_SECRET: &str = "interop-secret-for-oss2";
 const REGION: &str = "cn-hangzhou";
+/// A key that may only write (`oss:PutObject`); the script knows the same pair.
+const WRITER_KEY_ID: &str = "INTEROPWRITERKEY";
+const WRITER_KEY_SECRET: &str = "interop-writer-secret";
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 const PIP_TIMEOUT: Duration = Duration::from_secs(900);
@@ -158,6 +162,8 @@ fn start_server(data_dir: &Path) -> Server {
         ])
         .arg("--access-key")
         .arg(format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}"))
+        .arg("--access-key")
+        .arg(format!("{WRITER_KEY_ID}:{WRITER_KEY_SECRET}:upload-only"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -8,7 +8,8 @@ PutObject/HeadObject, a resumable multipart upload of a ~5 MiB random file (4 th
 ListMultipartUploads and ListParts and gone after AbortMultipartUpload, presigned PUT and
 GET URLs from Bucket.sign_url (V4 with an additional signed header), STS credentials
 (oss2.StsAuth; the local server does not validate the token, only the signature over it),
-a wrong secret refused with SignatureDoesNotMatch, and ObjectIteratorV2 paging
+a wrong secret refused with SignatureDoesNotMatch, an upload-only key that writes
+(PutObject, multipart) but gets AccessDenied on listings and reads, and ObjectIteratorV2 paging
 ListObjectsV2 over more than 1000 keys (awkward ones included) with and without a
 delimiter, from start_after, and with fetch_owner. Prints one `OK <check>` line per check and
 `ALL CHECKS PASSED` at the end; on the first failure prints `FAIL <check>: <reason>` and
@@ -244,6 +245,35 @@ def check_list_objects_v2(bucket, prefix):
            "an object without an Owner despite fetch_owner")
 
 
+# The upload-only key `ossup serve` is started with (oss:PutObject alone).
+WRITER_KEY_ID = "INTEROPWRITERKEY"
+WRITER_KEY_SECRET = "interop-writer-secret"
+
+
+def expect_access_denied(call, what):
+    try:
+        call()
+    except oss2.exceptions.AccessDenied as error:
+        expect(error.status == 403, "%s: status %s" % (what, error.status))
+    else:
+        raise CheckFailed("%s with an upload-only key was allowed" % what)
+
+
+def check_upload_only_key(auth_version, endpoint, bucket_name, region, prefix):
+    writer = make_bucket(auth_version, endpoint, bucket_name, WRITER_KEY_ID,
+                         WRITER_KEY_SECRET, region)
+    key = prefix + "writer/object.bin"
+    writer.put_object(key, b"written by an upload-only key")
+    part = os.urandom(200 * 1024)
+    upload_id = writer.init_multipart_upload(key + ".mp").upload_id
+    result = writer.upload_part(key + ".mp", upload_id, 1, part)
+    writer.complete_multipart_upload(key + ".mp", upload_id,
+                                     [oss2.models.PartInfo(1, result.etag)])
+    expect_access_denied(lambda: writer.list_objects(prefix=prefix), "ListObjects")
+    expect_access_denied(lambda: writer.list_multipart_uploads(), "ListMultipartUploads")
+    expect_access_denied(lambda: writer.get_object(key).read(), "GetObject")
+
+
 def main(argv):
     if len(argv) != 7:
         print(__doc__)
@@ -266,6 +296,9 @@ def main(argv):
             ("wrong secret",
              lambda: check_wrong_secret(auth_version, endpoint, bucket_name, key_id, region)),
             ("list_objects_v2", lambda: check_list_objects_v2(bucket, prefix)),
+            ("upload-only key",
+             lambda: check_upload_only_key(auth_version, endpoint, bucket_name, region,
+                                           prefix)),
         ]
         for name, check in checks:
             label = "%s %s" % (auth_version, name)
