@@ -77,18 +77,13 @@ pub fn action_for(operation: Operation) -> &'static str {
 }
 
 /// The actions one key is allowed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub enum Permissions {
     /// Every action (`full`, the default).
+    #[default]
     Full,
     /// Only these actions.
     Only(BTreeSet<&'static str>),
-}
-
-impl Default for Permissions {
-    fn default() -> Self {
-        Permissions::Full
-    }
 }
 
 impl fmt::Debug for Permissions {
