@@ -238,3 +238,75 @@ async fn a_refused_write_leaves_nothing_behind() {
         .unwrap();
     assert!(open.uploads.is_empty());
 }
+
+#[tokio::test]
+async fn cleanup_says_which_action_an_upload_only_key_lacks() {
+    use ossup::engine::remote_uploads::{self, AbortResult, ClassifiedUpload, UploadClass};
+    use ossup::ui::remote_page::{PageRequest, fetch_uploads_page};
+
+    let (server, _dir) = start().await;
+    let endpoint = server.endpoint();
+    let writer = client_with(&endpoint, &only("oss:PutObject"), SECRET);
+    let upload_id = writer
+        .initiate_multipart_upload(BUCKET, "kept.bin", &InitiateOptions::default())
+        .await
+        .unwrap()
+        .upload_id;
+
+    let listing = remote_uploads::list_uploads(&writer, BUCKET, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        listing.to_string(),
+        "this key may not list in-progress uploads (oss:ListMultipartUploads)"
+    );
+    let parts = remote_uploads::list_upload_parts(&writer, BUCKET, "kept.bin", &upload_id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        parts.to_string(),
+        "this key may not list the parts of an upload (oss:ListParts)"
+    );
+    let page = fetch_uploads_page(
+        &writer,
+        PageRequest {
+            bucket: BUCKET.to_owned(),
+            prefix: String::new(),
+            after: None,
+            sessions: Vec::new(),
+        },
+    )
+    .await
+    .err()
+    .expect("the window's listing is refused");
+    assert!(
+        page.contains("this key may not list in-progress uploads (oss:ListMultipartUploads)"),
+        "{page}"
+    );
+
+    let target = ClassifiedUpload {
+        upload: remote_uploads::RemoteUpload {
+            bucket: BUCKET.to_owned(),
+            key: "kept.bin".to_owned(),
+            upload_id: upload_id.clone(),
+            initiated: String::new(),
+            initiated_at: None,
+        },
+        class: UploadClass::Orphan,
+    };
+    let outcomes = remote_uploads::abort_uploads(&writer, &[target], true).await;
+    assert!(
+        matches!(&outcomes[0].result, AbortResult::Failed(e) if e.is_code("AccessDenied")),
+        "{outcomes:?}"
+    );
+    let full = client_with(
+        &endpoint,
+        server::DEFAULT_ACCESS_KEY_ID,
+        server::DEFAULT_ACCESS_KEY_SECRET,
+    );
+    let open = full
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap();
+    assert_eq!(open.uploads.len(), 1, "the upload is still there");
+}
