@@ -267,7 +267,7 @@ async fn cleanup_says_which_action_an_upload_only_key_lacks() {
         parts.to_string(),
         "this key may not list the parts of an upload (oss:ListParts)"
     );
-    let page = fetch_uploads_page(
+    let Err(page) = fetch_uploads_page(
         &writer,
         PageRequest {
             bucket: BUCKET.to_owned(),
@@ -277,8 +277,9 @@ async fn cleanup_says_which_action_an_upload_only_key_lacks() {
         },
     )
     .await
-    .err()
-    .expect("the window's listing is refused");
+    else {
+        panic!("the window's listing must be refused");
+    };
     assert!(
         page.contains("this key may not list in-progress uploads (oss:ListMultipartUploads)"),
         "{page}"
