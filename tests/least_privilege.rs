@@ -311,3 +311,23 @@ async fn cleanup_says_which_action_an_upload_only_key_lacks() {
         .unwrap();
     assert_eq!(open.uploads.len(), 1, "the upload is still there");
 }
+
+#[tokio::test]
+async fn a_missing_bucket_is_reported_as_missing_to_a_limited_key() {
+    let (server, _dir) = start().await;
+    let writer = client_with(&server.endpoint(), &only("oss:PutObject"), SECRET);
+    let listing = writer
+        .list_multipart_uploads("no-such-bucket", &ListUploadsParams::default())
+        .await;
+    assert!(
+        listing.as_ref().is_err_and(|e| e.is_code("NoSuchBucket")),
+        "{listing:?}"
+    );
+    let listing = writer
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await;
+    assert!(
+        listing.as_ref().is_err_and(|e| e.is_code("AccessDenied")),
+        "{listing:?}"
+    );
+}

@@ -87,12 +87,25 @@ async fn serve(
     let query = request::parse_query(parts.uri.query())?;
     let operation = request::classify(&parts.method, &address, &query)?;
     let caller = authorize(app, &parts, &address, &query)?;
-    app.permissions.check(
+    if let Err(denied) = app.permissions.check(
         &caller.access_key_id,
         operation,
         address.bucket.as_deref(),
         address.key.as_deref(),
-    )?;
+    ) {
+        // As OSS does, a bucket that does not exist is reported as such whatever the
+        // key may do: that proves the target wrong, which a refusal would hide.
+        if let Some(bucket) = address.bucket.as_deref()
+            && operation != Operation::PutBucket
+            && !app
+                .store
+                .read(|index| index.buckets.contains_key(bucket))
+                .await
+        {
+            return Err(errors::no_such_bucket(bucket));
+        }
+        return Err(denied);
+    }
     *payload = payload_hash::check(
         request::header(&parts.headers, "x-oss-content-sha256"),
         body,
