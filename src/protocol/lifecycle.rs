@@ -91,8 +91,12 @@ pub struct LifecycleExpiration {
     pub days: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_before_date: Option<String>,
+    /// `true` or `false` (SDKs write either case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expired_object_delete_marker: Option<bool>,
+    pub expired_object_delete_marker: Option<String>,
+    /// The older spelling of `CreatedBeforeDate` some SDKs still write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 /// `Transition`: when objects move to another storage class.

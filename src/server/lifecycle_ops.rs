@@ -183,8 +183,12 @@ fn validate_rule(rule: &LifecycleRule) -> Result<(), ServiceError> {
             "Expiration",
             expiration.days,
             expiration.created_before_date.as_deref(),
-            usize::from(expiration.expired_object_delete_marker.is_some()),
+            usize::from(expiration.expired_object_delete_marker.is_some())
+                + usize::from(expiration.date.is_some()),
         )?;
+        if let Some(date) = &expiration.date {
+            check_date("Expiration.Date", date)?;
+        }
     }
     for transition in &rule.transitions {
         check_when(
