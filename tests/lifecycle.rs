@@ -186,3 +186,37 @@ async fn the_server_aborts_uploads_a_rule_says_are_stale() {
     assert_eq!(server.advance_clock(DAY + Duration::from_secs(1)).await, 1);
     assert_eq!(upload_keys(&client).await, ["keep/old", "other/old"]);
 }
+
+#[tokio::test]
+async fn an_unreadable_stored_configuration_is_set_aside_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    client(&server)
+        .put_bucket_lifecycle(BUCKET, &foreign_config())
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let record = dir
+        .path()
+        .join("buckets")
+        .join(BUCKET)
+        .join("lifecycle.json");
+    std::fs::write(&record, b"{ not json").unwrap();
+
+    let server = start(dir.path()).await;
+    assert_eq!(
+        client(&server).get_bucket_lifecycle(BUCKET).await.unwrap(),
+        None
+    );
+    assert!(!record.exists());
+    let quarantine = dir.path().join("quarantine").join(BUCKET);
+    let aside: Vec<_> = std::fs::read_dir(&quarantine)
+        .expect("a quarantine folder")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(aside, ["lifecycle.json"]);
+    assert_eq!(
+        std::fs::read(quarantine.join("lifecycle.json")).unwrap(),
+        b"{ not json"
+    );
+}

@@ -1037,6 +1037,11 @@ impl BucketLoader<'_> {
 
     /// The bucket's lifecycle rules, if it has any and they can be read.
     fn load_lifecycle(&mut self) -> Option<(LifecycleRecord, LifecycleConfiguration)> {
+        for leftover in child_entries(self.dir) {
+            if durable::is_temp_name(file_name_of(&leftover)) && leftover.is_file() {
+                remove_leftover(&leftover);
+            }
+        }
         let path = self.dir.join(LIFECYCLE_FILE);
         if let Err(e) = std::fs::symlink_metadata(&path)
             && e.kind() == std::io::ErrorKind::NotFound
