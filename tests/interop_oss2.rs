@@ -4,7 +4,7 @@
 //! presigned URLs, STS credentials, a wrong secret, an upload-only key (writes go
 //! through, listings get AccessDenied), and `ObjectIteratorV2` paging
 //! ListObjectsV2 over more than 1000 keys with and without a delimiter and with
-//! fetch_owner.
+//! fetch_owner, and lifecycle rules (put, get, delete).
 //!
 //! oss2 lives in a virtualenv under the target directory (`<target>/oss2-venv`), created
 //! on first use with `python3 -m venv` and `pip install oss2`, then reused. When Python or

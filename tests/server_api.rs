@@ -1376,9 +1376,9 @@ async fn v4_signed_payload_hash_must_match_the_body() {
 async fn unsupported_sub_resources_answer_not_implemented_and_change_nothing() {
     let h = start().await;
     for (method, bucket, key, name) in [
-        ("PUT", "fresh-bucket", None, "lifecycle"),
+        ("PUT", "fresh-bucket", None, "website"),
         ("PUT", "fresh-bucket", None, "acl"),
-        ("GET", BUCKET, None, "lifecycle"),
+        ("GET", BUCKET, None, "website"),
         ("GET", BUCKET, None, "acl"),
         ("PUT", BUCKET, Some("k"), "acl"),
         ("GET", BUCKET, Some("k"), "tagging"),

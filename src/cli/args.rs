@@ -100,6 +100,9 @@ pub enum UploadsCommand {
     Abort(UploadsAbortArgs),
     /// Abort uploads older than an age, e.g. --older-than 7d.
     Prune(UploadsPruneArgs),
+    /// Have the bucket abort stale uploads itself with a lifecycle rule: --after 7d sets
+    /// ours, --show lists the rules that do, --off removes ours. Other rules are kept.
+    AutoAbort(UploadsAutoAbortArgs),
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +133,24 @@ pub struct UploadsAbortArgs {
     /// session is then removed).
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["after", "show", "off"])))]
+pub struct UploadsAutoAbortArgs {
+    /// oss://bucket or oss://bucket/prefix
+    pub location: String,
+    /// Abort uploads this long after they start, in whole days, e.g. 7d.
+    #[arg(long, value_name = "AGE")]
+    pub after: Option<String>,
+    /// Print the rules that abort uploads under the location.
+    #[arg(long)]
+    pub show: bool,
+    /// Remove our rule for the location.
+    #[arg(long)]
+    pub off: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -1,8 +1,10 @@
-//! `ossup uploads ls|parts|abort|prune`: multipart uploads still open on the server.
+//! `ossup uploads ls|parts|abort|prune|auto-abort`: multipart uploads still open on the
+//! server, and the lifecycle rule that has the bucket abort them.
 
 use std::time::SystemTime;
 
 use crate::config::units::{format_bytes, format_duration, parse_duration};
+use crate::engine::lifecycle;
 use crate::engine::remote_uploads::{
     self, AbortOutcome, AbortResult, ClassifiedUpload, PruneRequest, RemoteUpload, UploadClass,
 };
@@ -10,7 +12,8 @@ use crate::engine::session_store::SessionStore;
 use crate::protocol::ObjectRef;
 
 use super::args::{
-    UploadsAbortArgs, UploadsCommand, UploadsLsArgs, UploadsPartsArgs, UploadsPruneArgs,
+    UploadsAbortArgs, UploadsAutoAbortArgs, UploadsCommand, UploadsLsArgs, UploadsPartsArgs,
+    UploadsPruneArgs,
 };
 use super::error::{CliError, Outcome};
 use super::location::OssLocation;
@@ -22,7 +25,88 @@ pub fn run(command: UploadsCommand) -> Result<Outcome, CliError> {
         UploadsCommand::Parts(args) => parts(args),
         UploadsCommand::Abort(args) => abort(args),
         UploadsCommand::Prune(args) => prune(args),
+        UploadsCommand::AutoAbort(args) => auto_abort(args),
     }
+}
+
+const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
+
+fn auto_abort(args: UploadsAutoAbortArgs) -> Result<Outcome, CliError> {
+    let location = OssLocation::parse(&args.location)?;
+    let prefix = location.prefix().unwrap_or_default().to_owned();
+    let bucket = location.bucket.clone();
+    let days = match &args.after {
+        Some(text) => {
+            let after = parse_duration(text).map_err(|e| CliError::Usage(e.to_string()))?;
+            let seconds = after.as_secs();
+            if seconds == 0 || seconds % SECONDS_PER_DAY != 0 || after.subsec_nanos() != 0 {
+                return Err(CliError::Usage(format!(
+                    "--after {text}: lifecycle rules count whole days, e.g. 7d"
+                )));
+            }
+            Some((seconds / SECONDS_PER_DAY) as i64)
+        }
+        None => None,
+    };
+    let setup = Setup::load(&args.target)?;
+    let client = setup.client()?;
+    if let Some(days) = days {
+        block_on(lifecycle::set_auto_abort(&client, &bucket, &prefix, days))??;
+        println!(
+            "Uploads under {location} older than {days} day(s) are now aborted by the bucket (rule {}).",
+            lifecycle::our_rule_id(&prefix)
+        );
+        return Ok(Outcome::Success);
+    }
+    if args.off {
+        if block_on(lifecycle::remove_auto_abort(&client, &bucket, &prefix))?? {
+            println!(
+                "Removed rule {}; the bucket's other lifecycle rules are unchanged.",
+                lifecycle::our_rule_id(&prefix)
+            );
+        } else {
+            println!("No ossup rule aborts uploads under {location}; nothing changed.");
+        }
+        return Ok(Outcome::Success);
+    }
+    let config = block_on(lifecycle::get_lifecycle(&client, &bucket))??;
+    let rules = config
+        .as_ref()
+        .map(|config| lifecycle::abort_rules_for(config, &prefix))
+        .unwrap_or_default();
+    if rules.is_empty() {
+        println!("No lifecycle rule aborts uploads under {location}.");
+        return Ok(Outcome::Success);
+    }
+    println!("{:<32} {:<24} {:<22} BY", "RULE", "PREFIX", "ABORTS");
+    for rule in rules {
+        let deadline = rule.abort_multipart_upload.as_ref();
+        let when = match (
+            deadline.and_then(|d| d.days),
+            deadline.and_then(|d| d.created_before_date.as_deref()),
+        ) {
+            (Some(days), _) => format!("after {days} day(s)"),
+            (None, Some(date)) => format!("started before {}", date.get(..10).unwrap_or(date)),
+            (None, None) => "?".to_owned(),
+        };
+        let prefix_shown = if rule.prefix.is_empty() {
+            "(whole bucket)"
+        } else {
+            rule.prefix.as_str()
+        };
+        println!(
+            "{:<32} {:<24} {:<22} {}",
+            rule.id.as_deref().unwrap_or("(no id)"),
+            prefix_shown,
+            when,
+            if lifecycle::is_ours(rule) {
+                "ossup"
+            } else {
+                "other"
+            }
+        );
+    }
+    Ok(Outcome::Success)
 }
 
 fn ls(args: UploadsLsArgs) -> Result<Outcome, CliError> {

@@ -28,6 +28,7 @@
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
 //! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
+//! - [`lifecycle`]: the bucket rule that aborts stale uploads, changed read-modify-write.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `event`
 //!   (what front ends receive, and the sink that carries it), `handle`
 //!   (the front end's side), `context` (what tasks share).
@@ -39,6 +40,7 @@ mod core;
 pub mod event;
 pub mod folder_plan;
 mod handle;
+pub mod lifecycle;
 mod part_driver;
 pub mod plan;
 mod progress;

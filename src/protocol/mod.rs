@@ -8,6 +8,7 @@ pub mod client;
 pub mod crc64;
 pub mod credentials;
 pub mod error;
+pub mod lifecycle;
 pub mod limits;
 pub mod object_key;
 pub mod object_ref;

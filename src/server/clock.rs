@@ -1,6 +1,7 @@
 //! Time as the server records and prints it: Unix milliseconds on disk, ISO 8601 in XML,
 //! RFC 1123 in headers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
@@ -12,6 +13,26 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The time the server goes by where the passing of days matters (upload initiation,
+/// lifecycle rules): the system's, moved forward by tests that cannot wait for days.
+#[derive(Debug, Default)]
+pub struct Clock {
+    /// How far tests have moved the clock ahead of the system's.
+    advanced_ms: AtomicU64,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> u64 {
+        now_ms().saturating_add(self.advanced_ms.load(Ordering::SeqCst))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.advanced_ms.fetch_add(by_ms, Ordering::SeqCst);
+    }
 }
 
 fn system_time(ms: u64) -> SystemTime {
@@ -35,6 +56,14 @@ pub fn http_date(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_moves_forward_when_told() {
+        let clock = Clock::default();
+        let before = clock.now_ms();
+        clock.advance(Duration::from_secs(8 * 24 * 3600));
+        assert!(clock.now_ms() >= before + 8 * 24 * 3600 * 1000);
+    }
 
     #[test]
     fn formats() {

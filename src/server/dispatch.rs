@@ -18,7 +18,7 @@ use super::connection::{BodyStall, ConnectionInfo};
 use super::faults::{FaultTarget, InjectedFailure};
 use super::payload_hash::{self, PayloadVerdict};
 use super::request::{self, Address, Operation};
-use super::{bucket_ops, errors, multipart_ops, object_ops, response};
+use super::{bucket_ops, errors, lifecycle_ops, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
 
 /// The handler for every path and method.
@@ -153,6 +153,9 @@ async fn serve(
         Operation::CompleteMultipartUpload => multipart_ops::complete(&call, body).await,
         Operation::AbortMultipartUpload => multipart_ops::abort(&call).await,
         Operation::ListParts => multipart_ops::list_parts(&call).await,
+        Operation::PutBucketLifecycle => lifecycle_ops::put_lifecycle(&call, body).await,
+        Operation::GetBucketLifecycle => lifecycle_ops::get_lifecycle(&call).await,
+        Operation::DeleteBucketLifecycle => lifecycle_ops::delete_lifecycle(&call).await,
     };
     tokio::time::sleep(plan.delay).await;
     answer

@@ -86,3 +86,10 @@ impl PartMeta {
         format!("\"{}\"", self.md5_hex)
     }
 }
+
+/// A bucket's lifecycle configuration as PutBucketLifecycle gave it (each rule's XML kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRecord {
+    pub format_version: u32,
+    pub xml: String,
+}

@@ -10,7 +10,7 @@
 //! - [`call`]: the per-request context ([`call::App`], [`call::Call`]) operations receive.
 //! - [`request`] / [`response`]: reading requests (address, query, operation, page sizes,
 //!   upload attributes) and writing answers the OSS way.
-//! - [`object_ops`], [`multipart_ops`], [`bucket_ops`]: the operations.
+//! - [`object_ops`], [`multipart_ops`], [`bucket_ops`], [`lifecycle_ops`]: the operations.
 //! - [`store`] with [`meta`]: the disk layout (documented there) and its in-memory index.
 //! - [`ingest`] / [`object_reader`]: streaming bodies to disk (with the Content-MD5 check
 //!   and cut-connection faults) and back.
@@ -36,6 +36,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod faults;
 pub mod ingest;
+pub mod lifecycle_ops;
 pub mod listing;
 pub mod meta;
 pub mod multipart_ops;
@@ -70,6 +71,9 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "ossup-local-secret-key-do-not-use-i
 pub const DEFAULT_BUCKET: &str = "demo";
 /// Region answered to V4 requests when none is configured.
 pub const DEFAULT_REGION: &str = "cn-hangzhou";
+
+/// How often lifecycle rules are applied while the server runs (and once at start).
+const LIFECYCLE_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 /// How long `shutdown` lets requests in progress finish before dropping them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -135,8 +139,12 @@ impl std::fmt::Debug for ServerConfig {
 pub struct RunningServer {
     addr: SocketAddr,
     faults: FaultHandle,
+    /// For moving the clock and applying lifecycle rules on demand in tests.
+    store: Arc<Store>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Applies lifecycle rules at start and every [`LIFECYCLE_SWEEP_INTERVAL`].
+    sweeper: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -152,6 +160,13 @@ impl RunningServer {
     /// Control over fault injection while the server runs.
     pub fn faults(&self) -> FaultHandle {
         self.faults.clone()
+    }
+
+    /// Moves the server's clock forward by `by` and applies the lifecycle rules at the
+    /// new time, as the periodic sweep would; returns how many uploads were aborted.
+    pub async fn advance_clock(&self, by: Duration) -> usize {
+        self.store.clock.advance(by);
+        self.store.apply_lifecycle().await
     }
 
     /// Stops accepting, lets requests in progress finish for a few seconds, then drops
@@ -193,6 +208,7 @@ impl RunningServer {
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        self.sweeper.abort();
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -225,8 +241,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
 
     let faults = FaultHandle::new(config.faults.clone());
+    let store = Arc::new(store);
+    let sweeper = tokio::spawn(sweep_lifecycle(store.clone()));
     let app = Arc::new(App {
-        store: Arc::new(store),
+        store: store.clone(),
         faults: faults.clone(),
         access_keys: auth::KeyStore::new(&config.access_keys),
         permissions: permissions::PermissionTable::new(&config.permissions),
@@ -244,7 +262,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     Ok(RunningServer {
         addr,
         faults,
+        store,
         stop: Some(stop),
         task: Some(task),
+        sweeper,
     })
+}
+
+/// Applies the lifecycle rules now and then every [`LIFECYCLE_SWEEP_INTERVAL`].
+async fn sweep_lifecycle(store: Arc<Store>) {
+    let mut ticks = tokio::time::interval(LIFECYCLE_SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        store.apply_lifecycle().await;
+    }
 }

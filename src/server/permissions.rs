@@ -34,10 +34,12 @@ pub const ACTION_TABLE: &[(Operation, &str)] = &[
     (Operation::CompleteMultipartUpload, "oss:PutObject"),
     (Operation::AbortMultipartUpload, "oss:AbortMultipartUpload"),
     (Operation::ListParts, "oss:ListParts"),
+    (Operation::PutBucketLifecycle, "oss:PutBucketLifecycle"),
+    (Operation::GetBucketLifecycle, "oss:GetBucketLifecycle"),
+    (Operation::DeleteBucketLifecycle, "oss:DeleteBucketLifecycle"),
 ];
 
-/// RAM actions a permission list may name: the ones in [`ACTION_TABLE`] and the bucket
-/// lifecycle actions.
+/// RAM actions a permission list may name: the ones in [`ACTION_TABLE`].
 pub const KNOWN_ACTIONS: &[&str] = &[
     "oss:PutObject",
     "oss:GetObject",
@@ -230,6 +232,14 @@ mod tests {
         assert_eq!(
             action_for(Operation::AbortMultipartUpload),
             "oss:AbortMultipartUpload"
+        );
+        assert_eq!(
+            action_for(Operation::GetBucketLifecycle),
+            "oss:GetBucketLifecycle"
+        );
+        assert_eq!(
+            action_for(Operation::DeleteBucketLifecycle),
+            "oss:DeleteBucketLifecycle"
         );
         for (_, action) in ACTION_TABLE {
             assert!(KNOWN_ACTIONS.contains(action), "{action} is not parseable");

@@ -30,6 +30,9 @@ pub enum Operation {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
 }
 
 impl Operation {
@@ -50,6 +53,9 @@ impl Operation {
             Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
             Operation::AbortMultipartUpload => "AbortMultipartUpload",
             Operation::ListParts => "ListParts",
+            Operation::PutBucketLifecycle => "PutBucketLifecycle",
+            Operation::GetBucketLifecycle => "GetBucketLifecycle",
+            Operation::DeleteBucketLifecycle => "DeleteBucketLifecycle",
         }
     }
 }
@@ -144,7 +150,7 @@ pub fn address(raw_path: &str, host_bucket: Option<String>) -> Result<Address, S
 
 /// Sub-resources OSS offers that this server does not: a request naming one is refused
 /// with `NotImplemented` instead of being taken for the plain operation on the same path
-/// (`PUT ?lifecycle` is not PutBucket).
+/// (`PUT ?cors` is not PutBucket).
 const UNSUPPORTED_SUB_RESOURCES: &[&str] = &[
     "acl",
     "append",
@@ -154,7 +160,6 @@ const UNSUPPORTED_SUB_RESOURCES: &[&str] = &[
     "delete",
     "encryption",
     "inventory",
-    "lifecycle",
     "location",
     "logging",
     "objectMeta",
@@ -188,12 +193,19 @@ pub fn classify(
     if let Some(name) = UNSUPPORTED_SUB_RESOURCES.iter().find(|name| has(name)) {
         return Err(errors::not_implemented(name));
     }
+    if has("lifecycle") && address.key.is_some() {
+        return Err(errors::not_implemented("lifecycle"));
+    }
     let operation = match (address.bucket.is_some(), address.key.is_some()) {
         (false, _) => match *method {
             Method::GET => Some(Operation::ListBuckets),
             _ => None,
         },
         (true, false) => match *method {
+            Method::PUT if has("lifecycle") => Some(Operation::PutBucketLifecycle),
+            Method::GET if has("lifecycle") => Some(Operation::GetBucketLifecycle),
+            Method::DELETE if has("lifecycle") => Some(Operation::DeleteBucketLifecycle),
+            _ if has("lifecycle") => None,
             Method::PUT => Some(Operation::PutBucket),
             Method::DELETE => Some(Operation::DeleteBucket),
             Method::GET if has("uploads") => Some(Operation::ListMultipartUploads),

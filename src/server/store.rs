@@ -8,6 +8,7 @@
 //! buckets/<bucket>/objects/<sha256(key)>.json   ObjectMeta: attributes and the blob list
 //! buckets/<bucket>/uploads/<upload id>/upload.json       UploadMeta
 //! buckets/<bucket>/uploads/<upload id>/part-NNNNN.json   PartMeta
+//! buckets/<bucket>/lifecycle.json            LifecycleRecord: the bucket's lifecycle rules
 //! quarantine/<bucket>/<where it was>         records set aside at start, kept for a person
 //! ```
 //!
@@ -52,13 +53,16 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::clock::now_ms;
+use super::clock::Clock;
 use super::completion;
 use super::errors::{self, ServerError};
 use super::listing::UploadKey;
-use super::meta::{FORMAT_VERSION, ObjectAttributes, ObjectMeta, PartMeta, UploadMeta};
+use super::meta::{
+    FORMAT_VERSION, LifecycleRecord, ObjectAttributes, ObjectMeta, PartMeta, UploadMeta,
+};
 use crate::durable;
 use crate::protocol::ServiceError;
+use crate::protocol::lifecycle::LifecycleConfiguration;
 use crate::protocol::limits::MAX_PARTS;
 use crate::protocol::object_key::validate_bucket_name;
 use crate::protocol::xml::CompletePart;
@@ -69,6 +73,8 @@ pub struct BucketIndex {
     pub objects: BTreeMap<String, ObjectMeta>,
     /// Uploads in progress, by key then upload id (which sorts by initiation).
     pub uploads: BTreeSet<UploadKey>,
+    /// The lifecycle rules as stored, with their parsed form the server applies.
+    pub lifecycle: Option<(LifecycleRecord, LifecycleConfiguration)>,
 }
 
 /// An upload in progress with its parts.
@@ -193,6 +199,8 @@ pub struct Store {
     last_upload_stamp: AtomicU64,
     /// Test hook: the operation reaching this point stops there (see [`Store::stop_at`]).
     crash_point: std::sync::Mutex<Option<CrashPoint>>,
+    /// Time for upload initiation and lifecycle rules; tests move it forward.
+    pub clock: Clock,
 }
 
 /// Runs blocking file work off the async threads.
@@ -334,6 +342,9 @@ fn file_name_of(path: &Path) -> &str {
 }
 
 /// Where a bucket's records are set aside.
+/// Where a bucket's lifecycle rules are kept, in its folder.
+const LIFECYCLE_FILE: &str = "lifecycle.json";
+
 fn quarantine_dir(root: &Path, bucket: &str) -> PathBuf {
     root.join("quarantine").join(bucket)
 }
@@ -388,6 +399,7 @@ impl Store {
             index: Mutex::new(index),
             last_upload_stamp: AtomicU64::new(last_stamp),
             crash_point: std::sync::Mutex::new(None),
+            clock: Clock::default(),
         };
         for bucket in buckets {
             store.create_bucket_dirs(bucket)?;
@@ -615,7 +627,7 @@ impl Store {
         if forbid_overwrite && contents.objects.contains_key(key) {
             return Err(errors::file_already_exists(key, false));
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let upload = UploadMeta {
             format_version: FORMAT_VERSION,
             upload_id: self.new_upload_id(now),
@@ -734,7 +746,7 @@ impl Store {
             return Err(errors::file_already_exists(key, true));
         }
         let chosen = completion::select_parts(&upload.parts, requested)?;
-        let object = completion::object_from_parts(&upload.meta, &chosen, now_ms());
+        let object = completion::object_from_parts(&upload.meta, &chosen, self.clock.now_ms());
         let record_path = self.object_record_path(bucket, key);
         let upload_dir = self.upload_dir(bucket, upload_id);
         let blobs_dir = self.bucket_dir(bucket).join("blobs");
@@ -867,6 +879,92 @@ impl Store {
             let _ = std::fs::remove_dir_all(dir);
         });
     }
+
+    /// The bucket's lifecycle rules as stored (`None`: it has none).
+    pub async fn lifecycle(&self, bucket: &str) -> Result<Option<String>, ServiceError> {
+        let index = self.index.lock().await;
+        Ok(index
+            .bucket(bucket)?
+            .lifecycle
+            .as_ref()
+            .map(|(record, _)| record.xml.clone()))
+    }
+
+    /// Replaces the bucket's lifecycle rules, durably.
+    pub async fn put_lifecycle(
+        self: &Arc<Self>,
+        bucket: &str,
+        config: LifecycleConfiguration,
+    ) -> Result<(), ServiceError> {
+        let mut index = self.index.lock().await;
+        index.bucket(bucket)?;
+        let record = LifecycleRecord {
+            format_version: FORMAT_VERSION,
+            xml: config.to_xml(),
+        };
+        let path = self.bucket_dir(bucket).join(LIFECYCLE_FILE);
+        let store = self.clone();
+        let written = record.clone();
+        blocking(move || store.write_record(&path, &written)).await?;
+        index.bucket_mut(bucket)?.lifecycle = Some((record, config));
+        Ok(())
+    }
+
+    /// Removes the bucket's lifecycle rules; a bucket without any is left as it is.
+    pub async fn delete_lifecycle(self: &Arc<Self>, bucket: &str) -> Result<(), ServiceError> {
+        let mut index = self.index.lock().await;
+        if index.bucket(bucket)?.lifecycle.is_none() {
+            return Ok(());
+        }
+        let dir = self.bucket_dir(bucket);
+        blocking(move || {
+            std::fs::remove_file(dir.join(LIFECYCLE_FILE))
+                .map_err(|e| errors::io_failure("deleting lifecycle rules", &e))?;
+            if let Err(e) = durable::sync_dir(&dir) {
+                tracing::warn!("deleting lifecycle rules: flushing {}: {e}", dir.display());
+            }
+            Ok(())
+        })
+        .await?;
+        index.bucket_mut(bucket)?.lifecycle = None;
+        Ok(())
+    }
+
+    /// Aborts every upload an enabled rule's `AbortMultipartUpload` says is due, by the
+    /// store's clock. Returns how many were aborted.
+    pub async fn apply_lifecycle(self: &Arc<Self>) -> usize {
+        let now_ms = self.clock.now_ms();
+        let due: Vec<(String, String, String)> = {
+            let index = self.index.lock().await;
+            index
+                .uploads
+                .iter()
+                .filter(|(_, entry)| {
+                    index
+                        .buckets
+                        .get(&entry.bucket)
+                        .and_then(|contents| contents.lifecycle.as_ref())
+                        .is_some_and(|(_, config)| {
+                            config.rules.iter().any(|rule| {
+                                rule.aborts_upload(&entry.meta.key, entry.meta.initiated_ms, now_ms)
+                            })
+                        })
+                })
+                .map(|(id, entry)| (entry.bucket.clone(), entry.meta.key.clone(), id.clone()))
+                .collect()
+        };
+        let mut aborted = 0;
+        for (bucket, key, upload_id) in due {
+            match self.abort(&bucket, &key, &upload_id).await {
+                Ok(()) => {
+                    tracing::info!("lifecycle rule aborted upload {upload_id} of {bucket}/{key}");
+                    aborted += 1;
+                }
+                Err(e) => tracing::warn!("lifecycle: aborting upload {upload_id}: {}", e.code),
+            }
+        }
+        aborted
+    }
 }
 
 /// Reads one bucket's records at start, setting aside what cannot be used and finishing
@@ -884,7 +982,10 @@ impl BucketLoader<'_> {
     /// anything was set aside.
     fn load(mut self, uploads: &mut HashMap<String, UploadEntry>) -> (BucketIndex, bool) {
         let blobs_dir = self.dir.join("blobs");
-        let mut index = BucketIndex::default();
+        let mut index = BucketIndex {
+            lifecycle: self.load_lifecycle(),
+            ..BucketIndex::default()
+        };
         for path in child_entries(&self.dir.join("objects")) {
             let name = file_name_of(&path);
             if durable::is_temp_name(name) {
@@ -932,6 +1033,35 @@ impl BucketLoader<'_> {
             uploads.insert(entry.meta.upload_id.clone(), entry);
         }
         (index, self.set_aside_any)
+    }
+
+    /// The bucket's lifecycle rules, if it has any and they can be read.
+    fn load_lifecycle(&mut self) -> Option<(LifecycleRecord, LifecycleConfiguration)> {
+        for leftover in child_entries(self.dir) {
+            if durable::is_temp_name(file_name_of(&leftover)) && leftover.is_file() {
+                remove_leftover(&leftover);
+            }
+        }
+        let path = self.dir.join(LIFECYCLE_FILE);
+        if let Err(e) = std::fs::symlink_metadata(&path)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return None;
+        }
+        let mut parsed = None;
+        let read = read_record(&path, |record: &LifecycleRecord| {
+            check_version(record.format_version)?;
+            parsed = Some(LifecycleConfiguration::parse(record.xml.as_bytes())?);
+            Ok(())
+        });
+        match (read, parsed) {
+            (Ok(record), Some(config)) => Some((record, config)),
+            (Err(why), _) => {
+                self.set_aside(&path, &why);
+                None
+            }
+            (Ok(_), None) => None,
+        }
     }
 
     fn load_upload(&mut self, upload_dir: &Path, blobs_dir: &Path) -> Option<UploadEntry> {

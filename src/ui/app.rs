@@ -18,9 +18,9 @@ use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::jobs::{JobResult, Jobs};
-use super::remote_page::{PageRequest, fetch_uploads_page};
+use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
 use super::state::TransfersModel;
-use super::views::remote_uploads::{RemoteUploadsModel, remote_uploads_ui};
+use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
 use super::widgets::drop_overlay::{drop_overlay_ui, dropped_paths};
@@ -397,7 +397,11 @@ impl OssupApp {
             UiCommand::Forget(id) => self.send(EngineCommand::Forget(id)),
             UiCommand::PauseAll => self.send(EngineCommand::PauseAll),
             UiCommand::ResumeAll => self.send(EngineCommand::ResumeAll),
-            UiCommand::ListRemoteUploads => self.list_remote_uploads(None),
+            UiCommand::ListRemoteUploads => {
+                self.list_remote_uploads(None);
+                self.auto_abort_job(None, false);
+            }
+            UiCommand::SetAutoAbort(days) => self.auto_abort_job(days, true),
             UiCommand::ListMoreRemoteUploads => {
                 let next = self.remote.next_page.clone();
                 if next.is_some() {
@@ -520,6 +524,31 @@ impl OssupApp {
         self.remote.busy = true;
         self.jobs.sender().spawn_on(&runtime, async move {
             JobResult::UploadsPage(fetch_uploads_page(&client, request).await)
+        });
+    }
+
+    /// Reads (or with `change`, sets to `days` first) the rule aborting stale uploads
+    /// under the view's bucket and prefix.
+    fn auto_abort_job(&mut self, days: Option<i64>, change: bool) {
+        let Some(connection) = &self.connection else {
+            return;
+        };
+        let Some(runtime) = connection.engine.runtime() else {
+            return;
+        };
+        let bucket = self.remote.bucket.trim().to_owned();
+        if bucket.is_empty() {
+            return;
+        }
+        let prefix = self.remote.prefix.trim().to_owned();
+        let client = connection.client.clone();
+        self.remote.auto_abort = AutoAbortStatus::Checking;
+        self.jobs.sender().spawn_on(&runtime, async move {
+            JobResult::AutoAbort(if change {
+                change_auto_abort(&client, &bucket, &prefix, days).await
+            } else {
+                fetch_protection(&client, &bucket, &prefix).await
+            })
         });
     }
 
@@ -667,6 +696,7 @@ impl OssupApp {
         self.remote = RemoteUploadsModel {
             bucket: connection.target.default_bucket.clone(),
             older_than_days: "7".into(),
+            auto_abort_days: "7".into(),
             ..RemoteUploadsModel::default()
         };
         self.transfers = TransfersModel::default();
@@ -689,6 +719,7 @@ impl OssupApp {
                 }
             }
             JobResult::UploadsPage(page) => self.remote.apply_page(page),
+            JobResult::AutoAbort(result) => self.remote.apply_auto_abort(result),
             JobResult::UploadParts { upload_id, result } => {
                 self.remote.apply_parts(&upload_id, result)
             }

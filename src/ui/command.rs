@@ -40,6 +40,9 @@ pub enum UiCommand {
     },
     /// Abort these in-progress uploads (`key`, `upload_id`).
     AbortRemoteUploads(Vec<(String, String)>),
+    /// Have the bucket abort uploads under the view's prefix this many days after they
+    /// start (our lifecycle rule; `None` removes it).
+    SetAutoAbort(Option<i64>),
     /// Resume the local session that owns this upload id.
     ResumeRemoteUpload {
         upload_id: String,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use crate::config::ConfigFile;
+use crate::engine::lifecycle::AbortProtection;
 use crate::engine::remote_uploads::{AbortOutcome, UploadParts};
 
 use super::command::PickKind;
@@ -22,6 +23,8 @@ pub enum JobResult {
         result: Result<UploadParts, String>,
     },
     Aborted(Vec<AbortOutcome>),
+    /// What aborts stale uploads of the cleanup view's bucket and prefix.
+    AutoAbort(Result<Option<AbortProtection>, String>),
     SettingsSaved(Result<ConfigFile, String>),
     Connected(Result<Connection, String>),
     /// Connected to the embedded endpoint, which had to be started first.

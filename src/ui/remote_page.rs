@@ -1,7 +1,9 @@
-//! One page of the in-progress uploads of a bucket, fetched through the engine's listing
+//! One page of the in-progress uploads of a bucket, and the lifecycle rule that aborts
+//! them, fetched through the engine's listing
 //! (with its retries) and classified against the local sessions off the UI thread
 //! (classifying checks whether local files exist).
 
+use crate::engine::lifecycle::{self, AbortProtection};
 use crate::engine::remote_uploads::{self, ClassifiedUpload, LocalSession};
 use crate::protocol::OssClient;
 
@@ -58,4 +60,37 @@ pub async fn fetch_uploads_page(
         next: page.next,
         first,
     })
+}
+
+/// The rule that aborts stale uploads under `prefix`, if any.
+pub async fn fetch_protection(
+    client: &OssClient,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Option<AbortProtection>, String> {
+    let config = lifecycle::get_lifecycle(client, bucket)
+        .await
+        .map_err(|error| format!("Could not read the lifecycle rules of {bucket}: {error}"))?;
+    Ok(lifecycle::protection(config.as_ref(), prefix))
+}
+
+/// Sets our rule for `prefix` to `days` (or removes it with `None`), keeping the other
+/// rules, and answers what protects the prefix afterwards.
+pub async fn change_auto_abort(
+    client: &OssClient,
+    bucket: &str,
+    prefix: &str,
+    days: Option<i64>,
+) -> Result<Option<AbortProtection>, String> {
+    let changed = match days {
+        Some(days) => lifecycle::set_auto_abort(client, bucket, prefix, days)
+            .await
+            .map(drop),
+        None => lifecycle::remove_auto_abort(client, bucket, prefix)
+            .await
+            .map(drop),
+    };
+    changed
+        .map_err(|error| format!("Could not change the lifecycle rules of {bucket}: {error}"))?;
+    fetch_protection(client, bucket, prefix).await
 }

@@ -17,6 +17,7 @@ exits with status 1.
 """
 
 import concurrent.futures
+import datetime
 import hashlib
 import os
 import sys
@@ -274,6 +275,55 @@ def check_upload_only_key(auth_version, endpoint, bucket_name, region, prefix):
     expect_access_denied(lambda: writer.get_object(key).read(), "GetObject")
 
 
+def check_lifecycle(bucket, prefix):
+    from oss2.models import (AbortMultipartUpload, BucketLifecycle, LifecycleExpiration,
+                             LifecycleRule, StorageTransition)
+    abort_rule = LifecycleRule(prefix + "abort-stale", prefix + "tmp/",
+                               status=LifecycleRule.ENABLED,
+                               abort_multipart_upload=AbortMultipartUpload(days=7))
+    dated_rule = LifecycleRule(prefix + "abort-dated", prefix + "old/",
+                               status=LifecycleRule.DISABLED,
+                               abort_multipart_upload=AbortMultipartUpload(
+                                   created_before_date=datetime.date(2024, 12, 1)))
+    archive_rule = LifecycleRule(prefix + "archive", prefix + "logs/",
+                                 status=LifecycleRule.ENABLED,
+                                 expiration=LifecycleExpiration(days=365),
+                                 storage_transitions=[StorageTransition(days=30,
+                                                                        storage_class="IA")])
+    result = bucket.put_bucket_lifecycle(BucketLifecycle([abort_rule, dated_rule, archive_rule]))
+    expect(result.status == 200, "PutBucketLifecycle status %s" % result.status)
+    got = bucket.get_bucket_lifecycle()
+    rules = dict((rule.id, rule) for rule in got.rules)
+    expect(sorted(rules) == sorted([abort_rule.id, dated_rule.id, archive_rule.id]),
+           "GetBucketLifecycle rules %s" % sorted(rules))
+    stale = rules[abort_rule.id]
+    expect(stale.prefix == prefix + "tmp/", "rule prefix %s" % stale.prefix)
+    expect(stale.status == LifecycleRule.ENABLED, "rule status %s" % stale.status)
+    expect(stale.abort_multipart_upload.days == 7,
+           "AbortMultipartUpload days %s" % stale.abort_multipart_upload.days)
+    dated = rules[dated_rule.id].abort_multipart_upload
+    expect(dated.created_before_date == datetime.date(2024, 12, 1),
+           "AbortMultipartUpload date %s" % dated.created_before_date)
+    archive = rules[archive_rule.id]
+    expect(archive.expiration.days == 365, "Expiration days %s" % archive.expiration.days)
+    expect(archive.storage_transitions[0].storage_class == "IA",
+           "Transition %s" % archive.storage_transitions[0].storage_class)
+    bad = LifecycleRule(prefix + "bad", prefix + "bad/", status=LifecycleRule.ENABLED,
+                        abort_multipart_upload=AbortMultipartUpload(days=0))
+    try:
+        bucket.put_bucket_lifecycle(BucketLifecycle([bad]))
+        expect(False, "a rule with Days 0 was accepted")
+    except oss2.exceptions.ServerError as error:
+        expect(error.status == 400 and error.code == "InvalidArgument",
+               "Days 0 answered %s %s" % (error.status, error.code))
+    bucket.delete_bucket_lifecycle()
+    try:
+        bucket.get_bucket_lifecycle()
+        expect(False, "GetBucketLifecycle after delete returned rules")
+    except oss2.exceptions.NoSuchLifecycle:
+        pass
+
+
 def main(argv):
     if len(argv) != 7:
         print(__doc__)
@@ -299,6 +349,7 @@ def main(argv):
             ("upload-only key",
              lambda: check_upload_only_key(auth_version, endpoint, bucket_name, region,
                                            prefix)),
+            ("put/get/delete_bucket_lifecycle", lambda: check_lifecycle(bucket, prefix)),
         ]
         for name, check in checks:
             label = "%s %s" % (auth_version, name)

@@ -30,6 +30,7 @@ use self::request::{Answer, Call, Payload, target_name};
 use self::response::{crc64_header, header};
 use super::credentials::Credentials;
 use super::error::OssError;
+use super::lifecycle::{LifecycleConfiguration, NO_SUCH_LIFECYCLE};
 use super::object_key::{validate_bucket_name, validate_object_key};
 use super::signing::SignatureVersion;
 use super::xml::{
@@ -615,6 +616,59 @@ impl OssClient {
         let mut result: ListPartsResult = parse_xml(OPERATION, bucket, Some(key), &answer)?;
         result.decode_urls();
         Ok(result)
+    }
+
+    /// Replaces the bucket's whole lifecycle configuration with `config`.
+    pub async fn put_bucket_lifecycle(
+        &self,
+        bucket: &str,
+        config: &LifecycleConfiguration,
+    ) -> Result<(), OssError> {
+        const OPERATION: &str = "PutBucketLifecycle";
+        validate_bucket_name(bucket)?;
+        let xml_body = Bytes::from(config.to_xml());
+        let body_md5 = body::content_md5(&Body::Bytes(xml_body.clone()))
+            .await
+            .map_err(|source| OssError::LocalIo {
+                operation: OPERATION,
+                path: PathBuf::new(),
+                source,
+            })?;
+        let call = Call::new(OPERATION, Method::PUT, Some(bucket), None)
+            .query("lifecycle", "")
+            .header(CONTENT_MD5, body_md5)
+            .payload(Payload::Small(xml_body));
+        self.execute(call).await.map(drop)
+    }
+
+    /// The bucket's lifecycle configuration, or `None` when it has none.
+    pub async fn get_bucket_lifecycle(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<LifecycleConfiguration>, OssError> {
+        const OPERATION: &str = "GetBucketLifecycle";
+        validate_bucket_name(bucket)?;
+        let call = Call::new(OPERATION, Method::GET, Some(bucket), None).query("lifecycle", "");
+        let answer = match self.execute(call).await {
+            Ok(answer) => answer,
+            Err(error) if error.is_code(NO_SUCH_LIFECYCLE) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        LifecycleConfiguration::parse(&answer.body)
+            .map(Some)
+            .map_err(|message| OssError::InvalidResponse {
+                operation: OPERATION,
+                target: target_name(Some(bucket), None),
+                message,
+            })
+    }
+
+    /// Removes every lifecycle rule of the bucket.
+    pub async fn delete_bucket_lifecycle(&self, bucket: &str) -> Result<(), OssError> {
+        validate_bucket_name(bucket)?;
+        let call = Call::new("DeleteBucketLifecycle", Method::DELETE, Some(bucket), None)
+            .query("lifecycle", "");
+        self.execute(call).await.map(drop)
     }
 }
 

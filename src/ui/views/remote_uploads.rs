@@ -1,6 +1,6 @@
 //! The in-progress uploads view: multipart uploads still open on the server, page by page,
 //! told apart as ours (resumable) or orphans, with selection, age filter, part totals and
-//! abort or resume.
+//! abort or resume, and the bucket's lifecycle rule that aborts stale uploads by itself.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use egui::{RichText, Ui};
 
 use crate::config::units::format_duration;
+use crate::engine::lifecycle::AbortProtection;
 use crate::engine::remote_uploads::{
     self, AbortOutcome, AbortResult, ClassifiedUpload, UploadClass, UploadParts,
 };
@@ -45,6 +46,16 @@ impl RemoteUploadRow {
     }
 }
 
+/// Whether a lifecycle rule aborts stale uploads under the view's bucket and prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AutoAbortStatus {
+    #[default]
+    NotChecked,
+    Checking,
+    Known(Option<AbortProtection>),
+    Failed(String),
+}
+
 /// The cleanup view's model: filled by listing jobs, edited by the user.
 #[derive(Debug, Default)]
 pub struct RemoteUploadsModel {
@@ -64,6 +75,10 @@ pub struct RemoteUploadsModel {
     pub report: Vec<String>,
     /// Selected uploads that belong to local transfers wait for this confirmation.
     pub confirm_abort: Option<Vec<(String, String)>>,
+    /// The rule that aborts stale uploads here, as last read.
+    pub auto_abort: AutoAbortStatus,
+    /// Typed into "abort uploads older than N days automatically".
+    pub auto_abort_days: String,
 }
 
 impl RemoteUploadsModel {
@@ -85,6 +100,25 @@ impl RemoteUploadsModel {
                     }));
             }
             Err(error) => self.error = Some(error),
+        }
+    }
+
+    pub fn apply_auto_abort(&mut self, result: Result<Option<AbortProtection>, String>) {
+        self.auto_abort = match result {
+            Ok(protection) => AutoAbortStatus::Known(protection),
+            Err(error) => AutoAbortStatus::Failed(error),
+        };
+    }
+
+    /// The line telling whether the bucket aborts stale uploads itself.
+    pub fn auto_abort_line(&self) -> Option<String> {
+        match &self.auto_abort {
+            AutoAbortStatus::NotChecked | AutoAbortStatus::Checking => None,
+            AutoAbortStatus::Known(Some(protection)) => Some(protection.describe()),
+            AutoAbortStatus::Known(None) => {
+                Some("no lifecycle rule aborts stale uploads here".to_owned())
+            }
+            AutoAbortStatus::Failed(error) => Some(error.clone()),
         }
     }
 
@@ -297,6 +331,7 @@ pub fn remote_uploads_ui(
     for line in &model.report {
         ui.label(line);
     }
+    auto_abort_ui(ui, model, commands);
     ui.separator();
     uploads_table_ui(ui, model, commands);
     if model.next_page.is_some() {
@@ -306,6 +341,56 @@ pub fn remote_uploads_ui(
         }
     }
     confirm_abort_ui(ui.ctx(), model, commands);
+}
+
+/// Whether the bucket aborts stale uploads itself, and setting or removing our rule.
+fn auto_abort_ui(ui: &mut Ui, model: &mut RemoteUploadsModel, commands: &mut Vec<UiCommand>) {
+    ui.horizontal(|ui| {
+        match model.auto_abort_line() {
+            Some(line) => {
+                let failed = matches!(model.auto_abort, AutoAbortStatus::Failed(_));
+                if failed {
+                    ui.colored_label(part_map::FAILED_COLOR, line);
+                } else {
+                    ui.label(line);
+                }
+            }
+            None if model.auto_abort == AutoAbortStatus::Checking => {
+                ui.spinner();
+            }
+            None => {}
+        }
+        ui.separator();
+        let days_label = ui.label("Auto-abort after (days)");
+        ui.add(egui::TextEdit::singleline(&mut model.auto_abort_days).desired_width(40.0))
+            .labelled_by(days_label.id);
+        let checking = model.auto_abort == AutoAbortStatus::Checking;
+        if ui
+            .add_enabled(!checking, egui::Button::new("Set auto-abort rule"))
+            .clicked()
+        {
+            match model.auto_abort_days.trim().parse::<i64>() {
+                Ok(days) if days > 0 => commands.push(UiCommand::SetAutoAbort(Some(days))),
+                _ => {
+                    model.error = Some(format!(
+                        "\"{}\" is not a whole number of days",
+                        model.auto_abort_days.trim()
+                    ))
+                }
+            }
+        }
+        let ours_here = matches!(
+            &model.auto_abort,
+            AutoAbortStatus::Known(Some(p)) if p.ours && p.rule_prefix == model.prefix.trim()
+        );
+        if ours_here
+            && ui
+                .add_enabled(!checking, egui::Button::new("Remove auto-abort rule"))
+                .clicked()
+        {
+            commands.push(UiCommand::SetAutoAbort(None));
+        }
+    });
 }
 
 fn uploads_table_ui(ui: &mut Ui, model: &mut RemoteUploadsModel, commands: &mut Vec<UiCommand>) {
