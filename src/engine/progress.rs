@@ -12,6 +12,7 @@ use super::event::{
     EngineEvent, EventSink, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
+use crate::protocol::error::code;
 
 /// How often progress is published per transfer (about 10 a second).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -338,7 +339,7 @@ impl Reporter {
             message: format!(
                 "oss://{bucket}/{key} already exists and overwriting is forbidden; skipped."
             ),
-            code: Some("FileAlreadyExists".into()),
+            code: Some(code::FILE_ALREADY_EXISTS.into()),
             request_id: None,
             restart_suggested: false,
         };

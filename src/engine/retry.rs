@@ -14,16 +14,17 @@ use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
 use crate::protocol::client::clock_offset_to;
+use crate::protocol::error::code;
 use crate::protocol::{OssClient, OssError};
 
 /// Error codes that no retry can heal: the transfer fails with one clear sentence.
 const FATAL_CODES: &[&str] = &[
-    "AccessDenied",
-    "NoSuchBucket",
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId",
-    "InvalidBucketName",
-    "SecurityTokenExpired",
+    code::ACCESS_DENIED,
+    code::NO_SUCH_BUCKET,
+    code::SIGNATURE_DOES_NOT_MATCH,
+    code::INVALID_ACCESS_KEY_ID,
+    code::INVALID_BUCKET_NAME,
+    code::SECURITY_TOKEN_EXPIRED,
 ];
 
 /// What to do about a failed request.
@@ -41,7 +42,7 @@ pub enum ErrorClass {
 
 /// Sorts an error into what the retry loop does with it.
 pub fn classify(error: &OssError, now: SystemTime) -> ErrorClass {
-    if error.is_code("RequestTimeTooSkewed") {
+    if error.is_code(code::REQUEST_TIME_TOO_SKEWED) {
         return ErrorClass::ClockSkew {
             offset_secs: server_clock_offset(error, now),
         };
