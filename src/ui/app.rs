@@ -411,8 +411,8 @@ impl OssupApp {
                     .transfers
                     .rows()
                     .iter()
-                    .find(|row| row.upload_id.as_deref() == Some(upload_id.as_str()))
-                    .map(|row| row.id.clone());
+                    .find(|row| row.snapshot.upload_id.as_deref() == Some(upload_id.as_str()))
+                    .map(|row| row.snapshot.id.clone());
                 match owner {
                     Some(id) => {
                         self.send(EngineCommand::Resume(id));
@@ -483,14 +483,14 @@ impl OssupApp {
             .rows()
             .iter()
             .filter_map(|row| {
-                let upload_id = row.upload_id.clone()?;
+                let upload_id = row.snapshot.upload_id.clone()?;
                 Some(LocalSession {
-                    id: row.id.0.clone(),
-                    session_file: store.path_of(&row.id),
+                    id: row.snapshot.id.0.clone(),
+                    session_file: store.path_of(&row.snapshot.id),
                     endpoint: endpoint.clone(),
-                    local_path: row.source.clone(),
-                    bucket: row.bucket.clone(),
-                    key: row.key.clone(),
+                    local_path: row.snapshot.source.clone(),
+                    bucket: row.snapshot.bucket.clone(),
+                    key: row.snapshot.key.clone(),
                     upload_id,
                 })
             })
@@ -558,8 +558,8 @@ impl OssupApp {
                 .transfers
                 .rows()
                 .iter()
-                .find(|t| t.upload_id.as_deref() == Some(upload.upload_id.as_str()))
-                .map(|t| t.id.clone());
+                .find(|t| t.snapshot.upload_id.as_deref() == Some(upload.upload_id.as_str()))
+                .map(|t| t.snapshot.id.clone());
             match owner {
                 Some(id) => through_engine.push((id, upload.key.clone(), upload.upload_id.clone())),
                 None => on_server.push(row.upload.clone()),
