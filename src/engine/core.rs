@@ -627,15 +627,7 @@ fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot
         .iter()
         .map(|p| (p.number, p.size))
         .collect();
-    let parts = (1..=part_count)
-        .map(|n| {
-            if done.contains_key(&n) {
-                PartState::Done
-            } else {
-                PartState::Queued
-            }
-        })
-        .collect();
+    let parts = PartState::map_of(part_count, &done);
     TransferSnapshot {
         part_size: session.part_size,
         state,

@@ -157,14 +157,7 @@ impl Board {
                             changed_parts.push((number, retry));
                             changed_parts.extend(current.map(|state| (number, state)));
                         }
-                        events.push(EngineEvent::Progress {
-                            id: row.snapshot.id.clone(),
-                            state: row.snapshot.state.clone(),
-                            bytes_done: row.snapshot.bytes_done,
-                            bytes_per_sec: row.snapshot.bytes_per_sec,
-                            eta_secs: row.snapshot.eta_secs,
-                            changed_parts,
-                        });
+                        events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
                     }
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
@@ -182,14 +175,7 @@ impl Board {
                                 Some((number, state.clone()))
                             }),
                     );
-                    events.push(EngineEvent::Progress {
-                        id: row.snapshot.id.clone(),
-                        state: row.snapshot.state.clone(),
-                        bytes_done: row.snapshot.bytes_done,
-                        bytes_per_sec: row.snapshot.bytes_per_sec,
-                        eta_secs: row.snapshot.eta_secs,
-                        changed_parts,
-                    });
+                    events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
                 }
             }
         }
@@ -365,15 +351,7 @@ impl Reporter {
         self.edit(true, |row| {
             row.snapshot.size = size;
             row.snapshot.part_size = part_size;
-            row.snapshot.parts = (1..=part_count)
-                .map(|n| {
-                    if done.contains_key(&n) {
-                        PartState::Done
-                    } else {
-                        PartState::Queued
-                    }
-                })
-                .collect();
+            row.snapshot.parts = PartState::map_of(part_count, done);
             row.snapshot.bytes_done = done.values().sum();
         });
     }
@@ -490,6 +468,14 @@ mod tests {
         }
     }
 
+    /// A board holding one uploading row of `parts` parts, and that row's reporter.
+    fn board_with(id: &str, parts: u32) -> (Board, Reporter) {
+        let board = Board::default();
+        board.insert(row(id, parts));
+        let reporter = board.reporter(TransferId(id.into()));
+        (board, reporter)
+    }
+
     #[test]
     fn snapshot_first_then_only_changed_parts() {
         let wakes = Arc::new(AtomicU32::new(0));
@@ -497,9 +483,7 @@ mod tests {
         let (sink, events) = EventSink::channel(Some(Arc::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })));
-        let board = Board::default();
-        board.insert(row("a", 4));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 4);
         reporter.part_sent(2, 5);
         let start = Instant::now();
         assert!(board.publish(&sink, start));
@@ -555,9 +539,7 @@ mod tests {
     #[test]
     fn retries_are_not_lost_behind_a_snapshot() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 2));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 2);
         board.publish(&sink, Instant::now());
         let _ = events.try_iter().count();
         let retrying = PartState::Retrying {
@@ -578,9 +560,7 @@ mod tests {
     #[test]
     fn requeue_after_pause_keeps_bytes_done() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 3));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 3);
         reporter.part_done(1, 10);
         reporter.part_sent(2, 7);
         board.publish(&sink, Instant::now());
@@ -604,9 +584,7 @@ mod tests {
     #[test]
     fn speed_and_eta_follow_bytes_sent() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 100));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 100);
         let start = Instant::now();
         board.publish(&sink, start);
         reporter.part_sent(1, 100);

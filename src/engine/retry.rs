@@ -327,25 +327,9 @@ mod tests {
     use super::*;
     use crate::protocol::ServiceError;
     use crate::protocol::error::TransportKind;
+    use crate::protocol::error::testing::{service, transport};
     use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
     use std::time::UNIX_EPOCH;
-
-    fn service(status: u16, code: &str) -> OssError {
-        OssError::Service {
-            operation: "UploadPart",
-            target: "b/k".into(),
-            error: ServiceError::new(status, code, "m"),
-        }
-    }
-
-    fn transport(kind: TransportKind) -> OssError {
-        OssError::Transport {
-            operation: "UploadPart",
-            target: "b/k".into(),
-            kind,
-            message: "x".into(),
-        }
-    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

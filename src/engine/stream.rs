@@ -62,11 +62,7 @@ pub(crate) async fn run_stream(
     cancel: CancellationToken,
 ) -> Outcome {
     let reporter = ctx.board.reporter(id);
-    let slot = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        slot = ctx.scheduler.transfer_slot() => Some(slot),
-    };
+    let slot = ctx.scheduler.transfer_slot_unless(&cancel).await;
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {

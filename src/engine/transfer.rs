@@ -99,11 +99,7 @@ pub(crate) async fn run_file(
 ) -> Outcome {
     let reporter = ctx.board.reporter(transfer.id.clone());
     reporter.set_state(TransferState::Queued);
-    let slot = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        slot = ctx.scheduler.transfer_slot() => Some(slot),
-    };
+    let slot = ctx.scheduler.transfer_slot_unless(&cancel).await;
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {

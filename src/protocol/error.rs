@@ -241,17 +241,35 @@ impl OssError {
     }
 }
 
+/// Errors as an `UploadPart` of `b/k` meets them, for the unit tests of every layer.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{OssError, ServiceError, TransportKind};
 
-    fn service(status: u16, code: &str) -> OssError {
+    /// The server refused with this status and code.
+    pub(crate) fn service(status: u16, code: &str) -> OssError {
         OssError::Service {
             operation: "UploadPart",
             target: "b/k".into(),
             error: ServiceError::new(status, code, "m"),
         }
     }
+
+    /// No answer came, for this reason.
+    pub(crate) fn transport(kind: TransportKind) -> OssError {
+        OssError::Transport {
+            operation: "UploadPart",
+            target: "b/k".into(),
+            kind,
+            message: "x".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::service;
+    use super::*;
 
     #[test]
     fn retry_classification() {
