@@ -224,6 +224,20 @@ impl TransferSnapshot {
         }
     }
 
+    /// The state of part `number` (1-based), if the plan has it.
+    pub fn part(&self, number: u32) -> Option<&PartState> {
+        (number as usize)
+            .checked_sub(1)
+            .and_then(|index| self.parts.get(index))
+    }
+
+    /// The state of part `number` (1-based) to change, if the plan has it.
+    pub fn part_mut(&mut self, number: u32) -> Option<&mut PartState> {
+        (number as usize)
+            .checked_sub(1)
+            .and_then(|index| self.parts.get_mut(index))
+    }
+
     /// Bytes of part `number` (1-based) within the source.
     pub fn part_range(&self, number: u32) -> Range<u64> {
         super::plan::part_range(self.size, self.part_size, number)

@@ -153,7 +153,7 @@ impl Board {
                         // them, each followed by its part's current state.
                         let mut changed_parts = Vec::with_capacity(retries.len() * 2);
                         for (number, retry) in retries {
-                            let current = part_slot(&row.snapshot.parts, number).cloned();
+                            let current = row.snapshot.part(number).cloned();
                             changed_parts.push((number, retry));
                             changed_parts.extend(current.map(|state| (number, state)));
                         }
@@ -163,15 +163,13 @@ impl Board {
                     row.progress_dirty = false;
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
                         .into_iter()
-                        .filter(|(number, state)| {
-                            part_slot(&row.snapshot.parts, *number) != Some(state)
-                        })
+                        .filter(|(number, state)| row.snapshot.part(*number) != Some(state))
                         .collect();
                     changed_parts.extend(
                         std::mem::take(&mut row.changed_parts)
                             .into_iter()
                             .filter_map(|number| {
-                                let state = part_slot(&row.snapshot.parts, number)?;
+                                let state = row.snapshot.part(number)?;
                                 Some((number, state.clone()))
                             }),
                     );
@@ -218,12 +216,6 @@ impl Board {
 }
 
 /// Part `number` (1-based) of a part list.
-fn part_slot(parts: &[PartState], number: u32) -> Option<&PartState> {
-    (number as usize)
-        .checked_sub(1)
-        .and_then(|index| parts.get(index))
-}
-
 fn refresh_speed(row: &mut Row, now: Instant) {
     let moving = matches!(
         row.snapshot.state,
@@ -377,10 +369,7 @@ impl Reporter {
 
     pub(crate) fn set_part(&self, number: u32, state: PartState) {
         self.edit(false, |row| {
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             if *slot == state {
@@ -397,10 +386,7 @@ impl Reporter {
     /// Part `number` finished with `len` bytes.
     pub(crate) fn part_done(&self, number: u32, len: u64) {
         self.edit(false, |row| {
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             if *slot != PartState::Done {
@@ -415,10 +401,7 @@ impl Reporter {
     pub(crate) fn part_sent(&self, number: u32, bytes: u64) {
         self.edit(false, |row| {
             row.sent_total += bytes;
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             let bytes_sent = match slot {

@@ -170,10 +170,7 @@ impl TransfersModel {
                 row.eta_secs = eta_secs;
                 for (number, part) in changed_parts {
                     // Part numbers are 1-based on the wire and in events.
-                    if let Some(slot) = (number as usize)
-                        .checked_sub(1)
-                        .and_then(|i| row.parts.get_mut(i))
-                    {
+                    if let Some(slot) = row.part_mut(number) {
                         *slot = part;
                     }
                 }

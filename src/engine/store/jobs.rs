@@ -569,25 +569,36 @@ impl QueueStore {
 
     /// Pauses, resumes or finishes a job.
     pub fn set_job_state(&mut self, job: JobId, state: JobState) -> Result<(), StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE jobs SET state = ?2 WHERE id = ?1",
-                params![job.0, state.as_str()],
-            )
-            .map_err(self.sql_error("change a job's state"))?;
-        found(changed, job)
+        self.update_job(
+            job,
+            "UPDATE jobs SET state = ?2 WHERE id = ?1",
+            state.as_str(),
+            "change a job's state",
+        )
     }
 
     /// Marks a job's walk as running again (a re-walk) or finished.
     pub fn set_walk_state(&mut self, job: JobId, walk: WalkState) -> Result<(), StoreError> {
+        self.update_job(
+            job,
+            "UPDATE jobs SET walk_state = ?2 WHERE id = ?1",
+            walk.as_str(),
+            "change a job's walk state",
+        )
+    }
+
+    /// Runs one `UPDATE jobs … WHERE id = ?1` with `value` as `?2`; the job must exist.
+    fn update_job(
+        &mut self,
+        job: JobId,
+        sql: &str,
+        value: &str,
+        action: &'static str,
+    ) -> Result<(), StoreError> {
         let changed = self
             .conn
-            .execute(
-                "UPDATE jobs SET walk_state = ?2 WHERE id = ?1",
-                params![job.0, walk.as_str()],
-            )
-            .map_err(self.sql_error("change a job's walk state"))?;
+            .execute(sql, params![job.0, value])
+            .map_err(self.sql_error(action))?;
         found(changed, job)
     }
 
