@@ -32,6 +32,19 @@ pub struct NewTarget {
     pub credentials_ref: Option<String>,
 }
 
+impl NewTarget {
+    /// The fields in the order the target statements bind them (`?1` to `?5`).
+    fn columns(&self) -> [&dyn rusqlite::ToSql; 5] {
+        [
+            &self.label,
+            &self.endpoint,
+            &self.region,
+            &self.profile,
+            &self.credentials_ref,
+        ]
+    }
+}
+
 /// A stored target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -344,13 +357,7 @@ impl QueueStore {
             .execute(
                 "INSERT INTO targets (label, endpoint, region, profile, credentials_ref)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    target.label,
-                    target.endpoint,
-                    target.region,
-                    target.profile,
-                    target.credentials_ref
-                ],
+                &target.columns()[..],
             )
             .map_err(self.sql_error("store a target"))?;
         Ok(TargetId(self.conn.last_insert_rowid()))
@@ -364,13 +371,7 @@ impl QueueStore {
                 "SELECT id FROM targets WHERE label = ?1 AND endpoint = ?2
                    AND region IS ?3 AND profile IS ?4 AND credentials_ref IS ?5
                  ORDER BY id LIMIT 1",
-                params![
-                    target.label,
-                    target.endpoint,
-                    target.region,
-                    target.profile,
-                    target.credentials_ref
-                ],
+                &target.columns()[..],
                 |row| row.get(0),
             )
             .optional()
