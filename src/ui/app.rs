@@ -339,10 +339,10 @@ impl OssupApp {
             }
             ui.separator();
             if ui.button("Pause all").clicked() {
-                commands.push(UiCommand::PauseAll);
+                commands.push(UiCommand::Engine(EngineCommand::PauseAll));
             }
             if ui.button("Resume all").clicked() {
-                commands.push(UiCommand::ResumeAll);
+                commands.push(UiCommand::Engine(EngineCommand::ResumeAll));
             }
             ui.separator();
             self.target_choice_ui(ui, commands);
@@ -389,14 +389,7 @@ impl OssupApp {
         match command {
             UiCommand::AddPaths(paths) => self.add_paths(paths),
             UiCommand::OpenPicker(kind) => self.open_picker(kind),
-            UiCommand::Pause(id) => self.send(EngineCommand::Pause(id)),
-            UiCommand::Resume(id) => self.send(EngineCommand::Resume(id)),
-            UiCommand::Abort(id) => self.send(EngineCommand::Abort(id)),
-            UiCommand::Retry(id) => self.send(EngineCommand::Retry(id)),
-            UiCommand::Restart(id) => self.send(EngineCommand::Restart(id)),
-            UiCommand::Forget(id) => self.send(EngineCommand::Forget(id)),
-            UiCommand::PauseAll => self.send(EngineCommand::PauseAll),
-            UiCommand::ResumeAll => self.send(EngineCommand::ResumeAll),
+            UiCommand::Engine(command) => self.send(command),
             UiCommand::ListRemoteUploads => self.list_remote_uploads(None),
             UiCommand::ListMoreRemoteUploads => {
                 let next = self.remote.next_page.clone();

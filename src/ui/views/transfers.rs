@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use egui::{Color32, RichText, Ui};
 
+use crate::engine::EngineCommand;
 use crate::engine::event::{TransferId, TransferState};
 use crate::ui::command::UiCommand;
 use crate::ui::format::{bytes_label, eta_label, rate_label};
@@ -180,7 +181,9 @@ fn row_buttons_ui(
         view.abort_pending = Some(row.snapshot.id.clone());
     }
     if row.can_retry() && ui.button("Retry").clicked() {
-        commands.push(UiCommand::Retry(row.snapshot.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Retry(
+            row.snapshot.id.clone(),
+        )));
     }
     if row
         .snapshot
@@ -189,13 +192,19 @@ fn row_buttons_ui(
         .is_some_and(|e| e.restart_suggested)
         && ui.button("Start over").clicked()
     {
-        commands.push(UiCommand::Restart(row.snapshot.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Restart(
+            row.snapshot.id.clone(),
+        )));
     }
     if row.can_resume() && ui.button("Resume").clicked() {
-        commands.push(UiCommand::Resume(row.snapshot.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Resume(
+            row.snapshot.id.clone(),
+        )));
     }
     if row.can_pause() && ui.button("Pause").clicked() {
-        commands.push(UiCommand::Pause(row.snapshot.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Pause(
+            row.snapshot.id.clone(),
+        )));
     }
 }
 
@@ -240,7 +249,9 @@ fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>)
             .on_hover_text("Remove from the list (the object stays in the bucket)")
             .clicked()
         {
-            commands.push(UiCommand::Forget(row.snapshot.id.clone()));
+            commands.push(UiCommand::Engine(EngineCommand::Forget(
+                row.snapshot.id.clone(),
+            )));
         }
         ui.label(RichText::new(&row.file_name).strong());
         ui.label(RichText::new(row.destination_label()).weak());
@@ -281,7 +292,7 @@ fn abort_confirmation_ui(
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             if ui.button("Abort upload").clicked() {
-                commands.push(UiCommand::Abort(id.clone()));
+                commands.push(UiCommand::Engine(EngineCommand::Abort(id.clone())));
                 view.abort_pending = None;
             }
             if ui.button("Keep uploading").clicked() {
