@@ -2,7 +2,8 @@
 //!
 //! Every variant carries the operation and the target (`bucket/key`) so the message a
 //! person reads says what failed; service errors also keep the OSS code, EC and request id
-//! that support asks for.
+//! that support asks for. The OSS error codes every layer builds or branches on are named
+//! once, in [`code`].
 
 use std::fmt;
 use std::path::PathBuf;
