@@ -62,7 +62,7 @@ fn saving_a_new_profile_switches_uploads_to_it() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.state == TransferState::Done)
+            .is_some_and(|r| r.snapshot.state == TransferState::Done)
     });
     let row = harness.state().transfers().rows()[0].clone();
     assert_eq!(row.destination_label(), "oss://photos/beach.jpg");

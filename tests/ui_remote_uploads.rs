@@ -84,14 +84,14 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
     drop_files(&mut harness, &[first, second]);
     wait_until(&mut harness, GENEROUS, "both uploads started", |app| {
         let rows = app.transfers().rows();
-        rows.len() == 2 && rows.iter().all(|r| r.upload_id.is_some())
+        rows.len() == 2 && rows.iter().all(|r| r.snapshot.upload_id.is_some())
     });
     click(&mut harness, "Pause all");
     wait_until(&mut harness, GENEROUS, "both paused", |app| {
         app.transfers()
             .rows()
             .iter()
-            .all(|r| r.state == TransferState::Paused)
+            .all(|r| r.snapshot.state == TransferState::Paused)
     });
 
     click(&mut harness, "In-progress uploads");
@@ -120,7 +120,7 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
         app.transfers()
             .rows()
             .iter()
-            .any(|r| r.file_name == "a.bin" && r.state == TransferState::Done)
+            .any(|r| r.file_name == "a.bin" && r.snapshot.state == TransferState::Done)
     });
 
     click(&mut harness, "In-progress uploads");

@@ -29,7 +29,7 @@ fn first_run_targets_the_embedded_endpoint_and_dropped_files_complete() {
     drop_files(&mut harness, &[small.clone(), large.clone()]);
     wait_until(&mut harness, GENEROUS, "both uploads done", |app| {
         let rows = app.transfers().rows();
-        rows.len() == 2 && rows.iter().all(|r| r.state == TransferState::Done)
+        rows.len() == 2 && rows.iter().all(|r| r.snapshot.state == TransferState::Done)
     });
     let large_row = harness
         .state()
@@ -39,10 +39,20 @@ fn first_run_targets_the_embedded_endpoint_and_dropped_files_complete() {
         .find(|r| r.file_name == "large.bin")
         .expect("large row")
         .clone();
-    assert_eq!(large_row.parts.len(), 6, "550 KiB in 100 KiB parts");
-    assert!(large_row.parts.iter().all(|p| *p == PartState::Done));
-    assert_eq!(large_row.bucket, server::DEFAULT_BUCKET);
-    assert_eq!(large_row.key, "large.bin");
+    assert_eq!(
+        large_row.snapshot.parts.len(),
+        6,
+        "550 KiB in 100 KiB parts"
+    );
+    assert!(
+        large_row
+            .snapshot
+            .parts
+            .iter()
+            .all(|p| *p == PartState::Done)
+    );
+    assert_eq!(large_row.snapshot.bucket, server::DEFAULT_BUCKET);
+    assert_eq!(large_row.snapshot.key, "large.bin");
     harness.run_steps(2);
     assert_eq!(
         harness.get_all_by_label("CRC-64 verified").count(),
@@ -71,19 +81,20 @@ fn pause_stops_the_transfer_and_resume_completes_it() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.parts.contains(&PartState::Done))
+            .is_some_and(|r| r.snapshot.parts.contains(&PartState::Done))
     });
     click(&mut harness, "Pause");
     wait_until(&mut harness, GENEROUS, "paused", |app| {
-        app.transfers().rows()[0].state == TransferState::Paused
+        app.transfers().rows()[0].snapshot.state == TransferState::Paused
     });
     let paused = harness.state().transfers().rows()[0].clone();
     assert!(
-        paused.parts.iter().any(|p| *p != PartState::Done),
+        paused.snapshot.parts.iter().any(|p| *p != PartState::Done),
         "paused before the end"
     );
     assert!(
         !paused
+            .snapshot
             .parts
             .iter()
             .any(|p| matches!(p, PartState::InFlight { .. })),
@@ -92,7 +103,7 @@ fn pause_stops_the_transfer_and_resume_completes_it() {
 
     click(&mut harness, "Resume");
     wait_until(&mut harness, GENEROUS, "done after resume", |app| {
-        app.transfers().rows()[0].state == TransferState::Done
+        app.transfers().rows()[0].snapshot.state == TransferState::Done
     });
 }
 
@@ -114,7 +125,7 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.upload_id.is_some())
+            .is_some_and(|r| r.snapshot.upload_id.is_some())
     });
     click(&mut harness, "Abort…");
     harness.get_by_label_contains("Abort the upload of abort-me.bin");
@@ -154,16 +165,21 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
         let mut harness = harness(setup(&dirs, delay));
         drop_files(&mut harness, &[file]);
         wait_until(&mut harness, GENEROUS, "three parts done", |app| {
-            app.transfers()
-                .rows()
-                .first()
-                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
+            app.transfers().rows().first().is_some_and(|r| {
+                r.snapshot
+                    .parts
+                    .iter()
+                    .filter(|p| **p == PartState::Done)
+                    .count()
+                    >= 3
+            })
         });
         click(&mut harness, "Pause");
         wait_until(&mut harness, GENEROUS, "paused", |app| {
-            app.transfers().rows()[0].state == TransferState::Paused
+            app.transfers().rows()[0].snapshot.state == TransferState::Paused
         });
         let done = harness.state().transfers().rows()[0]
+            .snapshot
             .parts
             .iter()
             .filter(|p| **p == PartState::Done)
@@ -177,9 +193,14 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
         !app.transfers().rows().is_empty()
     });
     let row = harness.state().transfers().rows()[0].clone();
-    assert_eq!(row.state, TransferState::Paused);
+    assert_eq!(row.snapshot.state, TransferState::Paused);
     assert_eq!(row.file_name, "resume-me.bin");
-    let done_after = row.parts.iter().filter(|p| **p == PartState::Done).count();
+    let done_after = row
+        .snapshot
+        .parts
+        .iter()
+        .filter(|p| **p == PartState::Done)
+        .count();
     assert_eq!(
         done_after, done_before,
         "the part map is filled from the session"
@@ -187,7 +208,7 @@ fn after_a_restart_sessions_come_back_paused_with_their_part_maps() {
 
     click(&mut harness, "Resume");
     wait_until(&mut harness, GENEROUS, "done after restart", |app| {
-        app.transfers().rows()[0].state == TransferState::Done
+        app.transfers().rows()[0].snapshot.state == TransferState::Done
     });
 }
 
@@ -202,11 +223,11 @@ fn hovering_a_part_shows_its_number_range_and_state() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.parts.first() == Some(&PartState::Done))
+            .is_some_and(|r| r.snapshot.parts.first() == Some(&PartState::Done))
     });
     click(&mut harness, "Pause");
     wait_until(&mut harness, GENEROUS, "paused", |app| {
-        app.transfers().rows()[0].state == TransferState::Paused
+        app.transfers().rows()[0].snapshot.state == TransferState::Paused
     });
 
     let map = harness
@@ -233,11 +254,11 @@ fn a_failed_transfer_keeps_its_reason_code_and_a_retry_button() {
         app.transfers()
             .rows()
             .first()
-            .is_some_and(|r| r.state == TransferState::Failed)
+            .is_some_and(|r| r.snapshot.state == TransferState::Failed)
     });
     let row = harness.state().transfers().rows()[0].clone();
-    assert_eq!(row.bucket, "no-such-bucket");
-    let error = row.error.expect("a reason");
+    assert_eq!(row.snapshot.bucket, "no-such-bucket");
+    let error = row.snapshot.error.expect("a reason");
     assert_eq!(error.code.as_deref(), Some("NoSuchBucket"));
     harness.run_steps(2);
     harness.get_by_label(&error.message);

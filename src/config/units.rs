@@ -76,16 +76,18 @@ pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     }
 }
 
+/// The binary units byte counts are written in, largest first.
+const BINARY_UNITS: [(&str, u64); 4] = [
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+];
+
 /// Formats a byte count with binary units, exact when it is a whole number of a unit
 /// (`8MiB`), otherwise with one decimal (`1.5GiB`) or plain bytes under 1 KiB.
 pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
-    for (name, size) in UNITS {
+    for (name, size) in BINARY_UNITS {
         if bytes >= size {
             return if bytes.is_multiple_of(size) {
                 format!("{}{name}", bytes / size)
@@ -99,13 +101,7 @@ pub fn format_bytes(bytes: u64) -> String {
 
 /// Formats a byte count so that [`parse_bytes`] reads back exactly the same number.
 pub fn format_bytes_exact(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ];
-    for (name, size) in UNITS {
+    for (name, size) in BINARY_UNITS {
         if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{name}", bytes / size);
         }

@@ -24,6 +24,7 @@ use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
 use crate::protocol::ObjectRef;
+use crate::protocol::error::code;
 use crate::protocol::object_key::{validate_bucket_name, validate_object_key};
 
 /// How long shutdown waits for transfer tasks to stop and save.
@@ -600,7 +601,7 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         .await;
         match aborted {
             Ok(()) => {}
-            Err(request::Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
+            Err(request::Failure::Oss(e)) if e.is_code(code::NO_SUCH_UPLOAD) => {}
             Err(request::Failure::Oss(e)) => {
                 let object = ObjectRef::new(&session.bucket, &session.key);
                 let mut described = request::describe(&e, &object.to_string());
@@ -626,15 +627,7 @@ fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot
         .iter()
         .map(|p| (p.number, p.size))
         .collect();
-    let parts = (1..=part_count)
-        .map(|n| {
-            if done.contains_key(&n) {
-                PartState::Done
-            } else {
-                PartState::Queued
-            }
-        })
-        .collect();
+    let parts = PartState::map_of(part_count, &done);
     TransferSnapshot {
         part_size: session.part_size,
         state,

@@ -2,6 +2,7 @@
 //! and the sink that carries them, so the tasks that publish events depend on the events
 //! alone and not on the front end's handle.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -38,6 +39,22 @@ pub enum PartState {
     Failed {
         error: String,
     },
+}
+
+impl PartState {
+    /// The part map of `part_count` parts: those in `done` (number → size) done, the
+    /// rest queued.
+    pub fn map_of(part_count: u32, done: &BTreeMap<u32, u64>) -> Vec<PartState> {
+        (1..=part_count)
+            .map(|n| {
+                if done.contains_key(&n) {
+                    PartState::Done
+                } else {
+                    PartState::Queued
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where a transfer is in its life.
@@ -207,6 +224,20 @@ impl TransferSnapshot {
         }
     }
 
+    /// The state of part `number` (1-based), if the plan has it.
+    pub fn part(&self, number: u32) -> Option<&PartState> {
+        (number as usize)
+            .checked_sub(1)
+            .and_then(|index| self.parts.get(index))
+    }
+
+    /// The state of part `number` (1-based) to change, if the plan has it.
+    pub fn part_mut(&mut self, number: u32) -> Option<&mut PartState> {
+        (number as usize)
+            .checked_sub(1)
+            .and_then(|index| self.parts.get_mut(index))
+    }
+
     /// Bytes of part `number` (1-based) within the source.
     pub fn part_range(&self, number: u32) -> Range<u64> {
         super::plan::part_range(self.size, self.part_size, number)
@@ -256,6 +287,21 @@ pub enum EngineEvent {
     Notice { message: String },
     /// The engine has shut down; no more events follow.
     Stopped,
+}
+
+impl EngineEvent {
+    /// A progress event carrying the snapshot's state, bytes, speed and ETA, with the parts
+    /// whose state changed.
+    pub fn progress_of(snapshot: &TransferSnapshot, changed_parts: Vec<(u32, PartState)>) -> Self {
+        EngineEvent::Progress {
+            id: snapshot.id.clone(),
+            state: snapshot.state.clone(),
+            bytes_done: snapshot.bytes_done,
+            bytes_per_sec: snapshot.bytes_per_sec,
+            eta_secs: snapshot.eta_secs,
+            changed_parts,
+        }
+    }
 }
 
 /// Sends events to the front end and wakes it.

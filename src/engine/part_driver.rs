@@ -20,6 +20,7 @@ use super::request::{Failure, Stop, describe, request};
 use super::session_store::CompletedPart;
 use crate::protocol::ObjectRef;
 use crate::protocol::client::{Body, CompleteOptions, ProgressFn, PutOptions, UploadOutput};
+use crate::protocol::error::code;
 
 /// One part ready to be sent.
 pub(crate) struct NextPart {
@@ -261,7 +262,7 @@ pub(crate) async fn complete_and_verify(
     .await;
     let (etag, server_crc) = match answer {
         Ok(output) => (output.etag, output.crc64),
-        Err(Failure::Oss(e)) if e.is_code("FileAlreadyExists") => {
+        Err(Failure::Oss(e)) if e.is_code(code::FILE_ALREADY_EXISTS) => {
             // The parts would stay on the server forever: abort them.
             let _ = request(ctx, reporter, never, None, || {
                 ctx.client.abort_multipart_upload(bucket, key, upload_id)
@@ -270,7 +271,7 @@ pub(crate) async fn complete_and_verify(
             return Err(Stop::Skipped);
         }
         // A retried Complete whose first attempt went through: the object is there.
-        Err(Failure::Oss(e)) if e.is_code("NoSuchUpload") => {
+        Err(Failure::Oss(e)) if e.is_code(code::NO_SUCH_UPLOAD) => {
             let head = request(ctx, reporter, never, None, || {
                 ctx.client.head_object(bucket, key)
             })
@@ -338,7 +339,7 @@ pub(crate) async fn put_and_verify(
     .await;
     let output = match output {
         Ok(output) => output,
-        Err(Failure::Oss(e)) if e.is_code("FileAlreadyExists") => return Err(Stop::Skipped),
+        Err(Failure::Oss(e)) if e.is_code(code::FILE_ALREADY_EXISTS) => return Err(Stop::Skipped),
         Err(failure) => {
             if let Failure::Oss(e) = &failure {
                 reporter.set_part(

@@ -12,6 +12,7 @@ use super::event::{
     EngineEvent, EventSink, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
     TransferState,
 };
+use crate::protocol::error::code;
 
 /// How often progress is published per transfer (about 10 a second).
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -152,43 +153,27 @@ impl Board {
                         // them, each followed by its part's current state.
                         let mut changed_parts = Vec::with_capacity(retries.len() * 2);
                         for (number, retry) in retries {
-                            let current = part_slot(&row.snapshot.parts, number).cloned();
+                            let current = row.snapshot.part(number).cloned();
                             changed_parts.push((number, retry));
                             changed_parts.extend(current.map(|state| (number, state)));
                         }
-                        events.push(EngineEvent::Progress {
-                            id: row.snapshot.id.clone(),
-                            state: row.snapshot.state.clone(),
-                            bytes_done: row.snapshot.bytes_done,
-                            bytes_per_sec: row.snapshot.bytes_per_sec,
-                            eta_secs: row.snapshot.eta_secs,
-                            changed_parts,
-                        });
+                        events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
                     }
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
                         .into_iter()
-                        .filter(|(number, state)| {
-                            part_slot(&row.snapshot.parts, *number) != Some(state)
-                        })
+                        .filter(|(number, state)| row.snapshot.part(*number) != Some(state))
                         .collect();
                     changed_parts.extend(
                         std::mem::take(&mut row.changed_parts)
                             .into_iter()
                             .filter_map(|number| {
-                                let state = part_slot(&row.snapshot.parts, number)?;
+                                let state = row.snapshot.part(number)?;
                                 Some((number, state.clone()))
                             }),
                     );
-                    events.push(EngineEvent::Progress {
-                        id: row.snapshot.id.clone(),
-                        state: row.snapshot.state.clone(),
-                        bytes_done: row.snapshot.bytes_done,
-                        bytes_per_sec: row.snapshot.bytes_per_sec,
-                        eta_secs: row.snapshot.eta_secs,
-                        changed_parts,
-                    });
+                    events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
                 }
             }
         }
@@ -231,12 +216,6 @@ impl Board {
 }
 
 /// Part `number` (1-based) of a part list.
-fn part_slot(parts: &[PartState], number: u32) -> Option<&PartState> {
-    (number as usize)
-        .checked_sub(1)
-        .and_then(|index| parts.get(index))
-}
-
 fn refresh_speed(row: &mut Row, now: Instant) {
     let moving = matches!(
         row.snapshot.state,
@@ -338,7 +317,7 @@ impl Reporter {
             message: format!(
                 "oss://{bucket}/{key} already exists and overwriting is forbidden; skipped."
             ),
-            code: Some("FileAlreadyExists".into()),
+            code: Some(code::FILE_ALREADY_EXISTS.into()),
             request_id: None,
             restart_suggested: false,
         };
@@ -364,15 +343,7 @@ impl Reporter {
         self.edit(true, |row| {
             row.snapshot.size = size;
             row.snapshot.part_size = part_size;
-            row.snapshot.parts = (1..=part_count)
-                .map(|n| {
-                    if done.contains_key(&n) {
-                        PartState::Done
-                    } else {
-                        PartState::Queued
-                    }
-                })
-                .collect();
+            row.snapshot.parts = PartState::map_of(part_count, done);
             row.snapshot.bytes_done = done.values().sum();
         });
     }
@@ -398,10 +369,7 @@ impl Reporter {
 
     pub(crate) fn set_part(&self, number: u32, state: PartState) {
         self.edit(false, |row| {
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             if *slot == state {
@@ -418,10 +386,7 @@ impl Reporter {
     /// Part `number` finished with `len` bytes.
     pub(crate) fn part_done(&self, number: u32, len: u64) {
         self.edit(false, |row| {
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             if *slot != PartState::Done {
@@ -436,10 +401,7 @@ impl Reporter {
     pub(crate) fn part_sent(&self, number: u32, bytes: u64) {
         self.edit(false, |row| {
             row.sent_total += bytes;
-            let Some(slot) = (number as usize)
-                .checked_sub(1)
-                .and_then(|i| row.snapshot.parts.get_mut(i))
-            else {
+            let Some(slot) = row.snapshot.part_mut(number) else {
                 return;
             };
             let bytes_sent = match slot {
@@ -489,6 +451,14 @@ mod tests {
         }
     }
 
+    /// A board holding one uploading row of `parts` parts, and that row's reporter.
+    fn board_with(id: &str, parts: u32) -> (Board, Reporter) {
+        let board = Board::default();
+        board.insert(row(id, parts));
+        let reporter = board.reporter(TransferId(id.into()));
+        (board, reporter)
+    }
+
     #[test]
     fn snapshot_first_then_only_changed_parts() {
         let wakes = Arc::new(AtomicU32::new(0));
@@ -496,9 +466,7 @@ mod tests {
         let (sink, events) = EventSink::channel(Some(Arc::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })));
-        let board = Board::default();
-        board.insert(row("a", 4));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 4);
         reporter.part_sent(2, 5);
         let start = Instant::now();
         assert!(board.publish(&sink, start));
@@ -554,9 +522,7 @@ mod tests {
     #[test]
     fn retries_are_not_lost_behind_a_snapshot() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 2));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 2);
         board.publish(&sink, Instant::now());
         let _ = events.try_iter().count();
         let retrying = PartState::Retrying {
@@ -577,9 +543,7 @@ mod tests {
     #[test]
     fn requeue_after_pause_keeps_bytes_done() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 3));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 3);
         reporter.part_done(1, 10);
         reporter.part_sent(2, 7);
         board.publish(&sink, Instant::now());
@@ -603,9 +567,7 @@ mod tests {
     #[test]
     fn speed_and_eta_follow_bytes_sent() {
         let (sink, events) = EventSink::channel(None);
-        let board = Board::default();
-        board.insert(row("a", 100));
-        let reporter = board.reporter(TransferId("a".into()));
+        let (board, reporter) = board_with("a", 100);
         let start = Instant::now();
         board.publish(&sink, start);
         reporter.part_sent(1, 100);

@@ -18,6 +18,7 @@ use super::tuning::RetryPolicy;
 use crate::protocol::OssClient;
 use crate::protocol::client::ListUploadsParams;
 use crate::protocol::error::OssError;
+use crate::protocol::error::code;
 use crate::protocol::xml::PartSummary;
 
 /// Tries per AbortMultipartUpload when the server answers with a retryable error.
@@ -384,7 +385,7 @@ async fn abort_one(
             .await
         {
             Ok(()) => break false,
-            Err(error) if error.is_code("NoSuchUpload") => break true,
+            Err(error) if error.is_code(code::NO_SUCH_UPLOAD) => break true,
             // Aborting is safe to repeat; a busy or flaky server gets a few more tries.
             Err(error) if error.is_retryable() && attempt < ABORT_ATTEMPTS => {
                 tokio::time::sleep(ABORT_RETRY_DELAY * attempt).await;

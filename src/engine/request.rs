@@ -11,6 +11,7 @@ use super::event::{PartState, TransferError, TransferState};
 use super::progress::Reporter;
 use super::retry::RetryEvent;
 use crate::protocol::OssError;
+use crate::protocol::error::code;
 
 /// Why a transfer step did not go on.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl Failure {
 /// One sentence a person can act on, with the OSS code and request id when there are.
 pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
     let message = match error.code() {
-        Some("AccessDenied") => match denied_action(error) {
+        Some(code::ACCESS_DENIED) => match denied_action(error) {
             Some((verb, action)) => {
                 format!("Access was denied for {what}: this key may not {verb} ({action}).")
             }
@@ -62,16 +63,16 @@ pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
                 "Access was denied while uploading {what}: the credentials are not allowed to write there."
             ),
         },
-        Some("NoSuchBucket") => {
+        Some(code::NO_SUCH_BUCKET) => {
             format!("The bucket of {what} does not exist on this endpoint.")
         }
-        Some("SignatureDoesNotMatch") => format!(
+        Some(code::SIGNATURE_DOES_NOT_MATCH) => format!(
             "The server rejected the signature while uploading {what}: the access key secret is probably wrong."
         ),
-        Some("InvalidAccessKeyId") => {
+        Some(code::INVALID_ACCESS_KEY_ID) => {
             format!("The server does not know the access key id used for {what}.")
         }
-        Some("NoSuchUpload") => format!(
+        Some(code::NO_SUCH_UPLOAD) => format!(
             "The upload of {what} was aborted on the server; start over (Restart) to upload it again."
         ),
         _ => format!("Uploading {what} failed: {error}."),
@@ -80,7 +81,7 @@ pub(crate) fn describe(error: &OssError, what: &str) -> TransferError {
         message,
         code: error.code().map(str::to_owned),
         request_id: error.request_id().map(str::to_owned),
-        restart_suggested: error.is_code("NoSuchUpload"),
+        restart_suggested: error.is_code(code::NO_SUCH_UPLOAD),
     }
 }
 

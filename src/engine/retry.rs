@@ -14,16 +14,17 @@ use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
 use crate::protocol::client::clock_offset_to;
+use crate::protocol::error::code;
 use crate::protocol::{OssClient, OssError};
 
 /// Error codes that no retry can heal: the transfer fails with one clear sentence.
 const FATAL_CODES: &[&str] = &[
-    "AccessDenied",
-    "NoSuchBucket",
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId",
-    "InvalidBucketName",
-    "SecurityTokenExpired",
+    code::ACCESS_DENIED,
+    code::NO_SUCH_BUCKET,
+    code::SIGNATURE_DOES_NOT_MATCH,
+    code::INVALID_ACCESS_KEY_ID,
+    code::INVALID_BUCKET_NAME,
+    code::SECURITY_TOKEN_EXPIRED,
 ];
 
 /// What to do about a failed request.
@@ -41,7 +42,7 @@ pub enum ErrorClass {
 
 /// Sorts an error into what the retry loop does with it.
 pub fn classify(error: &OssError, now: SystemTime) -> ErrorClass {
-    if error.is_code("RequestTimeTooSkewed") {
+    if error.is_code(code::REQUEST_TIME_TOO_SKEWED) {
         return ErrorClass::ClockSkew {
             offset_secs: server_clock_offset(error, now),
         };
@@ -326,25 +327,9 @@ mod tests {
     use super::*;
     use crate::protocol::ServiceError;
     use crate::protocol::error::TransportKind;
+    use crate::protocol::error::testing::{service, transport};
     use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
     use std::time::UNIX_EPOCH;
-
-    fn service(status: u16, code: &str) -> OssError {
-        OssError::Service {
-            operation: "UploadPart",
-            target: "b/k".into(),
-            error: ServiceError::new(status, code, "m"),
-        }
-    }
-
-    fn transport(kind: TransportKind) -> OssError {
-        OssError::Transport {
-            operation: "UploadPart",
-            target: "b/k".into(),
-            kind,
-            message: "x".into(),
-        }
-    }
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
@@ -400,33 +385,42 @@ mod tests {
         (retrier, clock)
     }
 
+    /// Runs one request whose first `failures` calls fail with `error()` and whose next
+    /// answers with its call number; returns the result and the events seen.
+    async fn fail_then_answer(
+        r: &Retrier,
+        failures: u32,
+        error: impl Fn() -> OssError,
+    ) -> (Result<u32, OssError>, Vec<RetryEvent>) {
+        let calls = AtomicU32::new(0);
+        let mut seen = Vec::new();
+        let result = r
+            .run(
+                || {
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
+                    let answer = if n < failures { Err(error()) } else { Ok(n) };
+                    async move { answer }
+                },
+                |event| seen.push(event),
+            )
+            .await;
+        (result, seen)
+    }
+
     #[test]
     fn classification() {
         let now = SystemTime::now();
-        assert_eq!(
-            classify(&service(500, "InternalError"), now),
-            ErrorClass::Retry
-        );
-        assert_eq!(
-            classify(&service(403, "AccessDenied"), now),
-            ErrorClass::Fatal
-        );
-        assert_eq!(
-            classify(&service(404, "NoSuchBucket"), now),
-            ErrorClass::Fatal
-        );
-        assert_eq!(
-            classify(&service(404, "NoSuchUpload"), now),
-            ErrorClass::Fatal
-        );
-        assert_eq!(
-            classify(&transport(TransportKind::Connect), now),
-            ErrorClass::NetworkDown
-        );
-        assert_eq!(
-            classify(&transport(TransportKind::Broken), now),
-            ErrorClass::Retry
-        );
+        let cases = [
+            (service(500, "InternalError"), ErrorClass::Retry),
+            (service(403, "AccessDenied"), ErrorClass::Fatal),
+            (service(404, "NoSuchBucket"), ErrorClass::Fatal),
+            (service(404, "NoSuchUpload"), ErrorClass::Fatal),
+            (transport(TransportKind::Connect), ErrorClass::NetworkDown),
+            (transport(TransportKind::Broken), ErrorClass::Retry),
+        ];
+        for (error, class) in cases {
+            assert_eq!(classify(&error, now), class, "{error}");
+        }
         let skew = OssError::Service {
             operation: "PutObject",
             target: "b/k".into(),
@@ -473,23 +467,7 @@ mod tests {
     #[tokio::test]
     async fn retries_then_succeeds_reporting_attempts() {
         let (r, clock) = retrier(Arc::new(AtomicI64::new(0)));
-        let calls = AtomicU32::new(0);
-        let mut seen = Vec::new();
-        let result = r
-            .run(
-                || {
-                    let n = calls.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        if n < 2 {
-                            Err(service(503, "ServiceUnavailable"))
-                        } else {
-                            Ok(n)
-                        }
-                    }
-                },
-                |event| seen.push(event),
-            )
-            .await;
+        let (result, seen) = fail_then_answer(&r, 2, || service(503, "ServiceUnavailable")).await;
         assert_eq!(result.unwrap(), 2);
         let attempts: Vec<u32> = seen
             .iter()
@@ -536,24 +514,8 @@ mod tests {
     #[tokio::test]
     async fn network_outage_does_not_spend_attempts() {
         let (r, clock) = retrier(Arc::new(AtomicI64::new(0)));
-        let calls = AtomicU32::new(0);
-        let mut seen = Vec::new();
         // Ten connection failures (more than max_attempts), then success.
-        let result = r
-            .run(
-                || {
-                    let n = calls.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        if n < 10 {
-                            Err(transport(TransportKind::Connect))
-                        } else {
-                            Ok(())
-                        }
-                    }
-                },
-                |event| seen.push(event),
-            )
-            .await;
+        let (result, seen) = fail_then_answer(&r, 10, || transport(TransportKind::Connect)).await;
         assert!(result.is_ok());
         assert_eq!(clock.elapsed(), Duration::from_secs(50));
         assert_eq!(
@@ -599,22 +561,7 @@ mod tests {
 
         // Once the server answers, the outage is over and the budget is whole again.
         assert!(r.run(|| async { Ok(()) }, |_| {}).await.is_ok());
-        let calls = AtomicU32::new(0);
-        let result = r
-            .run(
-                || {
-                    let n = calls.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        if n < 2 {
-                            Err(transport(TransportKind::Connect))
-                        } else {
-                            Ok(())
-                        }
-                    }
-                },
-                |_| {},
-            )
-            .await;
+        let (result, _) = fail_then_answer(&r, 2, || transport(TransportKind::Connect)).await;
         assert!(result.is_ok());
         assert_eq!(clock.elapsed(), Duration::from_secs(22));
     }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use super::tuning::Tuning;
 
@@ -86,6 +87,18 @@ impl Scheduler {
     /// Waits for a transfer slot; hold it while the transfer runs.
     pub async fn transfer_slot(&self) -> OwnedSemaphorePermit {
         self.transfer_slots.acquire().await
+    }
+
+    /// Waits for a transfer slot unless `cancel` fires first (then there is none).
+    pub async fn transfer_slot_unless(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            slot = self.transfer_slot() => Some(slot),
+        }
     }
 
     /// A new per-transfer cap for one run of a transfer.

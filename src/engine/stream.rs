@@ -24,11 +24,12 @@ use super::session_store::CompletedPart;
 use super::transfer::Outcome;
 use crate::protocol::ObjectRef;
 use crate::protocol::client::{Body, InitiateOptions, PutOptions};
+use crate::protocol::error::code;
 
 /// A refusal to create the object (it exists and overwriting is forbidden) is a skip.
 fn stop_for(failure: Failure, what: &str) -> Stop {
     match failure {
-        Failure::Oss(e) if e.is_code("FileAlreadyExists") => Stop::Skipped,
+        Failure::Oss(e) if e.is_code(code::FILE_ALREADY_EXISTS) => Stop::Skipped,
         failure => failure.into_stop(what),
     }
 }
@@ -61,11 +62,7 @@ pub(crate) async fn run_stream(
     cancel: CancellationToken,
 ) -> Outcome {
     let reporter = ctx.board.reporter(id);
-    let slot = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        slot = ctx.scheduler.transfer_slot() => Some(slot),
-    };
+    let slot = ctx.scheduler.transfer_slot_unless(&cancel).await;
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {

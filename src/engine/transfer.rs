@@ -29,6 +29,7 @@ use super::session_store::{
 use super::source_file;
 use crate::protocol::ObjectRef;
 use crate::protocol::client::{Body, InitiateOptions, PutOptions};
+use crate::protocol::error::code;
 
 /// Finished parts are written to the session at most this often (and when the parts
 /// stop). Parts lost by a crash in between are found again by ListParts on resume.
@@ -98,11 +99,7 @@ pub(crate) async fn run_file(
 ) -> Outcome {
     let reporter = ctx.board.reporter(transfer.id.clone());
     reporter.set_state(TransferState::Queued);
-    let slot = tokio::select! {
-        biased;
-        () = cancel.cancelled() => None,
-        slot = ctx.scheduler.transfer_slot() => Some(slot),
-    };
+    let slot = ctx.scheduler.transfer_slot_unless(&cancel).await;
     let result = match slot {
         None => Err(Stop::Paused),
         Some(_slot) => {
@@ -293,7 +290,7 @@ async fn abort_old_upload(
     .await;
     match aborted {
         Ok(()) => {}
-        Err(Failure::Oss(e)) if e.is_code("NoSuchUpload") => {}
+        Err(Failure::Oss(e)) if e.is_code(code::NO_SUCH_UPLOAD) => {}
         Err(failure) => {
             return Err(failure.into_stop(&ObjectRef::new(&old.bucket, &old.key).to_string()));
         }
@@ -367,7 +364,7 @@ async fn initiate(
     .await;
     let initiated = match initiated {
         Ok(initiated) => initiated,
-        Err(Failure::Oss(e)) if e.is_code("FileAlreadyExists") => return Err(Stop::Skipped),
+        Err(Failure::Oss(e)) if e.is_code(code::FILE_ALREADY_EXISTS) => return Err(Stop::Skipped),
         Err(failure) => return Err(failure.into_stop(&what)),
     };
     let session = Session {

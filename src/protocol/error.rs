@@ -2,7 +2,8 @@
 //!
 //! Every variant carries the operation and the target (`bucket/key`) so the message a
 //! person reads says what failed; service errors also keep the OSS code, EC and request id
-//! that support asks for.
+//! that support asks for. The OSS error codes every layer builds or branches on are named
+//! once, in [`code`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,6 +11,65 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::object_key::NameError;
+
+/// The OSS error codes this crate builds or branches on, named once so a typo does not
+/// compile.
+pub mod code {
+    /// The credentials may not do this (or a presigned URL has expired).
+    pub const ACCESS_DENIED: &str = "AccessDenied";
+    /// The bucket to delete still holds objects.
+    pub const BUCKET_NOT_EMPTY: &str = "BucketNotEmpty";
+    /// A part (every one but the last) is below the minimum part size.
+    pub const ENTITY_TOO_SMALL: &str = "EntityTooSmall";
+    /// A body is larger than the operation allows.
+    pub const ENTITY_TOO_LARGE: &str = "EntityTooLarge";
+    /// A forbid-overwrite write found an object already at the key.
+    pub const FILE_ALREADY_EXISTS: &str = "FileAlreadyExists";
+    /// The body ended before the announced Content-Length.
+    pub const INCOMPLETE_BODY: &str = "IncompleteBody";
+    /// The server failed on its side; retrying may help.
+    pub const INTERNAL_ERROR: &str = "InternalError";
+    /// The access key id is unknown to the server.
+    pub const INVALID_ACCESS_KEY_ID: &str = "InvalidAccessKeyId";
+    /// A parameter or header has a value the operation refuses.
+    pub const INVALID_ARGUMENT: &str = "InvalidArgument";
+    /// The bucket name breaks the naming rules.
+    pub const INVALID_BUCKET_NAME: &str = "InvalidBucketName";
+    /// The Content-MD5 does not match the body.
+    pub const INVALID_DIGEST: &str = "InvalidDigest";
+    /// The object key breaks the naming rules.
+    pub const INVALID_OBJECT_NAME: &str = "InvalidObjectName";
+    /// A part named in CompleteMultipartUpload is missing or has another ETag.
+    pub const INVALID_PART: &str = "InvalidPart";
+    /// The parts of CompleteMultipartUpload are not in ascending order.
+    pub const INVALID_PART_ORDER: &str = "InvalidPartOrder";
+    /// The requested byte range lies outside the object.
+    pub const INVALID_RANGE: &str = "InvalidRange";
+    /// A request body is not the XML the operation expects.
+    pub const MALFORMED_XML: &str = "MalformedXML";
+    /// The HTTP method is not allowed on this resource.
+    pub const METHOD_NOT_ALLOWED: &str = "MethodNotAllowed";
+    /// The bucket does not exist on this endpoint.
+    pub const NO_SUCH_BUCKET: &str = "NoSuchBucket";
+    /// No object at the key.
+    pub const NO_SUCH_KEY: &str = "NoSuchKey";
+    /// The multipart upload id is unknown: aborted, completed or never started.
+    pub const NO_SUCH_UPLOAD: &str = "NoSuchUpload";
+    /// The server does not offer this operation or sub-resource.
+    pub const NOT_IMPLEMENTED: &str = "NotImplemented";
+    /// The body arrived too slowly; retrying may help.
+    pub const REQUEST_TIMEOUT: &str = "RequestTimeout";
+    /// Our clock differs too much from the server's.
+    pub const REQUEST_TIME_TOO_SKEWED: &str = "RequestTimeTooSkewed";
+    /// The STS security token has expired.
+    pub const SECURITY_TOKEN_EXPIRED: &str = "SecurityTokenExpired";
+    /// The server is temporarily unavailable (or has too many connections); retry.
+    pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+    /// The signature the server computed differs from ours.
+    pub const SIGNATURE_DOES_NOT_MATCH: &str = "SignatureDoesNotMatch";
+    /// The server asks us to send fewer requests; retry later.
+    pub const SLOW_DOWN: &str = "SlowDown";
+}
 
 /// An error answer from OSS (or from `ossup serve`): the `<Error>` body plus the status.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,7 +217,10 @@ impl OssError {
                     || error.status == 429
                     || matches!(
                         error.code.as_str(),
-                        "RequestTimeout" | "InternalError" | "ServiceUnavailable" | "SlowDown"
+                        code::REQUEST_TIMEOUT
+                            | code::INTERNAL_ERROR
+                            | code::SERVICE_UNAVAILABLE
+                            | code::SLOW_DOWN
                     )
             }
             OssError::Transport { .. } | OssError::ChecksumMismatch { .. } => true,
@@ -179,17 +242,35 @@ impl OssError {
     }
 }
 
+/// Errors as an `UploadPart` of `b/k` meets them, for the unit tests of every layer.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{OssError, ServiceError, TransportKind};
 
-    fn service(status: u16, code: &str) -> OssError {
+    /// The server refused with this status and code.
+    pub(crate) fn service(status: u16, code: &str) -> OssError {
         OssError::Service {
             operation: "UploadPart",
             target: "b/k".into(),
             error: ServiceError::new(status, code, "m"),
         }
     }
+
+    /// No answer came, for this reason.
+    pub(crate) fn transport(kind: TransportKind) -> OssError {
+        OssError::Transport {
+            operation: "UploadPart",
+            target: "b/k".into(),
+            kind,
+            message: "x".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::service;
+    use super::*;
 
     #[test]
     fn retry_classification() {

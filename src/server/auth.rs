@@ -28,6 +28,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::protocol::ServiceError;
+use crate::protocol::error::code;
 use crate::protocol::signing::{
     self, HEADER_AUTHORIZATION, HEADER_DATE, HEADER_OSS_DATE, RequestTarget,
     V1_QUERY_ACCESS_KEY_ID, V1_QUERY_EXPIRES, V1_QUERY_SIGNATURE, V4_ALGORITHM, V4_PRODUCT,
@@ -127,7 +128,7 @@ pub fn authenticate(
     }
     Err(ServiceError::new(
         403,
-        "AccessDenied",
+        code::ACCESS_DENIED,
         "You have no right to access this resource: the request is not signed (no Authorization header and no presigned URL parameters).",
     ))
 }
@@ -164,7 +165,7 @@ fn v1_header(
         .ok_or_else(|| {
             ServiceError::new(
                 403,
-                "AccessDenied",
+                code::ACCESS_DENIED,
                 "OSS authentication requires a valid Date.",
             )
         })?;
@@ -327,7 +328,7 @@ fn v4_header(
     let request_time = request_time.ok_or_else(|| {
         ServiceError::new(
             403,
-            "AccessDenied",
+            code::ACCESS_DENIED,
             "OSS V4 authentication requires a valid x-oss-date header (YYYYMMDDTHHMMSSZ).",
         )
     })?;
@@ -497,7 +498,7 @@ fn check_region(credential: &V4Credential<'_>, region: &str) -> Result<(), Servi
     }
     Err(ServiceError::new(
         403,
-        "AccessDenied",
+        code::ACCESS_DENIED,
         format!(
             "Invalid signing region: the request is signed for region `{}`, but this endpoint serves region `{region}`.",
             credential.region
@@ -521,7 +522,7 @@ fn lookup<'k>(keys: &'k KeyStore, access_key_id: &str) -> Result<&'k str, Servic
     keys.secret(access_key_id).ok_or_else(|| {
         ServiceError::new(
             403,
-            "InvalidAccessKeyId",
+            code::INVALID_ACCESS_KEY_ID,
             "The OSS Access Key Id you provided does not exist in our records.",
         )
         .with_detail("OSSAccessKeyId", access_key_id)
@@ -538,7 +539,7 @@ fn check_skew(request_time: SystemTime, now: SystemTime) -> Result<(), ServiceEr
     }
     Err(ServiceError::new(
         403,
-        "RequestTimeTooSkewed",
+        code::REQUEST_TIME_TOO_SKEWED,
         "The difference between the request time and the current time is too large.",
     )
     .with_detail("RequestTime", signing::http_date(request_time))
@@ -550,14 +551,14 @@ fn check_skew(request_time: SystemTime, now: SystemTime) -> Result<(), ServiceEr
 }
 
 fn expired(now: SystemTime) -> ServiceError {
-    ServiceError::new(403, "AccessDenied", "Request has expired.")
+    ServiceError::new(403, code::ACCESS_DENIED, "Request has expired.")
         .with_detail("ServerTime", signing::http_date(now))
 }
 
 fn signature_mismatch(access_key_id: &str, provided: &str) -> ServiceError {
     let mut error = ServiceError::new(
         403,
-        "SignatureDoesNotMatch",
+        code::SIGNATURE_DOES_NOT_MATCH,
         "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
     )
     .with_detail("OSSAccessKeyId", access_key_id)
@@ -567,7 +568,7 @@ fn signature_mismatch(access_key_id: &str, provided: &str) -> ServiceError {
 }
 
 fn invalid_argument(name: &str, value: &str, message: &str) -> ServiceError {
-    ServiceError::new(400, "InvalidArgument", message)
+    ServiceError::new(400, code::INVALID_ARGUMENT, message)
         .with_detail("ArgumentName", name)
         .with_detail("ArgumentValue", value)
 }

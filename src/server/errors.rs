@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::protocol::ServiceError;
+use crate::protocol::error::code;
 
 /// Why the server could not start or keep running.
 #[derive(Debug, Error)]
@@ -32,18 +33,23 @@ pub enum ServerError {
 }
 
 pub fn no_such_bucket(bucket: &str) -> ServiceError {
-    ServiceError::new(404, "NoSuchBucket", "The specified bucket does not exist.")
-        .with_detail("BucketName", bucket)
+    ServiceError::new(
+        404,
+        code::NO_SUCH_BUCKET,
+        "The specified bucket does not exist.",
+    )
+    .with_detail("BucketName", bucket)
 }
 
 pub fn no_such_key(key: &str) -> ServiceError {
-    ServiceError::new(404, "NoSuchKey", "The specified key does not exist.").with_detail("Key", key)
+    ServiceError::new(404, code::NO_SUCH_KEY, "The specified key does not exist.")
+        .with_detail("Key", key)
 }
 
 pub fn no_such_upload(upload_id: &str) -> ServiceError {
     ServiceError::new(
         404,
-        "NoSuchUpload",
+        code::NO_SUCH_UPLOAD,
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
     )
     .with_detail("UploadId", upload_id)
@@ -52,7 +58,7 @@ pub fn no_such_upload(upload_id: &str) -> ServiceError {
 pub fn invalid_part(part_number: u32, etag: &str, why: &str) -> ServiceError {
     ServiceError::new(
         400,
-        "InvalidPart",
+        code::INVALID_PART,
         format!("One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag: {why}"),
     )
     .with_detail("PartNumber", part_number.to_string())
@@ -62,7 +68,7 @@ pub fn invalid_part(part_number: u32, etag: &str, why: &str) -> ServiceError {
 pub fn invalid_part_order() -> ServiceError {
     let mut error = ServiceError::new(
         400,
-        "InvalidPartOrder",
+        code::INVALID_PART_ORDER,
         "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
     );
     error.ec = Some("0042-00000209".into());
@@ -72,7 +78,7 @@ pub fn invalid_part_order() -> ServiceError {
 pub fn entity_too_small(part_number: u32, size: u64) -> ServiceError {
     let mut error = ServiceError::new(
         400,
-        "EntityTooSmall",
+        code::ENTITY_TOO_SMALL,
         "Your proposed upload is smaller than the minimum allowed size: every part but the last must be at least 102400 bytes.",
     )
     .with_detail("PartNumber", part_number.to_string())
@@ -85,7 +91,7 @@ pub fn entity_too_small(part_number: u32, size: u64) -> ServiceError {
 pub fn entity_too_large(max: u64) -> ServiceError {
     ServiceError::new(
         400,
-        "EntityTooLarge",
+        code::ENTITY_TOO_LARGE,
         "Your proposed upload exceeds the maximum allowed size.",
     )
     .with_detail("MaxSizeAllowed", max.to_string())
@@ -94,14 +100,14 @@ pub fn entity_too_large(max: u64) -> ServiceError {
 pub fn invalid_digest(sent: &str) -> ServiceError {
     ServiceError::new(
         400,
-        "InvalidDigest",
+        code::INVALID_DIGEST,
         "The Content-MD5 you specified did not match what we received.",
     )
     .with_detail("ContentMD5", sent)
 }
 
 pub fn file_already_exists(key: &str, during_complete: bool) -> ServiceError {
-    let mut error = ServiceError::new(409, "FileAlreadyExists", "The object already exists.")
+    let mut error = ServiceError::new(409, code::FILE_ALREADY_EXISTS, "The object already exists.")
         .with_detail("Key", key);
     if during_complete {
         error.ec = Some("0042-00000214".into());
@@ -110,7 +116,7 @@ pub fn file_already_exists(key: &str, during_complete: bool) -> ServiceError {
 }
 
 pub fn invalid_argument(name: &str, value: &str, message: &str) -> ServiceError {
-    ServiceError::new(400, "InvalidArgument", message)
+    ServiceError::new(400, code::INVALID_ARGUMENT, message)
         .with_detail("ArgumentName", name)
         .with_detail("ArgumentValue", value)
 }
@@ -118,7 +124,7 @@ pub fn invalid_argument(name: &str, value: &str, message: &str) -> ServiceError 
 pub fn malformed_xml(why: &str) -> ServiceError {
     ServiceError::new(
         400,
-        "MalformedXML",
+        code::MALFORMED_XML,
         format!(
             "The XML you provided was not well-formed or did not validate against our published schema: {why}"
         ),
@@ -126,17 +132,17 @@ pub fn malformed_xml(why: &str) -> ServiceError {
 }
 
 pub fn invalid_object_name(why: &str) -> ServiceError {
-    ServiceError::new(400, "InvalidObjectName", why)
+    ServiceError::new(400, code::INVALID_OBJECT_NAME, why)
 }
 
 pub fn invalid_bucket_name(why: &str) -> ServiceError {
-    ServiceError::new(400, "InvalidBucketName", why)
+    ServiceError::new(400, code::INVALID_BUCKET_NAME, why)
 }
 
 pub fn invalid_range(size: u64) -> ServiceError {
     ServiceError::new(
         416,
-        "InvalidRange",
+        code::INVALID_RANGE,
         "The requested range cannot be satisfied.",
     )
     .with_detail("ObjectSize", size.to_string())
@@ -145,7 +151,7 @@ pub fn invalid_range(size: u64) -> ServiceError {
 pub fn bucket_not_empty(bucket: &str) -> ServiceError {
     ServiceError::new(
         409,
-        "BucketNotEmpty",
+        code::BUCKET_NOT_EMPTY,
         "The bucket you tried to delete is not empty.",
     )
     .with_detail("BucketName", bucket)
@@ -154,7 +160,7 @@ pub fn bucket_not_empty(bucket: &str) -> ServiceError {
 pub fn method_not_allowed(method: &str) -> ServiceError {
     ServiceError::new(
         405,
-        "MethodNotAllowed",
+        code::METHOD_NOT_ALLOWED,
         "The specified method is not allowed against this resource.",
     )
     .with_detail("Method", method)
@@ -163,7 +169,7 @@ pub fn method_not_allowed(method: &str) -> ServiceError {
 pub fn internal_error(why: &str) -> ServiceError {
     ServiceError::new(
         500,
-        "InternalError",
+        code::INTERNAL_ERROR,
         format!("We encountered an internal error: {why}"),
     )
 }
@@ -171,7 +177,7 @@ pub fn internal_error(why: &str) -> ServiceError {
 pub fn service_unavailable() -> ServiceError {
     ServiceError::new(
         503,
-        "ServiceUnavailable",
+        code::SERVICE_UNAVAILABLE,
         "The service is temporarily unavailable. Please retry.",
     )
 }
@@ -180,7 +186,7 @@ pub fn service_unavailable() -> ServiceError {
 pub fn content_sha256_mismatch(claimed: &str) -> ServiceError {
     let mut error = ServiceError::new(
         400,
-        "InvalidArgument",
+        code::INVALID_ARGUMENT,
         "The x-oss-content-sha256 header does not match the request body: sign the body's SHA-256 or UNSIGNED-PAYLOAD.",
     )
     .with_detail("ArgumentName", "x-oss-content-sha256")
@@ -193,7 +199,7 @@ pub fn content_sha256_mismatch(claimed: &str) -> ServiceError {
 pub fn not_implemented(sub_resource: &str) -> ServiceError {
     ServiceError::new(
         501,
-        "NotImplemented",
+        code::NOT_IMPLEMENTED,
         format!("ossup serve does not implement the `{sub_resource}` sub-resource."),
     )
 }
@@ -202,7 +208,7 @@ pub fn not_implemented(sub_resource: &str) -> ServiceError {
 pub fn too_many_connections() -> ServiceError {
     ServiceError::new(
         503,
-        "ServiceUnavailable",
+        code::SERVICE_UNAVAILABLE,
         "The server has too many connections open. Please retry.",
     )
 }
@@ -211,7 +217,7 @@ pub fn too_many_connections() -> ServiceError {
 pub fn request_timeout() -> ServiceError {
     ServiceError::new(
         400,
-        "RequestTimeout",
+        code::REQUEST_TIMEOUT,
         "Your socket connection to the server was not read from or written to within the timeout period.",
     )
 }
@@ -219,7 +225,7 @@ pub fn request_timeout() -> ServiceError {
 pub fn incomplete_body(received: u64) -> ServiceError {
     ServiceError::new(
         400,
-        "IncompleteBody",
+        code::INCOMPLETE_BODY,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
     )
     .with_detail("Received", received.to_string())

@@ -356,23 +356,12 @@ pub fn list_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::meta::{FORMAT_VERSION, ObjectAttributes, ObjectType};
+    use crate::server::meta::FORMAT_VERSION;
 
     fn objects(keys: &[&str]) -> BTreeMap<String, ObjectMeta> {
         keys.iter()
             .map(|key| {
-                let meta = ObjectMeta {
-                    format_version: FORMAT_VERSION,
-                    key: key.to_string(),
-                    size: 1,
-                    etag: "E".into(),
-                    crc64: 0,
-                    content_md5: None,
-                    last_modified_ms: 0,
-                    object_type: ObjectType::Normal,
-                    attributes: ObjectAttributes::default(),
-                    segments: vec![],
-                };
+                let meta = ObjectMeta::for_test(key, 1);
                 (key.to_string(), meta)
             })
             .collect()

@@ -57,6 +57,25 @@ pub struct ObjectMeta {
     pub segments: Vec<Segment>,
 }
 
+#[cfg(test)]
+impl ObjectMeta {
+    /// An empty-bodied normal object record of `size` bytes at `key`, for unit tests.
+    pub(crate) fn for_test(key: &str, size: u64) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            key: key.to_owned(),
+            size,
+            etag: "E".into(),
+            crc64: 0,
+            content_md5: None,
+            last_modified_ms: 0,
+            object_type: ObjectType::Normal,
+            attributes: ObjectAttributes::default(),
+            segments: Vec::new(),
+        }
+    }
+}
+
 /// A multipart upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadMeta {

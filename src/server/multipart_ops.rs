@@ -13,6 +13,7 @@ use super::listing::{self, KeyListing, PartListing};
 use super::meta::{FORMAT_VERSION, PartMeta};
 use super::request::{MAX_PAGE, attributes_from_headers, forbids_overwrite, page_size};
 use super::response;
+use super::store::Index;
 use crate::protocol::ServiceError;
 use crate::protocol::xml::{
     self, CompleteMultipartUpload, CompleteMultipartUploadResult, InitiateMultipartUploadResult,
@@ -166,24 +167,20 @@ pub async fn list_uploads(call: &Call<'_>) -> Result<Response, ServiceError> {
         max: page_size(call.param("max-uploads"), "max-uploads", MAX_PAGE)?,
         url_encoded: call.url_encoded(),
     };
-    let result = call
-        .app
-        .store
-        .read(|index| {
-            let contents = index
-                .buckets
-                .get(bucket)
-                .ok_or_else(|| errors::no_such_bucket(bucket))?;
-            let initiated = |id: &str| index.uploads.get(id).map_or(0, |u| u.meta.initiated_ms);
-            Ok::<_, ServiceError>(listing::list_uploads(
-                bucket,
-                &contents.uploads,
-                initiated,
-                &listing,
-            ))
-        })
-        .await?;
-    Ok(response::xml_document(&result))
+    xml_from_index(call, |index| {
+        let contents = index
+            .buckets
+            .get(bucket)
+            .ok_or_else(|| errors::no_such_bucket(bucket))?;
+        let initiated = |id: &str| index.uploads.get(id).map_or(0, |u| u.meta.initiated_ms);
+        Ok(listing::list_uploads(
+            bucket,
+            &contents.uploads,
+            initiated,
+            &listing,
+        ))
+    })
+    .await
 }
 
 pub async fn list_parts(call: &Call<'_>) -> Result<Response, ServiceError> {
@@ -203,20 +200,25 @@ pub async fn list_parts(call: &Call<'_>) -> Result<Response, ServiceError> {
         max: page_size(call.param("max-parts"), "max-parts", MAX_PAGE)?,
         url_encoded: call.url_encoded(),
     };
-    let result = call
-        .app
-        .store
-        .read(|index| {
-            let upload = index.upload(bucket, key, upload_id)?;
-            Ok::<_, ServiceError>(listing::list_parts(
-                bucket,
-                key,
-                upload_id,
-                &upload.meta.attributes.storage_class,
-                &upload.parts,
-                &listing,
-            ))
-        })
-        .await?;
-    Ok(response::xml_document(&result))
+    xml_from_index(call, |index| {
+        let upload = index.upload(bucket, key, upload_id)?;
+        Ok(listing::list_parts(
+            bucket,
+            key,
+            upload_id,
+            &upload.meta.attributes.storage_class,
+            &upload.parts,
+            &listing,
+        ))
+    })
+    .await
+}
+
+/// Answers with the XML document `view` builds from the index, or with its refusal.
+async fn xml_from_index<T: serde::Serialize>(
+    call: &Call<'_>,
+    view: impl FnOnce(&Index) -> Result<T, ServiceError>,
+) -> Result<Response, ServiceError> {
+    let document = call.app.store.read(view).await?;
+    Ok(response::xml_document(&document))
 }

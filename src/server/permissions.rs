@@ -36,7 +36,10 @@ pub const ACTION_TABLE: &[(Operation, &str)] = &[
     (Operation::ListParts, "oss:ListParts"),
     (Operation::PutBucketLifecycle, "oss:PutBucketLifecycle"),
     (Operation::GetBucketLifecycle, "oss:GetBucketLifecycle"),
-    (Operation::DeleteBucketLifecycle, "oss:DeleteBucketLifecycle"),
+    (
+        Operation::DeleteBucketLifecycle,
+        "oss:DeleteBucketLifecycle",
+    ),
 ];
 
 /// RAM actions a permission list may name: the ones in [`ACTION_TABLE`].

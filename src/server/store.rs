@@ -1193,7 +1193,6 @@ async fn run_to_completion<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::meta::{ObjectType, Segment};
 
     async fn temp_with(store: &Store, bytes: &[u8]) -> TempFile {
         let file = store.new_temp_file();
@@ -1202,18 +1201,19 @@ mod tests {
     }
 
     fn object(key: &str, size: u64) -> ObjectMeta {
-        ObjectMeta {
-            format_version: FORMAT_VERSION,
-            key: key.to_owned(),
-            size,
-            etag: "E".into(),
-            crc64: 0,
-            content_md5: None,
-            last_modified_ms: 0,
-            object_type: ObjectType::Normal,
-            attributes: ObjectAttributes::default(),
-            segments: Vec::<Segment>::new(),
-        }
+        ObjectMeta::for_test(key, size)
+    }
+
+    /// A store over a fresh folder with the bucket `demo` and one multipart upload to
+    /// `key` (the folder, the store, the upload id).
+    async fn store_with_upload(key: &str) -> (tempfile::TempDir, Arc<Store>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), &["demo".to_owned()]).unwrap());
+        let upload = store
+            .initiate("demo", key, ObjectAttributes::default(), false)
+            .await
+            .unwrap();
+        (dir, store, upload.upload_id)
     }
 
     fn part(number: u32, size: u64) -> PartMeta {
@@ -1281,13 +1281,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_complete_dropped_by_its_caller_still_finishes_consistently() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), &["demo".to_owned()]).unwrap());
-        let upload = store
-            .initiate("demo", "k", ObjectAttributes::default(), false)
-            .await
-            .unwrap();
-        let id = upload.upload_id.as_str();
+        let (_dir, store, upload_id) = store_with_upload("k").await;
+        let id = upload_id.as_str();
         let body = temp_with(&store, b"only part").await;
         store
             .put_part("demo", "k", id, part(1, 9), body)
@@ -1317,13 +1312,8 @@ mod tests {
 
     #[tokio::test]
     async fn complete_reuses_part_blobs_and_removes_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), &["demo".to_owned()]).unwrap());
-        let upload = store
-            .initiate("demo", "k", ObjectAttributes::default(), false)
-            .await
-            .unwrap();
-        let id = upload.upload_id.as_str();
+        let (dir, store, upload_id) = store_with_upload("k").await;
+        let id = upload_id.as_str();
         let mut stored = Vec::new();
         for number in 1..=3 {
             let body = temp_with(&store, &vec![number as u8; 102_400]).await;

@@ -339,10 +339,10 @@ impl OssupApp {
             }
             ui.separator();
             if ui.button("Pause all").clicked() {
-                commands.push(UiCommand::PauseAll);
+                commands.push(UiCommand::Engine(EngineCommand::PauseAll));
             }
             if ui.button("Resume all").clicked() {
-                commands.push(UiCommand::ResumeAll);
+                commands.push(UiCommand::Engine(EngineCommand::ResumeAll));
             }
             ui.separator();
             self.target_choice_ui(ui, commands);
@@ -389,14 +389,7 @@ impl OssupApp {
         match command {
             UiCommand::AddPaths(paths) => self.add_paths(paths),
             UiCommand::OpenPicker(kind) => self.open_picker(kind),
-            UiCommand::Pause(id) => self.send(EngineCommand::Pause(id)),
-            UiCommand::Resume(id) => self.send(EngineCommand::Resume(id)),
-            UiCommand::Abort(id) => self.send(EngineCommand::Abort(id)),
-            UiCommand::Retry(id) => self.send(EngineCommand::Retry(id)),
-            UiCommand::Restart(id) => self.send(EngineCommand::Restart(id)),
-            UiCommand::Forget(id) => self.send(EngineCommand::Forget(id)),
-            UiCommand::PauseAll => self.send(EngineCommand::PauseAll),
-            UiCommand::ResumeAll => self.send(EngineCommand::ResumeAll),
+            UiCommand::Engine(command) => self.send(command),
             UiCommand::ListRemoteUploads => {
                 self.list_remote_uploads(None);
                 self.auto_abort_job(None, false);
@@ -415,8 +408,8 @@ impl OssupApp {
                     .transfers
                     .rows()
                     .iter()
-                    .find(|row| row.upload_id.as_deref() == Some(upload_id.as_str()))
-                    .map(|row| row.id.clone());
+                    .find(|row| row.snapshot.upload_id.as_deref() == Some(upload_id.as_str()))
+                    .map(|row| row.snapshot.id.clone());
                 match owner {
                     Some(id) => {
                         self.send(EngineCommand::Resume(id));
@@ -487,14 +480,14 @@ impl OssupApp {
             .rows()
             .iter()
             .filter_map(|row| {
-                let upload_id = row.upload_id.clone()?;
+                let upload_id = row.snapshot.upload_id.clone()?;
                 Some(LocalSession {
-                    id: row.id.0.clone(),
-                    session_file: store.path_of(&row.id),
+                    id: row.snapshot.id.0.clone(),
+                    session_file: store.path_of(&row.snapshot.id),
                     endpoint: endpoint.clone(),
-                    local_path: row.source.clone(),
-                    bucket: row.bucket.clone(),
-                    key: row.key.clone(),
+                    local_path: row.snapshot.source.clone(),
+                    bucket: row.snapshot.bucket.clone(),
+                    key: row.snapshot.key.clone(),
                     upload_id,
                 })
             })
@@ -587,8 +580,8 @@ impl OssupApp {
                 .transfers
                 .rows()
                 .iter()
-                .find(|t| t.upload_id.as_deref() == Some(upload.upload_id.as_str()))
-                .map(|t| t.id.clone());
+                .find(|t| t.snapshot.upload_id.as_deref() == Some(upload.upload_id.as_str()))
+                .map(|t| t.snapshot.id.clone());
             match owner {
                 Some(id) => through_engine.push((id, upload.key.clone(), upload.upload_id.clone())),
                 None => on_server.push(row.upload.clone()),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::engine::event::TransferId;
+use crate::engine::EngineCommand;
 
 /// Which file dialog to open (off the UI thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,17 +18,9 @@ pub enum UiCommand {
     /// Upload these files or folders to the current destination.
     AddPaths(Vec<PathBuf>),
     OpenPicker(PickKind),
-    Pause(TransferId),
-    Resume(TransferId),
-    /// Abort after the user confirmed it.
-    Abort(TransferId),
-    Retry(TransferId),
-    /// Start over, aborting the old upload id.
-    Restart(TransferId),
-    /// Drop a finished or failed transfer from the list.
-    Forget(TransferId),
-    PauseAll,
-    ResumeAll,
+    /// A transfer command passed to the engine as it is: pause, resume, retry, start
+    /// over, forget, pause or resume all, and abort once the user confirmed it.
+    Engine(EngineCommand),
     /// (Re)list in-progress uploads of the cleanup view's bucket and prefix from the start.
     ListRemoteUploads,
     /// Fetch the next page of in-progress uploads.

@@ -1,37 +1,17 @@
 //! View models the window draws from, updated only by engine events (no I/O here).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
-use crate::engine::event::{
-    EngineEvent, PartState, TransferError, TransferId, TransferResult, TransferSnapshot,
-    TransferState,
-};
+use crate::engine::event::{EngineEvent, PartState, TransferId, TransferSnapshot, TransferState};
 use crate::protocol::ObjectRef;
+use std::collections::HashMap;
 
-/// One row of the transfers view.
+/// One row of the transfers view: the engine's snapshot with progress folded in, plus
+/// what only the window keeps.
 #[derive(Debug, Clone)]
 pub struct TransferRow {
-    pub id: TransferId,
-    pub source: PathBuf,
-    /// The last component of `source`, computed once.
+    /// What the engine last said about the transfer (state, parts, bytes, error, result).
+    pub snapshot: TransferSnapshot,
+    /// The last component of the snapshot's source, computed once.
     pub file_name: String,
-    pub bucket: String,
-    pub key: String,
-    pub size_bytes: u64,
-    pub part_size_bytes: u64,
-    pub state: TransferState,
-    pub parts: Vec<PartState>,
-    pub bytes_done: u64,
-    pub bytes_per_sec: f64,
-    pub eta_secs: Option<f64>,
-    pub upload_id: Option<String>,
-    /// Why it stopped (sentence, OSS code, request id).
-    pub error: Option<TransferError>,
-    /// ETag and CRC-64 check of a finished upload.
-    pub result: Option<TransferResult>,
-    /// False for streams, which cannot continue after the engine stops.
-    pub resumable_after_restart: bool,
     /// Order of first appearance, so rows keep their place as states change.
     pub arrival: u64,
     /// Order in which rows reached the history, so the newest finished shows first.
@@ -46,22 +26,8 @@ impl TransferRow {
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| snapshot.source.display().to_string());
         Self {
-            id: snapshot.id,
+            snapshot,
             file_name,
-            source: snapshot.source,
-            bucket: snapshot.bucket,
-            key: snapshot.key,
-            size_bytes: snapshot.size,
-            part_size_bytes: snapshot.part_size,
-            state: snapshot.state,
-            parts: snapshot.parts,
-            bytes_done: snapshot.bytes_done,
-            bytes_per_sec: snapshot.bytes_per_sec,
-            eta_secs: snapshot.eta_secs,
-            upload_id: snapshot.upload_id,
-            error: snapshot.error,
-            result: snapshot.result,
-            resumable_after_restart: snapshot.resumable_after_restart,
             arrival,
             finished_order: None,
         }
@@ -69,29 +35,20 @@ impl TransferRow {
 
     /// `oss://bucket/key`.
     pub fn destination_label(&self) -> String {
-        ObjectRef::new(&self.bucket, &self.key).to_string()
-    }
-
-    /// Fraction of bytes done in `0.0..=1.0`.
-    pub fn progress_fraction(&self) -> f32 {
-        if self.size_bytes == 0 {
-            return if self.state == TransferState::Done {
-                1.0
-            } else {
-                0.0
-            };
-        }
-        (self.bytes_done as f64 / self.size_bytes as f64).clamp(0.0, 1.0) as f32
+        ObjectRef::new(&self.snapshot.bucket, &self.snapshot.key).to_string()
     }
 
     /// Finished rows move to the history section.
     pub fn is_history(&self) -> bool {
-        matches!(self.state, TransferState::Done | TransferState::Skipped)
+        matches!(
+            self.snapshot.state,
+            TransferState::Done | TransferState::Skipped
+        )
     }
 
     pub fn can_pause(&self) -> bool {
         matches!(
-            self.state,
+            self.snapshot.state,
             TransferState::Queued
                 | TransferState::Preparing
                 | TransferState::Uploading
@@ -100,17 +57,17 @@ impl TransferRow {
     }
 
     pub fn can_resume(&self) -> bool {
-        self.state == TransferState::Paused
+        self.snapshot.state == TransferState::Paused
     }
 
     pub fn can_retry(&self) -> bool {
-        self.state == TransferState::Failed
+        self.snapshot.state == TransferState::Failed
     }
 
     /// Counts parts per state, for the accessible label and the summary line.
     pub fn part_counts(&self) -> PartCounts {
         let mut counts = PartCounts::default();
-        for part in &self.parts {
+        for part in &self.snapshot.parts {
             match part {
                 PartState::Queued => counts.queued += 1,
                 PartState::InFlight { .. } => counts.in_flight += 1,
@@ -206,17 +163,14 @@ impl TransfersModel {
                 let Some(&index) = self.index_by_id.get(&id) else {
                     return;
                 };
-                let row = &mut self.rows[index];
+                let row = &mut self.rows[index].snapshot;
                 row.state = state;
                 row.bytes_done = bytes_done;
                 row.bytes_per_sec = bytes_per_sec;
                 row.eta_secs = eta_secs;
                 for (number, part) in changed_parts {
                     // Part numbers are 1-based on the wire and in events.
-                    if let Some(slot) = (number as usize)
-                        .checked_sub(1)
-                        .and_then(|i| row.parts.get_mut(i))
-                    {
+                    if let Some(slot) = row.part_mut(number) {
                         *slot = part;
                     }
                 }
@@ -279,18 +233,20 @@ impl TransfersModel {
         if self.index_by_id.remove(id).is_none() {
             return;
         }
-        self.rows.retain(|row| &row.id != id);
+        self.rows.retain(|row| &row.snapshot.id != id);
         self.index_by_id = self
             .rows
             .iter()
             .enumerate()
-            .map(|(index, row)| (row.id.clone(), index))
+            .map(|(index, row)| (row.snapshot.id.clone(), index))
             .collect();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn snapshot(id: &str, parts: usize, state: TransferState) -> TransferSnapshot {
@@ -334,13 +290,13 @@ mod tests {
             ],
         });
         let a = model.row(&TransferId("a".into())).expect("row a exists");
-        assert_eq!(a.state, TransferState::Uploading);
-        assert_eq!(a.parts[0], PartState::Done);
-        assert_eq!(a.parts[1], PartState::InFlight { bytes_sent: 50 });
-        assert_eq!(a.parts[2], PartState::Queued);
-        assert_eq!(a.progress_fraction(), 0.5);
+        assert_eq!(a.snapshot.state, TransferState::Uploading);
+        assert_eq!(a.snapshot.parts[0], PartState::Done);
+        assert_eq!(a.snapshot.parts[1], PartState::InFlight { bytes_sent: 50 });
+        assert_eq!(a.snapshot.parts[2], PartState::Queued);
+        assert_eq!(a.snapshot.fraction_done(), 0.5);
         let b = model.row(&TransferId("b".into())).expect("row b exists");
-        assert!(b.parts.iter().all(|p| *p == PartState::Queued));
+        assert!(b.snapshot.parts.iter().all(|p| *p == PartState::Queued));
     }
 
     #[test]
@@ -360,7 +316,7 @@ mod tests {
             changed_parts: vec![(0, PartState::Done), (9, PartState::Done)],
         });
         let a = model.row(&TransferId("a".into())).expect("row a exists");
-        assert_eq!(a.parts, vec![PartState::Queued]);
+        assert_eq!(a.snapshot.parts, vec![PartState::Queued]);
     }
 
     #[test]
@@ -388,7 +344,7 @@ mod tests {
         let ids: Vec<_> = model
             .history_rows()
             .iter()
-            .map(|r| r.id.0.as_str())
+            .map(|r| r.snapshot.id.0.as_str())
             .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(model.active_rows().count(), 1);
@@ -406,7 +362,11 @@ mod tests {
         }
         model.apply(EngineEvent::Snapshot(snapshot("a", 1, TransferState::Done)));
         model.apply(EngineEvent::Removed(TransferId("b".into())));
-        let ids: Vec<_> = model.rows().iter().map(|r| r.id.0.as_str()).collect();
+        let ids: Vec<_> = model
+            .rows()
+            .iter()
+            .map(|r| r.snapshot.id.0.as_str())
+            .collect();
         assert_eq!(ids, ["a", "c"]);
         assert_eq!(model.history_rows().len(), 1);
         assert_eq!(model.active_rows().count(), 1);

@@ -94,7 +94,12 @@ pub fn wait_until(
                 .transfers()
                 .rows()
                 .iter()
-                .map(|r| format!("{} {:?} {:?}", r.file_name, r.state, r.error))
+                .map(|r| {
+                    format!(
+                        "{} {:?} {:?}",
+                        r.file_name, r.snapshot.state, r.snapshot.error
+                    )
+                })
                 .collect();
             panic!(
                 "timed out waiting for {what}; status {:?}; rows {rows:?}",

@@ -32,6 +32,19 @@ pub struct NewTarget {
     pub credentials_ref: Option<String>,
 }
 
+impl NewTarget {
+    /// The fields in the order the target statements bind them (`?1` to `?5`).
+    fn columns(&self) -> [&dyn rusqlite::ToSql; 5] {
+        [
+            &self.label,
+            &self.endpoint,
+            &self.region,
+            &self.profile,
+            &self.credentials_ref,
+        ]
+    }
+}
+
 /// A stored target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -344,13 +357,7 @@ impl QueueStore {
             .execute(
                 "INSERT INTO targets (label, endpoint, region, profile, credentials_ref)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    target.label,
-                    target.endpoint,
-                    target.region,
-                    target.profile,
-                    target.credentials_ref
-                ],
+                &target.columns()[..],
             )
             .map_err(self.sql_error("store a target"))?;
         Ok(TargetId(self.conn.last_insert_rowid()))
@@ -364,13 +371,7 @@ impl QueueStore {
                 "SELECT id FROM targets WHERE label = ?1 AND endpoint = ?2
                    AND region IS ?3 AND profile IS ?4 AND credentials_ref IS ?5
                  ORDER BY id LIMIT 1",
-                params![
-                    target.label,
-                    target.endpoint,
-                    target.region,
-                    target.profile,
-                    target.credentials_ref
-                ],
+                &target.columns()[..],
                 |row| row.get(0),
             )
             .optional()
@@ -569,25 +570,36 @@ impl QueueStore {
 
     /// Pauses, resumes or finishes a job.
     pub fn set_job_state(&mut self, job: JobId, state: JobState) -> Result<(), StoreError> {
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE jobs SET state = ?2 WHERE id = ?1",
-                params![job.0, state.as_str()],
-            )
-            .map_err(self.sql_error("change a job's state"))?;
-        found(changed, job)
+        self.update_job(
+            job,
+            "UPDATE jobs SET state = ?2 WHERE id = ?1",
+            state.as_str(),
+            "change a job's state",
+        )
     }
 
     /// Marks a job's walk as running again (a re-walk) or finished.
     pub fn set_walk_state(&mut self, job: JobId, walk: WalkState) -> Result<(), StoreError> {
+        self.update_job(
+            job,
+            "UPDATE jobs SET walk_state = ?2 WHERE id = ?1",
+            walk.as_str(),
+            "change a job's walk state",
+        )
+    }
+
+    /// Runs one `UPDATE jobs … WHERE id = ?1` with `value` as `?2`; the job must exist.
+    fn update_job(
+        &mut self,
+        job: JobId,
+        sql: &str,
+        value: &str,
+        action: &'static str,
+    ) -> Result<(), StoreError> {
         let changed = self
             .conn
-            .execute(
-                "UPDATE jobs SET walk_state = ?2 WHERE id = ?1",
-                params![job.0, walk.as_str()],
-            )
-            .map_err(self.sql_error("change a job's walk state"))?;
+            .execute(sql, params![job.0, value])
+            .map_err(self.sql_error(action))?;
         found(changed, job)
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use egui::{Color32, RichText, Ui};
 
+use crate::engine::EngineCommand;
 use crate::engine::event::{TransferId, TransferState};
 use crate::ui::command::UiCommand;
 use crate::ui::format::{bytes_label, eta_label, rate_label};
@@ -100,16 +101,23 @@ fn transfer_row_ui(
                 });
             });
             ui.horizontal(|ui| {
-                ui.label(bytes_label(row.size_bytes));
+                ui.label(bytes_label(row.snapshot.size));
                 ui.separator();
-                ui.label(RichText::new(state_label(&row.state)).color(state_color(&row.state)));
+                ui.label(
+                    RichText::new(state_label(&row.snapshot.state))
+                        .color(state_color(&row.snapshot.state)),
+                );
                 ui.separator();
-                ui.label(rate_label(row.bytes_per_sec));
+                ui.label(rate_label(row.snapshot.bytes_per_sec));
                 ui.separator();
-                ui.label(format!("ETA {}", eta_label(row.eta_secs)));
+                ui.label(format!("ETA {}", eta_label(row.snapshot.eta_secs)));
                 let counts = row.part_counts();
                 ui.separator();
-                ui.label(format!("{} of {} parts", counts.done, row.parts.len()));
+                ui.label(format!(
+                    "{} of {} parts",
+                    counts.done,
+                    row.snapshot.parts.len()
+                ));
                 if counts.retrying > 0 {
                     ui.colored_label(
                         part_map::RETRYING_COLOR,
@@ -118,11 +126,11 @@ fn transfer_row_ui(
                 }
             });
             ui.add(
-                egui::ProgressBar::new(row.progress_fraction())
+                egui::ProgressBar::new(row.snapshot.fraction_done() as f32)
                     .desired_height(10.0)
                     .show_percentage(),
             );
-            if !row.parts.is_empty() {
+            if !row.snapshot.parts.is_empty() {
                 let counts = row.part_counts();
                 let label = format!(
                     "Part map of {}: {} done, {} sending, {} queued, {} failed",
@@ -132,14 +140,20 @@ fn transfer_row_ui(
                     counts.queued,
                     counts.failed
                 );
-                part_map_ui(ui, &row.parts, row.part_size_bytes, row.size_bytes, &label);
+                part_map_ui(
+                    ui,
+                    &row.snapshot.parts,
+                    row.snapshot.part_size,
+                    row.snapshot.size,
+                    &label,
+                );
             }
-            if let Some(error) = &row.error
-                && !view.details_open.contains(&row.id)
+            if let Some(error) = &row.snapshot.error
+                && !view.details_open.contains(&row.snapshot.id)
             {
                 ui.colored_label(part_map::FAILED_COLOR, &error.message);
             }
-            if view.details_open.contains(&row.id) {
+            if view.details_open.contains(&row.snapshot.id) {
                 details_ui(ui, row);
             }
         });
@@ -151,53 +165,66 @@ fn row_buttons_ui(
     view: &mut TransfersViewState,
     commands: &mut Vec<UiCommand>,
 ) {
-    let details_open = view.details_open.contains(&row.id);
+    let details_open = view.details_open.contains(&row.snapshot.id);
     if ui.selectable_label(details_open, "Details").clicked() {
         if details_open {
-            view.details_open.remove(&row.id);
+            view.details_open.remove(&row.snapshot.id);
         } else {
-            view.details_open.insert(row.id.clone());
+            view.details_open.insert(row.snapshot.id.clone());
         }
     }
-    let controllable = row.state != TransferState::LockedElsewhere;
+    let controllable = row.snapshot.state != TransferState::LockedElsewhere;
     if ui
         .add_enabled(controllable, egui::Button::new("Abort…"))
         .clicked()
     {
-        view.abort_pending = Some(row.id.clone());
+        view.abort_pending = Some(row.snapshot.id.clone());
     }
     if row.can_retry() && ui.button("Retry").clicked() {
-        commands.push(UiCommand::Retry(row.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Retry(
+            row.snapshot.id.clone(),
+        )));
     }
-    if row.error.as_ref().is_some_and(|e| e.restart_suggested) && ui.button("Start over").clicked()
+    if row
+        .snapshot
+        .error
+        .as_ref()
+        .is_some_and(|e| e.restart_suggested)
+        && ui.button("Start over").clicked()
     {
-        commands.push(UiCommand::Restart(row.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Restart(
+            row.snapshot.id.clone(),
+        )));
     }
     if row.can_resume() && ui.button("Resume").clicked() {
-        commands.push(UiCommand::Resume(row.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Resume(
+            row.snapshot.id.clone(),
+        )));
     }
     if row.can_pause() && ui.button("Pause").clicked() {
-        commands.push(UiCommand::Pause(row.id.clone()));
+        commands.push(UiCommand::Engine(EngineCommand::Pause(
+            row.snapshot.id.clone(),
+        )));
     }
 }
 
 fn details_ui(ui: &mut Ui, row: &TransferRow) {
-    egui::Grid::new(("transfer_details", &row.id.0))
+    egui::Grid::new(("transfer_details", &row.snapshot.id.0))
         .num_columns(2)
         .spacing([12.0, 2.0])
         .show(ui, |ui| {
             ui.label("Local file");
-            ui.label(row.source.display().to_string());
+            ui.label(row.snapshot.source.display().to_string());
             ui.end_row();
             ui.label("Part size");
-            ui.label(bytes_label(row.part_size_bytes));
+            ui.label(bytes_label(row.snapshot.part_size));
             ui.end_row();
-            if let Some(upload_id) = &row.upload_id {
+            if let Some(upload_id) = &row.snapshot.upload_id {
                 ui.label("Upload id");
                 ui.label(RichText::new(upload_id).monospace());
                 ui.end_row();
             }
-            if let Some(error) = &row.error {
+            if let Some(error) = &row.snapshot.error {
                 ui.label("Error");
                 ui.colored_label(part_map::FAILED_COLOR, &error.message);
                 ui.end_row();
@@ -222,13 +249,15 @@ fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>)
             .on_hover_text("Remove from the list (the object stays in the bucket)")
             .clicked()
         {
-            commands.push(UiCommand::Forget(row.id.clone()));
+            commands.push(UiCommand::Engine(EngineCommand::Forget(
+                row.snapshot.id.clone(),
+            )));
         }
         ui.label(RichText::new(&row.file_name).strong());
         ui.label(RichText::new(row.destination_label()).weak());
-        ui.label(bytes_label(row.size_bytes));
-        ui.label(state_label(&row.state));
-        if let Some(result) = &row.result {
+        ui.label(bytes_label(row.snapshot.size));
+        ui.label(state_label(&row.snapshot.state));
+        if let Some(result) = &row.snapshot.result {
             ui.label(RichText::new(format!("ETag {}", result.etag.trim_matches('"'))).monospace());
             if result.verified {
                 ui.colored_label(part_map::DONE_COLOR, "CRC-64 verified");
@@ -263,7 +292,7 @@ fn abort_confirmation_ui(
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             if ui.button("Abort upload").clicked() {
-                commands.push(UiCommand::Abort(id.clone()));
+                commands.push(UiCommand::Engine(EngineCommand::Abort(id.clone())));
                 view.abort_pending = None;
             }
             if ui.button("Keep uploading").clicked() {
