@@ -209,8 +209,10 @@ async fn upload_file(
                         .suggesting_restart(),
                 )
             })?;
-            let session = reconcile(ctx, reporter, cancel, transfer, session, &plan).await?;
-            (session, plan)
+            match reconcile(ctx, reporter, cancel, transfer, session, &plan).await? {
+                Reconciled::Resume(session) => (session, plan),
+                Reconciled::AlreadyComplete(result) => return Ok(result),
+            }
         }
         None => {
             let plan = plan(identity.size, tuning.part_size, tuning.single_put_threshold)
@@ -374,6 +376,15 @@ async fn initiate(
     Ok(session)
 }
 
+/// What the server's view of a saved session leaves to do.
+enum Reconciled {
+    /// Upload the parts still missing.
+    Resume(Session),
+    /// A previous run completed the upload but stopped before forgetting the session: the
+    /// object on the server has the local file's size and CRC-64.
+    AlreadyComplete(TransferResult),
+}
+
 /// Keeps only the parts the server lists whose size fits the plan and whose CRC-64
 /// matches the local bytes.
 async fn reconcile(
@@ -383,7 +394,7 @@ async fn reconcile(
     transfer: &FileTransfer,
     mut session: Session,
     plan: &PartPlan,
-) -> Result<Session, Stop> {
+) -> Result<Reconciled, Stop> {
     let what = transfer.describe();
     reporter.set_upload_id(Some(session.upload_id.clone()));
     let recorded: BTreeMap<u32, CompletedPart> = session
@@ -403,8 +414,19 @@ async fn reconcile(
                 Some(1000),
             )
         })
-        .await
-        .map_err(|failure| failure.into_stop(&what))?;
+        .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(Failure::Oss(e)) if e.is_code("NoSuchUpload") => {
+                return match completed_earlier(ctx, reporter, cancel, transfer, &session, plan)
+                    .await?
+                {
+                    Some(result) => Ok(Reconciled::AlreadyComplete(result)),
+                    None => Err(Failure::Oss(e).into_stop(&what)),
+                };
+            }
+            Err(failure) => return Err(failure.into_stop(&what)),
+        };
         listed.extend(page.parts);
         if !page.is_truncated || page.next_part_number_marker <= marker {
             break;
@@ -455,7 +477,46 @@ async fn reconcile(
         .map(|p| (p.number, p.size))
         .collect();
     reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
-    Ok(session)
+    Ok(Reconciled::Resume(session))
+}
+
+/// The upload id is gone: when the object holds exactly the local file's bytes (size and
+/// CRC-64 compared), a previous run completed it and was stopped before forgetting the
+/// session; the session is removed and the result reported as verified.
+async fn completed_earlier(
+    ctx: &EngineContext,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    transfer: &FileTransfer,
+    session: &Session,
+    plan: &PartPlan,
+) -> Result<Option<TransferResult>, Stop> {
+    let head = request(ctx, reporter, cancel, None, || {
+        ctx.client.head_object(&session.bucket, &session.key)
+    })
+    .await;
+    let Ok(meta) = head else {
+        return Ok(None);
+    };
+    let Some(server_crc) = meta.crc64.filter(|_| meta.size == plan.size) else {
+        return Ok(None);
+    };
+    let path = transfer.path.clone();
+    let size = plan.size;
+    let local_crc = blocking(move || source_file::crc_of_range(&path, 0, size))
+        .await
+        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+    if local_crc != server_crc {
+        return Ok(None);
+    }
+    if let Err(e) = ctx.store.remove(&transfer.id) {
+        tracing::warn!("{e}");
+    }
+    Ok(Some(TransferResult {
+        etag: meta.etag,
+        crc64: Some(server_crc),
+        verified: true,
+    }))
 }
 
 async fn upload_parts(
