@@ -210,7 +210,7 @@ async fn upload_file(
                 )
             })?;
             match reconcile(ctx, reporter, cancel, transfer, session, &plan).await? {
-                Reconciled::Resume(session) => (session, plan),
+                Reconciled::Resume(session) => (*session, plan),
                 Reconciled::AlreadyComplete(result) => return Ok(result),
             }
         }
@@ -379,7 +379,7 @@ async fn initiate(
 /// What the server's view of a saved session leaves to do.
 enum Reconciled {
     /// Upload the parts still missing.
-    Resume(Session),
+    Resume(Box<Session>),
     /// A previous run completed the upload but stopped before forgetting the session: the
     /// object on the server has the local file's size and CRC-64.
     AlreadyComplete(TransferResult),
@@ -477,7 +477,7 @@ async fn reconcile(
         .map(|p| (p.number, p.size))
         .collect();
     reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
-    Ok(Reconciled::Resume(session))
+    Ok(Reconciled::Resume(Box::new(session)))
 }
 
 /// The upload id is gone: when the object holds exactly the local file's bytes (size and
