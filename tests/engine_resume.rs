@@ -217,6 +217,82 @@ async fn an_upload_aborted_elsewhere_is_reported_not_silently_replaced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_completed_by_a_run_that_died_before_forgetting_its_session_is_done() {
+    let server = start_server().await;
+    let files = tempfile::tempdir().unwrap();
+    let sessions = tempfile::tempdir().unwrap();
+    let client = server.client();
+    slow_parts(&server);
+    let bytes = data(PART as usize * 12 + 5, 9);
+    let path = write_file(files.path(), "finished.bin", &bytes);
+    let mut watcher = spawn_engine(
+        client.clone(),
+        &server.endpoint(),
+        sessions.path(),
+        tuning(),
+    );
+    add(&watcher, path);
+    let paused = paused_partway(&mut watcher, "finished.bin").await;
+    let upload_id = paused.upload_id.clone().unwrap();
+    server.server.faults().clear();
+
+    // What the earlier run did before it was killed: every part sent, Complete answered.
+    let mut parts = Vec::new();
+    for (index, chunk) in bytes.chunks(PART as usize).enumerate() {
+        let number = index as u32 + 1;
+        let output = client
+            .upload_part(
+                BUCKET,
+                "finished.bin",
+                &upload_id,
+                number,
+                ossup::protocol::client::Body::Bytes(bytes::Bytes::copy_from_slice(chunk)),
+                None,
+            )
+            .await
+            .unwrap();
+        parts.push(ossup::protocol::xml::CompletePart {
+            part_number: number,
+            etag: output.etag,
+        });
+    }
+    client
+        .complete_multipart_upload(
+            BUCKET,
+            "finished.bin",
+            &upload_id,
+            &parts,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+
+    watcher
+        .handle
+        .send(EngineCommand::Resume(paused.id.clone()))
+        .unwrap();
+    let done = watcher
+        .until_key_state("finished.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified, "the CRC-64 was compared");
+    assert_eq!(read_back(&client, "finished.bin").await, bytes);
+    let uploads = client
+        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+        .await
+        .unwrap();
+    assert!(uploads.uploads.is_empty(), "no second upload: {uploads:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(sessions.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the session is forgotten: {leftovers:?}"
+    );
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
     let server = start_server().await;
     let files = tempfile::tempdir().unwrap();

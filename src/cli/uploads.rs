@@ -10,6 +10,7 @@ use crate::engine::remote_uploads::{
 };
 use crate::engine::session_store::SessionStore;
 use crate::protocol::ObjectRef;
+use crate::protocol::error::code;
 
 use super::args::{
     UploadsAbortArgs, UploadsAutoAbortArgs, UploadsCommand, UploadsLsArgs, UploadsPartsArgs,
@@ -358,7 +359,7 @@ fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
             );
             false
         }
-        AbortResult::Failed(error) if error.is_code("AccessDenied") => {
+        AbortResult::Failed(error) if error.is_code(code::ACCESS_DENIED) => {
             eprintln!(
                 "error: could not abort {target}: {}; any saved session is kept",
                 remote_uploads::DENIED_ABORT

@@ -283,7 +283,7 @@ pub(crate) async fn complete_and_verify(
                 _ => return Err(Stop::Failed(describe(&e, &what))),
             }
         }
-        Err(Failure::Oss(e)) if e.is_code("InvalidPart") => {
+        Err(Failure::Oss(e)) if e.is_code(code::INVALID_PART) => {
             let error = describe(&e, &what);
             let number = e
                 .service()

@@ -64,7 +64,7 @@ pub const DENIED_ABORT: RemoteUploadsError = RemoteUploadsError::Denied {
 
 /// `denied` when the server refused with `AccessDenied`, else the error itself.
 pub fn or_denied(error: OssError, denied: RemoteUploadsError) -> RemoteUploadsError {
-    if error.is_code("AccessDenied") {
+    if error.is_code(code::ACCESS_DENIED) {
         denied
     } else {
         RemoteUploadsError::Oss(error)

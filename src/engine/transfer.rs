@@ -206,8 +206,10 @@ async fn upload_file(
                         .suggesting_restart(),
                 )
             })?;
-            let session = reconcile(ctx, reporter, cancel, transfer, session, &plan).await?;
-            (session, plan)
+            match reconcile(ctx, reporter, cancel, transfer, session, &plan).await? {
+                Reconciled::Resume(session) => (*session, plan),
+                Reconciled::AlreadyComplete(result) => return Ok(result),
+            }
         }
         None => {
             let plan = plan(identity.size, tuning.part_size, tuning.single_put_threshold)
@@ -395,6 +397,15 @@ async fn initiate(
     Ok(session)
 }
 
+/// What the server's view of a saved session leaves to do.
+enum Reconciled {
+    /// Upload the parts still missing.
+    Resume(Box<Session>),
+    /// A previous run completed the upload but stopped before forgetting the session: the
+    /// object on the server has the local file's size and CRC-64.
+    AlreadyComplete(TransferResult),
+}
+
 /// Keeps only the parts the server lists whose size fits the plan and whose CRC-64
 /// matches the local bytes.
 async fn reconcile(
@@ -404,7 +415,7 @@ async fn reconcile(
     transfer: &FileTransfer,
     mut session: Session,
     plan: &PartPlan,
-) -> Result<Session, Stop> {
+) -> Result<Reconciled, Stop> {
     let what = transfer.describe();
     reporter.set_upload_id(Some(session.upload_id.clone()));
     let recorded: BTreeMap<u32, CompletedPart> = session
@@ -429,12 +440,22 @@ async fn reconcile(
             Ok(page) => page,
             // A key that may only write cannot list parts: the session's own record is
             // what is left, and Complete with the whole-object CRC-64 checks it.
-            Err(Failure::Oss(e)) if e.is_code("AccessDenied") && marker == 0 => {
+            Err(Failure::Oss(e)) if e.is_code(code::ACCESS_DENIED) && marker == 0 => {
                 ctx.board.notice(format!(
                     "This key may not list the parts of {what} (oss:ListParts); resuming from the {} part(s) this machine recorded.",
                     recorded.len()
                 ));
-                return trust_recorded(ctx, reporter, cancel, transfer, session, plan).await;
+                let session =
+                    trust_recorded(ctx, reporter, cancel, transfer, session, plan).await?;
+                return Ok(Reconciled::Resume(Box::new(session)));
+            }
+            Err(Failure::Oss(e)) if e.is_code(code::NO_SUCH_UPLOAD) => {
+                return match completed_earlier(ctx, reporter, cancel, transfer, &session, plan)
+                    .await?
+                {
+                    Some(result) => Ok(Reconciled::AlreadyComplete(result)),
+                    None => Err(Failure::Oss(e).into_stop(&what)),
+                };
             }
             Err(failure) => return Err(failure.into_stop(&what)),
         };
@@ -488,7 +509,46 @@ async fn reconcile(
         .map(|p| (p.number, p.size))
         .collect();
     reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
-    Ok(session)
+    Ok(Reconciled::Resume(Box::new(session)))
+}
+
+/// The upload id is gone: when the object holds exactly the local file's bytes (size and
+/// CRC-64 compared), a previous run completed it and was stopped before forgetting the
+/// session; the session is removed and the result reported as verified.
+async fn completed_earlier(
+    ctx: &EngineContext,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    transfer: &FileTransfer,
+    session: &Session,
+    plan: &PartPlan,
+) -> Result<Option<TransferResult>, Stop> {
+    let head = request(ctx, reporter, cancel, None, || {
+        ctx.client.head_object(&session.bucket, &session.key)
+    })
+    .await;
+    let Ok(meta) = head else {
+        return Ok(None);
+    };
+    let Some(server_crc) = meta.crc64.filter(|_| meta.size == plan.size) else {
+        return Ok(None);
+    };
+    let path = transfer.path.clone();
+    let size = plan.size;
+    let local_crc = blocking(move || source_file::crc_of_range(&path, 0, size))
+        .await
+        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+    if local_crc != server_crc {
+        return Ok(None);
+    }
+    if let Err(e) = ctx.store.remove(&transfer.id) {
+        tracing::warn!("{e}");
+    }
+    Ok(Some(TransferResult {
+        etag: meta.etag,
+        crc64: Some(server_crc),
+        verified: true,
+    }))
 }
 
 /// Keeps the recorded parts that fit the plan and whose CRC-64 still matches the local

@@ -179,6 +179,14 @@ pub enum OssError {
         target: String,
         message: String,
     },
+    /// The answer's body went past what the call can accept (`limit` says how much that
+    /// was); the rest was left unread so a hostile or broken server cannot fill memory.
+    #[error("the server's answer to {operation} of {target} {limit}; stopped reading")]
+    AnswerTooLong {
+        operation: &'static str,
+        target: String,
+        limit: String,
+    },
     #[error(transparent)]
     InvalidName(#[from] NameError),
     #[error("invalid client configuration: {0}")]
@@ -225,7 +233,10 @@ impl OssError {
             }
             OssError::Transport { .. } | OssError::ChecksumMismatch { .. } => true,
             OssError::InvalidResponse { .. } => true,
-            OssError::LocalIo { .. } | OssError::InvalidName(_) | OssError::Config(_) => false,
+            OssError::LocalIo { .. }
+            | OssError::AnswerTooLong { .. }
+            | OssError::InvalidName(_)
+            | OssError::Config(_) => false,
         }
     }
 

@@ -26,7 +26,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use self::addressing::Endpoint;
-use self::request::{Answer, Call, Payload, target_name};
+use self::request::{Answer, AnswerBody, Call, Payload, target_name};
 use self::response::{crc64_header, header};
 use super::credentials::Credentials;
 use super::error::OssError;
@@ -40,6 +40,7 @@ use super::xml::{
 };
 
 pub use self::body::CHUNK_BYTES;
+pub use self::request::{ANSWER_LIMIT_BYTES, DISCARD_LIMIT_BYTES};
 
 /// Where and how to reach OSS.
 #[derive(Debug, Clone)]
@@ -53,6 +54,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Longest silence while a request or answer is in flight.
     pub io_timeout: Duration,
+    /// Most bytes read from an XML answer or an error body before giving up on it
+    /// (`ANSWER_LIMIT_BYTES`); lower only to test the limit cheaply.
+    pub answer_limit_bytes: u64,
 }
 
 impl ClientConfig {
@@ -64,6 +68,7 @@ impl ClientConfig {
             path_style: false,
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(60),
+            answer_limit_bytes: ANSWER_LIMIT_BYTES,
         }
     }
 }
@@ -285,7 +290,8 @@ impl OssClient {
             .header_opt(CONTENT_MD5, content_md5)
             .header_opt(FORBID_OVERWRITE, options.forbid_overwrite.then_some("true"))
             .header_opt(STORAGE_CLASS, options.storage_class.clone())
-            .payload(Payload::Upload { body, progress });
+            .payload(Payload::Upload { body, progress })
+            .answer(AnswerBody::Discard);
         let answer = self.execute(call).await?;
         upload_output(OPERATION, bucket, key, &answer)
     }
@@ -329,12 +335,16 @@ impl OssClient {
         {
             return Ok(Bytes::new());
         }
-        let call = Call::new(OPERATION, Method::GET, Some(bucket), Some(key)).header_opt(
-            "Range",
-            range
-                .as_ref()
-                .map(|range| format!("bytes={}-{}", range.start, range.end - 1)),
-        );
+        let call = Call::new(OPERATION, Method::GET, Some(bucket), Some(key))
+            .header_opt(
+                "Range",
+                range
+                    .as_ref()
+                    .map(|range| format!("bytes={}-{}", range.start, range.end - 1)),
+            )
+            .answer(AnswerBody::Object {
+                range_len: range.as_ref().map(|range| range.end - range.start),
+            });
         let answer = self.execute(call).await?;
         let target = target_name(Some(bucket), Some(key));
         let whole_object = answer.status == 200;
@@ -501,7 +511,8 @@ impl OssClient {
         let call = Call::new(OPERATION, Method::PUT, Some(bucket), Some(key))
             .query("partNumber", part_number.to_string())
             .query("uploadId", upload_id)
-            .payload(Payload::Upload { body, progress });
+            .payload(Payload::Upload { body, progress })
+            .answer(AnswerBody::Discard);
         let answer = self.execute(call).await?;
         upload_output(OPERATION, bucket, key, &answer)
     }
@@ -567,7 +578,8 @@ impl OssClient {
             Some(bucket),
             Some(key),
         )
-        .query("uploadId", upload_id);
+        .query("uploadId", upload_id)
+        .answer(AnswerBody::Discard);
         self.execute(call).await.map(drop)
     }
 

@@ -27,6 +27,26 @@ pub enum Payload {
     },
 }
 
+/// Most bytes an XML answer or an error body may have: far more than any OSS answer (a full
+/// ListParts page of 1,000 parts is under 300 KiB), little enough to hold in memory.
+pub const ANSWER_LIMIT_BYTES: u64 = 8 << 20;
+
+/// Most bytes read (and thrown away) from the body of an answer that should have none.
+pub const DISCARD_LIMIT_BYTES: u64 = 64 << 10;
+
+/// What the body of a 2xx answer is for, which decides how much of it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerBody {
+    /// An XML document (or nothing): kept, up to the client's answer limit.
+    Document,
+    /// Object bytes: kept, never more than the Content-Length announced nor, on a 206,
+    /// than the `range_len` bytes asked for.
+    Object { range_len: Option<u64> },
+    /// An upload answer's body, which should be empty: read and dropped, up to
+    /// `DISCARD_LIMIT_BYTES`.
+    Discard,
+}
+
 /// A request before signing.
 pub struct Call<'a> {
     pub operation: &'static str,
@@ -38,6 +58,8 @@ pub struct Call<'a> {
     /// Headers to send and sign (Content-Type, Content-MD5, `x-oss-*`, Range…).
     pub headers: Vec<(String, String)>,
     pub payload: Payload,
+    /// How much of a 2xx answer's body to read and whether to keep it.
+    pub answer: AnswerBody,
 }
 
 impl<'a> Call<'a> {
@@ -55,7 +77,13 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             headers: Vec::new(),
             payload: Payload::Empty,
+            answer: AnswerBody::Document,
         }
+    }
+
+    pub fn answer(mut self, answer: AnswerBody) -> Self {
+        self.answer = answer;
+        self
     }
 
     pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -138,6 +166,7 @@ impl OssClient {
             query,
             mut headers,
             payload,
+            answer,
         } = call;
         let target = target_name(bucket, key);
         let url = self.endpoint.url(bucket, key, &query);
@@ -236,11 +265,29 @@ impl OssClient {
 
         let status = response.status().as_u16();
         let response_headers = response.headers().clone();
-        let body = read_body(response, &activity, idle)
+        let success = (200..300).contains(&status);
+        let bound = body_bound(
+            if success {
+                answer
+            } else {
+                AnswerBody::Document
+            },
+            status,
+            &response_headers,
+            self.config.answer_limit_bytes,
+        );
+        let body = read_body(response, bound, &activity, idle)
             .await
-            .map_err(|(kind, message)| transport(kind, message))?;
+            .map_err(|failure| match failure {
+                BodyFailure::Transport(kind, message) => transport(kind, message),
+                BodyFailure::TooLong(limit) => OssError::AnswerTooLong {
+                    operation,
+                    target: target.clone(),
+                    limit,
+                },
+            })?;
 
-        if !(200..300).contains(&status) {
+        if !success {
             return Err(OssError::Service {
                 operation,
                 target,
@@ -257,27 +304,131 @@ impl OssClient {
     }
 }
 
-/// Reads the whole answer body, failing when nothing arrives for `idle`.
+/// How far a body may go, and whether it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BodyBound {
+    max_bytes: u64,
+    keep: bool,
+    /// Says what `max_bytes` is, for the error when the body goes past it.
+    kind: BoundKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BoundKind {
+    /// A cap of ours (answer or discard limit).
+    Cap,
+    /// The length the server announced or that the range asked for.
+    Announced,
+}
+
+impl BodyBound {
+    fn describe(self) -> String {
+        match self.kind {
+            BoundKind::Cap => format!("exceeded {}", human_bytes(self.max_bytes)),
+            BoundKind::Announced => format!(
+                "ran past the {} announced for it",
+                human_bytes(self.max_bytes)
+            ),
+        }
+    }
+}
+
+/// The bound for one answer: documents and error bodies up to `answer_limit`, object
+/// bytes up to what was announced or asked for, unwanted bodies up to the discard limit.
+fn body_bound(
+    answer: AnswerBody,
+    status: u16,
+    headers: &HeaderMap,
+    answer_limit: u64,
+) -> BodyBound {
+    let cap = |max_bytes, keep| BodyBound {
+        max_bytes,
+        keep,
+        kind: BoundKind::Cap,
+    };
+    match answer {
+        AnswerBody::Document => cap(answer_limit, true),
+        AnswerBody::Discard => cap(DISCARD_LIMIT_BYTES, false),
+        AnswerBody::Object { range_len } => {
+            let announced = response::header(headers, "content-length")
+                .and_then(|text| text.trim().parse::<u64>().ok());
+            let asked = range_len.filter(|_| status == 206);
+            match announced.into_iter().chain(asked).min() {
+                Some(max_bytes) => BodyBound {
+                    max_bytes,
+                    keep: true,
+                    kind: BoundKind::Announced,
+                },
+                // A whole object sent chunked: nothing announced, so only our cap holds.
+                None => cap(answer_limit, true),
+            }
+        }
+    }
+}
+
+/// `8 MiB`, `64 KiB`, or `1000 bytes`.
+fn human_bytes(bytes: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+enum BodyFailure {
+    Transport(TransportKind, String),
+    /// The body went past its bound, described here.
+    TooLong(String),
+}
+
+/// Reads the answer body up to `bound`, failing when nothing arrives for `idle` and
+/// stopping (without reading on) as soon as the body is longer than the bound allows.
 async fn read_body(
     mut response: reqwest::Response,
+    bound: BodyBound,
     activity: &Arc<Activity>,
     idle: Duration,
-) -> Result<Bytes, (TransportKind, String)> {
+) -> Result<Bytes, BodyFailure> {
+    if response
+        .content_length()
+        .is_some_and(|announced| announced > bound.max_bytes)
+    {
+        return Err(BodyFailure::TooLong(bound.describe()));
+    }
     let mut body = BytesMut::new();
+    let mut received: u64 = 0;
     loop {
         let chunk = tokio::select! {
             chunk = response.chunk() => chunk,
             () = activity.idle_for(idle) => {
-                return Err((TransportKind::Timeout, format!("the answer stalled for {idle:?}")));
+                return Err(BodyFailure::Transport(
+                    TransportKind::Timeout,
+                    format!("the answer stalled for {idle:?}"),
+                ));
             }
         };
         match chunk {
             Ok(Some(chunk)) => {
                 activity.touch();
-                body.extend_from_slice(&chunk);
+                received = received.saturating_add(chunk.len() as u64);
+                if received > bound.max_bytes {
+                    return Err(BodyFailure::TooLong(bound.describe()));
+                }
+                if bound.keep {
+                    body.extend_from_slice(&chunk);
+                }
             }
             Ok(None) => return Ok(body.freeze()),
-            Err(error) => return Err((transport_kind(&error), error_chain(&error))),
+            Err(error) => {
+                return Err(BodyFailure::Transport(
+                    transport_kind(&error),
+                    error_chain(&error),
+                ));
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::engine::lifecycle::AbortProtection;
 use crate::engine::remote_uploads::{
     self, AbortOutcome, AbortResult, ClassifiedUpload, UploadClass, UploadParts,
 };
+use crate::protocol::error::code;
 use crate::ui::command::UiCommand;
 use crate::ui::format::bytes_label;
 use crate::ui::remote_page::UploadsPage;
@@ -208,7 +209,7 @@ fn describe_outcome(outcome: &AbortOutcome) -> String {
             "Aborted {name}, but its session file {} could not be removed: {error}",
             path.display()
         ),
-        AbortResult::Failed(error) if error.is_code("AccessDenied") => format!(
+        AbortResult::Failed(error) if error.is_code(code::ACCESS_DENIED) => format!(
             "Could not abort {name}: {}; its saved session is kept",
             remote_uploads::DENIED_ABORT
         ),
