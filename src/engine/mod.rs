@@ -4,7 +4,7 @@
 //! ```text
 //! let mut engine = Engine::spawn(EngineConfig { sessions_dir, client, endpoint_label,
 //!                                               tuning, waker: Some(repaint) })?;
-//! engine.send(EngineCommand::Add { paths, destination })?;
+//! engine.send(EngineCommand::Add { paths, destination, options: AddOptions::default() })?;
 //! // window: engine.drain() each frame; CLI: engine.recv().await or recv_timeout()
 //! ```
 //!
@@ -37,6 +37,7 @@ mod completed_parts;
 mod context;
 mod core;
 pub mod event;
+mod existing;
 pub mod folder_plan;
 mod handle;
 mod part_driver;
@@ -61,7 +62,7 @@ use thiserror::Error;
 
 use crate::protocol::OssClient;
 
-pub use command::{Destination, EngineCommand, StreamSource};
+pub use command::{AddOptions, Destination, EngineCommand, OverwritePolicy, StreamSource};
 pub use event::{
     EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferResult,
     TransferSnapshot, TransferState,

@@ -11,7 +11,7 @@ use egui::{RichText, Ui};
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Destination, EngineCommand};
+use crate::engine::{AddOptions, Destination, EngineCommand};
 use crate::protocol::ObjectRef;
 
 use super::UiError;
@@ -446,7 +446,11 @@ impl OssupApp {
         match self.destination.to_destination() {
             Ok(destination) => {
                 self.tab = Tab::Transfers;
-                self.send(EngineCommand::Add { paths, destination });
+                self.send(EngineCommand::Add {
+                    paths,
+                    destination,
+                    options: AddOptions::default(),
+                });
             }
             Err(message) => self.status = Some(message),
         }
