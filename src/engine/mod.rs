@@ -25,7 +25,10 @@
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases.
-//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
+//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
+//!   with the include/exclude filters.
+//! - `existing`: one listing of a destination prefix, and whether a file is skipped as
+//!   existing or unchanged.
 //! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `event`
