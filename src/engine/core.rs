@@ -16,7 +16,7 @@ use super::event::{
     EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
     TransferState,
 };
-use super::existing::{ExistingObjects, common_folder_prefix};
+use super::existing::{ExistingObjects, common_prefix};
 use super::folder_plan::{self, FolderItem, FolderWalk, PlannedFile};
 use super::progress::Board;
 use super::request;
@@ -210,7 +210,7 @@ impl Core {
                         self.add_file(file.path, bucket.clone(), file.key, Some(file.size));
                     }
                 } else {
-                    let prefix = common_folder_prefix(files.iter().map(|f| f.key.as_str()));
+                    let prefix = common_prefix(files.iter().map(|f| f.key.as_str()));
                     let items = files.into_iter().map(FolderItem::File);
                     self.add_checked(bucket, prefix, options.overwrite, items);
                 }

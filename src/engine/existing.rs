@@ -141,8 +141,9 @@ fn iso8601_secs(text: &str) -> Option<u64> {
     u64::try_from(parsed.unix_timestamp()).ok()
 }
 
-/// The longest common prefix of `keys`, cut after its last `/`: one listing covers them.
-pub(crate) fn common_folder_prefix<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+/// The longest common prefix of `keys` (on a character boundary): one listing of it
+/// covers them all, and a single key lists little more than itself.
+pub(crate) fn common_prefix<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
     let mut keys = keys.into_iter();
     let Some(first) = keys.next() else {
         return String::new();
@@ -156,11 +157,10 @@ pub(crate) fn common_folder_prefix<'a>(keys: impl IntoIterator<Item = &'a str>) 
             .take_while(|(a, b)| a == b)
             .count();
     }
-    let cut = first.as_bytes()[..common]
-        .iter()
-        .rposition(|b| *b == b'/')
-        .map_or(0, |i| i + 1);
-    first[..cut].to_owned()
+    while !first.is_char_boundary(common) {
+        common -= 1;
+    }
+    first[..common].to_owned()
 }
 
 #[cfg(test)]
@@ -168,11 +168,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_listing_covers_the_common_folder() {
-        assert_eq!(common_folder_prefix(["a/b/c", "a/b/d", "a/bx"]), "a/");
-        assert_eq!(common_folder_prefix(["a/b/c"]), "a/b/");
-        assert_eq!(common_folder_prefix(["x", "a/b"]), "");
-        assert_eq!(common_folder_prefix(["é/a", "é/b"]), "é/");
+    fn one_listing_covers_the_common_prefix() {
+        assert_eq!(common_prefix(["a/b/c", "a/b/d", "a/bx"]), "a/b");
+        assert_eq!(common_prefix(["a/b/c"]), "a/b/c");
+        assert_eq!(common_prefix(["x", "a/b"]), "");
+        assert_eq!(common_prefix(["é", "è"]), "");
+        assert_eq!(common_prefix(Vec::<&str>::new()), "");
         assert_eq!(
             iso8601_secs("2025-01-15T12:00:00.000Z"),
             Some(1_736_942_400)
