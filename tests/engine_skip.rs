@@ -271,3 +271,34 @@ async fn the_last_matching_filter_decides_and_excluded_files_are_not_transfers()
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_listing_fails_each_file_is_looked_up_and_existing_ones_are_kept() {
+    let server = start_server().await;
+    let client = server.client();
+    let dir = tempfile::tempdir().unwrap();
+    let root = folder_with(
+        dir.path(),
+        &[("a.txt", data(50, 1)), ("b.txt", data(60, 2))],
+    );
+    client
+        .put_object(
+            BUCKET,
+            "up/box/a.txt",
+            Body::Bytes(Bytes::from_static(b"keep me")),
+            &PutOptions::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    // The next request (the listing) fails.
+    server.server.faults().fail_next(1);
+    let options = AddOptions {
+        overwrite: OverwritePolicy::SkipExisting,
+        ..AddOptions::default()
+    };
+    let rows = run_add(&server, &root, options, 2).await;
+    assert_eq!(state_of(&rows, "up/box/a.txt"), TransferState::Skipped);
+    assert_eq!(state_of(&rows, "up/box/b.txt"), TransferState::Done);
+    assert_eq!(read_back(&client, "up/box/a.txt").await, b"keep me");
+}

@@ -295,7 +295,7 @@ impl Core {
 
     /// Lists `prefix` once, then adds each file as a transfer or as Skipped with the
     /// reason `policy` gives, on a blocking thread (the walk and `--checksum` read files).
-    /// When the listing fails, the files are sent and a notice says why.
+    /// When the listing fails, a notice says so and each file is looked up on its own.
     fn add_checked(
         &self,
         bucket: String,
@@ -313,9 +313,9 @@ impl Core {
                 Ok(existing) => existing,
                 Err(e) => {
                     board.notice(format!(
-                            "Could not list oss://{bucket}/{prefix} to skip what is there ({e}); every file is sent."
+                            "Could not list oss://{bucket}/{prefix} to skip what is there ({e}); each file is looked up on its own instead."
                         ));
-                    ExistingObjects::default()
+                    ExistingObjects::unlisted(&bucket)
                 }
             };
             for item in items {

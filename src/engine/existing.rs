@@ -26,6 +26,7 @@ use super::folder_plan::PlannedFile;
 use super::source_file;
 use crate::protocol::client::{ListObjectsV2Params, OssClient};
 use crate::protocol::error::OssError;
+use crate::protocol::signing::parse_http_date;
 
 /// One listed object: what the comparison needs and nothing more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +37,14 @@ struct Listed {
 }
 
 /// The objects under one prefix of one bucket, by key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ExistingObjects {
     bucket: String,
     objects: BTreeMap<String, Listed>,
+    /// The listing succeeded, so a key missing from `objects` does not exist. When it
+    /// failed (e.g. a key allowed to put but not to list), each file is looked up with
+    /// its own HeadObject instead: slower, but what exists is still not overwritten.
+    listed: bool,
 }
 
 impl ExistingObjects {
@@ -68,7 +73,42 @@ impl ExistingObjects {
         Ok(Self {
             bucket: bucket.to_owned(),
             objects,
+            listed: true,
         })
+    }
+
+    /// Nothing known: every file is looked up on its own.
+    pub(crate) fn unlisted(bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+            objects: BTreeMap::new(),
+            listed: false,
+        }
+    }
+
+    /// The object at `key` from the listing, or from a HeadObject when there is none.
+    fn lookup(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        client: &OssClient,
+        key: &str,
+    ) -> Result<Option<Listed>, String> {
+        if self.listed {
+            return Ok(self.objects.get(key).copied());
+        }
+        match runtime.block_on(client.head_object(&self.bucket, key)) {
+            Ok(head) => Ok(Some(Listed {
+                size: head.size,
+                last_modified_secs: head
+                    .last_modified
+                    .as_deref()
+                    .and_then(parse_http_date)
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs()),
+            })),
+            Err(e) if e.service().is_some_and(|s| s.status == 404) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Why `file` need not be sent under `policy`, or `None` to send it. Errors (the
@@ -82,7 +122,10 @@ impl ExistingObjects {
         file: &PlannedFile,
         policy: OverwritePolicy,
     ) -> Result<Option<String>, String> {
-        let Some(listed) = self.objects.get(&file.key) else {
+        if policy == OverwritePolicy::Overwrite {
+            return Ok(None);
+        }
+        let Some(listed) = self.lookup(runtime, client, &file.key)? else {
             return Ok(None);
         };
         let checksum = match policy {
