@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use ossup::cli::{self, error::EXIT_SOME_FAILED};
 use ossup::server::{self, ServeArgs};
@@ -30,7 +30,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // --include and --exclude combine in the order given, which only the matches know.
+    if let (
+        Some(Command::Transfer(cli::Command::Upload(upload))),
+        Some(("upload", upload_matches)),
+    ) = (&mut args.command, matches.subcommand())
+    {
+        upload.read_filter_order(upload_matches);
+    }
     // Uploads report failures themselves, once, as sentences; the log adds only errors.
     init_logging(match args.command {
         Some(Command::Serve(_)) | None => "warn",

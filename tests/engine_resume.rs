@@ -24,6 +24,7 @@ fn add(watcher: &Watcher, path: std::path::PathBuf) {
         .send(EngineCommand::Add {
             paths: vec![path],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
 }
@@ -350,6 +351,7 @@ async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
         .send(EngineCommand::Add {
             paths: vec![big],
             destination: Destination::new("no-such-bucket", ""),
+            options: Default::default(),
         })
         .unwrap();
     let failed = watcher

@@ -81,6 +81,7 @@ async fn sizes_around_part_boundaries_round_trip() {
         .send(EngineCommand::Add {
             paths,
             destination: Destination::new(BUCKET, "sizes/"),
+            options: Default::default(),
         })
         .unwrap();
     watcher.until_all_terminal(cases.len()).await;
@@ -134,6 +135,7 @@ async fn pause_then_resume_completes_without_going_backwards() {
         .send(EngineCommand::Add {
             paths: vec![path],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher
@@ -201,6 +203,7 @@ async fn abort_leaves_nothing_behind() {
         .send(EngineCommand::Add {
             paths: vec![path],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher
@@ -253,6 +256,7 @@ async fn injected_part_failures_are_retried_and_the_object_is_intact() {
         .send(EngineCommand::Add {
             paths: vec![path],
             destination: Destination::new(BUCKET, "faults/"),
+            options: Default::default(),
         })
         .unwrap();
     let done = watcher
@@ -302,6 +306,7 @@ async fn folders_expand_into_one_transfer_per_file() {
         .send(EngineCommand::Add {
             paths: vec![root],
             destination: Destination::new(BUCKET, "up/"),
+            options: Default::default(),
         })
         .unwrap();
     watcher.until_all_terminal(expected.len()).await;
@@ -344,6 +349,7 @@ async fn a_name_that_is_not_utf8_is_refused_with_the_planner_sentence() {
         .send(EngineCommand::Add {
             paths: vec![root],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher
@@ -424,6 +430,7 @@ async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
         .send(EngineCommand::Add {
             paths: vec![files.path().join("missing.bin")],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher
@@ -480,6 +487,7 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
         .send(EngineCommand::Add {
             paths: vec![small, big],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher.until_all_terminal(2).await;
@@ -590,6 +598,7 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
         .send(EngineCommand::Add {
             paths: vec![path],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     watcher
@@ -641,6 +650,7 @@ async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
         .send(EngineCommand::Add {
             paths: vec![root],
             destination: Destination::new(BUCKET, ""),
+            options: Default::default(),
         })
         .unwrap();
     // Sampled at every event while the transfers run.

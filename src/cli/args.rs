@@ -1,6 +1,9 @@
 //! The command line as clap sees it: subcommands, flags and their help.
 
-use clap::{Args, Subcommand};
+use clap::{ArgAction, ArgMatches, Args, Subcommand};
+
+use crate::engine::folder_plan::{FilterRule, PathFilters};
+use crate::engine::{AddOptions, OverwritePolicy};
 
 /// Where to send requests; each flag wins over `OSS_*` variables and the config file.
 #[derive(Debug, Clone, Default, Args)]
@@ -39,10 +42,71 @@ pub struct UploadArgs {
     /// becomes exactly that key).
     #[arg(required = true, value_name = "DESTINATION")]
     pub destination: String,
+    /// Skip every file whose key already exists (whatever its content).
+    #[arg(long, conflicts_with = "skip_unchanged")]
+    pub skip_existing: bool,
+    /// Skip a file whose object has the same size and is not older than the file (the
+    /// object's recorded x-oss-meta-mtime, else its LastModified). What exists is read
+    /// from one listing of the destination prefix.
+    #[arg(long)]
+    pub skip_unchanged: bool,
+    /// With --skip-unchanged: compare same-size files by CRC-64 (the object's against the
+    /// local file's) instead of by time.
+    #[arg(long, requires = "skip_unchanged")]
+    pub checksum: bool,
+    /// Send only matching files of a folder (glob on the path relative to the folder;
+    /// repeatable). The last --include/--exclude that matches a file decides; a file
+    /// matching none is sent, unless only --include was given. `*` stays within one
+    /// folder, `**` crosses folders, a leading `/` anchors at the added folder.
+    #[arg(long, value_name = "PATTERN", action = ArgAction::Append)]
+    pub include: Vec<String>,
+    /// Leave out matching files of a folder (see --include for how rules combine).
+    #[arg(long, value_name = "PATTERN", action = ArgAction::Append)]
+    pub exclude: Vec<String>,
+    /// --include and --exclude in the order given (the last match wins).
+    #[arg(skip)]
+    pub filter_rules: Vec<FilterRule>,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+impl UploadArgs {
+    /// The options the engine gets with these files.
+    pub fn add_options(&self) -> Result<AddOptions, String> {
+        let overwrite = if self.skip_existing {
+            OverwritePolicy::SkipExisting
+        } else if self.skip_unchanged {
+            OverwritePolicy::SkipUnchanged {
+                checksum: self.checksum,
+            }
+        } else {
+            OverwritePolicy::Overwrite
+        };
+        Ok(AddOptions {
+            overwrite,
+            filters: PathFilters::new(self.filter_rules.clone())?,
+        })
+    }
+
+    /// Puts --include and --exclude back in command-line order (clap keeps each flag's
+    /// values apart, with their positions).
+    pub fn read_filter_order(&mut self, matches: &ArgMatches) {
+        let mut rules: Vec<(usize, FilterRule)> = Vec::new();
+        for (id, make) in [
+            ("include", FilterRule::Include as fn(String) -> FilterRule),
+            ("exclude", FilterRule::Exclude as fn(String) -> FilterRule),
+        ] {
+            if let (Some(indices), Some(values)) =
+                (matches.indices_of(id), matches.get_many::<String>(id))
+            {
+                rules.extend(indices.zip(values).map(|(i, v)| (i, make(v.clone()))));
+            }
+        }
+        rules.sort_by_key(|(i, _)| *i);
+        self.filter_rules = rules.into_iter().map(|(_, r)| r).collect();
+    }
 }
 
 /// Per-run tuning; each flag wins over the config file's `[tuning]`.

@@ -202,17 +202,22 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CliError> {
 
 fn upload(args: UploadArgs) -> Result<Outcome, CliError> {
     let destination = OssLocation::parse(&args.destination)?;
-    let planned = transfers::plan_uploads(&args.paths, &destination)?;
+    let options = args.add_options().map_err(CliError::Usage)?;
+    let (planned, excluded) = transfers::plan_uploads(&args.paths, &destination, &options.filters)?;
     if planned.is_empty() {
-        println!("Nothing to upload: the folders given contain no files.");
+        if excluded > 0 {
+            println!("Nothing to upload: the filters exclude all {excluded} file(s) found.");
+        } else {
+            println!("Nothing to upload: the folders given contain no files.");
+        }
         return Ok(Outcome::Success);
     }
     let setup = Setup::load(&args.target)?;
     let tuning = setup.tuning(&args.tuning)?;
     setup.preflight(planned.iter().map(|p| p.bucket.as_str()))?;
     let mut handle = setup.start_engine(&tuning)?;
-    let follower = Follower::for_uploads(&planned);
-    transfers::send_uploads(&handle, &planned)?;
+    let follower = Follower::for_uploads(&planned).with_excluded(excluded);
+    transfers::send_uploads(&handle, &planned, &options)?;
     follower.run(&mut handle)
 }
 

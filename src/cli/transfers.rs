@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::units::format_bytes;
-use crate::engine::folder_plan::{describe_io_error, file_key, folder_key_prefix, plan_folder};
+use crate::engine::folder_plan::{
+    PathFilters, PlannedFile, describe_io_error, file_key, folder_key_prefix, plan_folder_filtered,
+};
 use crate::engine::session_store::{CorruptSession, Session, SessionStore};
 use crate::engine::{
-    EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
+    AddOptions, EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
     TransferSnapshot, TransferState,
 };
 use crate::protocol::ObjectRef;
@@ -40,11 +42,13 @@ pub struct PlannedUpload {
 /// Turns the command line's sources and destination into one upload per file, checking
 /// everything that can be checked locally: the files exist and can be read, folders are
 /// walked, keys obey the OSS rules. Any problem refuses the whole command, so nothing is
-/// half-sent.
+/// half-sent. Files of a folder that `filters` exclude are left out and counted.
 pub fn plan_uploads(
     sources: &[String],
     destination: &OssLocation,
-) -> Result<Vec<PlannedUpload>, CliError> {
+    filters: &PathFilters,
+) -> Result<(Vec<PlannedUpload>, u64), CliError> {
+    let mut excluded = 0;
     let stdin_count = sources.iter().filter(|s| *s == "-").count();
     if stdin_count > 1 {
         return Err(CliError::Usage("stdin (`-`) can be given only once".into()));
@@ -84,7 +88,8 @@ pub fn plan_uploads(
             } else {
                 folder_key_prefix(&destination.path, &absolute).map_err(CliError::Usage)?
             };
-            let plan = plan_folder(&absolute, &key_prefix);
+            let plan = plan_folder_filtered(&absolute, &key_prefix, filters);
+            excluded += plan.excluded;
             if !plan.problems.is_empty() {
                 return Err(CliError::Usage(plan.problems.join("\n")));
             }
@@ -113,7 +118,7 @@ pub fn plan_uploads(
             )?);
         }
     }
-    Ok(planned)
+    Ok((planned, excluded))
 }
 
 fn file_upload(
@@ -163,6 +168,8 @@ pub struct Follower {
     by_id: HashMap<TransferId, usize>,
     progress: ProgressView,
     corrupt_sessions: usize,
+    /// Files the filters left out, for the summary.
+    excluded: u64,
     started: Instant,
 }
 
@@ -199,6 +206,12 @@ impl Follower {
         follower
     }
 
+    /// Counts `excluded` files (left out by the filters) in the summary.
+    pub fn with_excluded(mut self, excluded: u64) -> Self {
+        self.excluded = excluded;
+        self
+    }
+
     /// For `resume`: the transfers of these sessions.
     pub fn for_sessions(sessions: &[Session]) -> Self {
         let mut follower = Self::empty(sessions.iter().map(|s| s.file.size).sum());
@@ -223,6 +236,7 @@ impl Follower {
             by_id: HashMap::new(),
             progress: ProgressView::new(total_bytes),
             corrupt_sessions: 0,
+            excluded: 0,
             started: Instant::now(),
         }
     }
@@ -540,6 +554,9 @@ impl Follower {
         if skipped > 0 {
             text.push_str(&format!(", {skipped} skipped"));
         }
+        if self.excluded > 0 {
+            text.push_str(&format!(", {} excluded by filters", self.excluded));
+        }
         if failed > 0 {
             text.push_str(&format!(", {failed} failed"));
         }
@@ -552,24 +569,45 @@ impl Follower {
     }
 }
 
-/// Sends one command per planned upload.
-pub fn send_uploads(handle: &EngineHandle, planned: &[PlannedUpload]) -> Result<(), CliError> {
+/// Sends the planned files as one command (so what exists is listed once) and stdin as
+/// its own.
+pub fn send_uploads(
+    handle: &EngineHandle,
+    planned: &[PlannedUpload],
+    options: &AddOptions,
+) -> Result<(), CliError> {
+    let send = |command| {
+        handle
+            .send(command)
+            .map_err(|e| CliError::Failed(e.to_string()))
+    };
+    let mut by_bucket: Vec<(String, Vec<PlannedFile>)> = Vec::new();
     for upload in planned {
-        let command = match &upload.source {
-            PlannedSource::File { path, .. } => EngineCommand::AddFile {
-                path: path.clone(),
-                bucket: upload.bucket.clone(),
-                key: upload.key.clone(),
-            },
-            PlannedSource::Stdin => EngineCommand::AddStream {
+        match &upload.source {
+            PlannedSource::File { path, size } => {
+                let file = PlannedFile {
+                    path: path.clone(),
+                    key: upload.key.clone(),
+                    size: *size,
+                };
+                match by_bucket.iter_mut().find(|(b, _)| *b == upload.bucket) {
+                    Some((_, files)) => files.push(file),
+                    None => by_bucket.push((upload.bucket.clone(), vec![file])),
+                }
+            }
+            PlannedSource::Stdin => send(EngineCommand::AddStream {
                 source: StreamSource::stdin(),
                 bucket: upload.bucket.clone(),
                 key: upload.key.clone(),
-            },
-        };
-        handle
-            .send(command)
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+            })?,
+        }
+    }
+    for (bucket, files) in by_bucket {
+        send(EngineCommand::AddFiles {
+            files,
+            bucket,
+            options: options.clone(),
+        })?;
     }
     Ok(())
 }

@@ -10,7 +10,30 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 use super::event::TransferId;
+use super::folder_plan::{PathFilters, PlannedFile};
 use super::tuning::Tuning;
+
+/// What to do with a file whose key already exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OverwritePolicy {
+    /// Send every file (the object is replaced).
+    #[default]
+    Overwrite,
+    /// Skip any file whose key exists.
+    SkipExisting,
+    /// Skip a file whose object has the same size and is not older than the file (the
+    /// object's `x-oss-meta-mtime` when present, else its LastModified); with `checksum`,
+    /// same-size files are compared by CRC-64 instead of time.
+    SkipUnchanged { checksum: bool },
+}
+
+/// Options an Add carries for all the files it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddOptions {
+    pub overwrite: OverwritePolicy,
+    /// Which files of an added folder are sent; files named on their own always are.
+    pub filters: PathFilters,
+}
 
 /// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path).
 ///
@@ -104,6 +127,14 @@ pub enum EngineCommand {
     Add {
         paths: Vec<PathBuf>,
         destination: Destination,
+        options: AddOptions,
+    },
+    /// Upload files already planned (keys chosen, folders walked) into one bucket, e.g.
+    /// by the CLI; `options.overwrite` applies, the filters were applied by the planner.
+    AddFiles {
+        files: Vec<PlannedFile>,
+        bucket: String,
+        options: AddOptions,
     },
     /// Upload one file to an exact key.
     AddFile {

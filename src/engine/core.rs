@@ -10,13 +10,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{Destination, StreamSource};
+use super::command::{AddOptions, Destination, OverwritePolicy, StreamSource};
 use super::context::EngineContext;
 use super::event::{
     EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
     TransferState,
 };
-use super::folder_plan::{self, FolderItem, FolderWalk};
+use super::existing::{ExistingObjects, common_prefix};
+use super::folder_plan::{self, FolderItem, FolderWalk, PlannedFile};
 use super::progress::Board;
 use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
@@ -43,6 +44,8 @@ enum Internal {
         bucket: String,
         key: String,
         size: u64,
+        /// Why it is not sent (the object is there, or unchanged), if so.
+        skipped: Option<String>,
     },
     AbortDone {
         id: TransferId,
@@ -189,9 +192,28 @@ impl Core {
 
     fn apply(&mut self, command: EngineCommand) {
         match command {
-            EngineCommand::Add { paths, destination } => {
+            EngineCommand::Add {
+                paths,
+                destination,
+                options,
+            } => {
                 for path in paths {
-                    self.add_path(path, &destination);
+                    self.add_path(path, &destination, &options);
+                }
+            }
+            EngineCommand::AddFiles {
+                files,
+                bucket,
+                options,
+            } => {
+                if options.overwrite == OverwritePolicy::Overwrite {
+                    for file in files {
+                        self.add_file(file.path, bucket.clone(), file.key, Some(file.size));
+                    }
+                } else {
+                    let prefix = common_prefix(files.iter().map(|f| f.key.as_str()));
+                    let items = files.into_iter().map(FolderItem::File);
+                    self.add_checked(bucket, prefix, options.overwrite, items);
                 }
             }
             EngineCommand::AddFile { path, bucket, key } => self.add_file(path, bucket, key, None),
@@ -237,7 +259,7 @@ impl Core {
         )
     }
 
-    fn add_path(&mut self, path: PathBuf, destination: &Destination) {
+    fn add_path(&mut self, path: PathBuf, destination: &Destination, options: &AddOptions) {
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
             Err(e) => {
@@ -248,30 +270,147 @@ impl Core {
         };
         if meta.is_dir() {
             match folder_plan::folder_key_prefix(&destination.prefix, &path) {
-                Ok(key_prefix) => self.expand_folder(path, key_prefix, destination.bucket.clone()),
+                Ok(key_prefix) => {
+                    self.expand_folder(path, key_prefix, destination.bucket.clone(), options)
+                }
                 Err(problem) => self.board().notice(problem),
             }
             return;
         }
         match folder_plan::file_key(&destination.prefix, &path) {
-            Ok(key) => self.add_file(path, destination.bucket.clone(), key, Some(meta.len())),
+            Ok(key) if options.overwrite == OverwritePolicy::Overwrite => {
+                self.add_file(path, destination.bucket.clone(), key, Some(meta.len()))
+            }
+            Ok(key) => {
+                let file = PlannedFile {
+                    path,
+                    key: key.clone(),
+                    size: meta.len(),
+                };
+                let items = std::iter::once(FolderItem::File(file));
+                self.add_checked(destination.bucket.clone(), key, options.overwrite, items);
+            }
             Err(problem) => self.board().notice(problem),
         }
     }
 
+    /// Lists `prefix` once, then adds each file as a transfer or as Skipped with the
+    /// reason `policy` gives, on a blocking thread (the walk and `--checksum` read files).
+    /// When the listing fails, a notice says so and each file is looked up on its own.
+    fn add_checked(
+        &self,
+        bucket: String,
+        prefix: String,
+        policy: OverwritePolicy,
+        items: impl Iterator<Item = FolderItem> + Send + 'static,
+    ) {
+        let internal = self.internal_tx.clone();
+        let board = self.board().clone();
+        let client = self.ctx.client.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let existing = match runtime.block_on(ExistingObjects::list(&client, &bucket, &prefix))
+            {
+                Ok(existing) => existing,
+                Err(e) => {
+                    board.notice(format!(
+                            "Could not list oss://{bucket}/{prefix} to skip what is there ({e}); each file is looked up on its own instead."
+                        ));
+                    ExistingObjects::unlisted(&bucket)
+                }
+            };
+            for item in items {
+                let file = match item {
+                    FolderItem::File(file) => file,
+                    FolderItem::Problem(problem) => {
+                        board.notice(problem);
+                        continue;
+                    }
+                };
+                let skipped = match existing.skip_reason(&runtime, &client, &file, policy) {
+                    Ok(skipped) => skipped,
+                    Err(problem) => {
+                        tracing::warn!("comparing {} failed: {problem}", file.key);
+                        None
+                    }
+                };
+                let found = Internal::Discovered {
+                    path: file.path,
+                    bucket: bucket.clone(),
+                    key: file.key,
+                    size: file.size,
+                    skipped,
+                };
+                if internal.send(found).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A file that is not sent: shown as Skipped with `reason`, and forgotten like any
+    /// finished transfer. One already running or waiting for the same key stays as it is.
+    fn add_skipped(
+        &mut self,
+        path: PathBuf,
+        bucket: String,
+        key: String,
+        size: u64,
+        reason: String,
+    ) {
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        if self.controls.contains_key(&id) {
+            match self.board().state(&id) {
+                Some(TransferState::Done | TransferState::Skipped) => self.remove_control(&id),
+                _ => return,
+            }
+        }
+        let transfer = FileTransfer {
+            id: id.clone(),
+            path: path.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+        };
+        self.board().insert(TransferSnapshot::queued(
+            id.clone(),
+            path,
+            SourceKind::File,
+            bucket,
+            key,
+            size,
+        ));
+        self.board()
+            .reporter(id.clone())
+            .skip_because(TransferError::local(reason));
+        self.controls
+            .insert(id, Control::idle(Source::File(transfer)));
+    }
+
     /// Walks a folder on a blocking thread, sending each file back as it is found; files
     /// become Queued transfers and are only opened when their turn comes.
-    fn expand_folder(&self, root: PathBuf, key_prefix: String, bucket: String) {
+    fn expand_folder(
+        &self,
+        root: PathBuf,
+        key_prefix: String,
+        bucket: String,
+        options: &AddOptions,
+    ) {
+        let walk = FolderWalk::new(&root, &key_prefix).filtered(options.filters.clone());
+        if options.overwrite != OverwritePolicy::Overwrite {
+            return self.add_checked(bucket, key_prefix, options.overwrite, walk);
+        }
         let internal = self.internal_tx.clone();
         let board = self.board().clone();
         tokio::task::spawn_blocking(move || {
-            for item in FolderWalk::new(&root, &key_prefix) {
+            for item in walk {
                 let found = match item {
                     FolderItem::File(file) => Internal::Discovered {
                         path: file.path,
                         bucket: bucket.clone(),
                         key: file.key,
                         size: file.size,
+                        skipped: None,
                     },
                     FolderItem::Problem(problem) => {
                         board.notice(problem);
@@ -526,7 +665,15 @@ impl Core {
                 bucket,
                 key,
                 size,
+                skipped: None,
             } => self.add_file(path, bucket, key, Some(size)),
+            Internal::Discovered {
+                path,
+                bucket,
+                key,
+                size,
+                skipped: Some(reason),
+            } => self.add_skipped(path, bucket, key, size, reason),
             Internal::Finished {
                 id,
                 generation,

@@ -72,7 +72,8 @@ pub enum TransferState {
     Verifying,
     Done,
     Failed,
-    /// The object exists and overwriting was forbidden.
+    /// Not sent: the object exists and overwriting was forbidden or skipped, or it is
+    /// unchanged (the reason is in the row's error).
     Skipped,
     /// Another process drives this session; visible here but not controllable.
     LockedElsewhere,

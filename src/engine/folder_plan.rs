@@ -5,13 +5,97 @@
 //! only reads the file system: it is streamed by [`FolderWalk`] (the engine queues files as
 //! they are found) or collected whole by [`plan_folder`] (the CLI refuses the command when
 //! anything was found wrong). Blocking: call it off the async threads.
+//!
+//! [`PathFilters`] (`--include` / `--exclude`) are applied here too, so an excluded file
+//! never becomes a transfer, whichever front end added the folder.
 
 use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use globset::{GlobBuilder, GlobMatcher};
+
 use crate::protocol::object_key::validate_object_key;
+
+/// One `--include` or `--exclude` pattern, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterRule {
+    Include(String),
+    Exclude(String),
+}
+
+/// Include/exclude glob patterns matched against a file's path relative to the folder
+/// that was added (`/`-separated, without the folder's own name).
+///
+/// The rules read like rclone's: the **last** pattern that matches decides. A file that
+/// matches no pattern is included, unless every pattern is an include (then only what
+/// an include names is sent). `*` and `?` stay within one path segment, `**` crosses
+/// segments, `{a,b}` and `[ab]` work as in a shell. A pattern starting with `/` is
+/// anchored at the added folder; any other pattern also matches at any depth
+/// (`*.tmp` matches `a/b/x.tmp`).
+#[derive(Debug, Clone, Default)]
+pub struct PathFilters {
+    /// Compiled rules in the order given, each with whether it includes.
+    rules: Vec<(bool, Vec<GlobMatcher>)>,
+    /// The rules as given, for messages and equality.
+    given: Vec<FilterRule>,
+}
+
+impl PartialEq for PathFilters {
+    fn eq(&self, other: &Self) -> bool {
+        self.given == other.given
+    }
+}
+
+impl Eq for PathFilters {}
+
+impl PathFilters {
+    /// Compiles the rules; refuses a pattern that is not a valid glob, naming it.
+    pub fn new(rules: Vec<FilterRule>) -> Result<Self, String> {
+        let mut compiled = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let (include, pattern) = match rule {
+                FilterRule::Include(p) => (true, p),
+                FilterRule::Exclude(p) => (false, p),
+            };
+            let glob = |text: &str| {
+                GlobBuilder::new(text)
+                    .literal_separator(true)
+                    .build()
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| format!("the pattern {pattern:?} is not a valid glob: {e}"))
+            };
+            let matchers = match pattern.strip_prefix('/') {
+                Some(anchored) => vec![glob(anchored)?],
+                None => vec![glob(pattern)?, glob(&format!("**/{pattern}"))?],
+            };
+            compiled.push((include, matchers));
+        }
+        Ok(Self {
+            rules: compiled,
+            given: rules,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn rules(&self) -> &[FilterRule] {
+        &self.given
+    }
+
+    /// Whether the file at `relative` (to the added folder) is sent.
+    pub fn allows(&self, relative: &str) -> bool {
+        for (include, matchers) in self.rules.iter().rev() {
+            if matchers.iter().any(|m| m.is_match(relative)) {
+                return *include;
+            }
+        }
+        !self.rules.iter().all(|(include, _)| *include) || self.rules.is_empty()
+    }
+}
 
 /// One file to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +117,26 @@ pub enum FolderItem {
 pub struct FolderPlan {
     pub files: Vec<PlannedFile>,
     pub problems: Vec<String>,
+    /// Files left out by the filters (not transfers at all).
+    pub excluded: u64,
 }
 
 /// Walks `root` and collects every file and problem.
 pub fn plan_folder(root: &Path, key_prefix: &str) -> FolderPlan {
+    plan_folder_filtered(root, key_prefix, &PathFilters::default())
+}
+
+/// Walks `root`, leaving out what `filters` exclude, and collects every file and problem.
+pub fn plan_folder_filtered(root: &Path, key_prefix: &str, filters: &PathFilters) -> FolderPlan {
     let mut plan = FolderPlan::default();
-    for item in FolderWalk::new(root, key_prefix) {
+    let mut walk = FolderWalk::new(root, key_prefix).filtered(filters.clone());
+    for item in walk.by_ref() {
         match item {
             FolderItem::File(file) => plan.files.push(file),
             FolderItem::Problem(problem) => plan.problems.push(problem),
         }
     }
+    plan.excluded = walk.excluded();
     plan
 }
 
@@ -86,6 +179,10 @@ pub struct FolderWalk {
     stack: Vec<(Vec<fs::DirEntry>, String)>,
     /// A problem with the root itself, reported first.
     root_problem: Option<String>,
+    /// Which files (by path relative to the root) are sent.
+    filters: PathFilters,
+    /// How many files the filters left out so far.
+    excluded: u64,
 }
 
 impl FolderWalk {
@@ -94,11 +191,24 @@ impl FolderWalk {
             key_prefix: key_prefix.to_owned(),
             stack: Vec::new(),
             root_problem: None,
+            filters: PathFilters::default(),
+            excluded: 0,
         };
         if let Err(problem) = walk.open(root, String::new()) {
             walk.root_problem = Some(problem);
         }
         walk
+    }
+
+    /// Leaves out the files `filters` exclude (folders are still entered).
+    pub fn filtered(mut self, filters: PathFilters) -> Self {
+        self.filters = filters;
+        self
+    }
+
+    /// How many files the filters have left out so far.
+    pub fn excluded(&self) -> u64 {
+        self.excluded
     }
 
     fn open(&mut self, dir: &Path, relative: String) -> Result<(), String> {
@@ -150,6 +260,10 @@ impl FolderWalk {
             Err(e) => return Some(cannot(e)),
         };
         if !metadata.is_file() {
+            return None;
+        }
+        if !self.filters.allows(&relative) {
+            self.excluded += 1;
             return None;
         }
         if let Err(e) = fs::File::open(&path) {
@@ -240,6 +354,53 @@ mod tests {
         );
         assert_eq!(plan.files[0].size, 3);
         assert_eq!(file_key("p/", &root.join("a.txt")).unwrap(), "p/a.txt");
+    }
+
+    fn filters(rules: &[(&str, &str)]) -> PathFilters {
+        PathFilters::new(
+            rules
+                .iter()
+                .map(|(kind, p)| match *kind {
+                    "+" => FilterRule::Include((*p).into()),
+                    _ => FilterRule::Exclude((*p).into()),
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_last_matching_filter_wins() {
+        let f = filters(&[("-", "*.tmp"), ("+", "keep.tmp")]);
+        assert!(!f.allows("a.tmp"));
+        assert!(!f.allows("deep/er/a.tmp"));
+        assert!(f.allows("keep.tmp"));
+        assert!(f.allows("sub/keep.tmp"));
+        assert!(f.allows("photo.jpg"));
+        let only_includes = filters(&[("+", "*.jpg"), ("+", "/docs/**")]);
+        assert!(only_includes.allows("x/y.jpg"));
+        assert!(only_includes.allows("docs/a/b.txt"));
+        assert!(!only_includes.allows("x/docs/b.txt"));
+        assert!(!only_includes.allows("notes.txt"));
+        let star = filters(&[("-", "/*.log")]);
+        assert!(!star.allows("a.log"));
+        assert!(star.allows("sub/a.log"));
+        assert!(PathFilters::default().allows("anything"));
+        assert!(PathFilters::new(vec![FilterRule::Include("[".into())]).is_err());
+    }
+
+    #[test]
+    fn excluded_files_are_counted_not_planned() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("sub")).unwrap();
+        for name in ["a.tmp", "keep.tmp", "b.txt", "sub/c.tmp"] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let f = filters(&[("-", "*.tmp"), ("+", "keep.tmp")]);
+        let plan = plan_folder_filtered(dir.path(), "p/", &f);
+        let keys: Vec<_> = plan.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["p/b.txt", "p/keep.tmp"]);
+        assert_eq!(plan.excluded, 2);
     }
 
     #[test]

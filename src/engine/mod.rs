@@ -4,7 +4,7 @@
 //! ```text
 //! let mut engine = Engine::spawn(EngineConfig { sessions_dir, client, endpoint_label,
 //!                                               tuning, waker: Some(repaint) })?;
-//! engine.send(EngineCommand::Add { paths, destination })?;
+//! engine.send(EngineCommand::Add { paths, destination, options: AddOptions::default() })?;
 //! // window: engine.drain() each frame; CLI: engine.recv().await or recv_timeout()
 //! ```
 //!
@@ -25,7 +25,10 @@
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases.
-//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI).
+//! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
+//!   with the include/exclude filters.
+//! - `existing`: one listing of a destination prefix, and whether a file is skipped as
+//!   existing or unchanged.
 //! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - [`lifecycle`]: the bucket rule that aborts stale uploads, changed read-modify-write.
@@ -38,6 +41,7 @@ mod completed_parts;
 mod context;
 mod core;
 pub mod event;
+mod existing;
 pub mod folder_plan;
 mod handle;
 pub mod lifecycle;
@@ -63,7 +67,7 @@ use thiserror::Error;
 
 use crate::protocol::OssClient;
 
-pub use command::{Destination, EngineCommand, StreamSource};
+pub use command::{AddOptions, Destination, EngineCommand, OverwritePolicy, StreamSource};
 pub use event::{
     EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferResult,
     TransferSnapshot, TransferState,

@@ -321,6 +321,11 @@ impl Reporter {
             request_id: None,
             restart_suggested: false,
         };
+        self.skip_because(reason);
+    }
+
+    /// Ends the transfer as Skipped, saying why (e.g. the object is unchanged).
+    pub(crate) fn skip_because(&self, reason: TransferError) {
         self.edit(true, |row| {
             row.snapshot.state = TransferState::Skipped;
             row.snapshot.error = Some(reason);

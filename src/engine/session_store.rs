@@ -51,6 +51,14 @@ pub struct FileIdentity {
     pub fingerprint: u64,
 }
 
+impl FileIdentity {
+    /// The modification time in whole seconds since the epoch (0 if unknown or earlier),
+    /// as recorded in `x-oss-meta-mtime`.
+    pub fn mtime_unix_secs(&self) -> u64 {
+        u64::try_from(self.mtime_unix_nanos.div_euclid(1_000_000_000)).unwrap_or(0)
+    }
+}
+
 /// Everything needed to resume one multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

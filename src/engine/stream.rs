@@ -153,6 +153,7 @@ async fn upload_stream(
             forbid_overwrite: tuning.forbid_overwrite,
             storage_class: tuning.storage_class.clone(),
             content_md5: false,
+            mtime_unix_secs: None,
         };
         return put_and_verify(
             ctx,
@@ -171,6 +172,7 @@ async fn upload_stream(
         content_type,
         forbid_overwrite: tuning.forbid_overwrite,
         storage_class: tuning.storage_class.clone(),
+        mtime_unix_secs: None,
     };
     let initiated = request(ctx, reporter, cancel, None, || {
         ctx.client

@@ -215,7 +215,8 @@ async fn upload_file(
             let plan = plan(identity.size, tuning.part_size, tuning.single_put_threshold)
                 .map_err(|e| Stop::local(format!("Cannot upload {what}: {e}.")))?;
             if plan.single_put {
-                return single_put(ctx, reporter, cancel, transfer, &plan, &options).await;
+                return single_put(ctx, reporter, cancel, transfer, &identity, &plan, &options)
+                    .await;
             }
             reporter.set_layout(plan.size, plan.part_size, plan.part_count, &BTreeMap::new());
             let session =
@@ -309,6 +310,7 @@ async fn single_put(
     reporter: &Reporter,
     cancel: &CancellationToken,
     transfer: &FileTransfer,
+    identity: &FileIdentity,
     plan: &PartPlan,
     options: &UploadOptions,
 ) -> Result<TransferResult, Stop> {
@@ -318,6 +320,7 @@ async fn single_put(
         forbid_overwrite: options.forbid_overwrite,
         storage_class: options.storage_class.clone(),
         content_md5: false,
+        mtime_unix_secs: Some(identity.mtime_unix_secs()),
     };
     put_and_verify(
         ctx,
@@ -358,6 +361,7 @@ async fn initiate(
         content_type: options.content_type.clone(),
         forbid_overwrite: options.forbid_overwrite,
         storage_class: options.storage_class.clone(),
+        mtime_unix_secs: Some(identity.mtime_unix_secs()),
     };
     let initiated = request(ctx, reporter, cancel, None, || {
         ctx.client

@@ -11,7 +11,7 @@ use egui::{RichText, Ui};
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{Destination, EngineCommand};
+use crate::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy};
 use crate::protocol::ObjectRef;
 
 use super::UiError;
@@ -52,9 +52,25 @@ pub enum Tab {
 pub struct DestinationForm {
     pub bucket: String,
     pub prefix: String,
+    /// Files added next skip objects of the same size that are not older (one listing
+    /// of the destination decides), as `ossup upload --skip-unchanged` does.
+    pub skip_unchanged: bool,
 }
 
 impl DestinationForm {
+    /// The options files added from the window carry.
+    pub fn add_options(&self) -> AddOptions {
+        let overwrite = if self.skip_unchanged {
+            OverwritePolicy::SkipUnchanged { checksum: false }
+        } else {
+            OverwritePolicy::Overwrite
+        };
+        AddOptions {
+            overwrite,
+            ..AddOptions::default()
+        }
+    }
+
     /// The engine's destination; a prefix is treated as a folder (`/` appended).
     pub fn to_destination(&self) -> Result<Destination, String> {
         let bucket = self.bucket.trim();
@@ -356,6 +372,10 @@ impl OssupApp {
                     .hint_text("folder/ (optional)"),
             )
             .labelled_by(prefix_label.id);
+            ui.checkbox(&mut self.destination.skip_unchanged, "Skip unchanged")
+                .on_hover_text(
+                    "Do not send a file whose object has the same size and is not older.",
+                );
             ui.label(RichText::new(format!("to {}", self.destination.label())).weak());
         });
     }
@@ -443,7 +463,11 @@ impl OssupApp {
         match self.destination.to_destination() {
             Ok(destination) => {
                 self.tab = Tab::Transfers;
-                self.send(EngineCommand::Add { paths, destination });
+                self.send(EngineCommand::Add {
+                    paths,
+                    destination,
+                    options: self.destination.add_options(),
+                });
             }
             Err(message) => self.status = Some(message),
         }

@@ -100,6 +100,9 @@ pub struct PutOptions {
     pub forbid_overwrite: bool,
     pub storage_class: Option<String>,
     pub content_md5: bool,
+    /// The local file's modification time, sent as `x-oss-meta-mtime` (whole seconds
+    /// since the epoch) so a later run can tell whether the file changed.
+    pub mtime_unix_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -107,6 +110,8 @@ pub struct InitiateOptions {
     pub content_type: Option<String>,
     pub forbid_overwrite: bool,
     pub storage_class: Option<String>,
+    /// Sent as `x-oss-meta-mtime`; the completed object keeps it.
+    pub mtime_unix_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -141,6 +146,9 @@ pub struct ObjectMeta {
     pub content_type: Option<String>,
     pub object_type: Option<String>,
     pub last_modified: Option<String>,
+    /// `x-oss-meta-mtime`: the source file's modification time as its uploader recorded
+    /// it (whole or fractional seconds since the epoch; fractions are dropped).
+    pub mtime_unix_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -195,6 +203,9 @@ const CONTENT_TYPE: &str = "Content-Type";
 const CONTENT_MD5: &str = "Content-MD5";
 const FORBID_OVERWRITE: &str = "x-oss-forbid-overwrite";
 const STORAGE_CLASS: &str = "x-oss-storage-class";
+/// The source file's modification time, in seconds since the epoch (as rclone and ossutil
+/// record it).
+const META_MTIME: &str = "x-oss-meta-mtime";
 const OBJECT_ACL: &str = "x-oss-object-acl";
 
 impl OssClient {
@@ -290,6 +301,7 @@ impl OssClient {
             .header_opt(CONTENT_MD5, content_md5)
             .header_opt(FORBID_OVERWRITE, options.forbid_overwrite.then_some("true"))
             .header_opt(STORAGE_CLASS, options.storage_class.clone())
+            .header_opt(META_MTIME, options.mtime_unix_secs.map(|s| s.to_string()))
             .payload(Payload::Upload { body, progress })
             .answer(AnswerBody::Discard);
         let answer = self.execute(call).await?;
@@ -317,6 +329,7 @@ impl OssClient {
             content_type: header(headers, "content-type").map(str::to_owned),
             object_type: header(headers, "x-oss-object-type").map(str::to_owned),
             last_modified: header(headers, "last-modified").map(str::to_owned),
+            mtime_unix_secs: header(headers, META_MTIME).and_then(parse_mtime_secs),
         })
     }
 
@@ -482,7 +495,8 @@ impl OssClient {
                 content_type_for(key, options.content_type.as_deref()),
             )
             .header_opt(FORBID_OVERWRITE, options.forbid_overwrite.then_some("true"))
-            .header_opt(STORAGE_CLASS, options.storage_class.clone());
+            .header_opt(STORAGE_CLASS, options.storage_class.clone())
+            .header_opt(META_MTIME, options.mtime_unix_secs.map(|s| s.to_string()));
         let answer = self.execute(call).await?;
         let mut result: InitiateMultipartUploadResult =
             parse_xml(OPERATION, bucket, Some(key), &answer)?;
@@ -682,6 +696,13 @@ impl OssClient {
             .query("lifecycle", "");
         self.execute(call).await.map(drop)
     }
+}
+
+/// `x-oss-meta-mtime` as a whole number of seconds: `1700000000` or `1700000000.25`
+/// (rclone writes fractions); anything else is ignored.
+fn parse_mtime_secs(value: &str) -> Option<u64> {
+    let whole = value.trim().split('.').next()?;
+    whole.parse().ok()
 }
 
 /// Seconds from `local_now` to `server_time`, given as an HTTP date
