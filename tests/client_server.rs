@@ -18,12 +18,15 @@ use ossup::protocol::client::{
 };
 use ossup::protocol::crc64;
 use ossup::protocol::error::TransportKind;
-use ossup::protocol::signing::{self, RequestTarget, SignatureVersion};
+use ossup::protocol::signing::{RequestTarget, SignatureVersion};
 use ossup::protocol::xml::CompletePart;
 use ossup::protocol::{Credentials, OssError};
-use ossup::server::{self, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod support;
+
+use support::server::{TestServer, sign_v1};
 
 const ACCESS_KEY_ID: &str = "TESTACCESSKEYID";
 const ACCESS_KEY_SECRET: &str = "test-secret-for-client-server";
@@ -33,25 +36,18 @@ const MIN_PART: usize = 102_400;
 
 /// A running server with its own data directory, and helpers to build clients for it.
 struct Harness {
-    server: server::RunningServer,
-    _data_dir: tempfile::TempDir,
+    server: TestServer,
 }
 
 impl Harness {
     async fn start() -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let server = server::start(ServerConfig {
-            buckets: vec![BUCKET.to_owned()],
-            access_keys: vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())],
-            region: REGION.to_owned(),
-            ..ServerConfig::new(data_dir.path())
+        let server = TestServer::start_with(|config| {
+            config.buckets = vec![BUCKET.to_owned()];
+            config.access_keys = vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())];
+            config.region = REGION.to_owned();
         })
-        .await
-        .expect("the server starts");
-        Self {
-            server,
-            _data_dir: data_dir,
-        }
+        .await;
+        Self { server }
     }
 
     fn endpoint(&self) -> String {
@@ -94,9 +90,8 @@ impl Harness {
         let url = endpoint.url(Some(BUCKET), raw.key, &raw.query);
         let mut headers = raw.headers.clone();
         if raw.sign {
-            signing::sign_headers(
+            sign_v1(
                 &Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
-                &SignatureVersion::V1,
                 &RequestTarget {
                     method: raw.method,
                     bucket: Some(BUCKET),
@@ -104,7 +99,6 @@ impl Harness {
                     query: &raw.query,
                 },
                 &mut headers,
-                SystemTime::now(),
             );
         }
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -10,25 +10,26 @@ use ossup::engine::remote_uploads::{self, AbortResult, LocalSession, PruneReques
 use ossup::engine::session_store::{
     FORMAT_VERSION, FileIdentity, Session, SessionStore, UploadOptions,
 };
-use ossup::protocol::client::{Body, ClientConfig, InitiateOptions};
-use ossup::protocol::{Credentials, OssClient};
-use ossup::server::{self, RunningServer, ServerConfig};
+use ossup::protocol::OssClient;
+use ossup::protocol::client::{Body, InitiateOptions};
+
+mod support;
+
+use support::server::{TestServer, path_style_client};
 
 const BUCKET: &str = "cleanup";
 const ID: &str = "REMOTEID";
 const SECRET: &str = "remote-secret";
 
-async fn start() -> (RunningServer, OssClient, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServerConfig::new(dir.path().join("server"));
-    config.buckets = vec![BUCKET.to_owned()];
-    config.access_keys = vec![(ID.to_owned(), SECRET.to_owned())];
-    let running = server::start(config).await.expect("server starts");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut client_config = ClientConfig::new(running.endpoint(), Credentials::new(ID, SECRET));
-    client_config.path_style = true;
-    let client = OssClient::new(client_config).expect("client");
-    (running, client, dir)
+/// The server with its own bucket and key, a client for it, and a folder for local files.
+async fn start() -> (TestServer, OssClient, tempfile::TempDir) {
+    let server = TestServer::start_with(|config| {
+        config.buckets = vec![BUCKET.to_owned()];
+        config.access_keys = vec![(ID.to_owned(), SECRET.to_owned())];
+    })
+    .await;
+    let client = path_style_client(&server.endpoint(), ID, SECRET);
+    (server, client, tempfile::tempdir().expect("temp dir"))
 }
 
 async fn initiate(client: &OssClient, key: &str) -> String {
@@ -149,7 +150,7 @@ async fn classification_then_abort_many() {
             .all(|o| matches!(o.result, AbortResult::AlreadyGone { .. })),
         "{outcomes:?}"
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -234,7 +235,7 @@ async fn prune_dry_run_then_real() {
         left.iter().map(|u| u.upload_id.clone()).collect::<Vec<_>>(),
         vec![young]
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -285,5 +286,5 @@ async fn listings_follow_every_page() {
             .expect("lists")
             .is_empty()
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }

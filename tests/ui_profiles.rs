@@ -1,7 +1,7 @@
 //! Adding a real profile in Settings switches the window to it: the next upload goes to
 //! that endpoint and bucket, with the key pair typed in, which is stored but not shown.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use egui_kittest::kittest::Queryable;
 use ossup::config::ConfigFile;
 use ossup::engine::event::TransferState;
 use ossup::server::{self, ServerConfig};
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
 const KEY_ID: &str = "LABKEYID";

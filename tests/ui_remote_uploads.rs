@@ -2,16 +2,16 @@
 //! another client shows up as an orphan and aborting it empties the server's list; our own
 //! paused uploads show as resumable, resume from the list, and abort only after a warning.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use ossup::engine::event::TransferState;
 use ossup::engine::remote_uploads::UploadClass;
-use ossup::protocol::client::{InitiateOptions, ListUploadsParams};
+use ossup::protocol::client::InitiateOptions;
 use ossup::server;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(30);
 
@@ -56,15 +56,8 @@ fn an_orphan_from_another_client_is_listed_and_aborted() {
         vec![String::from("Aborted left/behind.bin.")]
     );
 
-    let listed = block_on(
-        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
-    )
-    .expect("listing");
-    assert!(
-        listed.uploads.is_empty(),
-        "still there: {:?}",
-        listed.uploads
-    );
+    let left = open_uploads(&client);
+    assert!(left.is_empty(), "still there: {left:?}");
 }
 
 #[test]
@@ -139,15 +132,8 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
             .all(|r| r.file_name != "b.bin")
     });
     let client = other_client(&endpoint);
-    let listed = block_on(
-        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
-    )
-    .expect("listing");
-    assert!(
-        listed.uploads.is_empty(),
-        "still there: {:?}",
-        listed.uploads
-    );
+    let left = open_uploads(&client);
+    assert!(left.is_empty(), "still there: {left:?}");
 }
 
 #[test]
