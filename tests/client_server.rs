@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod support;
 
-use support::server::{TestServer, sign_v1};
+use support::server::{TestServer, initiate, sign_v1};
 
 const ACCESS_KEY_ID: &str = "TESTACCESSKEYID";
 const ACCESS_KEY_SECRET: &str = "test-secret-for-client-server";
@@ -519,11 +519,7 @@ async fn complete_refuses_bad_part_lists() {
     let harness = Harness::start().await;
     let client = harness.client();
     let key = "complete/refusals.bin";
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     let mut parts = Vec::new();
     for (number, size) in [(1u32, 1000usize), (2, MIN_PART), (3, 10)] {
         let output = client
@@ -643,11 +639,7 @@ async fn forbid_overwrite_is_honoured_by_put_and_complete() {
     assert_eq!(again.code(), Some("FileAlreadyExists"));
     assert_eq!(again.service().unwrap().status, 409);
 
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     let part = client
         .upload_part(
             BUCKET,
@@ -762,11 +754,7 @@ async fn list_parts_pages_past_1000() {
     let harness = Harness::start().await;
     let client = harness.client();
     let key = "many/parts.bin";
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     const PARTS: u32 = 1003;
     let mut uploads = tokio::task::JoinSet::new();
     let next = Arc::new(AtomicUsize::new(1));

@@ -19,12 +19,7 @@ const GENEROUS: Duration = Duration::from_secs(30);
 fn an_orphan_from_another_client_is_listed_and_aborted() {
     let dirs = TestDirs::new();
     let mut harness = harness(setup(&dirs, None));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
     let client = other_client(&endpoint);
     let initiated = block_on(client.initiate_multipart_upload(
         server::DEFAULT_BUCKET,
@@ -67,12 +62,7 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
     let first = dirs.file("a.bin", 2 * 1024 * 1024);
     let second = dirs.file("b.bin", 2 * 1024 * 1024);
     let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
 
     drop_files(&mut harness, &[first, second]);
     wait_until(&mut harness, GENEROUS, "both uploads started", |app| {
@@ -140,12 +130,7 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
 fn uploads_are_listed_page_by_page() {
     let dirs = TestDirs::new();
     let mut harness = harness(setup(&dirs, None));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
     let client = other_client(&endpoint);
     let total = ossup::ui::remote_page::UPLOADS_PAGE_SIZE as usize + 5;
     block_on(async {

@@ -101,12 +101,7 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
     dirs.write_config(SMALL_PARTS_CONFIG);
     let file = dirs.file("abort-me.bin", 2 * 1024 * 1024);
     let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
 
     drop_files(&mut harness, &[file]);
     wait_until(&mut harness, GENEROUS, "upload started", |app| {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use ossup::protocol::client::ClientConfig;
+use ossup::protocol::client::{ClientConfig, InitiateOptions};
 use ossup::protocol::signing::{RequestTarget, SignatureVersion, sign_headers};
 use ossup::protocol::{Credentials, OssClient};
 use ossup::server::faults::{FaultConfig, FaultHandle, FaultScope};
@@ -86,6 +86,15 @@ pub fn path_style_client(endpoint: &str, access_key_id: &str, secret: &str) -> O
     let mut config = ClientConfig::new(endpoint, Credentials::new(access_key_id, secret));
     config.path_style = true;
     OssClient::new(config).expect("the client builds")
+}
+
+/// Starts a multipart upload of `key` with default options; returns its upload id.
+pub async fn initiate(client: &OssClient, bucket: &str, key: &str) -> String {
+    client
+        .initiate_multipart_upload(bucket, key, &InitiateOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("InitiateMultipartUpload {key}: {e}"))
+        .upload_id
 }
 
 /// Signs a hand-built request for `target` (signature V1, dated now) into `headers`, for

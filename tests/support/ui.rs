@@ -102,6 +102,16 @@ pub fn wait_until(
     }
 }
 
+/// The endpoint the app is connected to (its embedded server unless configured otherwise).
+pub fn connected_endpoint(harness: &Harness<'_, OssupApp>) -> String {
+    harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone()
+}
+
 /// A dropped file as the windowing backend reports it.
 #[derive(Debug)]
 struct DroppedPath(PathBuf);
