@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod support;
 
-use support::server::{TestServer, initiate, sign_v1};
+use support::server::{TestServer, initiate, raw_http, sign_v1};
 
 const ACCESS_KEY_ID: &str = "TESTACCESSKEYID";
 const ACCESS_KEY_SECRET: &str = "test-secret-for-client-server";
@@ -101,12 +101,7 @@ impl Harness {
                 &mut headers,
             );
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tls_certs_only([])
-            .build()
-            .expect("http client");
+        let http = raw_http(|builder| builder.no_proxy().tls_certs_only([]));
         let mut request = http.request(raw.method.parse().expect("method"), url);
         for (name, value) in headers {
             request = request.header(name, value);

@@ -23,7 +23,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 mod support;
 
 use support::data::data;
-use support::server::{TestServer, sign_v1};
+use support::server::{TestServer, raw_http, sign_v1};
 
 const BUCKET: &str = "demo";
 const MIN_PART: usize = 102_400;
@@ -144,14 +144,11 @@ fn crc64_oracle(data: &[u8]) -> u64 {
 }
 
 async fn start_on(dir: tempfile::TempDir) -> Harness {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = raw_http(|builder| builder.timeout(Duration::from_secs(60)));
     let server = TestServer::start_in(dir, |_| {}).await;
     Harness {
         server,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("HTTP client"),
+        http,
         credentials: Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
     }
 }
@@ -1221,7 +1218,6 @@ async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
         .args([
@@ -1263,7 +1259,7 @@ async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
         query: &[],
     };
     sign_v1(&credentials, &target, &mut headers);
-    let mut request = reqwest::Client::new().get(format!("{endpoint}/cli-bucket/"));
+    let mut request = raw_http(|builder| builder).get(format!("{endpoint}/cli-bucket/"));
     for (name, value) in headers {
         request = request.header(name, value);
     }

@@ -97,6 +97,18 @@ pub async fn initiate(client: &OssClient, bucket: &str, key: &str) -> String {
         .upload_id
 }
 
+/// A plain HTTP client for requests `OssClient` never sends; `configure` adds timeouts and
+/// such. `OssClient::new` installs the TLS provider itself; a bare reqwest client needs it
+/// installed first.
+pub fn raw_http(
+    configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    configure(reqwest::Client::builder())
+        .build()
+        .expect("HTTP client")
+}
+
 /// Signs a hand-built request for `target` (signature V1, dated now) into `headers`, for
 /// requests the client never sends.
 pub fn sign_v1(
