@@ -1,11 +1,11 @@
 //! `ossup uploads auto-abort` against a real `ossup serve` whose bucket already has
 //! someone else's lifecycle rule, which must come back exactly as it was.
 
-mod cli_support;
+mod support;
 
-use cli_support::{BUCKET, Home, Server, run, runtime, text};
 use ossup::protocol::lifecycle::LifecycleConfiguration;
 use ossup::protocol::xml::XML_DECLARATION;
+use support::cli::{BUCKET, Home, Server, run, runtime, text};
 
 const FOREIGN_RULE: &str = "<Rule><ID>expire-logs</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Expiration><Days>30</Days></Expiration><Transition><Days>7</Days><StorageClass>IA</StorageClass></Transition><Tag><Key>owner</Key><Value>ops</Value></Tag><NotYetModelled>x</NotYetModelled></Rule>";
 

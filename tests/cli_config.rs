@@ -1,9 +1,9 @@
 //! Where the CLI sends requests: flags over `OSS_*` variables over the profile file, and
 //! the local endpoint when nothing is configured.
 
-mod cli_support;
+mod support;
 
-use cli_support::{BUCKET, Home, KEY_ID, KEY_SECRET, Server, read_object, run, text};
+use support::cli::{BUCKET, Home, KEY_ID, KEY_SECRET, Server, read_object, run, text};
 
 fn write_config(home: &Home, text: &str) {
     let path = home.config_file();

@@ -2,18 +2,19 @@
 //! nothing lost (no object half-written, no file touched, corrupt sessions kept aside).
 //! Also: uploads survive a server that fails and cuts requests at random.
 
-mod cli_support;
+mod support;
 
 use std::process::Command;
 
-use cli_support::{BUCKET, Home, Server, bytes, open_uploads, read_object, run, text};
+use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, text};
+use support::data::data;
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn object_count(server: &Server) -> usize {
-    cli_support::runtime()
+    support::cli::runtime()
         .block_on(server.client().list_objects(BUCKET, None, None, None))
         .expect("ListObjects")
         .contents
@@ -148,7 +149,7 @@ fn invalid_keys_are_refused_before_sending() {
 fn wrong_secret_fails_with_the_oss_code() {
     let server = Server::start(&[]);
     let home = Home::new();
-    let path = home.file("a.txt", &bytes(300 * 1024, 1));
+    let path = home.file("a.txt", &data(300 * 1024, 1));
     let output = run(home
         .ossup(&server)
         .env("OSS_ACCESS_KEY_SECRET", "not-the-secret")
@@ -267,9 +268,9 @@ fn upload_survives_random_failures_and_cut_connections() {
         "7",
     ]);
     let home = Home::new();
-    let data = bytes(100 * 1024 * 35 + 999, 5);
-    let path = home.file("faulty.bin", &data);
-    let small = home.file("small.txt", &bytes(5000, 6));
+    let faulty = data(100 * 1024 * 35 + 999, 5);
+    let path = home.file("faulty.bin", &faulty);
+    let small = home.file("small.txt", &data(5000, 6));
     let output = run(home
         .ossup(&server)
         .arg("upload")
@@ -279,7 +280,7 @@ fn upload_survives_random_failures_and_cut_connections() {
         .args(["--part-size", "100KiB", "--parallel", "4"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let client = server.client();
-    assert!(read_object(&client, "faults/faulty.bin") == data);
-    assert!(read_object(&client, "faults/small.txt") == bytes(5000, 6));
+    assert!(read_object(&client, "faults/faulty.bin") == faulty);
+    assert!(read_object(&client, "faults/small.txt") == data(5000, 6));
     assert!(open_uploads(&client).is_empty());
 }

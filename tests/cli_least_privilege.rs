@@ -2,12 +2,13 @@
 //! RAM policy: an upload-only key uploads and resumes (ListParts denied, the recorded
 //! parts trusted), cleanup names the action the key lacks, a read-only key is refused.
 
-mod cli_support;
+mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cli_support::{BUCKET, Home, Server, bytes, open_uploads, read_object, run, text, wait_until};
+use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, text, wait_until};
+use support::data::data;
 
 const PART: usize = 100 * 1024;
 const WRITER_ID: &str = "WRITERKEYID";
@@ -50,7 +51,7 @@ fn printed(output: &std::process::Output) -> String {
 fn an_upload_only_key_uploads_in_parts_and_says_once_that_it_cannot_list() {
     let server = start_server(&[]);
     let home = Home::new();
-    let data = bytes(PART * 4 + 777, 7);
+    let data = data(PART * 4 + 777, 7);
     let path = home.file("parts.bin", &data);
     let output = run(ossup_as(&home, &server, WRITER_ID, WRITER_SECRET)
         .arg("upload")
@@ -72,7 +73,7 @@ fn an_upload_only_key_uploads_in_parts_and_says_once_that_it_cannot_list() {
 fn an_upload_only_key_resumes_after_kill_and_cleanup_names_the_missing_action() {
     let server = start_server(&["--fault-delay-ms", "100"]);
     let home = Home::new();
-    let data = bytes(PART * 12 + 4321, 11);
+    let data = data(PART * 12 + 4321, 11);
     let path = home.file("video.bin", &data);
     let key = "w/video.bin";
     let mut child = spawn(
@@ -174,7 +175,7 @@ fn a_read_only_key_is_refused_in_one_sentence_and_nothing_is_created() {
     let server = start_server(&[]);
     let home = Home::new();
     let small = home.file("small.txt", b"hello");
-    let large = home.file("large.bin", &bytes(PART * 3, 5));
+    let large = home.file("large.bin", &data(PART * 3, 5));
     for (path, key) in [(&small, "r/small.txt"), (&large, "r/large.bin")] {
         let output = run(ossup_as(&home, &server, READER_ID, READER_SECRET)
             .arg("upload")
@@ -189,7 +190,7 @@ fn a_read_only_key_is_refused_in_one_sentence_and_nothing_is_created() {
             text(&output)
         );
         let client = server.client();
-        let head = cli_support::runtime().block_on(client.head_object(BUCKET, key));
+        let head = support::cli::runtime().block_on(client.head_object(BUCKET, key));
         assert!(
             head.as_ref().is_err_and(|e| e.is_code("NoSuchKey")),
             "{key}: {head:?}"

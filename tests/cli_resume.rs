@@ -2,13 +2,15 @@
 //! `ossup resume --all`; Ctrl-C pauses and says how to continue. The server delays every
 //! answer so the kills land mid-upload.
 
-mod cli_support;
+mod support;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use cli_support::{BUCKET, Home, Server, bytes, open_uploads, read_object, run, text, wait_until};
+use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, text, wait_until};
+use support::data::data;
 
 const PART: usize = 100 * 1024;
 const KEY: &str = "big/video.bin";
@@ -40,11 +42,27 @@ fn wait_for_parts(home: &Home, parts: usize) -> String {
     upload_id
 }
 
+/// Uploads `path` to [`KEY`] one part at a time and kills the run (-9) once the session
+/// holds `parts` finished parts; returns the upload id.
+fn upload_killed_after_parts(home: &Home, server: &Server, path: &Path, parts: usize) -> String {
+    let mut child = spawn(
+        home.ossup(server)
+            .arg("upload")
+            .arg(path)
+            .arg(format!("oss://{BUCKET}/{KEY}"))
+            .args(["--part-size", "100KiB", "--parallel", "1"]),
+    );
+    let upload_id = wait_for_parts(home, parts);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    upload_id
+}
+
 #[test]
 fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
     let server = Server::start(&["--fault-delay-ms", "100"]);
     let home = Home::new();
-    let data = bytes(PART * 30 + 4321, 42);
+    let data = data(PART * 30 + 4321, 42);
     let path = home.file("video.bin", &data);
     let client = server.client();
     let mut seen_ids = BTreeSet::new();
@@ -56,16 +74,7 @@ fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
     };
 
     // First run: killed after a few parts.
-    let mut child = spawn(
-        home.ossup(&server)
-            .arg("upload")
-            .arg(&path)
-            .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB", "--parallel", "1"]),
-    );
-    let first_id = wait_for_parts(&home, 3);
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    let first_id = upload_killed_after_parts(&home, &server, &path, 3);
     observe(&mut seen_ids);
 
     // Resumed, and killed again further on.
@@ -112,7 +121,7 @@ fn kill_nine_at_several_points_then_resume_uses_one_upload_id() {
 fn ctrl_c_pauses_and_says_how_to_resume() {
     let server = Server::start(&["--fault-delay-ms", "150"]);
     let home = Home::new();
-    let data = bytes(PART * 20, 7);
+    let data = data(PART * 20, 7);
     let path = home.file("video.bin", &data);
     let child = spawn(
         home.ossup(&server)
@@ -145,17 +154,8 @@ fn ctrl_c_pauses_and_says_how_to_resume() {
 fn sessions_lists_what_resume_would_continue() {
     let server = Server::start(&["--fault-delay-ms", "150"]);
     let home = Home::new();
-    let path = home.file("video.bin", &bytes(PART * 25, 3));
-    let mut child = spawn(
-        home.ossup(&server)
-            .arg("upload")
-            .arg(&path)
-            .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB", "--parallel", "1"]),
-    );
-    let upload_id = wait_for_parts(&home, 1);
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    let path = home.file("video.bin", &data(PART * 25, 3));
+    let upload_id = upload_killed_after_parts(&home, &server, &path, 1);
     let output = run(home.ossup(&server).arg("sessions"));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -202,19 +202,10 @@ fn sessions_lists_what_resume_would_continue() {
 fn a_changed_file_stops_resume_until_restart() {
     let server = Server::start(&["--fault-delay-ms", "120"]);
     let home = Home::new();
-    let path = home.file("video.bin", &bytes(PART * 25, 11));
-    let mut child = spawn(
-        home.ossup(&server)
-            .arg("upload")
-            .arg(&path)
-            .arg(format!("oss://{BUCKET}/{KEY}"))
-            .args(["--part-size", "100KiB", "--parallel", "1"]),
-    );
-    let old_upload_id = wait_for_parts(&home, 2);
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    let path = home.file("video.bin", &data(PART * 25, 11));
+    let old_upload_id = upload_killed_after_parts(&home, &server, &path, 2);
 
-    let changed = bytes(PART * 13 + 3, 12);
+    let changed = data(PART * 13 + 3, 12);
     std::fs::write(&path, &changed).expect("rewrite");
     let output = run(home.ossup(&server).args(["resume", "--all"]));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -249,7 +240,7 @@ fn a_changed_file_stops_resume_until_restart() {
 fn an_endpoint_that_dies_mid_upload_is_given_up_on_and_resumed_later() {
     let mut server = Server::start(&["--fault-delay-ms", "100"]);
     let home = Home::new();
-    let data = bytes(PART * 30 + 99, 11);
+    let data = data(PART * 30 + 99, 11);
     let path = home.file("video.bin", &data);
     let mut child = spawn(
         home.ossup(&server)

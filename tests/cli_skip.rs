@@ -1,13 +1,13 @@
 //! `ossup upload --skip-existing / --skip-unchanged [--checksum] / --include / --exclude`
 //! end to end against a real `ossup serve` process.
 
-mod cli_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use cli_support::{BUCKET, Home, Server, read_object, run, runtime, text};
+use support::cli::{BUCKET, Home, Server, read_object, run, runtime, text};
 
 fn set_mtime(path: &Path, when: SystemTime) {
     std::fs::File::options()

@@ -1,12 +1,13 @@
 //! `ossup upload` end to end against a real `ossup serve` process: edge sizes around the
 //! part boundaries, a folder of 1,000 files, stdin; every object read back and compared.
 
-mod cli_support;
+mod support;
 
 use std::io::Write;
 use std::process::Stdio;
 
-use cli_support::{BUCKET, Home, Server, bytes, read_object, run, text};
+use support::cli::{BUCKET, Home, Server, read_object, run, text};
+use support::data::data;
 
 const PART: usize = 100 * 1024;
 
@@ -24,7 +25,7 @@ fn sizes_around_part_boundaries_arrive_byte_identical() {
     ];
     let mut paths = Vec::new();
     for (index, (name, size)) in sizes.iter().enumerate() {
-        paths.push(home.file(name, &bytes(*size, index as u64 + 1)));
+        paths.push(home.file(name, &data(*size, index as u64 + 1)));
     }
     let output = run(home
         .ossup(&server)
@@ -40,9 +41,9 @@ fn sizes_around_part_boundaries_arrive_byte_identical() {
     for (index, (name, size)) in sizes.iter().enumerate() {
         let got = read_object(&client, &format!("sizes/{name}"));
         assert_eq!(got.len(), *size, "{name}");
-        assert!(got == bytes(*size, index as u64 + 1), "{name} differs");
+        assert!(got == data(*size, index as u64 + 1), "{name} differs");
     }
-    assert!(cli_support::open_uploads(&client).is_empty());
+    assert!(support::cli::open_uploads(&client).is_empty());
     assert!(
         home.session_parts().is_empty(),
         "finished uploads leave no session"
@@ -53,7 +54,7 @@ fn sizes_around_part_boundaries_arrive_byte_identical() {
 fn a_single_file_to_an_exact_key() {
     let server = Server::start(&[]);
     let home = Home::new();
-    let path = home.file("report.pdf", &bytes(PART * 2 + 5, 9));
+    let path = home.file("report.pdf", &data(PART * 2 + 5, 9));
     let output = run(home
         .ossup(&server)
         .arg("upload")
@@ -62,7 +63,7 @@ fn a_single_file_to_an_exact_key() {
         .args(["--part-size", "100KiB", "--limit-rate", "50MiB/s"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let got = read_object(&server.client(), "docs/2025-report.pdf");
-    assert!(got == bytes(PART * 2 + 5, 9));
+    assert!(got == data(PART * 2 + 5, 9));
 }
 
 #[test]
@@ -74,7 +75,7 @@ fn a_folder_of_a_thousand_small_files() {
         let sub = format!("day{}", index % 7);
         let path = root.join(&sub).join(format!("photo-{index:04}.jpg"));
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, bytes(64 + (index as usize % 900), index)).expect("write");
+        std::fs::write(&path, data(64 + (index as usize % 900), index)).expect("write");
     }
     let output = run(home
         .ossup(&server)
@@ -89,7 +90,7 @@ fn a_folder_of_a_thousand_small_files() {
     );
 
     let client = server.client();
-    let runtime = cli_support::runtime();
+    let runtime = support::cli::runtime();
     let mut listed = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -110,7 +111,7 @@ fn a_folder_of_a_thousand_small_files() {
     assert_eq!(listed.len(), 1000);
     for index in 0..1000u64 {
         let key = format!("trips/album/day{}/photo-{index:04}.jpg", index % 7);
-        let expected = bytes(64 + (index as usize % 900), index);
+        let expected = data(64 + (index as usize % 900), index);
         assert!(
             listed.contains(&(key.clone(), expected.len() as u64)),
             "{key} missing or wrong size"
@@ -127,7 +128,7 @@ fn a_folder_of_a_thousand_small_files() {
 fn stdin_streams_into_one_object() {
     let server = Server::start(&[]);
     let home = Home::new();
-    let data = bytes(PART * 7 / 2 + 17, 77);
+    let data = data(PART * 7 / 2 + 17, 77);
     let mut child = home
         .ossup(&server)
         .arg("upload")
@@ -208,7 +209,7 @@ fn a_folder_with_a_name_that_is_not_utf8_is_refused() {
     assert!(stderr.contains(&expected[0]), "{stderr}");
     let client = server.client();
     for key in ["box/caf\u{fffd}.txt", "box/ok.txt"] {
-        let head = cli_support::runtime().block_on(client.head_object(BUCKET, key));
+        let head = support::cli::runtime().block_on(client.head_object(BUCKET, key));
         assert!(head.is_err(), "{key} must not be uploaded");
     }
 }

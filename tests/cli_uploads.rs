@@ -1,14 +1,30 @@
 //! `ossup uploads ls|parts|abort|prune` against a real `ossup serve`, with uploads left
 //! open by another client.
 
-mod cli_support;
+mod support;
 
 use bytes::Bytes;
-use cli_support::{BUCKET, Home, Server, open_uploads, run, runtime, text};
 use ossup::protocol::client::{Body, InitiateOptions};
+use support::cli::{BUCKET, Home, Server, open_uploads, run, runtime, text};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `ossup uploads prune TARGET --older-than AGE`, with `--dry-run` if asked.
+fn prune(
+    home: &Home,
+    server: &Server,
+    target: &str,
+    older_than: &str,
+    dry_run: bool,
+) -> std::process::Output {
+    let mut command = home.ossup(server);
+    command.args(["uploads", "prune", target, "--older-than", older_than]);
+    if dry_run {
+        command.arg("--dry-run");
+    }
+    run(&mut command)
 }
 
 #[test]
@@ -72,14 +88,7 @@ fn list_parts_prune_and_abort_orphans() {
     );
 
     // A dry run under a prefix changes nothing.
-    let output = run(home.ossup(&server).args([
-        "uploads",
-        "prune",
-        &format!("oss://{BUCKET}/left/"),
-        "--older-than",
-        "0s",
-        "--dry-run",
-    ]));
+    let output = prune(&home, &server, &format!("oss://{BUCKET}/left/"), "0s", true);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         stdout(&output).contains(&format!("would abort oss://{BUCKET}/left/behind.bin")),
@@ -89,25 +98,19 @@ fn list_parts_prune_and_abort_orphans() {
     assert_eq!(open_uploads(&client).len(), 2);
 
     // Nothing is a week old yet.
-    let output = run(home.ossup(&server).args([
-        "uploads",
-        "prune",
-        &format!("oss://{BUCKET}"),
-        "--older-than",
-        "7d",
-    ]));
+    let output = prune(&home, &server, &format!("oss://{BUCKET}"), "7d", false);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(stdout(&output).contains("No uploads"), "{}", text(&output));
     assert_eq!(open_uploads(&client).len(), 2);
 
     // For real, under the prefix: only that one goes.
-    let output = run(home.ossup(&server).args([
-        "uploads",
-        "prune",
+    let output = prune(
+        &home,
+        &server,
         &format!("oss://{BUCKET}/left/"),
-        "--older-than",
         "0s",
-    ]));
+        false,
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         stdout(&output).contains("Aborted 1 of 1"),
@@ -134,13 +137,7 @@ fn list_parts_prune_and_abort_orphans() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("has no upload"), "{}", text(&output));
 
-    let output = run(home.ossup(&server).args([
-        "uploads",
-        "prune",
-        &format!("oss://{BUCKET}"),
-        "--older-than",
-        "a week",
-    ]));
+    let output = prune(&home, &server, &format!("oss://{BUCKET}"), "a week", false);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("7d"), "{}", text(&output));
 }

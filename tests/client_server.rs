@@ -18,12 +18,15 @@ use ossup::protocol::client::{
 };
 use ossup::protocol::crc64;
 use ossup::protocol::error::TransportKind;
-use ossup::protocol::signing::{self, RequestTarget, SignatureVersion};
+use ossup::protocol::signing::{RequestTarget, SignatureVersion};
 use ossup::protocol::xml::CompletePart;
 use ossup::protocol::{Credentials, OssError};
-use ossup::server::{self, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+mod support;
+
+use support::server::{TestServer, initiate, raw_http, sign_v1};
 
 const ACCESS_KEY_ID: &str = "TESTACCESSKEYID";
 const ACCESS_KEY_SECRET: &str = "test-secret-for-client-server";
@@ -33,25 +36,18 @@ const MIN_PART: usize = 102_400;
 
 /// A running server with its own data directory, and helpers to build clients for it.
 struct Harness {
-    server: server::RunningServer,
-    _data_dir: tempfile::TempDir,
+    server: TestServer,
 }
 
 impl Harness {
     async fn start() -> Self {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let server = server::start(ServerConfig {
-            buckets: vec![BUCKET.to_owned()],
-            access_keys: vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())],
-            region: REGION.to_owned(),
-            ..ServerConfig::new(data_dir.path())
+        let server = TestServer::start_with(|config| {
+            config.buckets = vec![BUCKET.to_owned()];
+            config.access_keys = vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())];
+            config.region = REGION.to_owned();
         })
-        .await
-        .expect("the server starts");
-        Self {
-            server,
-            _data_dir: data_dir,
-        }
+        .await;
+        Self { server }
     }
 
     fn endpoint(&self) -> String {
@@ -94,9 +90,8 @@ impl Harness {
         let url = endpoint.url(Some(BUCKET), raw.key, &raw.query);
         let mut headers = raw.headers.clone();
         if raw.sign {
-            signing::sign_headers(
+            sign_v1(
                 &Credentials::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
-                &SignatureVersion::V1,
                 &RequestTarget {
                     method: raw.method,
                     bucket: Some(BUCKET),
@@ -104,15 +99,9 @@ impl Harness {
                     query: &raw.query,
                 },
                 &mut headers,
-                SystemTime::now(),
             );
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tls_certs_only([])
-            .build()
-            .expect("http client");
+        let http = raw_http(|builder| builder.no_proxy().tls_certs_only([]));
         let mut request = http.request(raw.method.parse().expect("method"), url);
         for (name, value) in headers {
             request = request.header(name, value);
@@ -525,11 +514,7 @@ async fn complete_refuses_bad_part_lists() {
     let harness = Harness::start().await;
     let client = harness.client();
     let key = "complete/refusals.bin";
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     let mut parts = Vec::new();
     for (number, size) in [(1u32, 1000usize), (2, MIN_PART), (3, 10)] {
         let output = client
@@ -649,11 +634,7 @@ async fn forbid_overwrite_is_honoured_by_put_and_complete() {
     assert_eq!(again.code(), Some("FileAlreadyExists"));
     assert_eq!(again.service().unwrap().status, 409);
 
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     let part = client
         .upload_part(
             BUCKET,
@@ -768,11 +749,7 @@ async fn list_parts_pages_past_1000() {
     let harness = Harness::start().await;
     let client = harness.client();
     let key = "many/parts.bin";
-    let upload_id = client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .unwrap()
-        .upload_id;
+    let upload_id = initiate(&client, BUCKET, key).await;
     const PARTS: u32 = 1003;
     let mut uploads = tokio::task::JoinSet::new();
     let next = Arc::new(AtomicUsize::new(1));

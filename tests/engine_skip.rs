@@ -1,17 +1,19 @@
 //! Re-runs that skip what is there (skip existing, skip unchanged, by CRC-64) and folder
 //! filters, through the engine's Add against a real `ossup serve`.
 
-mod engine_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use engine_support::*;
 use ossup::engine::folder_plan::{FilterRule, PathFilters};
 use ossup::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy, TransferState};
 use ossup::protocol::OssClient;
 use ossup::protocol::client::{Body, PutOptions};
+use support::data::{data, write_file};
+use support::engine::*;
+use support::server::*;
 
 fn set_mtime(path: &Path, when: SystemTime) {
     std::fs::File::options()
@@ -111,7 +113,7 @@ fn folder_with(dir: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_existing_skips_any_existing_key_and_sends_the_rest() {
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
     let root = folder_with(
@@ -144,7 +146,7 @@ async fn skip_existing_skips_any_existing_key_and_sends_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_unchanged_sends_only_new_or_touched_files_and_mtime_is_recorded() {
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
     let big = data(PART as usize * 3 + 7, 3);
@@ -207,7 +209,7 @@ async fn skip_unchanged_sends_only_new_or_touched_files_and_mtime_is_recorded() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_catches_same_size_same_time_different_content() {
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
     let root = folder_with(
@@ -239,7 +241,7 @@ async fn checksum_catches_same_size_same_time_different_content() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_matching_filter_decides_and_excluded_files_are_not_transfers() {
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
     let root = folder_with(
@@ -274,7 +276,7 @@ async fn the_last_matching_filter_decides_and_excluded_files_are_not_transfers()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_listing_fails_each_file_is_looked_up_and_existing_ones_are_kept() {
-    let server = start_server().await;
+    let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
     let root = folder_with(

@@ -1,15 +1,15 @@
 //! The engine against a real in-process `ossup serve`: sizes around the part boundaries,
 //! folders, streams, pause/resume, abort, and injected server faults.
 
-mod engine_support;
+mod support;
 
-use engine_support::*;
-use std::time::Duration;
+use support::data::{data, write_file};
+use support::engine::*;
+use support::server::BUCKET;
 
 use ossup::engine::{
-    Destination, EngineCommand, EngineEvent, PartState, StreamSource, TransferId, TransferState,
+    EngineCommand, EngineEvent, PartState, StreamSource, TransferId, TransferState,
 };
-use ossup::protocol::client::ListUploadsParams;
 use ossup::protocol::crc64;
 use ossup::server::faults::{FaultConfig, FaultScope};
 
@@ -27,15 +27,6 @@ fn bytes_done_history(events: &[EngineEvent], id: &TransferId) -> Vec<u64> {
         .collect()
 }
 
-async fn uploads_in_progress(client: &ossup::protocol::OssClient) -> usize {
-    client
-        .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
-        .await
-        .unwrap()
-        .uploads
-        .len()
-}
-
 fn session_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -44,20 +35,9 @@ fn session_files(dir: &std::path::Path) -> usize {
         .count()
 }
 
-fn slow_parts(server: &TestServer) {
-    server.server.faults().set(FaultConfig {
-        delay: Duration::from_millis(60),
-        scope: FaultScope::UploadPart,
-        ..FaultConfig::default()
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sizes_around_part_boundaries_round_trip() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
+    let t = EngineFixture::start().await;
     let cases: Vec<(&str, usize)> = vec![
         ("empty.bin", 0),
         ("one.bin", 1),
@@ -66,24 +46,12 @@ async fn sizes_around_part_boundaries_round_trip() {
         ("one-part-plus.bin", PART as usize + 1),
         ("three-and-half.bin", PART as usize * 7 / 2),
     ];
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
+    let mut watcher = t.engine();
     let mut paths = Vec::new();
     for (index, (name, len)) in cases.iter().enumerate() {
-        paths.push(write_file(files.path(), name, &data(*len, index as u32)));
+        paths.push(t.file(name, &data(*len, index as u64)));
     }
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths,
-            destination: Destination::new(BUCKET, "sizes/"),
-            options: Default::default(),
-        })
-        .unwrap();
+    watcher.add(paths, "sizes/");
     watcher.until_all_terminal(cases.len()).await;
 
     for (index, (name, len)) in cases.iter().enumerate() {
@@ -92,15 +60,11 @@ async fn sizes_around_part_boundaries_round_trip() {
         assert_eq!(row.state, TransferState::Done, "{key}: {:?}", row.error);
         assert_eq!(row.size, *len as u64);
         assert_eq!(row.bytes_done, *len as u64, "{key}");
-        let expected = data(*len, index as u32);
+        let expected = data(*len, index as u64);
         let result = row.result.clone().unwrap();
         assert!(result.verified, "{key}: CRC-64 verified");
         assert_eq!(result.crc64, Some(crc64::checksum(&expected)));
-        assert_eq!(
-            read_back(&client, &key).await,
-            expected,
-            "{key} byte for byte"
-        );
+        assert_eq!(t.read_back(&key).await, expected, "{key} byte for byte");
         let expected_parts = if (*len as u64) < PART {
             1
         } else {
@@ -110,7 +74,7 @@ async fn sizes_around_part_boundaries_round_trip() {
         assert!(row.parts.iter().all(|p| *p == PartState::Done), "{key}");
     }
     // Finished uploads leave no session (nor lock file) behind.
-    let leftovers: Vec<_> = std::fs::read_dir(sessions.path())
+    let leftovers: Vec<_> = std::fs::read_dir(t.sessions())
         .unwrap()
         .filter_map(|e| e.ok())
         .collect();
@@ -120,24 +84,14 @@ async fn sizes_around_part_boundaries_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_then_resume_completes_without_going_backwards() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    slow_parts(&server);
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
     let bytes = data(PART as usize * 20 + 123, 7);
-    let path = write_file(files.path(), "big.bin", &bytes);
+    let path = t.file("big.bin", &bytes);
     let mut tuning = tuning();
     tuning.parallel_parts_per_transfer = 2;
-    let mut watcher = spawn_engine(client.clone(), &server.endpoint(), sessions.path(), tuning);
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![path],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let mut watcher = t.engine_with(tuning);
+    watcher.add(vec![path], "");
     watcher
         .until("a few parts done", |w| {
             w.row_for_key("big.bin")
@@ -145,10 +99,7 @@ async fn pause_then_resume_completes_without_going_backwards() {
         })
         .await;
     let id = watcher.row_for_key("big.bin").unwrap().id.clone();
-    watcher
-        .handle
-        .send(EngineCommand::Pause(id.clone()))
-        .unwrap();
+    watcher.send(EngineCommand::Pause(id.clone()));
     let paused = watcher
         .until_key_state("big.bin", TransferState::Paused)
         .await;
@@ -161,12 +112,9 @@ async fn pause_then_resume_completes_without_going_backwards() {
         "nothing in flight after a pause: {:?}",
         paused.parts
     );
-    assert!(std::fs::metadata(sessions.path().join(format!("{id}.json"))).is_ok());
+    assert!(std::fs::metadata(t.sessions().join(format!("{id}.json"))).is_ok());
 
-    watcher
-        .handle
-        .send(EngineCommand::Resume(id.clone()))
-        .unwrap();
+    watcher.send(EngineCommand::Resume(id.clone()));
     let done = watcher
         .until_key_state("big.bin", TransferState::Done)
         .await;
@@ -175,7 +123,7 @@ async fn pause_then_resume_completes_without_going_backwards() {
         "the same upload continued"
     );
     assert!(done.result.as_ref().unwrap().verified);
-    assert_eq!(read_back(&client, "big.bin").await, bytes);
+    assert_eq!(t.read_back("big.bin").await, bytes);
     let history = bytes_done_history(&watcher.events, &id);
     assert!(
         history.windows(2).all(|w| w[0] <= w[1]),
@@ -186,38 +134,20 @@ async fn pause_then_resume_completes_without_going_backwards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_leaves_nothing_behind() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    slow_parts(&server);
-    let path = write_file(files.path(), "gone.bin", &data(PART as usize * 20, 3));
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![path],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let path = t.file("gone.bin", &data(PART as usize * 20, 3));
+    let mut watcher = t.engine();
+    watcher.add(vec![path], "");
     watcher
         .until("a part done", |w| {
             w.row_for_key("gone.bin")
                 .is_some_and(|r| r.parts.contains(&PartState::Done))
         })
         .await;
-    assert_eq!(uploads_in_progress(&client).await, 1);
+    assert_eq!(t.uploads_in_progress().await.uploads.len(), 1);
     let id = watcher.row_for_key("gone.bin").unwrap().id.clone();
-    watcher
-        .handle
-        .send(EngineCommand::Abort(id.clone()))
-        .unwrap();
+    watcher.send(EngineCommand::Abort(id.clone()));
     watcher
         .until("the transfer to be removed", |w| {
             w.events
@@ -225,45 +155,30 @@ async fn abort_leaves_nothing_behind() {
                 .any(|e| matches!(e, EngineEvent::Removed(gone) if *gone == id))
         })
         .await;
-    assert_eq!(uploads_in_progress(&client).await, 0);
-    assert_eq!(session_files(sessions.path()), 0);
-    assert!(client.head_object(BUCKET, "gone.bin").await.is_err());
+    assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
+    assert_eq!(session_files(t.sessions()), 0);
+    assert!(t.client.head_object(BUCKET, "gone.bin").await.is_err());
     watcher.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_part_failures_are_retried_and_the_object_is_intact() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    server.server.faults().set(FaultConfig {
+    let t = EngineFixture::start().await;
+    t.server.faults().set(FaultConfig {
         fail_rate: 0.1,
         scope: FaultScope::UploadPart,
         seed: 11,
         ..FaultConfig::default()
     });
     let bytes = data(PART as usize * 30 + 5, 9);
-    let path = write_file(files.path(), "flaky.bin", &bytes);
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![path],
-            destination: Destination::new(BUCKET, "faults/"),
-            options: Default::default(),
-        })
-        .unwrap();
+    let path = t.file("flaky.bin", &bytes);
+    let mut watcher = t.engine();
+    watcher.add(vec![path], "faults/");
     let done = watcher
         .until_key_state("faults/flaky.bin", TransferState::Done)
         .await;
     assert!(done.result.unwrap().verified);
-    assert_eq!(read_back(&client, "faults/flaky.bin").await, bytes);
+    assert_eq!(t.read_back("faults/flaky.bin").await, bytes);
     // Read everything, including events published with the final snapshot.
     let events = watcher.stop().await;
     let retries_seen = events.iter().any(|event| match event {
@@ -281,41 +196,27 @@ async fn injected_part_failures_are_retried_and_the_object_is_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folders_expand_into_one_transfer_per_file() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    let root = files.path().join("trip");
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("trip");
     let mut expected = Vec::new();
     for (index, name) in ["a.txt", "day 1/b.jpg", "day 1/night/c.bin", "day 2/d.json"]
         .iter()
         .enumerate()
     {
-        let bytes = data(1000 + index * 70_000, index as u32 + 20);
+        let bytes = data(1000 + index * 70_000, index as u64 + 20);
         write_file(&root, name, &bytes);
         expected.push((format!("up/trip/{name}"), bytes));
     }
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![root],
-            destination: Destination::new(BUCKET, "up/"),
-            options: Default::default(),
-        })
-        .unwrap();
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "up/");
     watcher.until_all_terminal(expected.len()).await;
     for (key, bytes) in &expected {
         let row = watcher.row_for_key(key).unwrap();
         assert_eq!(row.state, TransferState::Done, "{key}: {:?}", row.error);
-        assert_eq!(&read_back(&client, key).await, bytes, "{key}");
+        assert_eq!(&t.read_back(key).await, bytes, "{key}");
     }
-    let meta = client
+    let meta = t
+        .client
         .head_object(BUCKET, "up/trip/day 2/d.json")
         .await
         .unwrap();
@@ -329,29 +230,14 @@ async fn folders_expand_into_one_transfer_per_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_that_is_not_utf8_is_refused_with_the_planner_sentence() {
     use std::os::unix::ffi::OsStrExt;
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    let root = files.path().join("box");
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("box");
     write_file(&root, "ok.txt", b"fine");
     std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt")), b"x").unwrap();
     let expected = ossup::engine::folder_plan::plan_folder(&root, "box/").problems;
     assert_eq!(expected.len(), 1, "{expected:?}");
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![root],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "");
     watcher
         .until_key_state("box/ok.txt", TransferState::Done)
         .await;
@@ -368,26 +254,16 @@ async fn a_name_that_is_not_utf8_is_refused_with_the_planner_sentence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_upload_in_fixed_parts_until_eof() {
-    let server = start_server().await;
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
+    let t = EngineFixture::start().await;
+    let mut watcher = t.engine();
     let long = data(PART as usize * 5 / 2, 31);
     let short = data(999, 32);
     for (key, bytes) in [("streams/long.bin", &long), ("streams/short.bin", &short)] {
-        watcher
-            .handle
-            .send(EngineCommand::AddStream {
-                source: StreamSource::new("-", std::io::Cursor::new(bytes.clone())),
-                bucket: BUCKET.into(),
-                key: key.into(),
-            })
-            .unwrap();
+        watcher.send(EngineCommand::AddStream {
+            source: StreamSource::new("-", std::io::Cursor::new(bytes.clone())),
+            bucket: BUCKET.into(),
+            key: key.into(),
+        });
     }
     watcher.until_all_terminal(2).await;
     for (key, bytes) in [("streams/long.bin", &long), ("streams/short.bin", &short)] {
@@ -396,7 +272,7 @@ async fn streams_upload_in_fixed_parts_until_eof() {
         assert!(!row.resumable_after_restart);
         assert_eq!(row.size, bytes.len() as u64);
         assert!(row.result.unwrap().verified);
-        assert_eq!(&read_back(&client, key).await, bytes);
+        assert_eq!(&t.read_back(key).await, bytes);
     }
     assert_eq!(
         watcher.row_for_key("streams/long.bin").unwrap().parts.len(),
@@ -407,32 +283,15 @@ async fn streams_upload_in_fixed_parts_until_eof() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let path = write_file(files.path(), "x.bin", b"x");
-    let mut watcher = spawn_engine(
-        server.client(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::AddFile {
-            path,
-            bucket: BUCKET.into(),
-            key: "/leading-slash".into(),
-        })
-        .unwrap();
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![files.path().join("missing.bin")],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let t = EngineFixture::start().await;
+    let path = t.file("x.bin", b"x");
+    let mut watcher = t.engine();
+    watcher.send(EngineCommand::AddFile {
+        path,
+        bucket: BUCKET.into(),
+        key: "/leading-slash".into(),
+    });
+    watcher.add(vec![t.files.path().join("missing.bin")], "");
     watcher
         .until("two notices", |w| {
             w.events
@@ -461,14 +320,11 @@ async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    let small = write_file(files.path(), "exists-small.txt", b"new content");
-    let big = write_file(files.path(), "exists-big.bin", &data(PART as usize * 3, 40));
+    let t = EngineFixture::start().await;
+    let small = t.file("exists-small.txt", b"new content");
+    let big = t.file("exists-big.bin", &data(PART as usize * 3, 40));
     for key in ["exists-small.txt", "exists-big.bin"] {
-        client
+        t.client
             .put_object(
                 BUCKET,
                 key,
@@ -481,15 +337,8 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
     }
     let mut tuning = tuning();
     tuning.forbid_overwrite = true;
-    let mut watcher = spawn_engine(client.clone(), &server.endpoint(), sessions.path(), tuning);
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![small, big],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let mut watcher = t.engine_with(tuning);
+    watcher.add(vec![small, big], "");
     watcher.until_all_terminal(2).await;
     for key in ["exists-small.txt", "exists-big.bin"] {
         assert_eq!(
@@ -497,19 +346,16 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
             TransferState::Skipped,
             "{key}"
         );
-        assert_eq!(read_back(&client, key).await, b"old");
+        assert_eq!(t.read_back(key).await, b"old");
         let reason = watcher.row_for_key(key).unwrap().error.clone().unwrap();
         assert!(reason.message.contains("already exists"), "{reason}");
     }
-    assert_eq!(uploads_in_progress(&client).await, 0);
-    assert_eq!(session_files(sessions.path()), 0);
+    assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
+    assert_eq!(session_files(t.sessions()), 0);
 
     // Skipped rows can be forgotten.
     let id = watcher.row_for_key("exists-big.bin").unwrap().id.clone();
-    watcher
-        .handle
-        .send(EngineCommand::Forget(id.clone()))
-        .unwrap();
+    watcher.send(EngineCommand::Forget(id.clone()));
     watcher
         .until("the row to go", |w| !w.rows.contains_key(&id))
         .await;
@@ -549,16 +395,13 @@ fn most_parts_in_flight(events: &[EngineEvent]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
+    let t = EngineFixture::start().await;
     let wakes = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let counter = wakes.clone();
     let handle = ossup::engine::Engine::spawn(ossup::engine::EngineConfig {
-        sessions_dir: sessions.path().to_path_buf(),
-        client: client.clone(),
-        endpoint_label: server.endpoint(),
+        sessions_dir: t.sessions().to_path_buf(),
+        client: t.client.clone(),
+        endpoint_label: t.endpoint(),
         tuning: tuning(),
         waker: Some(std::sync::Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -572,7 +415,7 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
     };
     let mut bad = tuning();
     bad.parallel_parts_total = 0;
-    watcher.handle.send(EngineCommand::SetTuning(bad)).unwrap();
+    watcher.send(EngineCommand::SetTuning(bad));
     watcher
         .until("the refusal", |w| {
             w.events.iter().any(|e| {
@@ -582,25 +425,15 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
         .await;
 
     // Slow parts stay in flight across several progress events.
-    slow_parts(&server);
+    t.server.slow_parts();
     let mut one_at_a_time = tuning();
     one_at_a_time.parallel_parts_per_transfer = 1;
     one_at_a_time.parallel_parts_total = 1;
     one_at_a_time.bandwidth_limit_bytes_per_sec = Some(50 * 1024 * 1024);
-    watcher
-        .handle
-        .send(EngineCommand::SetTuning(one_at_a_time))
-        .unwrap();
+    watcher.send(EngineCommand::SetTuning(one_at_a_time));
     let bytes = data(PART as usize * 12, 41);
-    let path = write_file(files.path(), "tuned.bin", &bytes);
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![path],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let path = t.file("tuned.bin", &bytes);
+    watcher.add(vec![path], "");
     watcher
         .until_key_state("tuned.bin", TransferState::Done)
         .await;
@@ -609,7 +442,7 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
         1,
         "exactly one part in flight at a time"
     );
-    assert_eq!(read_back(&client, "tuned.bin").await, bytes);
+    assert_eq!(t.read_back("tuned.bin").await, bytes);
     assert!(
         wakes.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "the waker was called"
@@ -625,11 +458,8 @@ fn open_fds() -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
-    let server = start_server().await;
-    let files = tempfile::tempdir().unwrap();
-    let sessions = tempfile::tempdir().unwrap();
-    let client = server.client();
-    let root = files.path().join("many");
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("many");
     let count = 400;
     for index in 0..count {
         write_file(
@@ -639,20 +469,8 @@ async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
         );
     }
     let fds_before = open_fds();
-    let mut watcher = spawn_engine(
-        client.clone(),
-        &server.endpoint(),
-        sessions.path(),
-        tuning(),
-    );
-    watcher
-        .handle
-        .send(EngineCommand::Add {
-            paths: vec![root],
-            destination: Destination::new(BUCKET, ""),
-            options: Default::default(),
-        })
-        .unwrap();
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "");
     // Sampled at every event while the transfers run.
     let most_fds = std::cell::Cell::new(0usize);
     watcher
@@ -666,6 +484,6 @@ async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
         .await;
     let most_fds = most_fds.get();
     assert!(most_fds < 100, "{most_fds} more descriptors open");
-    assert_eq!(read_back(&client, "many/d3/f0010.txt").await, data(50, 10));
+    assert_eq!(t.read_back("many/d3/f0010.txt").await, data(50, 10));
     watcher.stop().await;
 }

@@ -11,7 +11,7 @@
 //! the package index is unavailable the test fails and says why; it never passes without
 //! having run the SDK.
 
-mod engine_support;
+mod support;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -208,7 +208,7 @@ fn oss2_sdk_works_against_ossup_serve() {
     let work = tempfile::tempdir().expect("temp dir");
     let python = oss2_python(work.path());
     // The listing checks create a few thousand objects: keep their fsyncs in memory.
-    let data_dir = engine_support::in_memory_temp_dir();
+    let data_dir = support::server::in_memory_temp_dir();
     let client_dir = work.path().join("client");
     std::fs::create_dir_all(&client_dir).expect("create client dir");
     let server = start_server(data_dir.path());

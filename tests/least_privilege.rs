@@ -2,7 +2,7 @@
 //! Alibaba's RAM documentation gives it, and a key without it gets OSS's `AccessDenied`
 //! naming the action; with it (and nothing else) the request goes through.
 
-mod engine_support;
+mod support;
 
 use bytes::Bytes;
 use ossup::protocol::client::{
@@ -12,7 +12,7 @@ use ossup::protocol::{OssClient, OssError};
 use ossup::server::permissions::{KNOWN_ACTIONS, Permissions};
 use ossup::server::{self, RunningServer, ServerConfig};
 
-use engine_support::client_with;
+use support::server::client_with;
 
 const BUCKET: &str = server::DEFAULT_BUCKET;
 const SECRET: &str = "least-privilege-secret";

@@ -3,19 +3,19 @@
 //! awkward keys, fetch-owner, the all-pages stream, both signature versions, and the
 //! errors bad arguments get.
 
-mod engine_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engine_support::{BUCKET, TestServer, start_server_in_memory};
 use futures_util::{StreamExt, TryStreamExt};
 use ossup::protocol::client::{Body, ClientConfig, ListObjectsV2Params, PutOptions};
 use ossup::protocol::signing::SignatureVersion;
 use ossup::protocol::xml::ListObjectsV2Result;
 use ossup::protocol::{Credentials, OssClient};
 use ossup::server;
+use support::server::{BUCKET, TestServer};
 
 /// PutObjects in flight while filling a bucket: enough to keep the server busy, few
 /// enough that none waits long behind the others on a loaded machine.
@@ -118,7 +118,7 @@ fn sorted(mut names: Vec<String>) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_2500_keys_by_1000_by_7_and_by_default() {
-    let server = start_server_in_memory().await;
+    let server = TestServer::start_in_memory().await;
     let client = server.client();
     let keys: Vec<String> = (0..2500).map(|i| format!("flat/{i:05}")).collect();
     put_empty(&client, &keys).await;
@@ -192,7 +192,7 @@ async fn pages_2500_keys_by_1000_by_7_and_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delimiter_common_prefixes_across_page_boundaries() {
-    let server = start_server_in_memory().await;
+    let server = TestServer::start_in_memory().await;
     let client = server.client();
     // Files and folders of the same name side by side, so pages end on either.
     let mut keys = Vec::new();
@@ -278,7 +278,7 @@ async fn delimiter_common_prefixes_across_page_boundaries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_after_and_tokens_resume_where_asked() {
-    let server = start_server_in_memory().await;
+    let server = TestServer::start_in_memory().await;
     let client = server.client();
     let keys: Vec<String> = (0..40).map(|i| format!("s/{i:03}")).collect();
     put_empty(&client, &keys).await;
@@ -328,7 +328,7 @@ async fn start_after_and_tokens_resume_where_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awkward_keys_survive_url_encoding() {
-    let server = start_server_in_memory().await;
+    let server = TestServer::start_in_memory().await;
     let client = server.client();
     let keys: Vec<String> = [
         "odd/a b/1 2.txt",
@@ -409,7 +409,7 @@ async fn awkward_keys_survive_url_encoding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_get_clear_errors() {
-    let server = start_server_in_memory().await;
+    let server = TestServer::start_in_memory().await;
     let client = server.client();
     put_empty(&client, &["one".to_owned()]).await;
     let with_max = |max_keys| ListObjectsV2Params {

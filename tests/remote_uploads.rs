@@ -10,33 +10,26 @@ use ossup::engine::remote_uploads::{self, AbortResult, LocalSession, PruneReques
 use ossup::engine::session_store::{
     FORMAT_VERSION, FileIdentity, Session, SessionStore, UploadOptions,
 };
-use ossup::protocol::client::{Body, ClientConfig, InitiateOptions};
-use ossup::protocol::{Credentials, OssClient};
-use ossup::server::{self, RunningServer, ServerConfig};
+use ossup::protocol::OssClient;
+use ossup::protocol::client::Body;
+
+mod support;
+
+use support::server::{TestServer, initiate, path_style_client};
 
 const BUCKET: &str = "cleanup";
 const ID: &str = "REMOTEID";
 const SECRET: &str = "remote-secret";
 
-async fn start() -> (RunningServer, OssClient, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServerConfig::new(dir.path().join("server"));
-    config.buckets = vec![BUCKET.to_owned()];
-    config.access_keys = vec![(ID.to_owned(), SECRET.to_owned())];
-    let running = server::start(config).await.expect("server starts");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut client_config = ClientConfig::new(running.endpoint(), Credentials::new(ID, SECRET));
-    client_config.path_style = true;
-    let client = OssClient::new(client_config).expect("client");
-    (running, client, dir)
-}
-
-async fn initiate(client: &OssClient, key: &str) -> String {
-    client
-        .initiate_multipart_upload(BUCKET, key, &InitiateOptions::default())
-        .await
-        .expect("initiate")
-        .upload_id
+/// The server with its own bucket and key, a client for it, and a folder for local files.
+async fn start() -> (TestServer, OssClient, tempfile::TempDir) {
+    let server = TestServer::start_with(|config| {
+        config.buckets = vec![BUCKET.to_owned()];
+        config.access_keys = vec![(ID.to_owned(), SECRET.to_owned())];
+    })
+    .await;
+    let client = path_style_client(&server.endpoint(), ID, SECRET);
+    (server, client, tempfile::tempdir().expect("temp dir"))
 }
 
 fn save_session(store: &SessionStore, endpoint: &str, local: &Path, key: &str, upload_id: &str) {
@@ -68,10 +61,10 @@ async fn classification_then_abort_many() {
     let local = dir.path().join("local.bin");
     std::fs::write(&local, b"x").expect("write");
 
-    let resumable = initiate(&client, "a/resumable.bin").await;
-    let missing = initiate(&client, "a/missing.bin").await;
-    let orphan = initiate(&client, "a/orphan.bin").await;
-    let elsewhere = initiate(&client, "b/elsewhere.bin").await;
+    let resumable = initiate(&client, BUCKET, "a/resumable.bin").await;
+    let missing = initiate(&client, BUCKET, "a/missing.bin").await;
+    let orphan = initiate(&client, BUCKET, "a/orphan.bin").await;
+    let elsewhere = initiate(&client, BUCKET, "b/elsewhere.bin").await;
     save_session(
         &store,
         &server.endpoint(),
@@ -149,7 +142,7 @@ async fn classification_then_abort_many() {
             .all(|o| matches!(o.result, AbortResult::AlreadyGone { .. })),
         "{outcomes:?}"
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -157,7 +150,7 @@ async fn prune_dry_run_then_real() {
     let (server, client, _dir) = start().await;
     let old: Vec<String> = futures_util::future::join_all((0..3).map(|i| {
         let client = client.clone();
-        async move { initiate(&client, &format!("old-{i}")).await }
+        async move { initiate(&client, BUCKET, &format!("old-{i}")).await }
     }))
     .await;
     // OSS dates have whole-second meaning for us: wait until the clock has moved on by
@@ -173,7 +166,7 @@ async fn prune_dry_run_then_real() {
     while SystemTime::now() < oldest + Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let young = initiate(&client, "young").await;
+    let young = initiate(&client, BUCKET, "young").await;
     let listed = remote_uploads::list_uploads(&client, BUCKET, None, None)
         .await
         .expect("lists");
@@ -234,7 +227,7 @@ async fn prune_dry_run_then_real() {
         left.iter().map(|u| u.upload_id.clone()).collect::<Vec<_>>(),
         vec![young]
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
@@ -243,7 +236,7 @@ async fn listings_follow_every_page() {
     let mut ids = Vec::new();
     for index in 0..23 {
         // Several uploads share a key, so the upload-id marker matters too.
-        ids.push(initiate(&client, &format!("paged/key-{:02}", index % 9)).await);
+        ids.push(initiate(&client, BUCKET, &format!("paged/key-{:02}", index % 9)).await);
     }
     let listed = remote_uploads::list_uploads(&client, BUCKET, Some("paged/"), Some(5))
         .await
@@ -285,5 +278,5 @@ async fn listings_follow_every_page() {
             .expect("lists")
             .is_empty()
     );
-    server.shutdown().await;
+    server.server.shutdown().await;
 }

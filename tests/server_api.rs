@@ -16,10 +16,14 @@ use ossup::protocol::xml::{
     ListMultipartUploadsResult, ListObjectsV2Result, ListPartsResult,
 };
 use ossup::server::{
-    self, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FailStatus, FaultConfig, RunningServer,
-    ServerConfig,
+    self, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, FailStatus, FaultConfig,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+mod support;
+
+use support::data::data;
+use support::server::{TestServer, raw_http, sign_v1};
 
 const BUCKET: &str = "demo";
 const MIN_PART: usize = 102_400;
@@ -79,10 +83,9 @@ impl Answer {
 }
 
 struct Harness {
-    server: RunningServer,
+    server: TestServer,
     http: reqwest::Client,
     credentials: Credentials,
-    dir: tempfile::TempDir,
 }
 
 struct Req<'a> {
@@ -140,26 +143,13 @@ fn crc64_oracle(data: &[u8]) -> u64 {
     crc::Crc::<u64>::new(&crc::CRC_64_XZ).checksum(data)
 }
 
-/// Deterministic bytes that differ from part to part.
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
-        .collect()
-}
-
 async fn start_on(dir: tempfile::TempDir) -> Harness {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = server::start(ServerConfig::new(dir.path()))
-        .await
-        .expect("server starts");
+    let http = raw_http(|builder| builder.timeout(Duration::from_secs(60)));
+    let server = TestServer::start_in(dir, |_| {}).await;
     Harness {
         server,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("HTTP client"),
+        http,
         credentials: Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
-        dir,
     }
 }
 
@@ -204,13 +194,7 @@ impl Harness {
             key: req.key,
             query: &req.query,
         };
-        sign_headers(
-            credentials,
-            &SignatureVersion::V1,
-            &target,
-            &mut headers,
-            SystemTime::now(),
-        );
+        sign_v1(credentials, &target, &mut headers);
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).expect("method");
         let mut builder = self
             .http
@@ -379,13 +363,7 @@ async fn keys_with_slashes_unicode_and_plus() {
         key: Some(key),
         query: &[],
     };
-    sign_headers(
-        &h.credentials,
-        &SignatureVersion::V1,
-        &target,
-        &mut headers,
-        SystemTime::now(),
-    );
+    sign_v1(&h.credentials, &target, &mut headers);
     let mut request = h.http.get(literal);
     for (name, value) in headers {
         request = request.header(name, value);
@@ -501,13 +479,7 @@ async fn buckets_are_created_and_listed() {
         key: Some("a.jpg"),
         query: &[],
     };
-    sign_headers(
-        &h.credentials,
-        &SignatureVersion::V1,
-        &target,
-        &mut headers,
-        SystemTime::now(),
-    );
+    sign_v1(&h.credentials, &target, &mut headers);
     let mut request = h.http.get(format!("{}/a.jpg", h.server.endpoint()));
     for (name, value) in headers {
         request = request.header(name, value);
@@ -1036,7 +1008,7 @@ async fn uploads_and_objects_survive_a_restart() {
         200
     );
     assert_eq!(h.put("kept.txt", b"still here").await.status, 200);
-    let Harness { server, dir, .. } = h;
+    let TestServer { server, dir } = h.server;
     server.shutdown().await;
 
     let h = start_on(dir).await;
@@ -1076,7 +1048,7 @@ async fn uploads_and_objects_survive_a_restart() {
         h.send(Req::new("GET", Some("kept.txt"))).await.body,
         b"still here".to_vec()
     );
-    assert!(h.dir.path().join("buckets").join(BUCKET).is_dir());
+    assert!(h.server.dir.path().join("buckets").join(BUCKET).is_dir());
 }
 
 #[tokio::test]
@@ -1246,7 +1218,6 @@ async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
         .args([
@@ -1287,14 +1258,8 @@ async fn serve_command_prints_its_endpoint_and_stops_on_ctrl_c() {
         key: None,
         query: &[],
     };
-    sign_headers(
-        &credentials,
-        &SignatureVersion::V1,
-        &target,
-        &mut headers,
-        SystemTime::now(),
-    );
-    let mut request = reqwest::Client::new().get(format!("{endpoint}/cli-bucket/"));
+    sign_v1(&credentials, &target, &mut headers);
+    let mut request = raw_http(|builder| builder).get(format!("{endpoint}/cli-bucket/"));
     for (name, value) in headers {
         request = request.header(name, value);
     }

@@ -10,14 +10,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ossup::protocol::client::{Body, ClientConfig, CompleteOptions, InitiateOptions, OssClient};
+use ossup::protocol::client::{Body, CompleteOptions, InitiateOptions, OssClient};
+use ossup::protocol::crc64;
 use ossup::protocol::xml::CompletePart;
-use ossup::protocol::{Credentials, crc64};
 use ossup::server::store::{CrashPoint, Store};
 use ossup::server::{
     self, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_BUCKET, RunningServer,
     ServerConfig,
 };
+
+mod support;
+
+use support::data::data;
+use support::server::client_with;
 
 const KEY: &str = "crash/object.bin";
 const MIN_PART: usize = 102_400;
@@ -31,17 +36,12 @@ async fn serve(dir: &Path) -> Serving {
     let server = server::start(ServerConfig::new(dir))
         .await
         .expect("the server starts");
-    let credentials = Credentials::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
-    let client =
-        OssClient::new(ClientConfig::new(server.endpoint(), credentials)).expect("a client");
+    let client = client_with(
+        &server.endpoint(),
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_ACCESS_KEY_SECRET,
+    );
     Serving { server, client }
-}
-
-/// Deterministic bytes that differ from part to part.
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[1] ^ seed)
-        .collect()
 }
 
 /// An upload of three parts, 358,400 bytes in all, as the client's Complete names them.
@@ -61,7 +61,7 @@ async fn upload_three_parts(serving: &Serving) -> Uploaded {
     let mut parts = Vec::new();
     let mut bytes = Vec::new();
     for (number, size) in [(1u32, MIN_PART), (2, MIN_PART), (3, 153_600)] {
-        let body = data(size, number as u8);
+        let body = data(size, u64::from(number));
         let sent = client
             .upload_part(
                 DEFAULT_BUCKET,

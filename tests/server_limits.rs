@@ -3,25 +3,23 @@
 //! sockets on 127.0.0.1 with limits of a few hundred milliseconds, so a server that
 //! never times out fails here within seconds instead of hanging.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ossup::protocol::Credentials;
-use ossup::protocol::signing::{RequestTarget, SignatureVersion, sign_headers};
-use ossup::server::{
-    self, ConnectionLimits, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, RunningServer,
-    ServerConfig,
-};
+use ossup::protocol::signing::RequestTarget;
+use ossup::server::{ConnectionLimits, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod support;
+
+use support::server::{TestServer, sign_v1};
 
 /// Longest any test waits for the server to act on a limit of a few hundred ms.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-async fn start(limits: ConnectionLimits) -> (RunningServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServerConfig::new(dir.path());
-    config.limits = limits;
-    (server::start(config).await.expect("server starts"), dir)
+async fn start(limits: ConnectionLimits) -> TestServer {
+    TestServer::start_with(|config| config.limits = limits).await
 }
 
 fn short_limits() -> ConnectionLimits {
@@ -68,13 +66,7 @@ fn signed_head(method: &str, key: &str, extra: &[(&str, &str)]) -> String {
         key: Some(key),
         query: &[],
     };
-    sign_headers(
-        &credentials,
-        &SignatureVersion::V1,
-        &target,
-        &mut headers,
-        SystemTime::now(),
-    );
+    sign_v1(&credentials, &target, &mut headers);
     let mut head = format!("{method} /demo/{key} HTTP/1.1\r\nhost: 127.0.0.1\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -85,7 +77,7 @@ fn signed_head(method: &str, key: &str, extra: &[(&str, &str)]) -> String {
 
 /// Sends `bytes` on a new connection and returns everything the server sent back
 /// before closing it.
-async fn exchange(server: &RunningServer, bytes: &[u8]) -> String {
+async fn exchange(server: &TestServer, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream.write_all(bytes).await.unwrap();
     let (received, _) = read_until_closed(&mut stream).await;
@@ -94,7 +86,7 @@ async fn exchange(server: &RunningServer, bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn half_a_request_line_is_closed_after_the_header_timeout() {
-    let (server, _dir) = start(ConnectionLimits {
+    let server = start(ConnectionLimits {
         idle_timeout: Duration::from_secs(30),
         ..short_limits()
     })
@@ -103,12 +95,12 @@ async fn half_a_request_line_is_closed_after_the_header_timeout() {
     stream.write_all(b"GET /demo/a HT").await.unwrap();
     let (_, took) = read_until_closed(&mut stream).await;
     assert!(took >= Duration::from_millis(150), "closed after {took:?}");
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
-    let (server, _dir) = start(short_limits()).await;
+    let server = start(short_limits()).await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     let (received, took) = read_until_closed(&mut stream).await;
     assert!(received.is_empty());
@@ -117,12 +109,12 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     // A kept-alive connection is timed again between requests.
     let text = exchange(&server, signed_head("HEAD", "missing", &[]).as_bytes()).await;
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_stalled_body_is_cut_with_request_timeout() {
-    let (server, _dir) = start(short_limits()).await;
+    let server = start(short_limits()).await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     let head = signed_head("PUT", "stalled", &[("content-length", "100000")]);
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -139,12 +131,12 @@ async fn a_stalled_body_is_cut_with_request_timeout() {
     )
     .await;
     assert!(text.starts_with("HTTP/1.1 404"), "{text}");
-    server.shutdown().await;
+    server.server.shutdown().await;
 }
 
 #[tokio::test]
 async fn connections_beyond_the_cap_get_503_and_a_freed_slot_serves_again() {
-    let (server, _dir) = start(ConnectionLimits {
+    let server = start(ConnectionLimits {
         max_connections: 2,
         idle_timeout: Duration::from_secs(30),
         header_read_timeout: Duration::from_secs(30),
@@ -175,5 +167,5 @@ async fn connections_beyond_the_cap_get_503_and_a_freed_slot_serves_again() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    server.shutdown().await;
+    server.server.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! whether the bucket aborts stale uploads itself, and setting or removing our rule keeps
 //! another rule on the bucket exactly as it was.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use ossup::protocol::lifecycle::LifecycleConfiguration;
 use ossup::protocol::xml::XML_DECLARATION;
 use ossup::server;
 use ossup::ui::views::remote_uploads::AutoAbortStatus;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(30);
 const FOREIGN_RULE: &str = "<Rule><ID>expire-logs</ID><Prefix>logs/</Prefix><Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule>";

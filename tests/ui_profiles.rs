@@ -1,15 +1,15 @@
 //! Adding a real profile in Settings switches the window to it: the next upload goes to
 //! that endpoint and bucket, with the key pair typed in, which is stored but not shown.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use ossup::config::ConfigFile;
 use ossup::engine::event::TransferState;
-use ossup::server::{self, ServerConfig};
-use ui_support::*;
+use support::server::{TestServer, path_style_client};
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
 const KEY_ID: &str = "LABKEYID";
@@ -19,12 +19,10 @@ const KEY_SECRET: &str = "lab-secret-typed-once";
 fn saving_a_new_profile_switches_uploads_to_it() {
     let dirs = TestDirs::new();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut lab_config = ServerConfig::new(dirs.root.path().join("lab-server"));
-    lab_config.buckets = vec!["photos".into()];
-    lab_config.access_keys = vec![(KEY_ID.into(), KEY_SECRET.into())];
-    let lab = runtime
-        .block_on(server::start(lab_config))
-        .expect("lab server");
+    let lab = runtime.block_on(TestServer::start_with(|config| {
+        config.buckets = vec!["photos".into()];
+        config.access_keys = vec![(KEY_ID.into(), KEY_SECRET.into())];
+    }));
 
     let mut harness = harness(setup(&dirs, None));
     assert!(harness.state().target().expect("connected").is_embedded());
@@ -69,12 +67,7 @@ fn saving_a_new_profile_switches_uploads_to_it() {
     harness.run_steps(2);
     harness.get_by_label_contains("lab ·");
 
-    let mut client_config = ossup::protocol::client::ClientConfig::new(
-        lab.endpoint(),
-        ossup::protocol::Credentials::new(KEY_ID, KEY_SECRET),
-    );
-    client_config.path_style = true;
-    let client = ossup::protocol::OssClient::new(client_config).expect("client");
+    let client = path_style_client(&lab.endpoint(), KEY_ID, KEY_SECRET);
     let stored = runtime
         .block_on(client.get_object("photos", "beach.jpg", None))
         .expect("object on the lab server");
@@ -83,5 +76,5 @@ fn saving_a_new_profile_switches_uploads_to_it() {
         std::fs::read(&file).expect("file").as_slice()
     );
     drop(harness);
-    runtime.block_on(lab.shutdown());
+    runtime.block_on(lab.server.shutdown());
 }

@@ -2,16 +2,16 @@
 //! another client shows up as an orphan and aborting it empties the server's list; our own
 //! paused uploads show as resumable, resume from the list, and abort only after a warning.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use ossup::engine::event::TransferState;
 use ossup::engine::remote_uploads::UploadClass;
-use ossup::protocol::client::{InitiateOptions, ListUploadsParams};
+use ossup::protocol::client::InitiateOptions;
 use ossup::server;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(30);
 
@@ -19,12 +19,7 @@ const GENEROUS: Duration = Duration::from_secs(30);
 fn an_orphan_from_another_client_is_listed_and_aborted() {
     let dirs = TestDirs::new();
     let mut harness = harness(setup(&dirs, None));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
     let client = other_client(&endpoint);
     let initiated = block_on(client.initiate_multipart_upload(
         server::DEFAULT_BUCKET,
@@ -56,15 +51,8 @@ fn an_orphan_from_another_client_is_listed_and_aborted() {
         vec![String::from("Aborted left/behind.bin.")]
     );
 
-    let listed = block_on(
-        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
-    )
-    .expect("listing");
-    assert!(
-        listed.uploads.is_empty(),
-        "still there: {:?}",
-        listed.uploads
-    );
+    let left = open_uploads(&client);
+    assert!(left.is_empty(), "still there: {left:?}");
 }
 
 #[test]
@@ -74,12 +62,7 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
     let first = dirs.file("a.bin", 2 * 1024 * 1024);
     let second = dirs.file("b.bin", 2 * 1024 * 1024);
     let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
 
     drop_files(&mut harness, &[first, second]);
     wait_until(&mut harness, GENEROUS, "both uploads started", |app| {
@@ -139,27 +122,15 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
             .all(|r| r.file_name != "b.bin")
     });
     let client = other_client(&endpoint);
-    let listed = block_on(
-        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
-    )
-    .expect("listing");
-    assert!(
-        listed.uploads.is_empty(),
-        "still there: {:?}",
-        listed.uploads
-    );
+    let left = open_uploads(&client);
+    assert!(left.is_empty(), "still there: {left:?}");
 }
 
 #[test]
 fn uploads_are_listed_page_by_page() {
     let dirs = TestDirs::new();
     let mut harness = harness(setup(&dirs, None));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
     let client = other_client(&endpoint);
     let total = ossup::ui::remote_page::UPLOADS_PAGE_SIZE as usize + 5;
     block_on(async {

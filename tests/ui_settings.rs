@@ -1,12 +1,12 @@
 //! The settings view refuses invalid values with a message (nothing saved, nothing
 //! clamped) and saves valid ones to a 0600 file.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use ossup::config::ConfigFile;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(30);
 

@@ -1,11 +1,11 @@
 //! The window's "Skip unchanged" toggle: files dropped again are skipped, new ones sent.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use ossup::engine::event::TransferState;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
 

@@ -1,15 +1,14 @@
 //! The transfers view against the real engine and the embedded local endpoint: dropped
 //! files upload and land in the history, pause/resume, abort, and restart with sessions.
 
-mod ui_support;
+mod support;
 
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
 use ossup::engine::event::{PartState, TransferState};
-use ossup::protocol::client::ListUploadsParams;
 use ossup::server;
-use ui_support::*;
+use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
 
@@ -113,12 +112,7 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
     dirs.write_config(SMALL_PARTS_CONFIG);
     let file = dirs.file("abort-me.bin", 2 * 1024 * 1024);
     let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
-    let endpoint = harness
-        .state()
-        .target()
-        .expect("connected")
-        .endpoint
-        .clone();
+    let endpoint = connected_endpoint(&harness);
 
     drop_files(&mut harness, &[file]);
     wait_until(&mut harness, GENEROUS, "upload started", |app| {
@@ -135,15 +129,8 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
     });
 
     let client = other_client(&endpoint);
-    let listed = block_on(
-        client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()),
-    )
-    .expect("listing");
-    assert!(
-        listed.uploads.is_empty(),
-        "left behind: {:?}",
-        listed.uploads
-    );
+    let left = open_uploads(&client);
+    assert!(left.is_empty(), "left behind: {left:?}");
     let sessions = std::fs::read_dir(&dirs.paths.sessions_dir)
         .map(|dir| {
             dir.filter_map(Result::ok)

@@ -1,8 +1,6 @@
-//! Shared pieces of the CLI tests: a real `ossup serve` child process on 127.0.0.1, a
+//! The CLI tests' pieces: a real `ossup serve` child process on 127.0.0.1, a
 //! private HOME/XDG tree per test (the user's own dirs are never touched), the `ossup`
 //! command pointed at both, and an OssClient to read objects back.
-
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,9 +8,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ossup::protocol::client::{ClientConfig, ListUploadsParams};
-use ossup::protocol::{Credentials, OssClient};
+use ossup::protocol::OssClient;
+use ossup::protocol::client::ListUploadsParams;
 use tempfile::TempDir;
+
+use super::data::write_file;
+use super::server::path_style_client;
 
 pub const BUCKET: &str = "cli-test";
 pub const KEY_ID: &str = "CLITESTKEYID";
@@ -58,10 +59,7 @@ impl Server {
     }
 
     pub fn client(&self) -> OssClient {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut config = ClientConfig::new(&self.endpoint, Credentials::new(KEY_ID, KEY_SECRET));
-        config.path_style = true;
-        OssClient::new(config).expect("client builds")
+        path_style_client(&self.endpoint, KEY_ID, KEY_SECRET)
     }
 }
 
@@ -128,10 +126,7 @@ impl Home {
 
     /// Writes `bytes` to `name` under the home's `files/` folder and returns its path.
     pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.path().join("files").join(name);
-        std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
-        std::fs::write(&path, bytes).expect("write file");
-        path
+        write_file(&self.path().join("files"), name, bytes)
     }
 
     /// `ossup` with this home and no `OSS_*` settings inherited from the caller.
@@ -198,19 +193,6 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// One runtime for every request of a test binary: the client's pooled connections are

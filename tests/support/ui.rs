@@ -1,8 +1,6 @@
-//! Shared pieces of the window tests: a private set of directories, a real app (engine +
+//! The window tests' pieces: a private set of directories, a real app (engine +
 //! embedded endpoint on 127.0.0.1) inside an egui_kittest harness, dropping files, and
 //! waiting for a condition with a deadline.
-
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,10 +9,14 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ossup::config::{AppPaths, EnvVars};
-use ossup::protocol::client::ClientConfig;
-use ossup::protocol::{Credentials, OssClient};
+use ossup::protocol::OssClient;
+use ossup::protocol::client::ListUploadsParams;
+use ossup::protocol::xml::UploadSummary;
 use ossup::server;
 use ossup::ui::{AppSetup, OssupApp};
+
+use super::data::{data, write_file};
+use super::server::{KEY_ID, KEY_SECRET, path_style_client};
 
 /// Config, sessions and the embedded endpoint's data in one temporary folder.
 pub struct TestDirs {
@@ -40,14 +42,9 @@ impl TestDirs {
         std::fs::write(&self.paths.config_file, text).expect("config written");
     }
 
-    /// A file of `len` bytes with a recognisable pattern.
+    /// A file of `len` bytes of test data.
     pub fn file(&self, name: &str, len: usize) -> PathBuf {
-        let dir = self.root.path().join("files");
-        std::fs::create_dir_all(&dir).expect("files folder");
-        let path = dir.join(name);
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-        std::fs::write(&path, bytes).expect("file written");
-        path
+        write_file(&self.root.path().join("files"), name, &data(len, 0))
     }
 }
 
@@ -110,6 +107,16 @@ pub fn wait_until(
     }
 }
 
+/// The endpoint the app is connected to (its embedded server unless configured otherwise).
+pub fn connected_endpoint(harness: &Harness<'_, OssupApp>) -> String {
+    harness
+        .state()
+        .target()
+        .expect("connected")
+        .endpoint
+        .clone()
+}
+
 /// A dropped file as the windowing backend reports it.
 #[derive(Debug)]
 struct DroppedPath(PathBuf);
@@ -156,16 +163,14 @@ pub fn type_into(harness: &mut Harness<'_, OssupApp>, label: &str, text: &str) {
 
 /// A second client on the app's embedded endpoint, as another program would use it.
 pub fn other_client(endpoint: &str) -> OssClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = ClientConfig::new(
-        endpoint,
-        Credentials::new(
-            server::DEFAULT_ACCESS_KEY_ID,
-            server::DEFAULT_ACCESS_KEY_SECRET,
-        ),
-    );
-    config.path_style = true;
-    OssClient::new(config).expect("client")
+    path_style_client(endpoint, KEY_ID, KEY_SECRET)
+}
+
+/// The multipart uploads in progress in the embedded endpoint's bucket (first page).
+pub fn open_uploads(client: &OssClient) -> Vec<UploadSummary> {
+    block_on(client.list_multipart_uploads(server::DEFAULT_BUCKET, &ListUploadsParams::default()))
+        .expect("listing")
+        .uploads
 }
 
 /// Runs async client calls from a test thread.

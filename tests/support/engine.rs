@@ -1,78 +1,85 @@
-//! Shared by the engine integration tests: an in-process `ossup serve` on 127.0.0.1, an
-//! engine pointed at it, and a watcher that folds events into the rows a front end keeps.
-
-#![allow(dead_code)]
+//! The engine against the in-process server: tuning for tests, [`EngineFixture`] (server,
+//! client, files and sessions folders), and a [`Watcher`] that folds events into the rows
+//! a front end keeps.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ossup::engine::{
-    Engine, EngineConfig, EngineEvent, EngineHandle, RetryPolicy, TransferId, TransferSnapshot,
-    TransferState, Tuning,
+    Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, RetryPolicy,
+    TransferId, TransferSnapshot, TransferState, Tuning,
 };
-use ossup::protocol::client::ClientConfig;
-use ossup::protocol::{Credentials, OssClient};
-use ossup::server::{self, RunningServer, ServerConfig};
+use ossup::protocol::OssClient;
+use ossup::protocol::client::ListUploadsParams;
+use ossup::protocol::xml::ListMultipartUploadsResult;
 use tempfile::TempDir;
 
+use super::data::write_file;
+use super::server::{BUCKET, TestServer};
+
 pub const PART: u64 = 100 * 1024;
-pub const BUCKET: &str = server::DEFAULT_BUCKET;
 
-pub struct TestServer {
-    pub server: RunningServer,
-    _data: TempDir,
+/// What every engine test starts from: a server, a client for it, a folder for the files
+/// to upload and one for the engine's sessions.
+pub struct EngineFixture {
+    pub server: TestServer,
+    pub client: OssClient,
+    pub files: TempDir,
+    pub sessions: TempDir,
 }
 
-pub async fn start_server() -> TestServer {
-    start_server_in(tempfile::tempdir().unwrap()).await
-}
-
-/// A server whose data lives in memory where the machine allows: for tests that create
-/// thousands of objects, each of which the store fsyncs.
-pub async fn start_server_in_memory() -> TestServer {
-    start_server_in(in_memory_temp_dir()).await
-}
-
-/// A temporary directory in `/dev/shm` (memory, so fsync costs nothing) where the machine
-/// has one, else in the usual temporary directory.
-pub fn in_memory_temp_dir() -> TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
-    {
-        return dir;
+impl EngineFixture {
+    pub async fn start() -> Self {
+        let server = TestServer::start().await;
+        let client = server.client();
+        Self {
+            server,
+            client,
+            files: tempfile::tempdir().expect("files temp dir"),
+            sessions: tempfile::tempdir().expect("sessions temp dir"),
+        }
     }
-    tempfile::tempdir().unwrap()
-}
 
-async fn start_server_in(data: TempDir) -> TestServer {
-    let server = server::start(ServerConfig::new(data.path())).await.unwrap();
-    TestServer {
-        server,
-        _data: data,
-    }
-}
-
-impl TestServer {
     pub fn endpoint(&self) -> String {
         self.server.endpoint()
     }
 
-    pub fn client(&self) -> OssClient {
-        client_with(
-            &self.endpoint(),
-            server::DEFAULT_ACCESS_KEY_ID,
-            server::DEFAULT_ACCESS_KEY_SECRET,
-        )
+    pub fn sessions(&self) -> &Path {
+        self.sessions.path()
     }
-}
 
-pub fn client_with(endpoint: &str, access_key_id: &str, secret: &str) -> OssClient {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = ClientConfig::new(endpoint, Credentials::new(access_key_id, secret));
-    config.io_timeout = Duration::from_secs(10);
-    OssClient::new(config).unwrap()
+    /// Writes `bytes` to `name` in the files folder.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        write_file(self.files.path(), name, bytes)
+    }
+
+    /// An engine with the fixture's client, sessions and the test [`tuning`].
+    pub fn engine(&self) -> Watcher {
+        self.engine_with(tuning())
+    }
+
+    pub fn engine_with(&self, tuning: Tuning) -> Watcher {
+        self.engine_as(self.client.clone(), tuning)
+    }
+
+    /// An engine that signs with `client` (another key pair, say).
+    pub fn engine_as(&self, client: OssClient, tuning: Tuning) -> Watcher {
+        spawn_engine(client, &self.endpoint(), self.sessions(), tuning)
+    }
+
+    /// The object's bytes as the server returns them.
+    pub async fn read_back(&self, key: &str) -> Vec<u8> {
+        read_back(&self.client, key).await
+    }
+
+    /// The multipart uploads in progress in the bucket (first page).
+    pub async fn uploads_in_progress(&self) -> ListMultipartUploadsResult {
+        self.client
+            .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
+            .await
+            .expect("ListMultipartUploads")
+    }
 }
 
 /// Small parts and quick retries so tests move fast on two cores.
@@ -110,28 +117,6 @@ pub fn spawn_engine(client: OssClient, endpoint: &str, sessions: &Path, tuning: 
     }
 }
 
-/// Deterministic, non-repeating test data.
-pub fn data(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
-
 /// Rows as a front end keeps them, plus every event seen.
 pub struct Watcher {
     pub handle: EngineHandle,
@@ -140,6 +125,21 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    pub fn send(&self, command: EngineCommand) {
+        self.handle
+            .send(command)
+            .expect("the engine takes commands");
+    }
+
+    /// Adds `paths` for the test bucket under `prefix`.
+    pub fn add(&self, paths: Vec<PathBuf>, prefix: &str) {
+        self.send(EngineCommand::Add {
+            paths,
+            destination: Destination::new(BUCKET, prefix),
+            options: Default::default(),
+        });
+    }
+
     fn apply(&mut self, event: EngineEvent) {
         match &event {
             EngineEvent::Snapshot(snapshot) => {
