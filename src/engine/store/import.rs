@@ -5,7 +5,6 @@
 //! into `imported/` once their rows are committed, never deleted. Every step is safe to
 //! repeat: a crash halfway, or a second run, finishes the work without duplicating it.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, params};
@@ -13,6 +12,7 @@ use rusqlite::{OptionalExtension, params};
 use super::files::NewFile;
 use super::jobs::{JobOptions, JobState, NewJob, NewTarget, WalkState};
 use super::{FileId, JobId, QueueStore, StoreError, path_to_blob};
+use crate::durable;
 use crate::engine::plan::{MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::engine::session_store::{CorruptSession, Session, SessionStore};
 
@@ -184,7 +184,8 @@ impl QueueStore {
 /// Moves `source` into `sessions_dir/imported/`, adding `.N` when the name is taken.
 fn move_into_imported(sessions_dir: &Path, source: &Path) -> Result<(), String> {
     let dir = sessions_dir.join(IMPORTED_DIR);
-    fs::create_dir_all(&dir).map_err(|e| format!("could not create {}: {e}", dir.display()))?;
+    durable::create_dir_all(&dir)
+        .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
     let name = source.file_name().ok_or("the session file has no name")?;
     let mut target = dir.join(name);
     let mut attempt = 1;
@@ -194,7 +195,7 @@ fn move_into_imported(sessions_dir: &Path, source: &Path) -> Result<(), String> 
         target = dir.join(numbered);
         attempt += 1;
     }
-    fs::rename(source, &target).map_err(|e| {
+    durable::set_aside(source, &target).map_err(|e| {
         format!(
             "could not move {} to {}: {e}",
             source.display(),

@@ -186,7 +186,7 @@ fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
         attempt += 1;
     }
     let rename = |from: PathBuf, to: PathBuf| {
-        fs::rename(&from, &to).map_err(|source| StoreError::Io {
+        crate::durable::set_aside(&from, &to).map_err(|source| StoreError::Io {
             action: "set aside the damaged queue database",
             path: from,
             source,
