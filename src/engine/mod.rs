@@ -24,7 +24,8 @@
 //!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
-//! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases.
+//! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases (a
+//!   complete, tested store that the transfer table does not use yet).
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
 //!   with the include/exclude filters.
 //! - `existing`: one listing of a destination prefix, and whether a file is skipped as

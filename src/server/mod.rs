@@ -7,6 +7,8 @@
 //! Module map:
 //! - [`dispatch`]: the single handler: address, operation, signature, faults, answer. It
 //!   depends on the operations; no operation depends on it or on another operation.
+//! - [`auth`]: V1 and V4 signatures (header and presigned), STS tokens, clock skew;
+//!   [`permissions`]: the RAM action each operation needs and what each key may do.
 //! - [`call`]: the per-request context ([`call::App`], [`call::Call`]) operations receive.
 //! - [`request`] / [`response`]: reading requests (address, query, operation, page sizes,
 //!   upload attributes) and writing answers the OSS way.
