@@ -77,6 +77,38 @@ fn env_and_flags_win_over_the_profile() {
 }
 
 #[test]
+fn alibaba_cloud_variables_supply_the_key_and_oss_ones_win() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let path = home.file("a.txt", b"alibaba names");
+    let output = run(home
+        .ossup_bare()
+        .env("OSS_ENDPOINT", &server.endpoint)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+        .arg("upload")
+        .arg(&path)
+        .arg(format!("oss://{BUCKET}/a.txt")));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(read_object(&server.client(), "a.txt"), b"alibaba names");
+
+    // With both families set the OSS_* pair is used as a whole: a wrong OSS pair fails
+    // even though the ALIBABA_CLOUD_* pair is right.
+    let output = run(home
+        .ossup_bare()
+        .env("OSS_ENDPOINT", &server.endpoint)
+        .env("OSS_ACCESS_KEY_ID", "WRONG")
+        .env("OSS_ACCESS_KEY_SECRET", "wrong")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+        .arg("upload")
+        .arg(&path)
+        .arg(format!("oss://{BUCKET}/b.txt")));
+    assert_ne!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(!text(&output).contains(KEY_SECRET), "{}", text(&output));
+}
+
+#[test]
 fn unknown_profile_and_missing_secret_are_usage_errors() {
     let home = Home::new();
     let path = home.file("a.txt", b"x");
