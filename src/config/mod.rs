@@ -26,6 +26,7 @@
 //! (temp file → fsync → rename). Values out of range are refused with a message that says
 //! what is allowed; nothing is clamped silently.
 
+pub mod import;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -164,6 +165,9 @@ pub struct Profile {
     /// May be left out and supplied by `OSS_ACCESS_KEY_SECRET` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_secret: Option<String>,
+    /// STS token that goes with a temporary key pair (`STS.…`); it expires with the pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_token: Option<String>,
     /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     #[serde(default)]
     pub path_style: bool,
@@ -179,6 +183,10 @@ impl fmt::Debug for Profile {
             .field(
                 "access_key_secret",
                 &self.access_key_secret.as_ref().map(|_| "******"),
+            )
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "******"),
             )
             .field("path_style", &self.path_style)
             .finish()
@@ -203,6 +211,12 @@ impl Profile {
             return Err(invalid(
                 field("access_key_id"),
                 "the access key id is empty or has surrounding spaces",
+            ));
+        }
+        if self.security_token.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                field("security_token"),
+                "the token is empty; leave it out for a key pair that needs none",
             ));
         }
         if self.access_key_secret.as_deref().is_some_and(str::is_empty) {
@@ -368,7 +382,7 @@ impl ConfigFile {
         let holds_secret = self
             .profiles
             .values()
-            .any(|p| p.access_key_secret.is_some());
+            .any(|p| p.access_key_secret.is_some() || p.security_token.is_some());
         if !holds_secret {
             return None;
         }
@@ -619,7 +633,11 @@ pub fn resolve(
                     .ok_or_else(|| ConfigError::MissingSecret {
                         access_key_id: id.clone(),
                     })?;
-                with_token(Credentials::new(id, secret), env)
+                let credentials = Credentials::new(id, secret);
+                match profile.and_then(|p| p.security_token.clone()) {
+                    Some(token) => credentials.with_security_token(token),
+                    None => with_token(credentials, env),
+                }
             }
             None => return Err(ConfigError::MissingCredentials { endpoint }),
         }
@@ -786,6 +804,7 @@ mod tests {
             bucket: Some("photos".into()),
             access_key_id: Some("FILEID".into()),
             access_key_secret: Some("filesecret".into()),
+            security_token: None,
             path_style: false,
         }
     }
