@@ -31,6 +31,29 @@ pub enum Command {
     /// Inspect and clean up multipart uploads still open on the server.
     #[command(subcommand)]
     Uploads(UploadsCommand),
+    /// Manage the profiles of the config file.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Take the key pairs the Alibaba Cloud CLI (~/.aliyun/config.json) and ossutil
+    /// (~/.ossutilconfig) already hold, as profiles aliyun-<name> and ossutil.
+    Import(ProfilesImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesImportArgs {
+    /// The Alibaba Cloud CLI's config file (default: ~/.aliyun/config.json).
+    #[arg(long, value_name = "PATH")]
+    pub aliyun_config: Option<std::path::PathBuf>,
+    /// ossutil's config file (default: ~/.ossutilconfig).
+    #[arg(long, value_name = "PATH")]
+    pub ossutil_config: Option<std::path::PathBuf>,
+    /// Replace profiles of the same name that already exist.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Debug, Args)]

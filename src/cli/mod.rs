@@ -1,5 +1,6 @@
 //! The headless front end: `ossup upload`, `resume`, `sessions` and `uploads …`, driving
-//! the same engine as the window, with terminal progress bars.
+//! the same engine as the window, with terminal progress bars; `profiles import` edits
+//! the config file.
 //!
 //! Exit codes: 0 success, 1 some transfers failed, 2 usage or configuration error (nothing
 //! was sent), 130 interrupted by Ctrl-C (sessions saved; `ossup resume --all` continues).
@@ -7,6 +8,7 @@
 pub mod args;
 pub mod error;
 pub mod location;
+mod profiles;
 mod progress;
 pub mod transfers;
 mod uploads;
@@ -45,6 +47,7 @@ pub fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Resume(args) => resume(args),
         Command::Sessions(args) => sessions(args),
         Command::Uploads(command) => uploads::run(command),
+        Command::Profiles(command) => profiles::run(command),
     }
 }
 

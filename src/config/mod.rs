@@ -26,6 +26,7 @@
 //! (temp file → fsync → rename). Values out of range are refused with a message that says
 //! what is allowed; nothing is clamped silently.
 
+pub mod import;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,21 @@ pub const ENV_REGION: &str = "OSS_REGION";
 pub const ENV_ACCESS_KEY_ID: &str = "OSS_ACCESS_KEY_ID";
 pub const ENV_ACCESS_KEY_SECRET: &str = "OSS_ACCESS_KEY_SECRET";
 pub const ENV_SESSION_TOKEN: &str = "OSS_SESSION_TOKEN";
+/// The same key pair and token under the names of Alibaba's credentials tools; used only
+/// when the `OSS_*` family supplies no access key id (see [`EnvVars::from_lookup`]).
+pub const ENV_ALIBABA_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+pub const ENV_ALIBABA_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+pub const ENV_ALIBABA_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+
+/// The credential variables of one family: id, secret, token.
+const ENV_CREDENTIAL_FAMILIES: [[&str; 3]; 2] = [
+    [ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SESSION_TOKEN],
+    [
+        ENV_ALIBABA_ACCESS_KEY_ID,
+        ENV_ALIBABA_ACCESS_KEY_SECRET,
+        ENV_ALIBABA_SECURITY_TOKEN,
+    ],
+];
 
 /// Why configuration could not be loaded, saved or resolved.
 #[derive(Debug, Error)]
@@ -149,6 +165,9 @@ pub struct Profile {
     /// May be left out and supplied by `OSS_ACCESS_KEY_SECRET` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_secret: Option<String>,
+    /// STS token that goes with a temporary key pair (`STS.…`); it expires with the pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_token: Option<String>,
     /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     #[serde(default)]
     pub path_style: bool,
@@ -164,6 +183,10 @@ impl fmt::Debug for Profile {
             .field(
                 "access_key_secret",
                 &self.access_key_secret.as_ref().map(|_| "******"),
+            )
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "******"),
             )
             .field("path_style", &self.path_style)
             .finish()
@@ -188,6 +211,12 @@ impl Profile {
             return Err(invalid(
                 field("access_key_id"),
                 "the access key id is empty or has surrounding spaces",
+            ));
+        }
+        if self.security_token.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                field("security_token"),
+                "the token is empty; leave it out for a key pair that needs none",
             ));
         }
         if self.access_key_secret.as_deref().is_some_and(str::is_empty) {
@@ -353,7 +382,7 @@ impl ConfigFile {
         let holds_secret = self
             .profiles
             .values()
-            .any(|p| p.access_key_secret.is_some());
+            .any(|p| p.access_key_secret.is_some() || p.security_token.is_some());
         if !holds_secret {
             return None;
         }
@@ -413,7 +442,8 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// The `OSS_*` environment variables, read once so resolution stays a pure function.
+/// The `OSS_*` (or `ALIBABA_CLOUD_*`) environment variables, read once so resolution
+/// stays a pure function.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct EnvVars {
     pub endpoint: Option<String>,
@@ -444,13 +474,33 @@ impl fmt::Debug for EnvVars {
 impl EnvVars {
     /// Reads the process environment; empty values count as unset.
     pub fn from_process() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup`; empty values count as unset. The key pair
+    /// and token come from one family, never mixed: the `OSS_*` names when
+    /// `OSS_ACCESS_KEY_ID` is set, else the `ALIBABA_CLOUD_*` names when
+    /// `ALIBABA_CLOUD_ACCESS_KEY_ID` is set. With no id in either family, a secret and a
+    /// token (which complete a profile's id) are still taken from the first family that
+    /// has a secret.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let family = ENV_CREDENTIAL_FAMILIES
+            .iter()
+            .find(|[id, _, _]| var(id).is_some())
+            .or_else(|| {
+                ENV_CREDENTIAL_FAMILIES
+                    .iter()
+                    .find(|[_, secret, _]| var(secret).is_some())
+            })
+            .unwrap_or(&ENV_CREDENTIAL_FAMILIES[0]);
+        let [id, secret, token] = *family;
         Self {
             endpoint: var(ENV_ENDPOINT),
             region: var(ENV_REGION),
-            access_key_id: var(ENV_ACCESS_KEY_ID),
-            access_key_secret: var(ENV_ACCESS_KEY_SECRET),
-            session_token: var(ENV_SESSION_TOKEN),
+            access_key_id: var(id),
+            access_key_secret: var(secret),
+            session_token: var(token),
         }
     }
 }
@@ -512,8 +562,9 @@ impl Target {
 
 /// Combines flags, environment and the file. For each setting the first source that has
 /// it wins: flag, then `OSS_*` variable, then the selected profile. The access key id and
-/// secret come as a pair from the environment when `OSS_ACCESS_KEY_ID` is set; otherwise
-/// from the profile, whose secret may come from `OSS_ACCESS_KEY_SECRET`. V4 signing is
+/// secret come as a pair from the environment when an id is set there (`OSS_*` or else
+/// `ALIBABA_CLOUD_*`, see [`EnvVars::from_lookup`]); otherwise from the profile, whose
+/// secret may come from `OSS_ACCESS_KEY_SECRET`. V4 signing is
 /// used when a region is known, V1 otherwise. With no endpoint anywhere, the target is the
 /// local endpoint and its default key pair.
 pub fn resolve(
@@ -582,7 +633,11 @@ pub fn resolve(
                     .ok_or_else(|| ConfigError::MissingSecret {
                         access_key_id: id.clone(),
                     })?;
-                with_token(Credentials::new(id, secret), env)
+                let credentials = Credentials::new(id, secret);
+                match profile.and_then(|p| p.security_token.clone()) {
+                    Some(token) => credentials.with_security_token(token),
+                    None => with_token(credentials, env),
+                }
             }
             None => return Err(ConfigError::MissingCredentials { endpoint }),
         }
@@ -749,6 +804,7 @@ mod tests {
             bucket: Some("photos".into()),
             access_key_id: Some("FILEID".into()),
             access_key_secret: Some("filesecret".into()),
+            security_token: None,
             path_style: false,
         }
     }
@@ -862,6 +918,84 @@ mod tests {
             !shown.contains("envsecret") && !shown.contains("envtoken"),
             "{shown}"
         );
+    }
+
+    fn lookup(pairs: &[(&str, &str)]) -> EnvVars {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        EnvVars::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn alibaba_cloud_variables_supply_the_key_when_oss_ones_do_not() {
+        let env = lookup(&[
+            (ENV_ALIBABA_ACCESS_KEY_ID, "ALIID"),
+            (ENV_ALIBABA_ACCESS_KEY_SECRET, "alisecret"),
+            (ENV_ALIBABA_SECURITY_TOKEN, "alitoken"),
+        ]);
+        assert_eq!(env.access_key_id.as_deref(), Some("ALIID"));
+        assert_eq!(env.access_key_secret.as_deref(), Some("alisecret"));
+        assert_eq!(env.session_token.as_deref(), Some("alitoken"));
+
+        // Both families: OSS_* wins as a whole, nothing is taken from the other.
+        let env = lookup(&[
+            (ENV_ACCESS_KEY_ID, "OSSID"),
+            (ENV_ACCESS_KEY_SECRET, "osssecret"),
+            (ENV_ALIBABA_ACCESS_KEY_ID, "ALIID"),
+            (ENV_ALIBABA_ACCESS_KEY_SECRET, "alisecret"),
+            (ENV_ALIBABA_SECURITY_TOKEN, "alitoken"),
+        ]);
+        assert_eq!(env.access_key_id.as_deref(), Some("OSSID"));
+        assert_eq!(env.access_key_secret.as_deref(), Some("osssecret"));
+        assert_eq!(env.session_token, None);
+
+        // An OSS id without its secret is not completed by the other family's secret.
+        let env = lookup(&[
+            (ENV_ACCESS_KEY_ID, "OSSID"),
+            (ENV_ALIBABA_ACCESS_KEY_SECRET, "alisecret"),
+        ]);
+        assert_eq!(env.access_key_id.as_deref(), Some("OSSID"));
+        assert_eq!(env.access_key_secret, None);
+        let error = resolve(
+            &ConfigFile::default(),
+            &Overrides::default(),
+            &EnvVars {
+                endpoint: Some("https://h".into()),
+                ..env
+            },
+        )
+        .expect_err("no secret");
+        assert!(
+            matches!(error, ConfigError::MissingSecret { .. }),
+            "{error}"
+        );
+
+        // An empty OSS id counts as unset, so the other family applies whole.
+        let env = lookup(&[
+            (ENV_ACCESS_KEY_ID, " "),
+            (ENV_ACCESS_KEY_SECRET, "osssecret"),
+            (ENV_ALIBABA_ACCESS_KEY_ID, "ALIID"),
+            (ENV_ALIBABA_ACCESS_KEY_SECRET, "alisecret"),
+        ]);
+        assert_eq!(env.access_key_id.as_deref(), Some("ALIID"));
+        assert_eq!(env.access_key_secret.as_deref(), Some("alisecret"));
+
+        // No id anywhere: a secret alone (for a profile's id) comes with its own token.
+        let env = lookup(&[
+            (ENV_ALIBABA_ACCESS_KEY_SECRET, "alisecret"),
+            (ENV_ALIBABA_SECURITY_TOKEN, "alitoken"),
+            (ENV_SESSION_TOKEN, "osstoken"),
+        ]);
+        assert_eq!(env.access_key_id, None);
+        assert_eq!(env.access_key_secret.as_deref(), Some("alisecret"));
+        assert_eq!(env.session_token.as_deref(), Some("alitoken"));
     }
 
     #[test]

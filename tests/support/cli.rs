@@ -145,6 +145,9 @@ impl Home {
             "OSS_ACCESS_KEY_ID",
             "OSS_ACCESS_KEY_SECRET",
             "OSS_SESSION_TOKEN",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "ALIBABA_CLOUD_SECURITY_TOKEN",
         ] {
             command.env_remove(name);
         }

@@ -213,22 +213,25 @@ impl ProfileForm {
             let trimmed = text.trim();
             (!trimmed.is_empty()).then(|| trimmed.to_owned())
         };
-        let (access_key_id, access_key_secret) = match self.credentials {
-            CredentialSource::Environment => (None, None),
+        let (access_key_id, access_key_secret, security_token) = match self.credentials {
+            CredentialSource::Environment => (None, None, None),
             CredentialSource::Entered => {
                 let id = optional(&self.access_key_id)
                     .ok_or("access key id: enter it, or take credentials from the environment")?;
-                let secret = if self.new_secret.is_empty() {
-                    previous
-                        .filter(|p| p.access_key_id.as_deref() == Some(id.as_str()))
-                        .and_then(|p| p.access_key_secret.clone())
+                let same_key = previous.filter(|p| p.access_key_id.as_deref() == Some(id.as_str()));
+                // A kept secret keeps its token; a new secret is a new key pair.
+                let (secret, token) = if self.new_secret.is_empty() {
+                    (
+                        same_key.and_then(|p| p.access_key_secret.clone()),
+                        same_key.and_then(|p| p.security_token.clone()),
+                    )
                 } else {
-                    Some(self.new_secret.clone())
+                    (Some(self.new_secret.clone()), None)
                 };
                 if secret.is_none() {
                     return Err("access key secret: enter the secret for this access key id".into());
                 }
-                (Some(id), secret)
+                (Some(id), secret, token)
             }
         };
         let profile = Profile {
@@ -237,6 +240,7 @@ impl ProfileForm {
             bucket: optional(&self.bucket),
             access_key_id,
             access_key_secret,
+            security_token,
             path_style: self.path_style,
         };
         profile
@@ -524,6 +528,7 @@ mod tests {
                 bucket: Some("photos".into()),
                 access_key_id: Some("LTAIexample".into()),
                 access_key_secret: Some("s3cret-value".into()),
+                security_token: None,
                 path_style: false,
             },
         );
