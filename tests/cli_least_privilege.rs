@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, text, wait_until};
+use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, spawn, text, wait_until};
 use support::data::data;
 
 const PART: usize = 100 * 1024;
@@ -31,15 +31,6 @@ fn ossup_as(home: &Home, server: &Server, id: &str, secret: &str) -> Command {
         .env("OSS_ACCESS_KEY_ID", id)
         .env("OSS_ACCESS_KEY_SECRET", secret);
     command
-}
-
-fn spawn(command: &mut Command) -> Child {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ossup starts")
 }
 
 /// What the command printed, stdout and stderr together.

@@ -6,23 +6,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, text, wait_until};
+use support::cli::{BUCKET, Home, Server, open_uploads, read_object, run, spawn, text, wait_until};
 use support::data::data;
 
 const PART: usize = 100 * 1024;
 const KEY: &str = "big/video.bin";
-
-fn spawn(command: &mut std::process::Command) -> Child {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ossup starts")
-}
 
 /// Waits until the session file records at least `parts` finished parts, then returns
 /// its upload id. The engine saves sessions about once a second, so the uploads here are

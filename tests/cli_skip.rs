@@ -8,15 +8,7 @@ use std::process::Output;
 use std::time::{Duration, SystemTime};
 
 use support::cli::{BUCKET, Home, Server, read_object, run, runtime, text};
-
-fn set_mtime(path: &Path, when: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .expect("open")
-        .set_modified(when)
-        .expect("set mtime");
-}
+use support::data::{rewrite_keeping_mtime, set_mtime};
 
 /// `files/box/` with these files, each an hour old.
 fn folder(home: &Home, files: &[(&str, &[u8])]) -> PathBuf {
@@ -86,12 +78,7 @@ fn checksum_resends_a_same_size_same_time_file_whose_bytes_changed() {
     let home = Home::new();
     let root = folder(&home, &[("a.txt", b"first")]);
     upload(&home, &server, &root, &[]);
-    let stamp = std::fs::metadata(root.join("a.txt"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    std::fs::write(root.join("a.txt"), b"other").unwrap();
-    set_mtime(&root.join("a.txt"), stamp);
+    rewrite_keeping_mtime(&root.join("a.txt"), b"other");
 
     let by_time = upload(&home, &server, &root, &["--skip-unchanged"]);
     assert!(by_time.contains("1 skipped"), "{by_time}");

@@ -11,18 +11,9 @@ use ossup::engine::folder_plan::{FilterRule, PathFilters};
 use ossup::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy, TransferState};
 use ossup::protocol::OssClient;
 use ossup::protocol::client::{Body, PutOptions};
-use support::data::{data, write_file};
+use support::data::{data, rewrite_keeping_mtime, set_mtime, write_file};
 use support::engine::*;
 use support::server::*;
-
-fn set_mtime(path: &Path, when: SystemTime) {
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
-}
 
 fn secs(when: SystemTime) -> u64 {
     when.duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -222,12 +213,7 @@ async fn checksum_catches_same_size_same_time_different_content() {
         "{first:?}"
     );
 
-    let stamp = std::fs::metadata(root.join("a.txt"))
-        .unwrap()
-        .modified()
-        .unwrap();
-    std::fs::write(root.join("a.txt"), b"other").unwrap();
-    set_mtime(&root.join("a.txt"), stamp);
+    rewrite_keeping_mtime(&root.join("a.txt"), b"other");
 
     let by_time = run_add(&server, &root, unchanged(), 2).await;
     assert_eq!(state_of(&by_time, "up/box/a.txt"), TransferState::Skipped);

@@ -12,7 +12,7 @@ use ossup::protocol::{OssClient, OssError};
 use ossup::server::permissions::{KNOWN_ACTIONS, Permissions};
 use ossup::server::{self, RunningServer, ServerConfig};
 
-use support::server::client_with;
+use support::server::{client_with, default_client};
 
 const BUCKET: &str = server::DEFAULT_BUCKET;
 const SECRET: &str = "least-privilege-secret";
@@ -162,11 +162,7 @@ async fn attempt(op: Op, client: &OssClient, full: &OssClient) -> Result<(), Oss
 async fn every_operation_needs_its_ram_action() {
     let (server, _dir) = start().await;
     let endpoint = server.endpoint();
-    let full = client_with(
-        &endpoint,
-        server::DEFAULT_ACCESS_KEY_ID,
-        server::DEFAULT_ACCESS_KEY_SECRET,
-    );
+    let full = default_client(&endpoint);
     full.put_object(
         BUCKET,
         "fixture.txt",
@@ -210,11 +206,7 @@ async fn every_operation_needs_its_ram_action() {
 async fn a_refused_write_leaves_nothing_behind() {
     let (server, _dir) = start().await;
     let endpoint = server.endpoint();
-    let full = client_with(
-        &endpoint,
-        server::DEFAULT_ACCESS_KEY_ID,
-        server::DEFAULT_ACCESS_KEY_SECRET,
-    );
+    let full = default_client(&endpoint);
     let reader = client_with(&endpoint, &all_but("oss:PutObject"), SECRET);
     let refused = reader
         .put_object(
@@ -300,11 +292,7 @@ async fn cleanup_says_which_action_an_upload_only_key_lacks() {
         matches!(&outcomes[0].result, AbortResult::Failed(e) if e.is_code("AccessDenied")),
         "{outcomes:?}"
     );
-    let full = client_with(
-        &endpoint,
-        server::DEFAULT_ACCESS_KEY_ID,
-        server::DEFAULT_ACCESS_KEY_SECRET,
-    );
+    let full = default_client(&endpoint);
     let open = full
         .list_multipart_uploads(BUCKET, &ListUploadsParams::default())
         .await

@@ -366,20 +366,7 @@ impl Core {
                 _ => return,
             }
         }
-        let transfer = FileTransfer {
-            id: id.clone(),
-            path: path.clone(),
-            bucket: bucket.clone(),
-            key: key.clone(),
-        };
-        self.board().insert(TransferSnapshot::queued(
-            id.clone(),
-            path,
-            SourceKind::File,
-            bucket,
-            key,
-            size,
-        ));
+        let transfer = self.show_queued_file(&id, path, bucket, key, size);
         self.board()
             .reporter(id.clone())
             .skip_because(TransferError::local(reason));
@@ -454,6 +441,21 @@ impl Core {
             }
         }
         let size = size.or_else(|| std::fs::metadata(&path).ok().map(|m| m.len()));
+        let transfer = self.show_queued_file(&id, path, bucket, key, size.unwrap_or(0));
+        self.controls
+            .insert(id.clone(), Control::idle(Source::File(transfer)));
+        self.start(&id, StartMode::Continue);
+    }
+
+    /// Shows a file upload as Queued on the board and returns the transfer it describes.
+    fn show_queued_file(
+        &self,
+        id: &TransferId,
+        path: PathBuf,
+        bucket: String,
+        key: String,
+        size: u64,
+    ) -> FileTransfer {
         let transfer = FileTransfer {
             id: id.clone(),
             path: path.clone(),
@@ -466,11 +468,9 @@ impl Core {
             SourceKind::File,
             bucket,
             key,
-            size.unwrap_or(0),
+            size,
         ));
-        self.controls
-            .insert(id.clone(), Control::idle(Source::File(transfer)));
-        self.start(&id, StartMode::Continue);
+        transfer
     }
 
     fn add_stream(&mut self, source: StreamSource, bucket: String, key: String) {

@@ -476,16 +476,9 @@ async fn reconcile(
             return Err(Stop::Paused);
         }
         let number = part.part_number;
-        if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
+        let Some(local_crc) = local_part_crc(transfer, plan, number, part.size).await? else {
             continue;
-        }
-        let range = plan.part_range(number);
-        let path = transfer.path.clone();
-        let local_crc = blocking(move || {
-            source_file::crc_of_range(&path, range.start, range.end - range.start)
-        })
-        .await
-        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+        };
         // go2 and our server report each part's CRC; without it, trust our own record of
         // the same ETag.
         let server_crc = part.hash_crc64ecma.or_else(|| {
@@ -503,17 +496,51 @@ async fn reconcile(
             });
         }
     }
+    keep_parts(ctx, reporter, &mut session, kept, plan, &what).await?;
+    Ok(Reconciled::Resume(Box::new(session)))
+}
+
+/// The CRC-64 of part `number` of the local file, or `None` when a part of `size` bytes
+/// with that number does not fit the plan.
+async fn local_part_crc(
+    transfer: &FileTransfer,
+    plan: &PartPlan,
+    number: u32,
+    size: u64,
+) -> Result<Option<u64>, Stop> {
+    if number == 0 || number > plan.part_count || size != plan.part_len(number) {
+        return Ok(None);
+    }
+    let range = plan.part_range(number);
+    let path = transfer.path.clone();
+    let local_crc =
+        blocking(move || source_file::crc_of_range(&path, range.start, range.end - range.start))
+            .await
+            .map_err(|e| {
+                Stop::local(format!("Could not read {}: {e}.", transfer.path.display()))
+            })?;
+    Ok(Some(local_crc))
+}
+
+/// Records `kept` as the session's completed parts, saves the session and shows them in
+/// the progress layout.
+async fn keep_parts(
+    ctx: &EngineContext,
+    reporter: &Reporter,
+    session: &mut Session,
+    kept: Vec<CompletedPart>,
+    plan: &PartPlan,
+    what: &str,
+) -> Result<(), Stop> {
     session.completed_parts = kept;
-    ctx.store
-        .save(&session)
-        .map_err(|e| Stop::local(format!("Could not save the session of {what}: {e}.")))?;
+    save_session(ctx, session, what).await?;
     let done: BTreeMap<u32, u64> = session
         .completed_parts
         .iter()
         .map(|p| (p.number, p.size))
         .collect();
     reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
-    Ok(Reconciled::Resume(Box::new(session)))
+    Ok(())
 }
 
 /// The upload id is gone: when the object holds exactly the local file's bytes (size and
@@ -571,29 +598,14 @@ async fn trust_recorded(
         if cancel.is_cancelled() {
             return Err(Stop::Paused);
         }
-        let number = part.number;
-        if number == 0 || number > plan.part_count || part.size != plan.part_len(number) {
+        let Some(local_crc) = local_part_crc(transfer, plan, part.number, part.size).await? else {
             continue;
-        }
-        let range = plan.part_range(number);
-        let path = transfer.path.clone();
-        let local_crc = blocking(move || {
-            source_file::crc_of_range(&path, range.start, range.end - range.start)
-        })
-        .await
-        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+        };
         if local_crc == part.crc64 {
             kept.push(part);
         }
     }
-    session.completed_parts = kept;
-    save_session(ctx, &session, &what).await?;
-    let done: BTreeMap<u32, u64> = session
-        .completed_parts
-        .iter()
-        .map(|p| (p.number, p.size))
-        .collect();
-    reporter.set_layout(plan.size, plan.part_size, plan.part_count, &done);
+    keep_parts(ctx, reporter, &mut session, kept, plan, &what).await?;
     Ok(session)
 }
 

@@ -63,6 +63,16 @@ impl Server {
     }
 }
 
+/// Starts `command` with no stdin and both outputs captured.
+pub fn spawn(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ossup starts")
+}
+
 /// Starts `ossup serve` on `dir` and `listen` and waits for the endpoint it prints.
 fn spawn_serve(dir: &Path, listen: &str, extra_args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))

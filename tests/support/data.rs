@@ -1,6 +1,7 @@
 //! Deterministic test data, so a failure reproduces, and the one way tests write files.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Deterministic pseudo-random bytes (xorshift64): different seeds give different bytes.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
@@ -23,4 +24,22 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     }
     std::fs::write(&path, bytes).expect("the file is written");
     path
+}
+
+/// Sets the modification time of the file at `path`.
+pub fn set_mtime(path: &Path, when: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(when)
+        .expect("set mtime");
+}
+
+/// Replaces the file's bytes and puts its modification time back, so only a checksum
+/// can tell it changed.
+pub fn rewrite_keeping_mtime(path: &Path, bytes: &[u8]) {
+    let stamp = std::fs::metadata(path).unwrap().modified().unwrap();
+    std::fs::write(path, bytes).unwrap();
+    set_mtime(path, stamp);
 }

@@ -70,8 +70,13 @@ impl TestServer {
 
     /// A client with the default key pair and a 10 s I/O timeout.
     pub fn client(&self) -> OssClient {
-        client_with(&self.endpoint(), KEY_ID, KEY_SECRET)
+        default_client(&self.endpoint())
     }
+}
+
+/// A client for `endpoint` with the default key pair and a 10 s I/O timeout.
+pub fn default_client(endpoint: &str) -> OssClient {
+    client_with(endpoint, KEY_ID, KEY_SECRET)
 }
 
 /// A client for `endpoint` with this key pair and a 10 s I/O timeout.

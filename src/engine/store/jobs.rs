@@ -301,6 +301,23 @@ struct RawJob {
     state: String,
 }
 
+const TARGET_COLUMNS: &str = "id, label, endpoint, region, profile, credentials_ref";
+
+impl Target {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: TargetId(row.get(0)?),
+            target: NewTarget {
+                label: row.get(1)?,
+                endpoint: row.get(2)?,
+                region: row.get(3)?,
+                profile: row.get(4)?,
+                credentials_ref: row.get(5)?,
+            },
+        })
+    }
+}
+
 const JOB_COLUMNS: &str =
     "id, target_id, created_unix_secs, bucket, prefix, options_json, walk_state, state";
 
@@ -386,24 +403,10 @@ impl QueueStore {
     pub fn targets(&self) -> Result<Vec<Target>, StoreError> {
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT id, label, endpoint, region, profile, credentials_ref
-                 FROM targets ORDER BY id",
-            )
+            .prepare_cached(&format!("SELECT {TARGET_COLUMNS} FROM targets ORDER BY id"))
             .map_err(self.sql_error("list targets"))?;
         let rows = statement
-            .query_map([], |row| {
-                Ok(Target {
-                    id: TargetId(row.get(0)?),
-                    target: NewTarget {
-                        label: row.get(1)?,
-                        endpoint: row.get(2)?,
-                        region: row.get(3)?,
-                        profile: row.get(4)?,
-                        credentials_ref: row.get(5)?,
-                    },
-                })
-            })
+            .query_map([], Target::from_row)
             .map_err(self.sql_error("list targets"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.sql_error("list targets"))
@@ -413,21 +416,9 @@ impl QueueStore {
     pub fn target(&self, id: TargetId) -> Result<Option<Target>, StoreError> {
         self.conn
             .query_row(
-                "SELECT label, endpoint, region, profile, credentials_ref
-                 FROM targets WHERE id = ?1",
+                &format!("SELECT {TARGET_COLUMNS} FROM targets WHERE id = ?1"),
                 [id.0],
-                |row| {
-                    Ok(Target {
-                        id,
-                        target: NewTarget {
-                            label: row.get(0)?,
-                            endpoint: row.get(1)?,
-                            region: row.get(2)?,
-                            profile: row.get(3)?,
-                            credentials_ref: row.get(4)?,
-                        },
-                    })
-                },
+                Target::from_row,
             )
             .optional()
             .map_err(self.sql_error("read a target"))
