@@ -102,27 +102,16 @@ impl NewFile {
     }
 }
 
-/// A stored file.
+/// A stored file: what the walk recorded, as it stands now, with the row's bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRow {
     /// Its row id; pages are ordered by it.
     pub id: FileId,
     /// The job it belongs to.
     pub job: JobId,
-    /// Its path under the root it was found in, unique within the job.
-    pub relative_path: PathBuf,
-    /// Where it is read from.
-    pub absolute_path: PathBuf,
-    /// The object key it goes to.
-    pub key: String,
-    /// Its size when walked, to plan and count bytes without touching the disk.
-    pub size: u64,
-    /// Its modification time when walked, to tell a changed file.
-    pub mtime_unix_nanos: i128,
-    /// Where it is in its life.
-    pub state: FileState,
-    /// Why it was skipped or failed, or what the last retry met.
-    pub reason: Option<String>,
+    /// Path, key, size and modification time as walked; state and reason as they are now
+    /// (why it was skipped or failed, or what the last retry met).
+    pub file: NewFile,
     /// How many times it was claimed.
     pub attempts: u32,
     /// When its row last changed, seconds since the Unix epoch.
@@ -143,13 +132,15 @@ fn file_row(row: &Row<'_>) -> rusqlite::Result<Result<FileRow, String>> {
         Ok(FileRow {
             id,
             job: JobId(row.get(1).map_err(|e| e.to_string())?),
-            relative_path: blob_to_path(row.get(2).map_err(|e| e.to_string())?),
-            absolute_path: blob_to_path(row.get(3).map_err(|e| e.to_string())?),
-            key: row.get(4).map_err(|e| e.to_string())?,
-            size: super::from_db_int(size, "its size")?,
-            mtime_unix_nanos: i128::from(row.get::<_, i64>(6).map_err(|e| e.to_string())?),
-            state: FileState::parse(&state).ok_or(format!("unknown state {state:?}"))?,
-            reason: row.get(8).map_err(|e| e.to_string())?,
+            file: NewFile {
+                relative_path: blob_to_path(row.get(2).map_err(|e| e.to_string())?),
+                absolute_path: blob_to_path(row.get(3).map_err(|e| e.to_string())?),
+                key: row.get(4).map_err(|e| e.to_string())?,
+                size: super::from_db_int(size, "its size")?,
+                mtime_unix_nanos: i128::from(row.get::<_, i64>(6).map_err(|e| e.to_string())?),
+                state: FileState::parse(&state).ok_or(format!("unknown state {state:?}"))?,
+                reason: row.get(8).map_err(|e| e.to_string())?,
+            },
             attempts: u32::try_from(attempts).map_err(|_| format!("attempts {attempts}"))?,
             updated_unix_secs: super::from_db_int(updated, "its update time")?,
         })

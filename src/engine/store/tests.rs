@@ -279,18 +279,18 @@ fn files_are_inserted_once_claimed_and_finished_with_counts() {
     assert_eq!(
         claimed
             .iter()
-            .map(|f| f.relative_path.clone())
+            .map(|f| f.file.relative_path.clone())
             .collect::<Vec<_>>(),
         vec![PathBuf::from("a.jpg"), PathBuf::from("b.jpg")]
     );
     assert!(
         claimed
             .iter()
-            .all(|f| f.state == FileState::InFlight && f.attempts == 1)
+            .all(|f| f.file.state == FileState::InFlight && f.attempts == 1)
     );
     assert_eq!(claimed[0].updated_unix_secs, NOW + 1);
-    assert_eq!(claimed[0].key, "backup/a.jpg");
-    assert_eq!(claimed[0].absolute_path, Path::new("/photos/a.jpg"));
+    assert_eq!(claimed[0].file.key, "backup/a.jpg");
+    assert_eq!(claimed[0].file.absolute_path, Path::new("/photos/a.jpg"));
 
     let outcomes = [
         FileOutcome::done(claimed[0].id, history("oss://demo/backup/a.jpg")),
@@ -312,7 +312,7 @@ fn files_are_inserted_once_claimed_and_finished_with_counts() {
         .files_page(job, Some(FileState::Failed), None, 10)
         .unwrap();
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].reason.as_deref(), Some("permission denied"));
+    assert_eq!(failed[0].file.reason.as_deref(), Some("permission denied"));
     assert_eq!(store.history_page(None, 10, None).unwrap().len(), 1);
 
     // c.jpg in flight when the process dies: it goes back to pending.
@@ -339,7 +339,7 @@ fn files_are_inserted_once_claimed_and_finished_with_counts() {
     assert_eq!(reclaimed[0].id, stuck[0].id);
     assert_eq!(reclaimed[0].attempts, 2);
     assert_eq!(
-        store.file(reclaimed[0].id).unwrap().unwrap().state,
+        store.file(reclaimed[0].id).unwrap().unwrap().file.state,
         FileState::InFlight
     );
     assert_eq!(store.file(FileId(12345)).unwrap(), None);
@@ -446,10 +446,10 @@ fn non_utf8_names_round_trip() {
         );
     assert_eq!(store.insert_files(job, &[new], NOW).unwrap(), 1);
     let page = store.files_page(job, None, None, 10).unwrap();
-    assert_eq!(page[0].relative_path, relative);
-    assert_eq!(page[0].absolute_path, absolute);
+    assert_eq!(page[0].file.relative_path, relative);
+    assert_eq!(page[0].file.absolute_path, absolute);
     assert_eq!(
-        page[0].relative_path.as_os_str().as_bytes(),
+        page[0].file.relative_path.as_os_str().as_bytes(),
         b"caf\xe9\nnew line.txt"
     );
 
@@ -932,8 +932,8 @@ fn json_sessions_are_imported_once_and_moved_not_deleted() {
     assert_eq!(job.counts.pending, 1);
     assert_eq!(listing.jobs[1].job.spec.prefix, "");
     let files = store.files_page(job.job.id, None, None, 10).unwrap();
-    assert_eq!(files[0].key, "videos/big.bin");
-    assert_eq!(files[0].relative_path, Path::new("big.bin"));
+    assert_eq!(files[0].file.key, "videos/big.bin");
+    assert_eq!(files[0].file.relative_path, Path::new("big.bin"));
 
     // A second run finds nothing new; a file put back (a crash before the move) is
     // recognised and moved without a second job.
