@@ -102,8 +102,11 @@ fn folder_with(dir: &Path, files: &[(&str, Vec<u8>)]) -> PathBuf {
     root
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn skip_existing_skips_any_existing_key_and_sends_the_rest() {
+/// A server whose `up/box/a.txt` already holds `existing`, and a folder `box` with
+/// `a.txt` and `b.txt` (an hour old) to upload next to it.
+async fn folder_beside_an_existing_object(
+    existing: &'static [u8],
+) -> (TestServer, OssClient, tempfile::TempDir, PathBuf) {
     let server = TestServer::start().await;
     let client = server.client();
     let dir = tempfile::tempdir().unwrap();
@@ -115,12 +118,19 @@ async fn skip_existing_skips_any_existing_key_and_sends_the_rest() {
         .put_object(
             BUCKET,
             "up/box/a.txt",
-            Body::Bytes(Bytes::from_static(b"older and different")),
+            Body::Bytes(Bytes::from_static(existing)),
             &PutOptions::default(),
             None,
         )
         .await
         .unwrap();
+    (server, client, dir, root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_existing_skips_any_existing_key_and_sends_the_rest() {
+    let (server, client, _dir, root) =
+        folder_beside_an_existing_object(b"older and different").await;
     let options = AddOptions {
         overwrite: OverwritePolicy::SkipExisting,
         ..AddOptions::default()
@@ -262,23 +272,7 @@ async fn the_last_matching_filter_decides_and_excluded_files_are_not_transfers()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_listing_fails_each_file_is_looked_up_and_existing_ones_are_kept() {
-    let server = TestServer::start().await;
-    let client = server.client();
-    let dir = tempfile::tempdir().unwrap();
-    let root = folder_with(
-        dir.path(),
-        &[("a.txt", data(50, 1)), ("b.txt", data(60, 2))],
-    );
-    client
-        .put_object(
-            BUCKET,
-            "up/box/a.txt",
-            Body::Bytes(Bytes::from_static(b"keep me")),
-            &PutOptions::default(),
-            None,
-        )
-        .await
-        .unwrap();
+    let (server, client, _dir, root) = folder_beside_an_existing_object(b"keep me").await;
     // The next request (the listing) fails.
     server.server.faults().fail_next(1);
     let options = AddOptions {
