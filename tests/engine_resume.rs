@@ -484,6 +484,7 @@ async fn a_session_with_impossible_numbers_is_set_aside_before_anything_is_alloc
         completed_parts: Vec::new(),
         options: UploadOptions::default(),
         created_unix_secs: 0,
+        job: None,
     };
     let file = t.sessions().join("tampered.json");
     std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();

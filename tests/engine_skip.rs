@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ossup::engine::folder_plan::{FilterRule, PathFilters};
+use ossup::engine::store::FileState;
 use ossup::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy, TransferState};
 use ossup::protocol::OssClient;
 use ossup::protocol::client::{Body, PutOptions};
@@ -32,10 +33,12 @@ async fn run_add(
     count: usize,
 ) -> Vec<(String, TransferState, Option<String>)> {
     let sessions = tempfile::tempdir().unwrap();
+    let queue = tempfile::tempdir().unwrap();
     let mut watcher = spawn_engine(
         server.client(),
         &server.endpoint(),
         sessions.path(),
+        queue.path(),
         tuning(),
     );
     watcher
@@ -46,19 +49,22 @@ async fn run_add(
             options,
         })
         .unwrap();
-    watcher.until_all_terminal(count).await;
-    let mut rows: Vec<_> = watcher
-        .rows
-        .values()
-        .map(|r| {
-            (
-                r.key.clone(),
-                r.state.clone(),
-                r.error.as_ref().map(|e| e.message.clone()),
-            )
+    watcher.until_jobs_finished(1).await;
+    // The job's files as the queue store recorded them (skipped ones never became rows).
+    let rows: Vec<_> = watcher
+        .job_files()
+        .into_iter()
+        .map(|(key, state, reason)| {
+            let state = match state {
+                FileState::Done => TransferState::Done,
+                FileState::Skipped => TransferState::Skipped,
+                FileState::Failed => TransferState::Failed,
+                other => panic!("{key} is still {other:?}"),
+            };
+            (key, state, reason)
         })
         .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(rows.len(), count, "{rows:?}");
     watcher.stop().await;
     rows
 }

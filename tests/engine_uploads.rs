@@ -195,6 +195,62 @@ async fn injected_part_failures_are_retried_and_the_object_is_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initiate_whose_answer_is_lost_leaves_no_second_upload() {
+    let t = EngineFixture::start().await;
+    t.server.faults().set(FaultConfig {
+        scope: FaultScope::Initiate,
+        ..FaultConfig::default()
+    });
+    // The server stores the upload but the client never hears of it.
+    t.server.faults().lose_next_answers(1);
+    let bytes = data(PART as usize * 3 + 7, 21);
+    let path = t.file("lost-answer.bin", &bytes);
+    let mut watcher = t.engine();
+    watcher.add(vec![path], "");
+    let done = watcher
+        .until_key_state("lost-answer.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert_eq!(t.read_back("lost-answer.bin").await, bytes);
+    let uploads = t.uploads_in_progress().await;
+    assert!(
+        uploads.uploads.is_empty(),
+        "the unanswered upload was adopted, not left behind: {uploads:?}"
+    );
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_initiate_is_retried_without_adopting_another_upload_of_the_key() {
+    let t = EngineFixture::start().await;
+    // Someone else's upload of the same key, started a moment ago.
+    let theirs = support::server::initiate(&t.client, BUCKET, "shared.bin").await;
+    t.server.faults().set(FaultConfig {
+        scope: FaultScope::Initiate,
+        ..FaultConfig::default()
+    });
+    // The server answers an error: it did nothing, so nothing is looked for.
+    t.server.faults().fail_next(1);
+    let bytes = data(PART as usize * 2 + 3, 22);
+    let path = t.file("shared.bin", &bytes);
+    let mut watcher = t.engine();
+    watcher.add(vec![path], "");
+    watcher
+        .until_key_state("shared.bin", TransferState::Done)
+        .await;
+    assert_eq!(t.read_back("shared.bin").await, bytes);
+    let left: Vec<_> = t
+        .uploads_in_progress()
+        .await
+        .uploads
+        .into_iter()
+        .map(|u| u.upload_id)
+        .collect();
+    assert_eq!(left, vec![theirs], "their upload is left as it was");
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folders_expand_into_one_transfer_per_file() {
     let t = EngineFixture::start().await;
     let root = t.files.path().join("trip");
@@ -238,17 +294,17 @@ async fn a_name_that_is_not_utf8_is_refused_with_the_planner_sentence() {
     assert_eq!(expected.len(), 1, "{expected:?}");
     let mut watcher = t.engine();
     watcher.add(vec![root], "");
-    watcher
-        .until_key_state("box/ok.txt", TransferState::Done)
-        .await;
-    watcher
-        .until("the refusal", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::Notice { message } if *message == expected[0]))
-        })
-        .await;
-    assert_eq!(watcher.rows.len(), 1);
+    watcher.until_jobs_finished(1).await;
+    assert_eq!(t.read_back("box/ok.txt").await, b"fine");
+    let files = watcher.job_files();
+    let failed: Vec<_> = files
+        .iter()
+        .filter(|f| f.1 == ossup::engine::store::FileState::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{files:?}");
+    assert_eq!(failed[0].2.as_deref(), Some(expected[0].as_str()));
+    let job = watcher.jobs.values().next().unwrap();
+    assert_eq!((job.counts.done, job.counts.failed), (1, 1));
     watcher.stop().await;
 }
 
@@ -400,6 +456,7 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
     let counter = wakes.clone();
     let handle = ossup::engine::Engine::spawn(ossup::engine::EngineConfig {
         sessions_dir: t.sessions().to_path_buf(),
+        queue_dir: t.queue.path().to_path_buf(),
         client: t.client.clone(),
         endpoint_label: t.endpoint(),
         tuning: tuning(),
@@ -408,11 +465,7 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
         })),
     })
     .unwrap();
-    let mut watcher = Watcher {
-        handle,
-        rows: Default::default(),
-        events: Vec::new(),
-    };
+    let mut watcher = Watcher::new(handle, t.queue.path());
     let mut bad = tuning();
     bad.parallel_parts_total = 0;
     watcher.send(EngineCommand::SetTuning(bad));
@@ -478,8 +531,9 @@ async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
             if let (Some(before), Some(now)) = (fds_before, open_fds()) {
                 most_fds.set(most_fds.get().max(now.saturating_sub(before)));
             }
-            w.rows.len() == count as usize
-                && w.rows.values().all(|r| r.state == TransferState::Done)
+            w.jobs
+                .values()
+                .any(|j| j.is_finished() && j.counts.done == count)
         })
         .await;
     let most_fds = most_fds.get();

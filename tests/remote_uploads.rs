@@ -50,6 +50,7 @@ fn save_session(store: &SessionStore, endpoint: &str, local: &Path, key: &str, u
         completed_parts: Vec::new(),
         options: UploadOptions::default(),
         created_unix_secs: 0,
+        job: None,
     };
     store.save(&session).expect("session saved");
 }

@@ -28,6 +28,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// List the saved (resumable) uploads on this machine.
     Sessions(SessionsArgs),
+    /// List the folder jobs in the queue with their counts.
+    Jobs(JobsArgs),
     /// Inspect and clean up multipart uploads still open on the server.
     #[command(subcommand)]
     Uploads(UploadsCommand),
@@ -89,6 +91,9 @@ pub struct UploadArgs {
     /// --include and --exclude in the order given (the last match wins).
     #[arg(skip)]
     pub filter_rules: Vec<FilterRule>,
+    /// Print a line for every file of a folder, not only for the ones that fail.
+    #[arg(long, short)]
+    pub verbose: bool,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
@@ -110,6 +115,7 @@ impl UploadArgs {
         Ok(AddOptions {
             overwrite,
             filters: PathFilters::new(self.filter_rules.clone())?,
+            contents_only: false,
         })
     }
 
@@ -159,11 +165,17 @@ pub struct TuningArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The session id shown by `ossup sessions` (a unique prefix is enough).
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(required_unless_present_any = ["all", "job"], conflicts_with_all = ["all", "job"])]
     pub id: Option<String>,
-    /// Resume every saved upload.
-    #[arg(long)]
+    /// Resume every saved upload and every unfinished job.
+    #[arg(long, conflicts_with = "job")]
     pub all: bool,
+    /// Resume the job with this number, as `ossup jobs` lists it.
+    #[arg(long, value_name = "N")]
+    pub job: Option<i64>,
+    /// Print a line for every file of a job, not only for the ones that fail.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Start over instead: abort the old upload id on the server and upload from
     /// scratch (after the local file changed, or the server forgot the upload).
     #[arg(long)]
@@ -176,6 +188,9 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub struct SessionsArgs {}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {}
 
 #[derive(Debug, Subcommand)]
 pub enum UploadsCommand {

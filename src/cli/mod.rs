@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod error;
+mod jobs;
 pub mod location;
 mod profiles;
 mod progress;
@@ -23,6 +24,7 @@ use crate::config::{
 use crate::engine::remote_uploads;
 use crate::engine::retry::Retrier;
 use crate::engine::session_store::SessionStore;
+use crate::engine::store::JobId;
 use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, RetryPolicy, Tuning};
 use crate::protocol::ObjectRef;
 use crate::protocol::OssClient;
@@ -46,6 +48,7 @@ pub fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Upload(args) => upload(args),
         Command::Resume(args) => resume(args),
         Command::Sessions(args) => sessions(args),
+        Command::Jobs(_) => jobs::run(),
         Command::Uploads(command) => uploads::run(command),
         Command::Profiles(command) => profiles::run(command),
     }
@@ -185,6 +188,7 @@ impl Setup {
     fn start_engine(&self, tuning: &Tuning) -> Result<EngineHandle, CliError> {
         Engine::spawn(EngineConfig {
             sessions_dir: self.paths.sessions_dir.clone(),
+            queue_dir: self.paths.queue_dir.clone(),
             client: self.client()?,
             endpoint_label: self.endpoint_label(),
             tuning: tuning.clone(),
@@ -206,20 +210,14 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CliError> {
 fn upload(args: UploadArgs) -> Result<Outcome, CliError> {
     let destination = OssLocation::parse(&args.destination)?;
     let options = args.add_options().map_err(CliError::Usage)?;
-    let (planned, excluded) = transfers::plan_uploads(&args.paths, &destination, &options.filters)?;
-    if planned.is_empty() {
-        if excluded > 0 {
-            println!("Nothing to upload: the filters exclude all {excluded} file(s) found.");
-        } else {
-            println!("Nothing to upload: the folders given contain no files.");
-        }
-        return Ok(Outcome::Success);
-    }
+    let planned = transfers::plan_uploads(&args.paths, &destination)?;
     let setup = Setup::load(&args.target)?;
     let tuning = setup.tuning(&args.tuning)?;
     setup.preflight(planned.iter().map(|p| p.bucket.as_str()))?;
     let mut handle = setup.start_engine(&tuning)?;
-    let follower = Follower::for_uploads(&planned).with_excluded(excluded);
+    let follower = Follower::for_uploads(&planned)
+        .verbose(args.verbose)
+        .queue_dir(setup.paths.queue_dir.clone());
     transfers::send_uploads(&handle, &planned, &options)?;
     follower.run(&mut handle)
 }
@@ -229,7 +227,19 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let tuning = setup.tuning(&args.tuning)?;
     let store = SessionStore::new(setup.paths.sessions_dir.clone());
     let endpoint = setup.endpoint_label();
-    let selection = transfers::select_sessions(&store, args.id.as_deref())?;
+    let jobs: Vec<JobId> = match (args.job, args.all) {
+        (Some(number), _) => vec![JobId(number)],
+        (None, true) => jobs::unfinished(&setup.paths.queue_dir, &endpoint)?,
+        (None, false) => Vec::new(),
+    };
+    let selection = if args.job.is_some() {
+        transfers::SessionSelection {
+            sessions: Vec::new(),
+            corrupt: Vec::new(),
+        }
+    } else {
+        transfers::select_sessions(&store, args.id.as_deref())?
+    };
     for corrupt in &selection.corrupt {
         eprintln!(
             "error: the saved session {} could not be read ({}); it was left in place",
@@ -245,6 +255,8 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let (here, elsewhere): (Vec<_>, Vec<_>) = selection
         .sessions
         .into_iter()
+        // A job's file is resumed by its job.
+        .filter(|s| s.job.is_none() || !args.all)
         .partition(|s| s.endpoint == endpoint);
     for session in &elsewhere {
         eprintln!(
@@ -252,7 +264,7 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
             session.id, session.endpoint
         );
     }
-    if here.is_empty() {
+    if here.is_empty() && jobs.is_empty() {
         if args.id.is_some() && !elsewhere.is_empty() {
             return Err(CliError::Usage(format!(
                 "that upload was started on {}; resume it with --endpoint or the matching profile",
@@ -262,19 +274,28 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
         println!("No saved uploads to resume.");
         return Ok(damaged);
     }
-    setup.preflight(here.iter().map(|s| s.bucket.as_str()))?;
+    let buckets: Vec<String> = here.iter().map(|s| s.bucket.clone()).collect();
+    setup.preflight(buckets.iter().map(String::as_str))?;
     let mut handle = setup.start_engine(&tuning)?;
-    let follower = Follower::for_sessions(&here);
+    let follower = Follower::for_sessions(&here)
+        .with_jobs(jobs.iter().copied())
+        .verbose(args.verbose)
+        .queue_dir(setup.paths.queue_dir.clone());
+    let send = |command| {
+        handle
+            .send(command)
+            .map_err(|e| CliError::Failed(e.to_string()))
+    };
+    for job in &jobs {
+        send(EngineCommand::ResumeJob(*job))?;
+    }
     for session in &here {
         let id = session.transfer_id();
-        let command = if args.restart {
+        send(if args.restart {
             EngineCommand::Restart(id)
         } else {
             EngineCommand::Resume(id)
-        };
-        handle
-            .send(command)
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+        })?;
     }
     let outcome = follower.run(&mut handle)?;
     Ok(if outcome == Outcome::Success {

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::units::format_bytes;
-use crate::engine::folder_plan::{
-    PathFilters, PlannedFile, describe_io_error, file_key, folder_key_prefix, plan_folder_filtered,
-};
+use crate::engine::folder_plan::PlannedFile;
+use crate::engine::folder_plan::{describe_io_error, file_key, folder_key_prefix};
 use crate::engine::session_store::{CorruptSession, Session, SessionStore};
+use crate::engine::store::{FileState, JobId, OpenOptions, QueueStore};
 use crate::engine::{
-    AddOptions, EngineCommand, EngineEvent, EngineHandle, StreamSource, TransferError, TransferId,
-    TransferSnapshot, TransferState,
+    AddOptions, Destination, EngineCommand, EngineEvent, EngineHandle, JobSnapshot, StreamSource,
+    TransferError, TransferId, TransferSnapshot, TransferState,
 };
 use crate::protocol::ObjectRef;
 use crate::protocol::object_key::validate_object_key;
@@ -29,9 +29,14 @@ pub enum PlannedSource {
         path: PathBuf,
         size: u64,
     },
+    /// An absolute path to a folder: its files become a job, walked by the engine.
+    Folder {
+        path: PathBuf,
+    },
     Stdin,
 }
 
+/// One upload; for a folder, `key` is the prefix its files go under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedUpload {
     pub source: PlannedSource,
@@ -39,16 +44,15 @@ pub struct PlannedUpload {
     pub key: String,
 }
 
-/// Turns the command line's sources and destination into one upload per file, checking
-/// everything that can be checked locally: the files exist and can be read, folders are
-/// walked, keys obey the OSS rules. Any problem refuses the whole command, so nothing is
-/// half-sent. Files of a folder that `filters` exclude are left out and counted.
+/// Turns the command line's sources and destination into uploads, checking what can be
+/// checked up front: the paths exist, files can be read, keys obey the OSS rules; any
+/// such problem refuses the whole command. A folder is not walked here: the engine walks
+/// it into its queue, recording each file it cannot send with the reason, and sends the
+/// rest.
 pub fn plan_uploads(
     sources: &[String],
     destination: &OssLocation,
-    filters: &PathFilters,
-) -> Result<(Vec<PlannedUpload>, u64), CliError> {
-    let mut excluded = 0;
+) -> Result<Vec<PlannedUpload>, CliError> {
     let stdin_count = sources.iter().filter(|s| *s == "-").count();
     if stdin_count > 1 {
         return Err(CliError::Usage("stdin (`-`) can be given only once".into()));
@@ -88,21 +92,14 @@ pub fn plan_uploads(
             } else {
                 folder_key_prefix(&destination.path, &absolute).map_err(CliError::Usage)?
             };
-            let plan = plan_folder_filtered(&absolute, &key_prefix, filters);
-            excluded += plan.excluded;
-            if !plan.problems.is_empty() {
-                return Err(CliError::Usage(plan.problems.join("\n")));
-            }
-            for file in plan.files {
-                planned.push(PlannedUpload {
-                    source: PlannedSource::File {
-                        path: file.path,
-                        size: file.size,
-                    },
-                    bucket: destination.bucket.clone(),
-                    key: file.key,
-                });
-            }
+            std::fs::read_dir(&absolute).map_err(|e| {
+                CliError::Usage(format!("cannot upload {source}: {}", describe_io_error(&e)))
+            })?;
+            planned.push(PlannedUpload {
+                source: PlannedSource::Folder { path: absolute },
+                bucket: destination.bucket.clone(),
+                key: key_prefix,
+            });
         } else {
             check_readable(&absolute, source)?;
             let key = if exact_key {
@@ -118,7 +115,7 @@ pub fn plan_uploads(
             )?);
         }
     }
-    Ok((planned, excluded))
+    Ok(planned)
 }
 
 fn file_upload(
@@ -161,15 +158,53 @@ struct Wanted {
     resumable: bool,
 }
 
-/// Follows the engine's events for a set of wanted transfers.
+/// A job the CLI waits for: found by its folders and destination, then by its id.
+#[derive(Debug)]
+struct WantedJob {
+    /// Sorted, as the engine's snapshot is matched against them.
+    roots: Vec<PathBuf>,
+    bucket: String,
+    prefix: String,
+    /// Known from the engine's first snapshot of it (or from `resume`).
+    id: Option<JobId>,
+    last: Option<JobSnapshot>,
+    /// Its stop was reported already.
+    told_problem: bool,
+}
+
+impl WantedJob {
+    /// Finished, or unable to go on here (another process drives it, the store failed).
+    fn ended(&self) -> bool {
+        self.last.as_ref().is_some_and(|job| {
+            job.is_finished() || job.locked_by.is_some() || job.problem.is_some()
+        })
+    }
+}
+
+/// A file of a job while it is in flight (finished ones are only counted by the job).
+#[derive(Debug)]
+struct JobRow {
+    label: String,
+    size: u64,
+    bytes_done: u64,
+}
+
+/// Follows the engine's events for a set of wanted transfers and jobs.
 pub struct Follower {
     wanted: Vec<Wanted>,
     by_destination: HashMap<(String, String), usize>,
     by_id: HashMap<TransferId, usize>,
+    jobs: Vec<WantedJob>,
+    job_rows: HashMap<TransferId, JobRow>,
+    /// A line for every file of a job, not only its failures.
+    verbose: bool,
+    /// The queue store, read at the end for the failures no row reported (files the walk
+    /// could not send).
+    queue_dir: Option<PathBuf>,
+    /// Failures of job files already printed, by key.
+    failures_told: std::collections::HashSet<String>,
     progress: ProgressView,
     corrupt_sessions: usize,
-    /// Files the filters left out, for the summary.
-    excluded: u64,
     started: Instant,
 }
 
@@ -181,21 +216,36 @@ impl Follower {
                 .iter()
                 .map(|p| match &p.source {
                     PlannedSource::File { size, .. } => *size,
-                    PlannedSource::Stdin => 0,
+                    PlannedSource::Folder { .. } | PlannedSource::Stdin => 0,
                 })
                 .sum(),
         );
+        if let Some((destination, roots)) = folder_job(planned) {
+            let mut roots = roots;
+            roots.sort();
+            follower.jobs.push(WantedJob {
+                roots,
+                bucket: destination.bucket,
+                prefix: destination.prefix,
+                id: None,
+                last: None,
+                told_problem: false,
+            });
+        }
         for upload in planned {
+            if matches!(upload.source, PlannedSource::Folder { .. }) {
+                continue;
+            }
             let index = follower.push(
                 ObjectRef::new(&upload.bucket, &upload.key).to_string(),
                 match &upload.source {
                     PlannedSource::File { size, .. } => *size,
-                    PlannedSource::Stdin => 0,
+                    PlannedSource::Folder { .. } | PlannedSource::Stdin => 0,
                 },
                 None,
                 match &upload.source {
                     PlannedSource::File { path, .. } => Some(path.display().to_string()),
-                    PlannedSource::Stdin => None,
+                    PlannedSource::Folder { .. } | PlannedSource::Stdin => None,
                 },
             );
             follower.wanted[index].resumable = matches!(upload.source, PlannedSource::File { .. });
@@ -206,9 +256,30 @@ impl Follower {
         follower
     }
 
-    /// Counts `excluded` files (left out by the filters) in the summary.
-    pub fn with_excluded(mut self, excluded: u64) -> Self {
-        self.excluded = excluded;
+    /// Where the queue store is, to list a job's failures at the end.
+    pub fn queue_dir(mut self, dir: PathBuf) -> Self {
+        self.queue_dir = Some(dir);
+        self
+    }
+
+    /// Prints a line for every file of a job, not only for the failed ones.
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Also waits for these jobs (by id), e.g. the unfinished jobs `resume` continues.
+    pub fn with_jobs(mut self, jobs: impl IntoIterator<Item = JobId>) -> Self {
+        for id in jobs {
+            self.jobs.push(WantedJob {
+                roots: Vec::new(),
+                bucket: String::new(),
+                prefix: String::new(),
+                id: Some(id),
+                last: None,
+                told_problem: false,
+            });
+        }
         self
     }
 
@@ -234,9 +305,13 @@ impl Follower {
             wanted: Vec::new(),
             by_destination: HashMap::new(),
             by_id: HashMap::new(),
+            jobs: Vec::new(),
+            job_rows: HashMap::new(),
+            verbose: false,
+            queue_dir: None,
+            failures_told: Default::default(),
             progress: ProgressView::new(total_bytes),
             corrupt_sessions: 0,
-            excluded: 0,
             started: Instant::now(),
         }
     }
@@ -267,10 +342,31 @@ impl Follower {
         self.wanted
             .iter()
             .all(|w| w.error.is_some() || w.state.as_ref().is_some_and(TransferState::is_terminal))
+            && self.jobs.iter().all(WantedJob::ended)
     }
 
     fn handle(&mut self, event: EngineEvent) {
         match event {
+            EngineEvent::Snapshot(snapshot) if snapshot.job.is_some() => self.job_row(snapshot),
+            EngineEvent::Job(job) => self.job_snapshot(job),
+            EngineEvent::Progress {
+                id,
+                bytes_done,
+                bytes_per_sec,
+                ..
+            } if self.job_rows.contains_key(&id) => {
+                if let Some(row) = self.job_rows.get_mut(&id) {
+                    row.bytes_done = bytes_done;
+                    self.progress.file_progress(
+                        &id,
+                        &row.label,
+                        row.size,
+                        bytes_done,
+                        bytes_per_sec,
+                    );
+                }
+                self.update_overall();
+            }
             EngineEvent::Snapshot(snapshot) => self.snapshot(snapshot),
             EngineEvent::Progress {
                 id,
@@ -288,6 +384,10 @@ impl Follower {
                     self.state_changed(index, state, None);
                     self.update_overall();
                 }
+            }
+            EngineEvent::Removed(id) if self.job_rows.contains_key(&id) => {
+                self.job_rows.remove(&id);
+                self.progress.file_finished(&id);
             }
             EngineEvent::Removed(id) => {
                 if let Some(&index) = self.by_id.get(&id) {
@@ -384,8 +484,6 @@ impl Follower {
             );
         }
         self.state_changed(index, snapshot.state, snapshot.error);
-        let total: u64 = self.wanted.iter().map(|w| w.size).sum();
-        self.progress.set_total_bytes(total);
         self.update_overall();
     }
 
@@ -458,19 +556,118 @@ impl Follower {
         }
     }
 
+    /// A file of a job changed: shown while in flight; how it ended is one line (for a
+    /// failure always, otherwise with `--verbose`).
+    fn job_row(&mut self, snapshot: TransferSnapshot) {
+        let label = ObjectRef::new(&snapshot.bucket, &snapshot.key).to_string();
+        if snapshot.state == TransferState::Failed {
+            self.failures_told.insert(snapshot.key.clone());
+        }
+        let line = match &snapshot.state {
+            TransferState::Failed => Some(format!(
+                "failed {label}: {}",
+                snapshot
+                    .error
+                    .as_ref()
+                    .map_or_else(|| "the transfer failed".to_owned(), ToString::to_string)
+            )),
+            TransferState::Done if self.verbose => {
+                let check = match snapshot.result.as_ref().map(|r| r.verified) {
+                    Some(true) => ", CRC-64 verified",
+                    _ => "",
+                };
+                Some(format!(
+                    "uploaded {label} ({}{check})",
+                    format_bytes(snapshot.size)
+                ))
+            }
+            TransferState::Skipped if self.verbose => Some(format!(
+                "skipped {label}: {}",
+                snapshot
+                    .error
+                    .as_ref()
+                    .map_or_else(|| "it exists".to_owned(), |e| e.message.clone())
+            )),
+            _ => None,
+        };
+        if let Some(line) = line {
+            self.progress.line(&line);
+        }
+        if snapshot.state.is_terminal() {
+            self.job_rows.remove(&snapshot.id);
+            self.progress.file_finished(&snapshot.id);
+        } else {
+            if snapshot.state != TransferState::Queued {
+                self.progress.file_progress(
+                    &snapshot.id,
+                    &label,
+                    snapshot.size,
+                    snapshot.bytes_done,
+                    snapshot.bytes_per_sec,
+                );
+            }
+            self.job_rows.insert(
+                snapshot.id,
+                JobRow {
+                    label,
+                    size: snapshot.size,
+                    bytes_done: snapshot.bytes_done,
+                },
+            );
+        }
+        self.update_overall();
+    }
+
+    fn job_snapshot(&mut self, job: JobSnapshot) {
+        let mut roots = job.roots.clone();
+        roots.sort();
+        let Some(wanted) = self.jobs.iter_mut().find(|w| match w.id {
+            Some(id) => id == job.id,
+            None => w.roots == roots && w.bucket == job.bucket && w.prefix == job.prefix,
+        }) else {
+            return;
+        };
+        wanted.id = Some(job.id);
+        let mut line = None;
+        if !wanted.told_problem {
+            if let Some(pid) = job.locked_by {
+                wanted.told_problem = true;
+                line = Some(format!(
+                    "not resumed job {}: another ossup process (pid {pid}) is uploading it",
+                    job.id.0
+                ));
+            } else if let Some(problem) = &job.problem {
+                wanted.told_problem = true;
+                line = Some(format!("job {} stopped: {problem}", job.id.0));
+            }
+        }
+        wanted.last = Some(job);
+        if let Some(line) = line {
+            self.progress.line(&line);
+        }
+        self.update_overall();
+    }
+
     fn update_overall(&mut self) {
-        let done: u64 = self
+        let mut done: u64 = self
             .wanted
             .iter()
             .map(|w| w.bytes_done.min(w.size.max(w.bytes_done)))
             .sum();
+        let mut total: u64 = self.wanted.iter().map(|w| w.size).sum();
+        for job in self.jobs.iter().filter_map(|j| j.last.as_ref()) {
+            done += job.counts.bytes_done;
+            total += job.counts.bytes_total;
+        }
+        done += self.job_rows.values().map(|r| r.bytes_done).sum::<u64>();
+        self.progress.set_total_bytes(total);
         self.progress.overall(done);
     }
 
     /// Sends nothing; follows events until all wanted transfers finished or Ctrl-C.
     /// Returns whether Ctrl-C ended it.
     fn follow(&mut self, handle: &mut EngineHandle) -> Result<bool, CliError> {
-        if self.wanted.is_empty() {
+        if self.wanted.is_empty() && self.jobs.is_empty() {
             return Ok(false);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -512,7 +709,13 @@ impl Follower {
                 .filter(|w| {
                     !w.state.as_ref().is_some_and(TransferState::is_terminal) && w.error.is_none()
                 })
-                .count();
+                .count() as u64
+                + self
+                    .jobs
+                    .iter()
+                    .filter_map(|j| j.last.as_ref())
+                    .map(|j| j.counts.pending + j.counts.in_flight)
+                    .sum::<u64>();
             println!(
                 "Interrupted: {unfinished} unfinished upload(s) paused and saved. Continue with `ossup resume --all` (uploads from stdin cannot be resumed)."
             );
@@ -522,26 +725,97 @@ impl Follower {
         Ok(self.summary())
     }
 
-    fn summary(&self) -> Outcome {
+    /// Prints the failed files of the wanted jobs that no row reported, from the store.
+    fn list_job_failures(&mut self) {
+        const MOST_LINES: usize = 1000;
+        let Some(dir) = &self.queue_dir else { return };
+        let ids: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|j| j.last.as_ref().is_some_and(|l| l.counts.failed > 0))
+            .filter_map(|j| j.id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let store = match QueueStore::open(dir, OpenOptions::default()) {
+            Ok((store, _)) => store,
+            Err(e) => {
+                self.progress
+                    .line(&format!("warning: the failed files cannot be listed: {e}"));
+                return;
+            }
+        };
+        let mut printed = 0;
+        for id in ids {
+            let mut after = None;
+            loop {
+                let page = match store.files_page(id, Some(FileState::Failed), after, 500) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        self.progress
+                            .line(&format!("warning: the failed files cannot be listed: {e}"));
+                        return;
+                    }
+                };
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                for row in page {
+                    if self.failures_told.contains(&row.file.key) && !row.file.key.is_empty() {
+                        continue;
+                    }
+                    if printed == MOST_LINES {
+                        self.progress.line(&format!(
+                            "… and more failed files of job {}: `ossup jobs` counts them",
+                            id.0
+                        ));
+                        return;
+                    }
+                    printed += 1;
+                    let reason = row.file.reason.unwrap_or_else(|| "it failed".into());
+                    self.progress.line(&format!("failed: {reason}"));
+                }
+            }
+        }
+    }
+
+    fn summary(&mut self) -> Outcome {
+        self.list_job_failures();
         let count = |state: TransferState| {
             self.wanted
                 .iter()
                 .filter(|w| w.state.as_ref() == Some(&state))
                 .count()
         };
-        let done = count(TransferState::Done);
-        let skipped = count(TransferState::Skipped);
-        let failed = self.wanted.len() - done - skipped;
-        let bytes: u64 = self
+        let mut done = count(TransferState::Done) as u64;
+        let mut skipped = count(TransferState::Skipped) as u64;
+        let mut failed = self.wanted.len() as u64 - done - skipped;
+        let mut files = self.wanted.len() as u64;
+        let mut bytes: u64 = self
             .wanted
             .iter()
             .filter(|w| w.state == Some(TransferState::Done))
             .map(|w| w.size)
             .sum();
+        let mut excluded = 0;
+        for job in &self.jobs {
+            match &job.last {
+                Some(last) => {
+                    excluded += last.excluded;
+                    let c = &last.counts;
+                    done += c.done;
+                    skipped += c.skipped;
+                    failed += c.failed + c.pending + c.in_flight;
+                    files += c.done + c.skipped + c.failed + c.pending + c.in_flight;
+                    bytes += c.bytes_done;
+                }
+                // Never heard of: the engine could not queue it (a notice said why).
+                None => failed += 1,
+            }
+        }
         let secs = self.started.elapsed().as_secs_f64();
         let mut text = format!(
-            "{done} of {} uploaded ({} in {secs:.1}s",
-            self.wanted.len(),
+            "{done} of {files} uploaded ({} in {secs:.1}s",
             format_bytes(bytes)
         );
         if secs > 0.0 {
@@ -554,8 +828,8 @@ impl Follower {
         if skipped > 0 {
             text.push_str(&format!(", {skipped} skipped"));
         }
-        if self.excluded > 0 {
-            text.push_str(&format!(", {} excluded by filters", self.excluded));
+        if excluded > 0 {
+            text.push_str(&format!(", {excluded} excluded by filters"));
         }
         if failed > 0 {
             text.push_str(&format!(", {failed} failed"));
@@ -581,14 +855,30 @@ pub fn send_uploads(
             .send(command)
             .map_err(|e| CliError::Failed(e.to_string()))
     };
+    if let Some((destination, paths)) = folder_job(planned) {
+        let contents_only = planned.iter().any(|p| {
+            matches!(p.source, PlannedSource::Folder { .. }) && p.key == destination.prefix
+        });
+        send(EngineCommand::Add {
+            paths,
+            destination,
+            options: AddOptions {
+                contents_only,
+                ..options.clone()
+            },
+        })?;
+    }
     let mut by_bucket: Vec<(String, Vec<PlannedFile>)> = Vec::new();
     for upload in planned {
         match &upload.source {
+            PlannedSource::Folder { .. } => {}
             PlannedSource::File { path, size } => {
                 let file = PlannedFile {
                     path: path.clone(),
                     key: upload.key.clone(),
                     size: *size,
+                    relative: path.file_name().map(PathBuf::from).unwrap_or_default(),
+                    mtime_unix_nanos: 0,
                 };
                 match by_bucket.iter_mut().find(|(b, _)| *b == upload.bucket) {
                     Some((_, files)) => files.push(file),
@@ -610,6 +900,35 @@ pub fn send_uploads(
         })?;
     }
     Ok(())
+}
+
+/// The one job the folders of a command make: its destination and its folders. A folder
+/// given alone to an exact key (`upload DIR oss://bucket/name`) keeps that name as its
+/// prefix, without the folder's own name.
+fn folder_job(planned: &[PlannedUpload]) -> Option<(Destination, Vec<PathBuf>)> {
+    let folders: Vec<&PlannedUpload> = planned
+        .iter()
+        .filter(|p| matches!(p.source, PlannedSource::Folder { .. }))
+        .collect();
+    let first = folders.first()?;
+    let paths: Vec<PathBuf> = folders
+        .iter()
+        .filter_map(|p| match &p.source {
+            PlannedSource::Folder { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    let PlannedSource::Folder { path } = &first.source else {
+        return None;
+    };
+    // The prefix the folder's name was appended to, or the exact key's own prefix.
+    let prefix = match folder_key_prefix("", path) {
+        Ok(name) if first.key.ends_with(&name) => {
+            first.key[..first.key.len() - name.len()].to_owned()
+        }
+        _ => first.key.clone(),
+    };
+    Some((Destination::new(first.bucket.clone(), prefix), paths))
 }
 
 /// The sessions `resume` should continue, and the session files that could not be read.

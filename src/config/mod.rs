@@ -130,19 +130,22 @@ pub struct AppPaths {
     pub config_file: PathBuf,
     /// One JSON file per resumable upload.
     pub sessions_dir: PathBuf,
+    /// The queue store: folder jobs, their files and the history.
+    pub queue_dir: PathBuf,
     /// Default storage of the local endpoint (`ossup serve`).
     pub server_dir: PathBuf,
 }
 
 impl AppPaths {
     /// The user's directories: `$XDG_CONFIG_HOME/ossup/config.toml`,
-    /// `$XDG_DATA_HOME/ossup/{sessions,server}` on Linux.
+    /// `$XDG_DATA_HOME/ossup/{sessions,queue,server}` on Linux.
     pub fn for_user() -> Result<Self, ConfigError> {
         let dirs =
             directories::ProjectDirs::from("", "", "ossup").ok_or(ConfigError::NoHomeDirectory)?;
         Ok(Self {
             config_file: dirs.config_dir().join(CONFIG_FILE_NAME),
             sessions_dir: dirs.data_dir().join("sessions"),
+            queue_dir: dirs.data_dir().join("queue"),
             server_dir: dirs.data_dir().join("server"),
         })
     }

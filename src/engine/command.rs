@@ -11,6 +11,7 @@ use tokio::io::AsyncRead;
 
 use super::event::TransferId;
 use super::folder_plan::{PathFilters, PlannedFile};
+use super::store::JobId;
 use super::tuning::Tuning;
 
 /// What to do with a file whose key already exists.
@@ -33,6 +34,9 @@ pub struct AddOptions {
     pub overwrite: OverwritePolicy,
     /// Which files of an added folder are sent; files named on their own always are.
     pub filters: PathFilters,
+    /// An added folder's files go straight under the destination prefix, without the
+    /// folder's own name (the CLI's `upload DIR oss://bucket/name`).
+    pub contents_only: bool,
 }
 
 /// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path).
@@ -122,8 +126,10 @@ impl fmt::Debug for StreamSource {
 /// Commands a front end sends; each is answered by events, never by a blocking reply.
 #[derive(Debug, Clone)]
 pub enum EngineCommand {
-    /// Upload these files; folders expand (lazily) into one transfer per file. A file that
-    /// already has a session for the same destination resumes that session.
+    /// Upload these files and folders. The folders become one job: walked into the queue
+    /// store in batches and sent a few files at a time; the same folders to the same
+    /// destination continue the unfinished job. A file that already has a session for
+    /// the same destination resumes that session.
     Add {
         paths: Vec<PathBuf>,
         destination: Destination,
@@ -163,6 +169,10 @@ pub enum EngineCommand {
     /// an upload on the server (paused, failed) is aborted like [`EngineCommand::Abort`],
     /// so nothing is left behind; one driven by another process is only hidden here.
     Forget(TransferId),
+    /// Pause a job: its files in flight stop (keeping their sessions), the rest wait.
+    PauseJob(JobId),
+    /// Resume a paused job (or one stopped by a store failure).
+    ResumeJob(JobId),
     PauseAll,
     ResumeAll,
     /// New tuning; parallelism and bandwidth apply at once, part size to new uploads.

@@ -17,10 +17,12 @@ use super::event::{
     TransferState,
 };
 use super::existing::{ExistingObjects, common_prefix};
-use super::folder_plan::{self, FolderItem, FolderWalk, PlannedFile};
+use super::folder_plan::{self, FolderItem, PlannedFile};
+use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
+use super::store::{FileOutcome, FileRow, FileState, JobId, NewHistory, OpenOptions, QueueStore};
 use super::stream;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
@@ -73,6 +75,10 @@ struct Control {
     abort_requested: bool,
     /// Start over once the running task has stopped.
     restart_requested: bool,
+    /// The job and row of a file of an added folder.
+    job: Option<JobFile>,
+    /// When its current run started, for the history's duration.
+    started: Instant,
 }
 
 impl Control {
@@ -83,6 +89,8 @@ impl Control {
             running: None,
             abort_requested: false,
             restart_requested: false,
+            job: None,
+            started: Instant::now(),
         }
     }
 }
@@ -92,7 +100,11 @@ struct Core {
     controls: HashMap<TransferId, Control>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     next_generation: u64,
+    jobs: Jobs,
 }
+
+/// How often job outcomes are committed, leases renewed and job counts published.
+const JOB_TICK: Duration = Duration::from_millis(200);
 
 pub(crate) async fn run(
     config: EngineConfig,
@@ -102,6 +114,22 @@ pub(crate) async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let board = Board::default();
     let resume_on_start = config.tuning.resume_on_start;
+    let queue = match QueueStore::open(&config.queue_dir, OpenOptions::default()) {
+        Ok((queue, report)) => {
+            if let Some(sentence) = report.sentence() {
+                board.notice(sentence);
+            }
+            Some(queue)
+        }
+        Err(e) => {
+            board.notice(format!(
+                "The queue store cannot be used ({e}); folders cannot be added until this is fixed."
+            ));
+            None
+        }
+    };
+    let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobMessage>();
+    let jobs = Jobs::new(queue, job_tx, board.clone(), &config.endpoint_label);
     let ctx = EngineContext::new(
         config.client,
         SessionStore::new(config.sessions_dir),
@@ -122,8 +150,12 @@ pub(crate) async fn run(
         controls: HashMap::new(),
         internal_tx,
         next_generation: 0,
+        jobs,
     };
     core.load_sessions(resume_on_start);
+    core.jobs.load(resume_on_start);
+    let mut tick = tokio::time::interval(JOB_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             command = commands.recv() => match command {
@@ -131,6 +163,8 @@ pub(crate) async fn run(
                 Some(command) => core.apply(command),
             },
             Some(message) = internal_rx.recv() => core.on_internal(message),
+            Some(message) = job_rx.recv() => core.on_job(message),
+            _ = tick.tick() => core.on_tick(),
         }
     }
     core.shutdown().await;
@@ -167,6 +201,10 @@ impl Core {
             if session.endpoint != self.ctx.endpoint_label {
                 continue;
             }
+            if session.job.is_some() && self.jobs.has_store() {
+                // Its job claims it again and resumes it.
+                continue;
+            }
             let id = session.transfer_id();
             // Only a look: the lock is taken again when the transfer runs.
             let locked = self.ctx.store.try_lock(&id).is_ok();
@@ -181,6 +219,7 @@ impl Core {
                 path: session.local_path.clone(),
                 bucket: session.bucket.clone(),
                 key: session.key.clone(),
+                job: None,
             };
             self.controls
                 .insert(id.clone(), Control::idle(Source::File(transfer)));
@@ -197,10 +236,26 @@ impl Core {
                 destination,
                 options,
             } => {
+                let mut folders = Vec::new();
                 for path in paths {
-                    self.add_path(path, &destination, &options);
+                    if path.is_dir() {
+                        folders.push(std::path::absolute(&path).unwrap_or(path));
+                    } else {
+                        self.add_path(path, &destination, &options);
+                    }
+                }
+                if !folders.is_empty() {
+                    if self.jobs.has_store() {
+                        self.jobs.add_folders(folders, &destination, &options);
+                    } else {
+                        self.board().notice(
+                            "Folders cannot be added while the queue store is unavailable.",
+                        );
+                    }
                 }
             }
+            EngineCommand::PauseJob(id) => self.pause_job(id),
+            EngineCommand::ResumeJob(id) => self.resume_job(id),
             EngineCommand::AddFiles {
                 files,
                 bucket,
@@ -228,6 +283,9 @@ impl Core {
             EngineCommand::Restart(id) => self.restart(&id),
             EngineCommand::Forget(id) => self.forget(&id),
             EngineCommand::PauseAll => {
+                for job in self.jobs.ids(false) {
+                    self.pause_job(job);
+                }
                 for id in self.controls.keys().cloned().collect::<Vec<_>>() {
                     if self.is_file(&id) {
                         self.pause(&id);
@@ -235,6 +293,9 @@ impl Core {
                 }
             }
             EngineCommand::ResumeAll => {
+                for job in self.jobs.ids(true) {
+                    self.resume_job(job);
+                }
                 for id in self.controls.keys().cloned().collect::<Vec<_>>() {
                     if self.board().state(&id) == Some(TransferState::Paused) {
                         self.resume(&id);
@@ -268,25 +329,12 @@ impl Core {
                 return;
             }
         };
-        if meta.is_dir() {
-            match folder_plan::folder_key_prefix(&destination.prefix, &path) {
-                Ok(key_prefix) => {
-                    self.expand_folder(path, key_prefix, destination.bucket.clone(), options)
-                }
-                Err(problem) => self.board().notice(problem),
-            }
-            return;
-        }
         match folder_plan::file_key(&destination.prefix, &path) {
             Ok(key) if options.overwrite == OverwritePolicy::Overwrite => {
                 self.add_file(path, destination.bucket.clone(), key, Some(meta.len()))
             }
             Ok(key) => {
-                let file = PlannedFile {
-                    path,
-                    key: key.clone(),
-                    size: meta.len(),
-                };
+                let file = PlannedFile::single(path, key.clone(), &meta);
                 let items = std::iter::once(FolderItem::File(file));
                 self.add_checked(destination.bucket.clone(), key, options.overwrite, items);
             }
@@ -322,7 +370,10 @@ impl Core {
             for item in items {
                 let file = match item {
                     FolderItem::File(file) => file,
-                    FolderItem::Problem(problem) => {
+                    FolderItem::NotSent(folder_plan::NotSent {
+                        reason: problem, ..
+                    })
+                    | FolderItem::Problem(problem) => {
                         board.notice(problem);
                         continue;
                     }
@@ -372,43 +423,6 @@ impl Core {
             .skip_because(TransferError::local(reason));
         self.controls
             .insert(id, Control::idle(Source::File(transfer)));
-    }
-
-    /// Walks a folder on a blocking thread, sending each file back as it is found; files
-    /// become Queued transfers and are only opened when their turn comes.
-    fn expand_folder(
-        &self,
-        root: PathBuf,
-        key_prefix: String,
-        bucket: String,
-        options: &AddOptions,
-    ) {
-        let walk = FolderWalk::new(&root, &key_prefix).filtered(options.filters.clone());
-        if options.overwrite != OverwritePolicy::Overwrite {
-            return self.add_checked(bucket, key_prefix, options.overwrite, walk);
-        }
-        let internal = self.internal_tx.clone();
-        let board = self.board().clone();
-        tokio::task::spawn_blocking(move || {
-            for item in walk {
-                let found = match item {
-                    FolderItem::File(file) => Internal::Discovered {
-                        path: file.path,
-                        bucket: bucket.clone(),
-                        key: file.key,
-                        size: file.size,
-                        skipped: None,
-                    },
-                    FolderItem::Problem(problem) => {
-                        board.notice(problem);
-                        continue;
-                    }
-                };
-                if internal.send(found).is_err() {
-                    return;
-                }
-            }
-        });
     }
 
     fn add_file(&mut self, path: PathBuf, bucket: String, key: String, size: Option<u64>) {
@@ -461,6 +475,7 @@ impl Core {
             path: path.clone(),
             bucket: bucket.clone(),
             key: key.clone(),
+            job: None,
         };
         self.board().insert(TransferSnapshot::queued(
             id.clone(),
@@ -552,6 +567,7 @@ impl Core {
                 outcome,
             });
         });
+        control.started = Instant::now();
         control.running = Some(Running {
             cancel,
             handle,
@@ -580,11 +596,17 @@ impl Core {
     }
 
     fn resume(&mut self, id: &TransferId) {
+        let failed = self.board().state(id) == Some(TransferState::Failed);
         let Some(control) = self.controls.get_mut(id) else {
             return self.unknown(id);
         };
         if control.running.is_some() || !matches!(control.source, Source::File(_)) {
             return;
+        }
+        if let Some(job) = control.job
+            && failed
+        {
+            self.jobs.file_retried(job);
         }
         self.start(id, StartMode::Continue);
     }
@@ -687,7 +709,15 @@ impl Core {
                 }
                 control.running = None;
                 let restart = std::mem::take(&mut control.restart_requested);
-                if control.abort_requested {
+                let job = control.job;
+                let aborting = control.abort_requested;
+                if let Some(job) = job
+                    && (!restart || aborting)
+                {
+                    self.job_file_ended(&id, job, outcome, aborting);
+                    self.feed_jobs();
+                }
+                if aborting {
                     self.spawn_abort(&id);
                 } else if restart && outcome != Outcome::LockedElsewhere {
                     self.start(&id, StartMode::Fresh);
@@ -708,6 +738,133 @@ impl Core {
         }
     }
 
+    fn on_job(&mut self, message: JobMessage) {
+        for (job, row) in self.jobs.apply(message, &self.ctx.client) {
+            self.add_job_file(job, row);
+        }
+        self.feed_jobs();
+    }
+
+    fn on_tick(&mut self) {
+        self.jobs.tick(false);
+        self.feed_jobs();
+    }
+
+    /// Claims more files for the running jobs: enough to keep every slot busy, and no
+    /// more, so memory follows the slots, not the queue.
+    fn feed_jobs(&mut self) {
+        let tuning = self.ctx.tuning();
+        let capacity = 2 * tuning.max_concurrent_transfers.max(1) + 8;
+        self.jobs.feed(capacity);
+    }
+
+    /// Starts a file a job handed over; one known already (a session loaded from disk)
+    /// is taken over by the job.
+    fn add_job_file(&mut self, job: JobFile, row: FileRow) {
+        let Some(bucket) = self.jobs.bucket(job.job).map(str::to_owned) else {
+            return;
+        };
+        let path = row.file.absolute_path;
+        let key = row.file.key;
+        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        if let Some(control) = self.controls.get_mut(&id) {
+            control.job = Some(job);
+            if let Source::File(transfer) = &mut control.source {
+                transfer.job = Some(job.job);
+            }
+            if control.running.is_none() {
+                self.start(&id, StartMode::Continue);
+            }
+            return;
+        }
+        let mut transfer = self.show_queued_file(&id, path, bucket, key, row.file.size);
+        transfer.job = Some(job.job);
+        self.board().reporter(id.clone()).set_job(Some(job.job));
+        self.controls.insert(
+            id.clone(),
+            Control {
+                job: Some(job),
+                ..Control::idle(Source::File(transfer))
+            },
+        );
+        self.start(&id, StartMode::Continue);
+    }
+
+    /// Tells the job how its file ended. Done, skipped and paused files leave the list
+    /// (the job counts them; a paused one goes back to the queue with its session);
+    /// a failed one stays, for Retry.
+    fn job_file_ended(&mut self, id: &TransferId, job: JobFile, outcome: Outcome, aborted: bool) {
+        let row = self.board().snapshot(id);
+        let reason = |fallback: &str| {
+            row.as_ref()
+                .and_then(|r| r.error.as_ref())
+                .map_or_else(|| fallback.to_owned(), ToString::to_string)
+        };
+        let size = row.as_ref().map_or(0, |r| r.size);
+        let (state, leaves) = match outcome {
+            _ if aborted => (FileState::Failed, false),
+            Outcome::Done => (FileState::Done, true),
+            Outcome::Skipped => (FileState::Skipped, true),
+            Outcome::Paused => (FileState::Pending, true),
+            Outcome::Failed | Outcome::LockedElsewhere => (FileState::Failed, false),
+        };
+        let outcome = match state {
+            FileState::Done => {
+                let started = self.controls.get(id).map(|c| c.started);
+                let result = row.as_ref().and_then(|r| r.result.clone());
+                let history = NewHistory {
+                    finished_unix_secs: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    duration_ms: started.map_or(0, |s| s.elapsed().as_millis() as u64),
+                    bytes: size,
+                    etag: result.as_ref().map(|r| r.etag.clone()).unwrap_or_default(),
+                    crc64_verified: result.is_some_and(|r| r.verified),
+                    url: row.as_ref().map_or_else(String::new, |r| {
+                        ObjectRef::new(&r.bucket, &r.key).to_string()
+                    }),
+                    target_label: self.ctx.endpoint_label.clone(),
+                    local_path: row.as_ref().map(|r| r.source.clone()).unwrap_or_default(),
+                };
+                FileOutcome::done(job.file, history)
+            }
+            FileState::Pending => FileOutcome::not_done(job.file, state, "paused"),
+            FileState::Skipped => FileOutcome::not_done(job.file, state, reason("skipped")),
+            _ if aborted => FileOutcome::not_done(job.file, state, "The upload was aborted."),
+            _ => FileOutcome::not_done(job.file, state, reason("The upload failed.")),
+        };
+        self.jobs.file_ended(
+            job,
+            FileEnd {
+                outcome,
+                bytes: size,
+            },
+        );
+        if leaves {
+            self.controls.remove(id);
+            self.board().retire(id);
+        }
+    }
+
+    fn pause_job(&mut self, job: JobId) {
+        if !self.jobs.set_paused(job, true, &self.ctx.client) {
+            return self.board().notice(format!("There is no job {}.", job.0));
+        }
+        for control in self.controls.values() {
+            if control.job.is_some_and(|f| f.job == job)
+                && let Some(running) = &control.running
+            {
+                running.cancel.cancel();
+            }
+        }
+    }
+
+    fn resume_job(&mut self, job: JobId) {
+        if !self.jobs.set_paused(job, false, &self.ctx.client) {
+            self.board().notice(format!("There is no job {}.", job.0));
+        }
+    }
+
     async fn shutdown(&mut self) {
         let mut handles = Vec::new();
         for control in self.controls.values_mut() {
@@ -722,6 +879,7 @@ impl Core {
         }
         // Each stopped task has released its session lock.
         self.controls.clear();
+        self.jobs.shutdown();
     }
 }
 

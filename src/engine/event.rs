@@ -12,6 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use tokio::sync::Notify;
 
 use super::Waker;
+use super::store::{JobCounts, JobId, JobState};
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -192,6 +193,8 @@ pub struct TransferSnapshot {
     pub result: Option<TransferResult>,
     /// Whether the transfer can continue after the engine stops (false for streams).
     pub resumable_after_restart: bool,
+    /// The job it belongs to (a file of an added folder), if any.
+    pub job: Option<JobId>,
 }
 
 impl TransferSnapshot {
@@ -222,6 +225,7 @@ impl TransferSnapshot {
             upload_id: None,
             error: None,
             result: None,
+            job: None,
         }
     }
 
@@ -257,6 +261,37 @@ impl TransferSnapshot {
     }
 }
 
+/// A folder added in one action, as front ends show it: what was asked, how many of its
+/// files are where, and whether it runs. Its files in flight come as transfer rows
+/// carrying its id; finished ones are only counted here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSnapshot {
+    pub id: JobId,
+    /// The folders that were added.
+    pub roots: Vec<PathBuf>,
+    pub bucket: String,
+    /// The destination prefix the folders' names are appended to.
+    pub prefix: String,
+    /// Active, Paused (also after a store failure, see `problem`) or Finished.
+    pub state: JobState,
+    /// The folders are still being walked: totals grow.
+    pub walking: bool,
+    pub counts: JobCounts,
+    /// Files the filters left out (counted by this process's walk).
+    pub excluded: u64,
+    /// Another live process drives it (its pid); this engine only shows it.
+    pub locked_by: Option<u32>,
+    /// Why it stopped, when the queue store failed under it.
+    pub problem: Option<String>,
+}
+
+impl JobSnapshot {
+    /// Every file reached an end and nothing more will be walked.
+    pub fn is_finished(&self) -> bool {
+        self.state == JobState::Finished
+    }
+}
+
 /// What the engine tells its front ends.
 // Snapshots are rare next to Progress events; boxing them would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -275,8 +310,11 @@ pub enum EngineEvent {
         eta_secs: Option<f64>,
         changed_parts: Vec<(u32, PartState)>,
     },
-    /// The transfer is gone (aborted or forgotten).
+    /// The transfer is gone (aborted, forgotten, or a finished file of a job, which the
+    /// job's counts and the history keep).
     Removed(TransferId),
+    /// A job appeared or its counts changed (coalesced with the engine's tick).
+    Job(JobSnapshot),
     /// A session file could not be read; it was renamed to `moved_to`.
     SessionCorrupt {
         path: PathBuf,

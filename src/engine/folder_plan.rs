@@ -19,7 +19,8 @@ use globset::{GlobBuilder, GlobMatcher};
 use crate::protocol::object_key::validate_object_key;
 
 /// One `--include` or `--exclude` pattern, in the order given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FilterRule {
     Include(String),
     Exclude(String),
@@ -103,12 +104,55 @@ pub struct PlannedFile {
     pub path: PathBuf,
     pub key: String,
     pub size: u64,
+    /// Its path under the folder that was added (its own name for a single file).
+    pub relative: PathBuf,
+    /// Its modification time when planned, nanoseconds since the Unix epoch (0 if
+    /// unknown).
+    pub mtime_unix_nanos: i128,
 }
 
-/// What the walk finds: a file to send, or a sentence saying why something cannot be.
+impl PlannedFile {
+    /// A file named on its own: `relative` is its file name, size and time read now.
+    pub fn single(path: PathBuf, key: String, metadata: &fs::Metadata) -> Self {
+        let relative = path.file_name().map(PathBuf::from).unwrap_or_default();
+        Self {
+            relative,
+            key,
+            size: metadata.len(),
+            mtime_unix_nanos: mtime_unix_nanos(metadata),
+            path,
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch of `metadata`'s modification time; 0 if unknown.
+pub fn mtime_unix_nanos(metadata: &fs::Metadata) -> i128 {
+    let Ok(modified) = metadata.modified() else {
+        return 0;
+    };
+    match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i128,
+        Err(before) => -(before.duration().as_nanos() as i128),
+    }
+}
+
+/// Something under an added folder that is not sent, and the sentence that says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSent {
+    pub path: PathBuf,
+    /// Its path under the added folder.
+    pub relative: PathBuf,
+    pub reason: String,
+    /// Left out on purpose (a symbolic link), rather than failed (unreadable, bad name).
+    pub skipped: bool,
+}
+
+/// What the walk finds: a file to send, an entry that is not sent, or a folder that
+/// cannot be read at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FolderItem {
     File(PlannedFile),
+    NotSent(NotSent),
     Problem(String),
 }
 
@@ -133,7 +177,10 @@ pub fn plan_folder_filtered(root: &Path, key_prefix: &str, filters: &PathFilters
     for item in walk.by_ref() {
         match item {
             FolderItem::File(file) => plan.files.push(file),
-            FolderItem::Problem(problem) => plan.problems.push(problem),
+            FolderItem::NotSent(NotSent { skipped: true, .. }) => {}
+            FolderItem::NotSent(NotSent { reason, .. }) | FolderItem::Problem(reason) => {
+                plan.problems.push(reason)
+            }
         }
     }
     plan.excluded = walk.excluded();
@@ -174,15 +221,22 @@ pub fn file_key(prefix: &str, path: &Path) -> Result<String, String> {
 /// folders are not (they could loop).
 pub struct FolderWalk {
     key_prefix: String,
-    /// Entries still to visit, one list per open folder, each sorted so `pop` gives the
-    /// next name; with the key of the folder they are in.
-    stack: Vec<(Vec<fs::DirEntry>, String)>,
+    /// Folders still to visit, innermost last: each with its names still to visit (sorted
+    /// so `pop` gives the next), its path and its path under the root. Names only, so a
+    /// folder of a million files costs a million short strings, not a million entries.
+    stack: Vec<OpenFolder>,
     /// A problem with the root itself, reported first.
     root_problem: Option<String>,
     /// Which files (by path relative to the root) are sent.
     filters: PathFilters,
     /// How many files the filters left out so far.
     excluded: u64,
+}
+
+struct OpenFolder {
+    names: Vec<std::ffi::OsString>,
+    path: PathBuf,
+    relative: PathBuf,
 }
 
 impl FolderWalk {
@@ -194,7 +248,7 @@ impl FolderWalk {
             filters: PathFilters::default(),
             excluded: 0,
         };
-        if let Err(problem) = walk.open(root, String::new()) {
+        if let Err(problem) = walk.open(root, PathBuf::new()) {
             walk.root_problem = Some(problem);
         }
         walk
@@ -211,7 +265,7 @@ impl FolderWalk {
         self.excluded
     }
 
-    fn open(&mut self, dir: &Path, relative: String) -> Result<(), String> {
+    fn open(&mut self, dir: &Path, relative: PathBuf) -> Result<(), String> {
         let unreadable = |e: io::Error| {
             format!(
                 "Cannot read the folder {}: {}.",
@@ -219,66 +273,88 @@ impl FolderWalk {
                 describe_io_error(&e)
             )
         };
-        let mut entries = fs::read_dir(dir)
+        let mut names = fs::read_dir(dir)
             .map_err(unreadable)?
+            .map(|entry| entry.map(|e| e.file_name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(unreadable)?;
         // Reversed, so popping yields names in ascending order.
-        entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
-        self.stack.push((entries, relative));
+        names.sort_by(|a, b| b.cmp(a));
+        self.stack.push(OpenFolder {
+            names,
+            path: dir.to_path_buf(),
+            relative,
+        });
         Ok(())
     }
 
-    /// The item for one entry, or `None` for a folder (opened instead) or something that
-    /// is neither file nor folder (a socket, a dangling link is a problem).
-    fn visit(&mut self, entry: fs::DirEntry, folder_key: &str) -> Option<FolderItem> {
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            return Some(FolderItem::Problem(not_utf8(&path)));
-        };
-        let relative = if folder_key.is_empty() {
-            name
-        } else {
-            format!("{folder_key}/{name}")
+    /// The item for one entry, or `None` for a folder (opened instead), a file the
+    /// filters leave out, or something that is neither file nor folder (a socket).
+    fn visit(&mut self, path: PathBuf, relative: PathBuf) -> Option<FolderItem> {
+        let not_sent = |reason: String, skipped: bool| {
+            Some(FolderItem::NotSent(NotSent {
+                path: path.clone(),
+                relative: relative.clone(),
+                reason,
+                skipped,
+            }))
         };
         let cannot = |e: io::Error| {
-            FolderItem::Problem(format!(
-                "Cannot upload {}: {}.",
-                path.display(),
-                describe_io_error(&e)
-            ))
+            not_sent(
+                format!(
+                    "Cannot upload {}: {}.",
+                    path.display(),
+                    describe_io_error(&e)
+                ),
+                false,
+            )
         };
-        let kind = match entry.file_type() {
-            Ok(kind) => kind,
-            Err(e) => return Some(cannot(e)),
+        let link = match fs::symlink_metadata(&path) {
+            Ok(link) => link,
+            // Gone between the listing and now: nothing to send.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => return cannot(e),
         };
-        if kind.is_dir() {
-            return self.open(&path, relative).err().map(FolderItem::Problem);
+        if link.file_type().is_symlink() {
+            return not_sent(
+                format!(
+                    "Skipped {}: it is a symbolic link, and links are not followed.",
+                    path.display()
+                ),
+                true,
+            );
         }
-        let metadata = match fs::metadata(&path) {
-            Ok(metadata) => metadata,
-            Err(e) => return Some(cannot(e)),
-        };
-        if !metadata.is_file() {
+        if link.is_dir() {
+            return self
+                .open(&path, relative.clone())
+                .err()
+                .and_then(|problem| not_sent(problem, false));
+        }
+        if !link.is_file() {
             return None;
         }
-        if !self.filters.allows(&relative) {
+        let Some(relative_text) = relative.to_str() else {
+            return not_sent(not_utf8(&path), false);
+        };
+        // Filters and keys always use `/`, whatever the platform's separator.
+        let relative_text = relative_text.replace(std::path::MAIN_SEPARATOR, "/");
+        if !self.filters.allows(&relative_text) {
             self.excluded += 1;
             return None;
         }
         if let Err(e) = fs::File::open(&path) {
-            return Some(cannot(e));
+            return cannot(e);
         }
-        Some(
-            match checked_key(format!("{}{relative}", self.key_prefix), &path) {
-                Ok(key) => FolderItem::File(PlannedFile {
-                    path,
-                    key,
-                    size: metadata.len(),
-                }),
-                Err(problem) => FolderItem::Problem(problem),
-            },
-        )
+        match checked_key(format!("{}{relative_text}", self.key_prefix), &path) {
+            Ok(key) => Some(FolderItem::File(PlannedFile {
+                key,
+                size: link.len(),
+                mtime_unix_nanos: mtime_unix_nanos(&link),
+                relative,
+                path,
+            })),
+            Err(problem) => not_sent(problem, false),
+        }
     }
 }
 
@@ -290,13 +366,14 @@ impl Iterator for FolderWalk {
             return Some(FolderItem::Problem(problem));
         }
         loop {
-            let (entries, folder_key) = self.stack.last_mut()?;
-            let Some(entry) = entries.pop() else {
+            let folder = self.stack.last_mut()?;
+            let Some(name) = folder.names.pop() else {
                 self.stack.pop();
                 continue;
             };
-            let folder_key = folder_key.clone();
-            if let Some(item) = self.visit(entry, &folder_key) {
+            let path = folder.path.join(&name);
+            let relative = folder.relative.join(&name);
+            if let Some(item) = self.visit(path, relative) {
                 return Some(item);
             }
         }
@@ -427,5 +504,44 @@ mod tests {
         assert!(plan.problems[0].contains("not valid UTF-8"));
         assert!(file_key("p/", &dir.path().join(bad)).is_err());
         assert!(folder_key_prefix("", &dir.path().join(bad)).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_are_skipped_with_a_reason_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.txt"), b"s").unwrap();
+        fs::write(dir.path().join("real.txt"), b"r").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("link.txt"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked-folder")).unwrap();
+        let items: Vec<_> = FolderWalk::new(dir.path(), "p/").collect();
+        let sent: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                FolderItem::File(f) => Some(f.key.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, ["p/real.txt"]);
+        let skipped: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                FolderItem::NotSent(n) if n.skipped => Some(n.relative.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            [PathBuf::from("link.txt"), PathBuf::from("linked-folder")]
+        );
+        let FolderItem::NotSent(link) = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert!(link.reason.contains("symbolic link"), "{}", link.reason);
     }
 }

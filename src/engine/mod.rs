@@ -18,7 +18,8 @@
 //!   complete → verify; `stream` does the same for data of unknown length.
 //! - `part_driver`: the one part loop and complete-and-verify step both use, fed by a
 //!   file range or a stream chunk; `completed_parts` checks parts 1..=n before Complete;
-//!   `request` runs each request through the retry policy and words its failure.
+//!   `request` runs each request through the retry policy and words its failure;
+//!   `initiate` starts an upload once, adopting the one a lost answer left behind.
 //! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
 //!   as long as the policy's outage limit allows).
@@ -45,6 +46,8 @@ pub mod event;
 mod existing;
 pub mod folder_plan;
 mod handle;
+mod initiate;
+mod jobs;
 pub mod lifecycle;
 mod part_driver;
 pub mod plan;
@@ -70,7 +73,7 @@ use crate::protocol::OssClient;
 
 pub use command::{AddOptions, Destination, EngineCommand, OverwritePolicy, StreamSource};
 pub use event::{
-    EngineEvent, PartState, SourceKind, TransferError, TransferId, TransferResult,
+    EngineEvent, JobSnapshot, PartState, SourceKind, TransferError, TransferId, TransferResult,
     TransferSnapshot, TransferState,
 };
 pub use handle::{CommandSender, EngineHandle};
@@ -83,6 +86,9 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 pub struct EngineConfig {
     /// Where session files live (created if missing).
     pub sessions_dir: PathBuf,
+    /// Where the queue store (folder jobs, their files, history) lives (created if
+    /// missing).
+    pub queue_dir: PathBuf,
     pub client: OssClient,
     /// Names the endpoint in sessions (e.g. the profile's endpoint URL), so a session is
     /// only resumed against the endpoint it was started on.

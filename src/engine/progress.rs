@@ -106,6 +106,23 @@ impl Board {
         self.changed.notify_one();
     }
 
+    /// Removes a row after sending its final state, so a front end sees how it ended
+    /// (a finished file of a job, which only the job's counts keep).
+    pub(crate) fn retire(&self, id: &TransferId) {
+        let mut inner = self.lock();
+        if let Some(row) = inner.rows.remove(id) {
+            inner.pending.push(EngineEvent::Snapshot(row.snapshot));
+        }
+        inner.pending.push(EngineEvent::Removed(id.clone()));
+        drop(inner);
+        self.changed.notify_one();
+    }
+
+    /// A copy of the row as it stands.
+    pub(crate) fn snapshot(&self, id: &TransferId) -> Option<TransferSnapshot> {
+        self.lock().rows.get(id).map(|row| row.snapshot.clone())
+    }
+
     pub(crate) fn state(&self, id: &TransferId) -> Option<TransferState> {
         self.lock()
             .rows
@@ -359,6 +376,10 @@ impl Reporter {
             row.snapshot.size += len;
             row.snapshot.parts.push(PartState::Queued);
         });
+    }
+
+    pub(crate) fn set_job(&self, job: Option<super::store::JobId>) {
+        self.edit(true, |row| row.snapshot.job = job);
     }
 
     pub(crate) fn set_upload_id(&self, upload_id: Option<String>) {

@@ -77,6 +77,9 @@ pub struct Session {
     pub options: UploadOptions,
     /// When the session was created, seconds since the Unix epoch.
     pub created_unix_secs: u64,
+    /// The job whose file this is: such a session is resumed by its job, not on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<i64>,
 }
 
 impl Session {
@@ -376,6 +379,7 @@ mod tests {
             completed_parts: vec![],
             options: UploadOptions::default(),
             created_unix_secs: 1,
+            job: None,
         }
     }
 

@@ -13,6 +13,7 @@ use super::command::StreamSource;
 use super::completed_parts::CompletedParts;
 use super::context::EngineContext;
 use super::event::{TransferError, TransferId, TransferResult, TransferState};
+use super::initiate;
 use super::part_driver::{
     MultipartTarget, NextPart, PartSource, SentFrom, complete_and_verify, put_and_verify,
     send_parts,
@@ -174,16 +175,13 @@ async fn upload_stream(
         storage_class: tuning.storage_class.clone(),
         mtime_unix_secs: None,
     };
-    let initiated = request(ctx, reporter, cancel, None, || {
-        ctx.client
-            .initiate_multipart_upload(bucket, key, &initiate_options)
-    })
-    .await
-    .map_err(|f| stop_for(f, &what))?;
+    let upload_id = initiate::initiate(ctx, reporter, cancel, bucket, key, &initiate_options)
+        .await
+        .map_err(|f| stop_for(f, &what))?;
     let target = MultipartTarget {
         bucket: bucket.to_owned(),
         key: key.to_owned(),
-        upload_id: initiated.upload_id,
+        upload_id,
     };
     *upload_id_out = Some(target.upload_id.clone());
     reporter.set_upload_id(Some(target.upload_id.clone()));

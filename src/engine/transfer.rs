@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::completed_parts::CompletedParts;
 use super::context::EngineContext;
 use super::event::{TransferError, TransferId, TransferResult, TransferState};
+use super::initiate;
 use super::part_driver::{
     MultipartTarget, NextPart, PartSource, SentFrom, complete_and_verify, put_and_verify,
     send_parts,
@@ -27,6 +28,7 @@ use super::session_store::{
     CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionError, UploadOptions,
 };
 use super::source_file;
+use super::store::JobId;
 use crate::protocol::ObjectRef;
 use crate::protocol::client::{Body, InitiateOptions, PutOptions};
 use crate::protocol::error::code;
@@ -61,6 +63,8 @@ pub(crate) struct FileTransfer {
     pub path: PathBuf,
     pub bucket: String,
     pub key: String,
+    /// The job the file belongs to, recorded in its session.
+    pub job: Option<JobId>,
 }
 
 impl FileTransfer {
@@ -363,13 +367,17 @@ async fn initiate(
         storage_class: options.storage_class.clone(),
         mtime_unix_secs: Some(identity.mtime_unix_secs()),
     };
-    let initiated = request(ctx, reporter, cancel, None, || {
-        ctx.client
-            .initiate_multipart_upload(&transfer.bucket, &transfer.key, &initiate_options)
-    })
+    let initiated = initiate::initiate(
+        ctx,
+        reporter,
+        cancel,
+        &transfer.bucket,
+        &transfer.key,
+        &initiate_options,
+    )
     .await;
-    let initiated = match initiated {
-        Ok(initiated) => initiated,
+    let upload_id = match initiated {
+        Ok(upload_id) => upload_id,
         Err(Failure::Oss(e)) if e.is_code(code::FILE_ALREADY_EXISTS) => return Err(Stop::Skipped),
         Err(failure) => return Err(failure.into_stop(&what)),
     };
@@ -381,11 +389,12 @@ async fn initiate(
         endpoint: ctx.endpoint_label.clone(),
         bucket: transfer.bucket.clone(),
         key: transfer.key.clone(),
-        upload_id: initiated.upload_id,
+        upload_id,
         part_size: plan.part_size,
         completed_parts: Vec::new(),
         options,
         created_unix_secs: now_unix_secs(),
+        job: transfer.job.map(|job| job.0),
     };
     if let Err(e) = ctx.store.save(&session) {
         // Without a session the upload could never be resumed or cleaned up by us: undo it.

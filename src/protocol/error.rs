@@ -194,6 +194,17 @@ pub enum OssError {
 }
 
 impl OssError {
+    /// Whether the request may have reached the server and taken effect although no
+    /// answer was read: the connection broke or timed out after connecting, or the
+    /// answer was garbled. A refused connection or an error answer did nothing.
+    pub fn answer_may_be_lost(&self) -> bool {
+        match self {
+            OssError::Transport { kind, .. } => *kind != TransportKind::Connect,
+            OssError::InvalidResponse { .. } | OssError::AnswerTooLong { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The service error behind this one, if the server answered.
     pub fn service(&self) -> Option<&ServiceError> {
         match self {

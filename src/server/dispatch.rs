@@ -114,6 +114,7 @@ async fn serve(
     let plan = app.faults.plan(match operation {
         Operation::UploadPart => FaultTarget::UploadPart,
         Operation::PutObject => FaultTarget::PutObject,
+        Operation::InitiateMultipartUpload => FaultTarget::InitiateMultipartUpload,
         _ => FaultTarget::Other,
     });
     if let Some(failure) = plan.fail {
@@ -158,7 +159,21 @@ async fn serve(
         Operation::DeleteBucketLifecycle => lifecycle_ops::delete_lifecycle(&call).await,
     };
     tokio::time::sleep(plan.delay).await;
+    if plan.lose_answer {
+        return answer.map(lose_body);
+    }
     answer
+}
+
+/// The answer's head with a body that fails at once, so the connection is cut before
+/// the client can read a result.
+fn lose_body(answer: Response) -> Response {
+    let (mut parts, _) = answer.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let failing = futures_util::stream::once(async {
+        Err::<bytes::Bytes, _>(std::io::Error::other("answer lost by fault injection"))
+    });
+    Response::from_parts(parts, Body::from_stream(failing))
 }
 
 /// Checks the request's signature against the configured keys.

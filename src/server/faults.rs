@@ -22,6 +22,8 @@ pub enum FaultScope {
     PutObject,
     /// UploadPart and PutObject: the requests that carry data.
     Uploads,
+    /// Only InitiateMultipartUpload.
+    Initiate,
 }
 
 /// The status a failed request answers with.
@@ -71,6 +73,7 @@ impl Default for FaultConfig {
 pub enum FaultTarget {
     UploadPart,
     PutObject,
+    InitiateMultipartUpload,
     Other,
 }
 
@@ -82,6 +85,9 @@ pub struct FaultPlan {
     /// Drop the connection once this many request-body bytes have arrived.
     pub cut_after_bytes: Option<u64>,
     pub delay: Duration,
+    /// Serve the request, then cut the connection instead of answering: the operation
+    /// took effect but the client never learns its result.
+    pub lose_answer: bool,
 }
 
 /// A failure answer chosen by the fault injector.
@@ -99,6 +105,8 @@ struct FaultState {
     forced_failures: u32,
     /// Requests in scope still to cut regardless of the rate: `(count, after_bytes)`.
     forced_cuts: Option<(u32, u64)>,
+    /// Requests in scope still to be served without an answer.
+    forced_lost_answers: u32,
 }
 
 /// Shared, cloneable control over the server's fault injection.
@@ -116,6 +124,7 @@ impl FaultHandle {
                 rng,
                 forced_failures: 0,
                 forced_cuts: None,
+                forced_lost_answers: 0,
             })),
         }
     }
@@ -147,6 +156,7 @@ impl FaultHandle {
         };
         state.forced_failures = 0;
         state.forced_cuts = None;
+        state.forced_lost_answers = 0;
     }
 
     /// Fails the next `count` requests in scope with the configured status.
@@ -160,6 +170,12 @@ impl FaultHandle {
         self.lock().forced_cuts = Some((count, after_bytes));
     }
 
+    /// Serves the next `count` requests in scope but cuts the connection instead of
+    /// answering them, as a server that dies right after doing the work would.
+    pub fn lose_next_answers(&self, count: u32) {
+        self.lock().forced_lost_answers = count;
+    }
+
     /// Decides the fate of one request.
     pub fn plan(&self, target: FaultTarget) -> FaultPlan {
         let mut guard = self.lock();
@@ -168,7 +184,10 @@ impl FaultHandle {
             FaultScope::All => true,
             FaultScope::UploadPart => target == FaultTarget::UploadPart,
             FaultScope::PutObject => target == FaultTarget::PutObject,
-            FaultScope::Uploads => target != FaultTarget::Other,
+            FaultScope::Uploads => {
+                matches!(target, FaultTarget::UploadPart | FaultTarget::PutObject)
+            }
+            FaultScope::Initiate => target == FaultTarget::InitiateMultipartUpload,
         };
         if !in_scope {
             return FaultPlan::default();
@@ -194,6 +213,11 @@ impl FaultHandle {
             return plan;
         }
 
+        if state.forced_lost_answers > 0 {
+            state.forced_lost_answers -= 1;
+            plan.lose_answer = true;
+            return plan;
+        }
         if let Some((count, after_bytes)) = state.forced_cuts {
             state.forced_cuts = (count > 1).then(|| (count - 1, after_bytes));
             plan.cut_after_bytes = Some(after_bytes);
@@ -270,6 +294,9 @@ mod tests {
         assert!(faults.plan(FaultTarget::Other).fail.is_some());
         assert!(faults.plan(FaultTarget::Other).fail.is_some());
         assert_eq!(faults.plan(FaultTarget::Other).cut_after_bytes, Some(10));
+        assert_eq!(faults.plan(FaultTarget::Other), FaultPlan::default());
+        faults.lose_next_answers(1);
+        assert!(faults.plan(FaultTarget::Other).lose_answer);
         assert_eq!(faults.plan(FaultTarget::Other), FaultPlan::default());
     }
 }

@@ -143,6 +143,7 @@ pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
     let client = OssClient::new(client_config).map_err(|e| e.to_string())?;
     let engine = Engine::spawn(EngineConfig {
         sessions_dir: request.paths.sessions_dir.clone(),
+        queue_dir: request.paths.queue_dir.clone(),
         client: client.clone(),
         endpoint_label: target.session_label.clone(),
         tuning: request.config.tuning.clone(),

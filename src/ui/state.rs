@@ -112,6 +112,8 @@ pub struct TransfersModel {
     pub notices: Vec<String>,
     /// The engine said it stopped.
     pub engine_stopped: bool,
+    /// Folder jobs by id: one row each, with counts; their files in flight are rows above.
+    pub jobs: std::collections::BTreeMap<crate::engine::store::JobId, crate::engine::JobSnapshot>,
 }
 
 impl TransfersModel {
@@ -177,6 +179,9 @@ impl TransfersModel {
                 self.note_finish(index);
             }
             EngineEvent::Removed(id) => self.remove(&id),
+            EngineEvent::Job(job) => {
+                self.jobs.insert(job.id, job);
+            }
             EngineEvent::SessionCorrupt {
                 path,
                 moved_to,

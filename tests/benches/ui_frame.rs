@@ -53,6 +53,7 @@ fn model() -> TransfersModel {
             error: None,
             result: None,
             resumable_after_restart: true,
+            job: None,
         }));
     }
     model

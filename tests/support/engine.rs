@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ossup::engine::store::{FileState, JobId, OpenOptions, QueueStore};
 use ossup::engine::{
-    Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, RetryPolicy,
-    TransferId, TransferSnapshot, TransferState, Tuning,
+    Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
+    RetryPolicy, TransferId, TransferSnapshot, TransferState, Tuning,
 };
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
@@ -27,6 +28,7 @@ pub struct EngineFixture {
     pub client: OssClient,
     pub files: TempDir,
     pub sessions: TempDir,
+    pub queue: TempDir,
 }
 
 impl EngineFixture {
@@ -38,6 +40,7 @@ impl EngineFixture {
             client,
             files: tempfile::tempdir().expect("files temp dir"),
             sessions: tempfile::tempdir().expect("sessions temp dir"),
+            queue: tempfile::tempdir().expect("queue temp dir"),
         }
     }
 
@@ -65,7 +68,13 @@ impl EngineFixture {
 
     /// An engine that signs with `client` (another key pair, say).
     pub fn engine_as(&self, client: OssClient, tuning: Tuning) -> Watcher {
-        spawn_engine(client, &self.endpoint(), self.sessions(), tuning)
+        spawn_engine(
+            client,
+            &self.endpoint(),
+            self.sessions(),
+            self.queue.path(),
+            tuning,
+        )
     }
 
     /// The object's bytes as the server returns them.
@@ -101,30 +110,50 @@ pub fn tuning() -> Tuning {
     }
 }
 
-pub fn spawn_engine(client: OssClient, endpoint: &str, sessions: &Path, tuning: Tuning) -> Watcher {
+pub fn spawn_engine(
+    client: OssClient,
+    endpoint: &str,
+    sessions: &Path,
+    queue: &Path,
+    tuning: Tuning,
+) -> Watcher {
     let handle = Engine::spawn(EngineConfig {
         sessions_dir: sessions.to_path_buf(),
+        queue_dir: queue.to_path_buf(),
         client,
         endpoint_label: endpoint.to_owned(),
         tuning,
         waker: None,
     })
     .unwrap();
-    Watcher {
-        handle,
-        rows: HashMap::new(),
-        events: Vec::new(),
-    }
+    Watcher::new(handle, queue)
 }
 
 /// Rows as a front end keeps them, plus every event seen.
 pub struct Watcher {
     pub handle: EngineHandle,
     pub rows: HashMap<TransferId, TransferSnapshot>,
+    /// Rows removed once finished (a job's files), as they last were.
+    pub retired: HashMap<TransferId, TransferSnapshot>,
+    pub jobs: HashMap<JobId, JobSnapshot>,
     pub events: Vec<EngineEvent>,
+    /// The engine's queue store folder.
+    pub queue: PathBuf,
 }
 
 impl Watcher {
+    /// Watches the engine behind `handle`, whose queue store is in `queue`.
+    pub fn new(handle: EngineHandle, queue: &Path) -> Self {
+        Self {
+            handle,
+            rows: HashMap::new(),
+            retired: HashMap::new(),
+            jobs: HashMap::new(),
+            events: Vec::new(),
+            queue: queue.to_path_buf(),
+        }
+    }
+
     pub fn send(&self, command: EngineCommand) {
         self.handle
             .send(command)
@@ -161,7 +190,14 @@ impl Watcher {
                 }
             }
             EngineEvent::Removed(id) => {
-                self.rows.remove(id);
+                if let Some(row) = self.rows.remove(id)
+                    && row.state.is_terminal()
+                {
+                    self.retired.insert(id.clone(), row);
+                }
+            }
+            EngineEvent::Job(job) => {
+                self.jobs.insert(job.id, job.clone());
             }
             _ => {}
         }
@@ -180,8 +216,37 @@ impl Watcher {
         }
     }
 
+    /// The row of `key`, or how it ended when it was a job's file and left the list.
     pub fn row_for_key(&self, key: &str) -> Option<&TransferSnapshot> {
-        self.rows.values().find(|row| row.key == key)
+        self.rows
+            .values()
+            .find(|row| row.key == key)
+            .or_else(|| self.retired.values().find(|row| row.key == key))
+    }
+
+    /// Waits until `count` jobs were reported and all of them finished.
+    pub async fn until_jobs_finished(&mut self, count: usize) {
+        self.until("the jobs to finish", |w| {
+            w.jobs.len() == count && w.jobs.values().all(JobSnapshot::is_finished)
+        })
+        .await;
+    }
+
+    /// Every file of every job in the queue store, by key: its state and reason.
+    pub fn job_files(&self) -> Vec<(String, FileState, Option<String>)> {
+        let (store, _) =
+            QueueStore::open(&self.queue, OpenOptions::default()).expect("queue store");
+        let mut files = Vec::new();
+        for job in store.list_jobs().expect("jobs").jobs {
+            for row in store
+                .files_page(job.job.id, None, None, 10_000)
+                .expect("files")
+            {
+                files.push((row.file.key, row.file.state, row.file.reason));
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
     }
 
     pub async fn until_key_state(&mut self, key: &str, state: TransferState) -> TransferSnapshot {
@@ -195,7 +260,8 @@ impl Watcher {
 
     pub async fn until_all_terminal(&mut self, count: usize) {
         self.until("all transfers to finish", |w| {
-            w.rows.len() == count && w.rows.values().all(|row| row.state.is_terminal())
+            w.rows.len() + w.retired.len() == count
+                && w.rows.values().all(|row| row.state.is_terminal())
         })
         .await;
     }

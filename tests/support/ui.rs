@@ -30,6 +30,7 @@ impl TestDirs {
         let paths = AppPaths {
             config_file: root.path().join("config").join("config.toml"),
             sessions_dir: root.path().join("sessions"),
+            queue_dir: root.path().join("queue"),
             server_dir: root.path().join("server"),
         };
         Self { root, paths }

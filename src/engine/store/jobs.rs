@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::files::FileState;
 use super::{JobId, QueueStore, StoreError, TargetId, blob_to_path, path_to_blob, to_db_int};
+use crate::engine::folder_plan::FilterRule;
 use crate::engine::plan::{MAX_PART_SIZE, MIN_PART_SIZE};
 
 /// Version of the options JSON stored with each job; another version is not read.
@@ -79,12 +80,14 @@ pub struct JobOptions {
     pub parallelism: Option<u32>,
     /// What happens to keys that exist.
     pub overwrite: OverwritePolicy,
-    /// Globs on the relative path that a file must match (the last match wins).
-    pub include: Vec<String>,
-    /// Globs on the relative path that leave a file out.
-    pub exclude: Vec<String>,
+    /// Include and exclude globs on the relative path, in the order given (the last
+    /// match wins).
+    pub filters: Vec<FilterRule>,
     /// Walk into symlinked folders and upload symlinked files.
     pub follow_symlinks: bool,
+    /// A folder's files go straight under the prefix, without the folder's own name.
+    #[serde(default)]
+    pub contents_only: bool,
 }
 
 /// The JSON column: the options with their format version beside them.
@@ -240,7 +243,8 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
-    fn add(&mut self, state: FileState, count: u64, bytes: u64) {
+    /// Counts `count` more files of `state` holding `bytes`.
+    pub fn add(&mut self, state: FileState, count: u64, bytes: u64) {
         match state {
             FileState::Pending => self.pending += count,
             FileState::InFlight => self.in_flight += count,

@@ -75,6 +75,7 @@ impl RawSession {
             completed_parts: Vec::new(),
             options,
             created_unix_secs,
+            job: None,
         })
     }
 }

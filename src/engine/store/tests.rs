@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::engine::folder_plan::FilterRule;
 use crate::engine::plan::MIN_PART_SIZE;
 use crate::engine::session_store::{
     CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionStore, UploadOptions,
@@ -38,9 +39,12 @@ fn new_job(target: TargetId, roots: &[&str]) -> NewJob {
             part_size: Some(8 << 20),
             parallelism: Some(4),
             overwrite: OverwritePolicy::SkipUnchanged { checksum: true },
-            include: vec!["*.jpg".into()],
-            exclude: vec!["tmp/**".into()],
+            filters: vec![
+                FilterRule::Include("*.jpg".into()),
+                FilterRule::Exclude("tmp/**".into()),
+            ],
             follow_symlinks: false,
+            contents_only: false,
         },
         created_unix_secs: NOW,
     }
@@ -111,6 +115,7 @@ fn session(id: &str, size: u64, part_size: u64) -> Session {
             storage_class: Some("IA".into()),
         },
         created_unix_secs: NOW,
+        job: None,
     }
 }
 
@@ -230,7 +235,7 @@ fn job_options_are_validated_on_write_and_read() {
         .conn
         .execute(
             "UPDATE jobs SET options_json = '{\"version\":1,\"part_size\":1,\"parallelism\":null,\
-             \"overwrite\":\"overwrite\",\"include\":[],\"exclude\":[],\"follow_symlinks\":false}'
+             \"overwrite\":\"overwrite\",\"filters\":[],\"follow_symlinks\":false}'
              WHERE id = ?1",
             [tampered.0],
         )

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 
 use egui::{Color32, RichText, Ui};
 
-use crate::engine::EngineCommand;
 use crate::engine::event::{TransferId, TransferState};
+use crate::engine::store::JobState;
+use crate::engine::{EngineCommand, JobSnapshot};
 use crate::ui::command::UiCommand;
 use crate::ui::format::{bytes_label, eta_label, rate_label};
 use crate::ui::state::{TransferRow, TransfersModel, state_label};
@@ -35,7 +36,10 @@ pub fn transfers_ui(
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            if active_count == 0 {
+            for job in model.jobs.values().filter(|j| !j.is_finished()) {
+                job_row_ui(ui, job, commands);
+            }
+            if active_count == 0 && model.jobs.values().all(|j| j.is_finished()) {
                 ui.add_space(24.0);
                 ui.vertical_centered(|ui| {
                     ui.label(RichText::new("No uploads in progress").size(18.0));
@@ -63,6 +67,64 @@ pub fn transfers_ui(
             }
         });
     abort_confirmation_ui(ui.ctx(), model, view, commands);
+}
+
+/// One folder job: its folders and destination, files done of all found so far, bytes,
+/// failures, and pause or resume.
+fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, commands: &mut Vec<UiCommand>) {
+    let c = &job.counts;
+    let total = c.done + c.skipped + c.failed + c.pending + c.in_flight;
+    egui::Frame::group(ui.style())
+        .inner_margin(8.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                let names: Vec<String> = job
+                    .roots
+                    .iter()
+                    .map(|r| {
+                        r.file_name()
+                            .map_or_else(|| r.display().to_string(), |n| n.to_string_lossy().into())
+                    })
+                    .collect();
+                ui.label(RichText::new(names.join(", ")).strong().size(15.0));
+                ui.label(RichText::new(format!("→ oss://{}/{}", job.bucket, job.prefix)).weak());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if job.locked_by.is_some() {
+                        ui.label("in use by another process");
+                    } else if job.state == JobState::Paused {
+                        if ui.button("Resume").clicked() {
+                            commands.push(UiCommand::Engine(EngineCommand::ResumeJob(job.id)));
+                        }
+                    } else if ui.button("Pause").clicked() {
+                        commands.push(UiCommand::Engine(EngineCommand::PauseJob(job.id)));
+                    }
+                });
+            });
+            let walking = if job.walking { " (still counting)" } else { "" };
+            let mut line = format!(
+                "{} of {total} files{walking}, {} of {}",
+                c.done,
+                bytes_label(c.bytes_done),
+                bytes_label(c.bytes_total)
+            );
+            if c.skipped > 0 {
+                line.push_str(&format!(", {} skipped", c.skipped));
+            }
+            if c.failed > 0 {
+                line.push_str(&format!(", {} failed", c.failed));
+            }
+            ui.label(line);
+            if let Some(problem) = &job.problem {
+                ui.colored_label(part_map::FAILED_COLOR, problem);
+            }
+            let fraction = if c.bytes_total == 0 {
+                0.0
+            } else {
+                c.bytes_done as f32 / c.bytes_total as f32
+            };
+            ui.add(egui::ProgressBar::new(fraction).show_percentage());
+        });
 }
 
 /// What the part map colours mean.

@@ -1,0 +1,884 @@
+//! Jobs: a folder added in one action, walked into the queue store in batches and sent a
+//! bounded number of files at a time, so memory follows the files in flight, never the
+//! files queued.
+//!
+//! [`Jobs`] keeps, per job, its counts (mirrored from the store as files move), the lease
+//! that makes this process its only driver, and the outcomes waiting for their batched
+//! commit. Store work runs on blocking threads and reports back as [`JobMessage`]s on
+//! the engine's loop; the engine turns claimed files into transfers and tells [`Jobs`]
+//! how each ended.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::command::{AddOptions, Destination, OverwritePolicy};
+use super::event::{EngineEvent, JobSnapshot};
+use super::existing::ExistingObjects;
+use super::folder_plan::{self, FolderItem, FolderWalk, PathFilters, PlannedFile};
+use super::progress::Board;
+use super::store::{
+    FileOutcome, FileRow, FileState, Job, JobCounts, JobId, JobOptions, JobState, Lease,
+    LeaseOwner, NewFile, NewJob, NewTarget, OutcomeBatch, QueueStore, StoreError, WalkState,
+};
+use crate::protocol::OssClient;
+
+/// Files added to the store in one transaction by the walker.
+const WALK_BATCH: usize = 1000;
+/// A lease not renewed for this long may be taken over by another process.
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
+/// How often a held lease is renewed.
+const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What store work on blocking threads reports back to the engine's loop.
+pub(crate) enum JobMessage {
+    /// A job is ready to run: created, or found unfinished and taken over.
+    Opened {
+        job: Job,
+        counts: JobCounts,
+        lease: Option<Lease>,
+        /// Another live process drives it (no lease was taken).
+        held_by: Option<u32>,
+        run: bool,
+    },
+    /// The walker stored a batch; `counts` is what it added when `exact`, else the
+    /// job's counts read back from the store.
+    Walked {
+        job: JobId,
+        counts: JobCounts,
+        exact: bool,
+        finished: bool,
+        /// Files the filters left out so far in this walk.
+        excluded: u64,
+    },
+    /// Files claimed for sending.
+    Claimed { job: JobId, files: Vec<FileRow> },
+    /// Outcomes were written (and, at the end of a job, its counts read back).
+    Recorded {
+        job: JobId,
+        recount: Option<JobCounts>,
+    },
+    /// A store operation failed; the job stops with this sentence.
+    Failed { job: Option<JobId>, message: String },
+}
+
+/// A job file the engine is sending: which job and which row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JobFile {
+    pub job: JobId,
+    pub file: super::store::FileId,
+}
+
+struct RunningJob {
+    job: Job,
+    counts: JobCounts,
+    lease: Option<Lease>,
+    last_renewed: Instant,
+    held_by: Option<u32>,
+    walking: bool,
+    /// Files the filters left out in this process's walk (not stored: they are not files
+    /// of the job).
+    excluded: u64,
+    /// A claim is on its way back; no second one is sent meanwhile.
+    claiming: bool,
+    /// Files handed to the engine that have not ended yet.
+    claimed: usize,
+    outcomes: OutcomeBatch,
+    /// Outcomes are being written.
+    recording: bool,
+    paused: bool,
+    /// Stopped by a store failure, with the sentence.
+    broken: Option<String>,
+    /// The snapshot front ends have not seen yet.
+    dirty: bool,
+    /// Set to stop the walker early (pause or shutdown).
+    stop_walk: Arc<AtomicBool>,
+}
+
+impl RunningJob {
+    fn snapshot(&self) -> JobSnapshot {
+        JobSnapshot {
+            id: self.job.id,
+            roots: self.job.spec.roots.clone(),
+            bucket: self.job.spec.bucket.clone(),
+            prefix: self.job.spec.prefix.clone(),
+            state: if self.job.state == JobState::Finished {
+                JobState::Finished
+            } else if self.paused || self.broken.is_some() {
+                JobState::Paused
+            } else {
+                JobState::Active
+            },
+            walking: self.walking,
+            counts: self.counts,
+            excluded: self.excluded,
+            locked_by: self.held_by,
+            problem: self.broken.clone(),
+        }
+    }
+
+    fn settled(&self) -> bool {
+        !self.walking && !self.claiming && self.claimed == 0 && self.counts.pending == 0
+    }
+}
+
+/// The jobs this engine knows, and the store they live in.
+pub(crate) struct Jobs {
+    store: Option<Arc<Mutex<QueueStore>>>,
+    jobs: BTreeMap<JobId, RunningJob>,
+    tx: mpsc::UnboundedSender<JobMessage>,
+    owner: LeaseOwner,
+    board: Board,
+    target: NewTarget,
+}
+
+fn now_unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lock(store: &Mutex<QueueStore>) -> MutexGuard<'_, QueueStore> {
+    store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Jobs {
+    pub(crate) fn new(
+        store: Option<QueueStore>,
+        tx: mpsc::UnboundedSender<JobMessage>,
+        board: Board,
+        endpoint_label: &str,
+    ) -> Self {
+        Self {
+            store: store.map(|s| Arc::new(Mutex::new(s))),
+            jobs: BTreeMap::new(),
+            tx,
+            owner: LeaseOwner::this_process(),
+            board,
+            target: NewTarget {
+                label: endpoint_label.to_owned(),
+                endpoint: endpoint_label.to_owned(),
+                region: None,
+                profile: None,
+                credentials_ref: None,
+            },
+        }
+    }
+
+    /// Whether a queue store is open (folders can be added).
+    pub(crate) fn has_store(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Runs `work` on the store on a blocking thread, reporting its message (if any).
+    fn with_store(
+        &self,
+        job: Option<JobId>,
+        work: impl FnOnce(&mut QueueStore) -> Result<Option<JobMessage>, StoreError> + Send + 'static,
+    ) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let message = match work(&mut lock(&store)) {
+                Ok(Some(message)) => message,
+                Ok(None) => return,
+                Err(error) => JobMessage::Failed {
+                    job,
+                    message: error.to_string(),
+                },
+            };
+            let _ = tx.send(message);
+        });
+    }
+
+    /// Shows the unfinished jobs of this endpoint found in the store; with `resume`, runs
+    /// the active ones.
+    pub(crate) fn load(&self, resume: bool) {
+        let target = self.target.clone();
+        let owner = self.owner;
+        let tx = self.tx.clone();
+        self.with_store(None, move |store| {
+            let listing = store.list_jobs()?;
+            for summary in listing.jobs {
+                if summary.job.state == JobState::Finished {
+                    continue;
+                }
+                let Some(stored) = store.target(summary.job.spec.target)? else {
+                    continue;
+                };
+                if stored.target.endpoint != target.endpoint {
+                    continue;
+                }
+                let run = resume && summary.job.state == JobState::Active;
+                if let Some(message) = open_job(store, summary.job, owner, run)? {
+                    let _ = tx.send(message);
+                }
+            }
+            Ok(listing.unreadable.first().map(|first| JobMessage::Failed {
+                job: None,
+                message: format!(
+                    "{} job(s) in the queue cannot be read and are left as they are: {}.",
+                    listing.unreadable.len(),
+                    first.reason
+                ),
+            }))
+        });
+    }
+
+    /// Adds a job for `roots` (folders) to `destination`, or continues the unfinished job
+    /// with the same roots and destination.
+    pub(crate) fn add_folders(
+        &self,
+        roots: Vec<PathBuf>,
+        destination: &Destination,
+        options: &AddOptions,
+    ) {
+        let target = self.target.clone();
+        let owner = self.owner;
+        let spec_options = JobOptions {
+            overwrite: store_policy(options.overwrite),
+            filters: options.filters.rules().to_vec(),
+            contents_only: options.contents_only,
+            ..JobOptions::default()
+        };
+        let destination = destination.clone();
+        self.with_store(None, move |store| {
+            let target_id = store.find_or_create_target(&target)?;
+            let existing = store.find_unfinished_job(
+                target_id,
+                &roots,
+                &destination.bucket,
+                &destination.prefix,
+            )?;
+            let job = match existing {
+                Some(id) => {
+                    store.set_job_state(id, JobState::Active)?;
+                    store.job(id)?.ok_or_else(|| StoreError::NotFound {
+                        what: format!("job {}", id.0),
+                    })?
+                }
+                None => {
+                    let spec = NewJob {
+                        target: target_id,
+                        roots,
+                        bucket: destination.bucket.clone(),
+                        prefix: destination.prefix.clone(),
+                        options: spec_options,
+                        created_unix_secs: now_unix_secs(),
+                    };
+                    let id = store.create_job(&spec)?;
+                    store.job(id)?.ok_or_else(|| StoreError::NotFound {
+                        what: format!("job {}", id.0),
+                    })?
+                }
+            };
+            open_job(store, job, owner, true)
+        });
+    }
+}
+
+/// Takes the lease of a job that is to run (putting files a dead driver left in flight
+/// back in the queue) and reads its counts.
+fn open_job(
+    store: &mut QueueStore,
+    job: Job,
+    owner: LeaseOwner,
+    run: bool,
+) -> Result<Option<JobMessage>, StoreError> {
+    let mut lease = None;
+    let mut held_by = None;
+    if run {
+        match store.acquire_lease(job.id, owner, now_unix_secs(), LEASE_TTL) {
+            Ok(taken) => {
+                store.reset_in_flight(job.id, now_unix_secs())?;
+                lease = Some(taken);
+            }
+            Err(StoreError::LeaseHeld { pid, .. }) => held_by = Some(pid),
+            Err(other) => return Err(other),
+        }
+    }
+    let counts = store.job_counts(job.id)?;
+    Ok(Some(JobMessage::Opened {
+        job,
+        counts,
+        lease,
+        held_by,
+        run,
+    }))
+}
+
+fn store_policy(policy: OverwritePolicy) -> super::store::OverwritePolicy {
+    use super::store::OverwritePolicy as Stored;
+    match policy {
+        OverwritePolicy::Overwrite => Stored::Overwrite,
+        OverwritePolicy::SkipExisting => Stored::SkipExisting,
+        OverwritePolicy::SkipUnchanged { checksum } => Stored::SkipUnchanged { checksum },
+    }
+}
+
+fn engine_policy(policy: super::store::OverwritePolicy) -> OverwritePolicy {
+    use super::store::OverwritePolicy as Stored;
+    match policy {
+        Stored::Overwrite | Stored::Forbid => OverwritePolicy::Overwrite,
+        Stored::SkipExisting => OverwritePolicy::SkipExisting,
+        Stored::SkipUnchanged { checksum } => OverwritePolicy::SkipUnchanged { checksum },
+    }
+}
+
+/// The store row of a file the walk found.
+fn new_file(item: FolderItem) -> Option<NewFile> {
+    match item {
+        FolderItem::File(file) => Some(pending_file(file)),
+        FolderItem::NotSent(not_sent) => Some(
+            NewFile::pending(not_sent.relative, not_sent.path, String::new(), 0, 0).not_sent(
+                if not_sent.skipped {
+                    FileState::Skipped
+                } else {
+                    FileState::Failed
+                },
+                not_sent.reason,
+            ),
+        ),
+        FolderItem::Problem(_) => None,
+    }
+}
+
+fn pending_file(file: PlannedFile) -> NewFile {
+    NewFile::pending(
+        file.relative,
+        file.path,
+        file.key,
+        file.size,
+        file.mtime_unix_nanos,
+    )
+}
+
+/// What a batch adds to a job's counts, if every file in it is new.
+fn batch_counts(batch: &[NewFile]) -> JobCounts {
+    let mut counts = JobCounts::default();
+    for file in batch {
+        counts.add(file.state, 1, file.size);
+    }
+    counts
+}
+
+fn add_counts(into: &mut JobCounts, more: &JobCounts) {
+    into.pending += more.pending;
+    into.in_flight += more.in_flight;
+    into.done += more.done;
+    into.skipped += more.skipped;
+    into.failed += more.failed;
+    into.bytes_total += more.bytes_total;
+    into.bytes_done += more.bytes_done;
+}
+
+/// Everything the walker needs, moved onto its blocking thread.
+struct Walker {
+    store: Arc<Mutex<QueueStore>>,
+    job: Job,
+    tx: mpsc::UnboundedSender<JobMessage>,
+    board: Board,
+    stop: Arc<AtomicBool>,
+    /// With a skip policy: the client to list the destination and the runtime to run it.
+    lister: Option<(OssClient, tokio::runtime::Handle)>,
+}
+
+impl Walker {
+    fn run(self) {
+        let spec = &self.job.spec;
+        let policy = engine_policy(spec.options.overwrite);
+        let mut batch = Vec::with_capacity(WALK_BATCH);
+        let mut excluded_before = 0;
+        let filters = match PathFilters::new(spec.options.filters.clone()) {
+            Ok(filters) => filters,
+            Err(problem) => {
+                let _ = self.tx.send(JobMessage::Failed {
+                    job: Some(self.job.id),
+                    message: format!("The job's filters cannot be used: {problem}."),
+                });
+                return;
+            }
+        };
+        for root in &spec.roots {
+            let key_prefix = if spec.options.contents_only {
+                spec.prefix.clone()
+            } else {
+                match folder_plan::folder_key_prefix(&spec.prefix, root) {
+                    Ok(prefix) => prefix,
+                    Err(problem) => {
+                        self.board.notice(problem);
+                        continue;
+                    }
+                }
+            };
+            let existing = match (&self.lister, policy) {
+                (Some((client, runtime)), policy) if policy != OverwritePolicy::Overwrite => {
+                    let listed =
+                        runtime.block_on(ExistingObjects::list(client, &spec.bucket, &key_prefix));
+                    Some(match listed {
+                        Ok(existing) => existing,
+                        Err(e) => {
+                            self.board.notice(format!(
+                                "Could not list oss://{}/{key_prefix} to skip what is there ({e}); each file is looked up on its own instead.",
+                                spec.bucket
+                            ));
+                            ExistingObjects::unlisted(&spec.bucket)
+                        }
+                    })
+                }
+                _ => None,
+            };
+            let mut walk = FolderWalk::new(root, &key_prefix).filtered(filters.clone());
+            while let Some(item) = walk.next() {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let excluded = excluded_before + walk.excluded();
+                let file = match item {
+                    FolderItem::Problem(problem) => {
+                        self.board.notice(problem);
+                        continue;
+                    }
+                    FolderItem::File(file) => match (&existing, &self.lister) {
+                        (Some(existing), Some((client, runtime))) => {
+                            match existing.skip_reason(runtime, client, &file, policy) {
+                                Ok(Some(reason)) => {
+                                    pending_file(file).not_sent(FileState::Skipped, reason)
+                                }
+                                Ok(None) => pending_file(file),
+                                Err(problem) => {
+                                    tracing::warn!("comparing {} failed: {problem}", file.key);
+                                    pending_file(file)
+                                }
+                            }
+                        }
+                        _ => pending_file(file),
+                    },
+                    other => match new_file(other) {
+                        Some(file) => file,
+                        None => continue,
+                    },
+                };
+                batch.push(file);
+                if batch.len() >= WALK_BATCH && !self.flush(&mut batch, false, excluded) {
+                    return;
+                }
+            }
+            excluded_before += walk.excluded();
+        }
+        self.flush(&mut batch, true, excluded_before);
+    }
+
+    /// Stores a batch and reports it; false when the store failed (the walk stops).
+    fn flush(&self, batch: &mut Vec<NewFile>, finished: bool, excluded: u64) -> bool {
+        let job = self.job.id;
+        let result = (|| {
+            let mut store = lock(&self.store);
+            let added = store.insert_files(job, batch, now_unix_secs())?;
+            let exact = added == batch.len();
+            let counts = if exact {
+                batch_counts(batch)
+            } else {
+                store.job_counts(job)?
+            };
+            if finished {
+                store.set_walk_state(job, WalkState::Walked)?;
+            }
+            Ok::<_, StoreError>(JobMessage::Walked {
+                job,
+                counts,
+                exact,
+                finished,
+                excluded,
+            })
+        })();
+        batch.clear();
+        let (message, ok) = match result {
+            Ok(message) => (message, true),
+            Err(error) => (
+                JobMessage::Failed {
+                    job: Some(job),
+                    message: format!("The folder's files could not be queued: {error}."),
+                },
+                false,
+            ),
+        };
+        let _ = self.tx.send(message);
+        ok
+    }
+}
+
+/// How one file of a job ended, as the engine saw it.
+pub(crate) struct FileEnd {
+    pub outcome: FileOutcome,
+    /// Bytes sent, for the done count.
+    pub bytes: u64,
+}
+
+impl Jobs {
+    /// Applies a message from store work; returns the files the engine should start.
+    pub(crate) fn apply(
+        &mut self,
+        message: JobMessage,
+        client: &OssClient,
+    ) -> Vec<(JobFile, FileRow)> {
+        match message {
+            JobMessage::Opened {
+                job,
+                counts,
+                lease,
+                held_by,
+                run,
+            } => {
+                let id = job.id;
+                let walking = job.walk == WalkState::Walking;
+                let running = RunningJob {
+                    counts,
+                    lease,
+                    last_renewed: Instant::now(),
+                    held_by,
+                    walking: false,
+                    excluded: 0,
+                    claiming: false,
+                    claimed: 0,
+                    outcomes: OutcomeBatch::default(),
+                    recording: false,
+                    paused: !run || held_by.is_some(),
+                    broken: None,
+                    dirty: true,
+                    stop_walk: Arc::new(AtomicBool::new(false)),
+                    job,
+                };
+                if let Some(old) = self.jobs.insert(id, running) {
+                    old.stop_walk.store(true, Ordering::Relaxed);
+                }
+                if walking && run && held_by.is_none() {
+                    self.start_walk(id, client);
+                }
+            }
+            JobMessage::Walked {
+                job,
+                counts,
+                exact,
+                finished,
+                excluded,
+            } => {
+                if let Some(running) = self.jobs.get_mut(&job) {
+                    running.excluded = excluded;
+                    if exact {
+                        add_counts(&mut running.counts, &counts);
+                    } else {
+                        // Read back while files were in flight: keep our own view of those.
+                        let in_flight = running.claimed as u64;
+                        running.counts = JobCounts {
+                            pending: counts.pending.saturating_sub(in_flight),
+                            in_flight,
+                            ..counts
+                        };
+                    }
+                    if finished {
+                        running.walking = false;
+                    }
+                    running.dirty = true;
+                }
+            }
+            JobMessage::Claimed { job, files } => {
+                let Some(running) = self.jobs.get_mut(&job) else {
+                    return Vec::new();
+                };
+                running.claiming = false;
+                let n = files.len() as u64;
+                running.counts.pending = running.counts.pending.saturating_sub(n);
+                running.counts.in_flight += n;
+                running.claimed += files.len();
+                running.dirty = true;
+                return files
+                    .into_iter()
+                    .map(|row| (JobFile { job, file: row.id }, row))
+                    .collect();
+            }
+            JobMessage::Recorded { job, recount } => {
+                if let Some(running) = self.jobs.get_mut(&job) {
+                    running.recording = false;
+                    if let Some(counts) = recount {
+                        running.counts = counts;
+                        running.dirty = true;
+                        if counts.all_settled() && running.settled() {
+                            running.job.state = JobState::Finished;
+                            running.lease = None;
+                        }
+                    }
+                }
+            }
+            JobMessage::Failed { job, message } => {
+                self.board.notice(message.clone());
+                if let Some(running) = job.and_then(|job| self.jobs.get_mut(&job)) {
+                    running.broken = Some(message);
+                    running.walking = false;
+                    running.claiming = false;
+                    running.recording = false;
+                    running.dirty = true;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn start_walk(&mut self, id: JobId, client: &OssClient) {
+        let (Some(store), Some(running)) = (self.store.clone(), self.jobs.get_mut(&id)) else {
+            return;
+        };
+        running.walking = true;
+        let lister = (running.job.spec.options.overwrite
+            != super::store::OverwritePolicy::Overwrite)
+            .then(|| (client.clone(), tokio::runtime::Handle::current()));
+        let walker = Walker {
+            store,
+            job: running.job.clone(),
+            tx: self.tx.clone(),
+            board: self.board.clone(),
+            stop: running.stop_walk.clone(),
+            lister,
+        };
+        tokio::task::spawn_blocking(move || walker.run());
+    }
+
+    /// Claims more files for every running job that has used half its `capacity`, up to
+    /// `capacity` in flight each, so claims come in batches rather than one per file.
+    pub(crate) fn feed(&mut self, capacity: usize) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        for (id, running) in &mut self.jobs {
+            if running.paused
+                || running.broken.is_some()
+                || running.claiming
+                || running.job.state == JobState::Finished
+                || running.claimed > capacity / 2
+                || running.counts.pending == 0
+            {
+                continue;
+            }
+            running.claiming = true;
+            let limit = capacity - running.claimed;
+            let job = *id;
+            let store = store.clone();
+            let tx = self.tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let message = match lock(&store).claim_pending(job, limit, now_unix_secs()) {
+                    Ok(files) => JobMessage::Claimed { job, files },
+                    Err(error) => JobMessage::Failed {
+                        job: Some(job),
+                        message: format!(
+                            "The next files could not be taken from the queue: {error}."
+                        ),
+                    },
+                };
+                let _ = tx.send(message);
+            });
+        }
+    }
+
+    /// A file the engine was sending ended.
+    pub(crate) fn file_ended(&mut self, file: JobFile, end: FileEnd) {
+        let Some(running) = self.jobs.get_mut(&file.job) else {
+            return;
+        };
+        running.claimed = running.claimed.saturating_sub(1);
+        let counts = &mut running.counts;
+        counts.in_flight = counts.in_flight.saturating_sub(1);
+        match end.outcome.state {
+            FileState::Done => {
+                counts.done += 1;
+                counts.bytes_done += end.bytes;
+            }
+            FileState::Skipped => {
+                counts.skipped += 1;
+                counts.bytes_total = counts.bytes_total.saturating_sub(end.bytes);
+            }
+            FileState::Failed => counts.failed += 1,
+            FileState::Pending | FileState::InFlight => counts.pending += 1,
+        }
+        running.dirty = true;
+        running.outcomes.push(end.outcome, Instant::now());
+    }
+
+    /// A failed file of a job is being sent again.
+    pub(crate) fn file_retried(&mut self, file: JobFile) {
+        if let Some(running) = self.jobs.get_mut(&file.job) {
+            running.counts.failed = running.counts.failed.saturating_sub(1);
+            running.counts.in_flight += 1;
+            running.claimed += 1;
+            running.dirty = true;
+        }
+    }
+
+    /// Pauses (or resumes) a job; returns whether the engine knows it.
+    pub(crate) fn set_paused(&mut self, id: JobId, paused: bool, client: &OssClient) -> bool {
+        let Some(running) = self.jobs.get_mut(&id) else {
+            if paused || self.store.is_none() {
+                return false;
+            }
+            // Not loaded yet (a resume sent right after start): open it from the store.
+            let owner = self.owner;
+            self.with_store(Some(id), move |store| {
+                let Some(job) = store.job(id)? else {
+                    return Err(StoreError::NotFound {
+                        what: format!("job {}", id.0),
+                    });
+                };
+                if job.state == JobState::Finished {
+                    return Ok(None);
+                }
+                store.set_job_state(id, JobState::Active)?;
+                open_job(store, job, owner, true)
+            });
+            return true;
+        };
+        if running.job.state == JobState::Finished {
+            return true;
+        }
+        if paused {
+            running.paused = true;
+            running.stop_walk.store(true, Ordering::Relaxed);
+            running.dirty = true;
+            let lease = running.lease.take();
+            self.with_store(Some(id), move |store| {
+                store.set_job_state(id, JobState::Paused)?;
+                if let Some(lease) = lease {
+                    store.release_lease(lease)?;
+                }
+                Ok(None)
+            });
+        } else if running.paused || running.broken.is_some() {
+            let job = running.job.clone();
+            let owner = self.owner;
+            running.stop_walk.store(true, Ordering::Relaxed);
+            self.with_store(Some(id), move |store| {
+                store.set_job_state(id, JobState::Active)?;
+                let job = store.job(job.id)?.unwrap_or(job);
+                open_job(store, job, owner, true)
+            });
+            let _ = client;
+        }
+        true
+    }
+
+    /// The ids of every job that is running (for pause all) or paused (for resume all).
+    pub(crate) fn ids(&self, paused: bool) -> Vec<JobId> {
+        self.jobs
+            .iter()
+            .filter(|(_, r)| r.job.state != JobState::Finished && r.paused == paused)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Writes due outcome batches, renews leases, finishes settled jobs and publishes
+    /// changed snapshots; called on the engine's tick.
+    pub(crate) fn tick(&mut self, force: bool) {
+        let now = Instant::now();
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        for (id, running) in &mut self.jobs {
+            let id = *id;
+            let settled = running.settled() && running.job.state != JobState::Finished;
+            let due =
+                !running.outcomes.is_empty() && (force || running.outcomes.is_due(now) || settled);
+            if (due || (settled && running.broken.is_none() && !running.paused))
+                && !running.recording
+            {
+                running.recording = true;
+                let outcomes = running.outcomes.take();
+                let finish = settled && !running.paused && running.broken.is_none();
+                let lease = if finish { running.lease.clone() } else { None };
+                let store = store.clone();
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = (|| {
+                        let mut store = lock(&store);
+                        store.record_outcomes(&outcomes, now_unix_secs())?;
+                        if !finish {
+                            return Ok(None);
+                        }
+                        let counts = store.job_counts(id)?;
+                        if counts.all_settled() {
+                            store.set_job_state(id, JobState::Finished)?;
+                            if let Some(lease) = lease {
+                                store.release_lease(lease)?;
+                            }
+                        }
+                        Ok::<_, StoreError>(Some(counts))
+                    })();
+                    let message = match result {
+                        Ok(recount) => JobMessage::Recorded { job: id, recount },
+                        Err(error) => JobMessage::Failed {
+                            job: Some(id),
+                            message: format!("The job's progress could not be saved: {error}."),
+                        },
+                    };
+                    let _ = tx.send(message);
+                });
+            }
+            if let Some(lease) = running.lease.as_mut()
+                && now.duration_since(running.last_renewed) >= LEASE_RENEW_INTERVAL
+            {
+                running.last_renewed = now;
+                let mut renewed = lease.clone();
+                let store = store.clone();
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = lock(&store).renew_lease(&mut renewed, now_unix_secs()) {
+                        let _ = tx.send(JobMessage::Failed {
+                            job: Some(id),
+                            message: format!(
+                                "This process no longer drives job {}: {error}.",
+                                id.0
+                            ),
+                        });
+                    }
+                });
+            }
+            if running.dirty {
+                running.dirty = false;
+                self.board.push_event(EngineEvent::Job(running.snapshot()));
+            }
+        }
+    }
+
+    /// Writes what is waiting and lets go of every lease, at shutdown.
+    pub(crate) fn shutdown(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let mut store = lock(&store);
+        for running in self.jobs.values_mut() {
+            running.stop_walk.store(true, Ordering::Relaxed);
+            let outcomes = running.outcomes.take();
+            if let Err(error) = store.record_outcomes(&outcomes, now_unix_secs()) {
+                tracing::warn!(
+                    "the last outcomes of job {} were not saved: {error}",
+                    running.job.id.0
+                );
+            }
+            if let Some(lease) = running.lease.take()
+                && let Err(error) = store.release_lease(lease)
+            {
+                tracing::warn!("{error}");
+            }
+        }
+    }
+
+    /// The job's destination, for the files the engine starts.
+    pub(crate) fn bucket(&self, id: JobId) -> Option<&str> {
+        self.jobs.get(&id).map(|r| r.job.spec.bucket.as_str())
+    }
+}
