@@ -178,14 +178,15 @@ impl RunningServer {
     }
 
     /// Accepts a temporary key with its token from now on, until it expires on the
-    /// server's clock ([`RunningServer::now`]).
+    /// server's clock ([`RunningServer::clock`]).
     pub fn add_sts_token(&self, key: auth::TemporaryKey) {
         self.app.access_keys.add_temporary(key);
     }
 
-    /// The server's clock: the system's, plus what [`RunningServer::advance_clock`] added.
-    pub fn now(&self) -> std::time::SystemTime {
-        self.app.store.clock.now()
+    /// The server's clock: the system's, plus what [`RunningServer::advance_clock`] added
+    /// (shared, so a test can measure a client's token expiry on it too).
+    pub fn clock(&self) -> Arc<clock::Clock> {
+        self.app.store.clock.clone()
     }
 
     /// Stops accepting, lets requests in progress finish for a few seconds, then drops
