@@ -1053,6 +1053,40 @@ mod tests {
     }
 
     #[test]
+    fn a_process_command_takes_the_place_of_the_keys() {
+        let command = Profile {
+            process_command: Some("get-sts --role 'up loader'".into()),
+            ..profile("https://file.example.com")
+        };
+        let error = command.validate("work").expect_err("keys and a command");
+        assert!(error.to_string().contains("process_command"), "{error}");
+        let command = Profile {
+            access_key_id: None,
+            access_key_secret: None,
+            ..command
+        };
+        command.validate("work").expect("a command alone");
+        let unclosed = Profile {
+            process_command: Some("get-sts 'open".into()),
+            ..command.clone()
+        };
+        assert!(unclosed.validate("work").is_err());
+        let file = file_with("default", command);
+        let target = resolve(&file, &Overrides::default(), &EnvVars::default()).expect("resolves");
+        assert!(target.client.credentials.refreshes());
+        let shown = format!("{target:?}");
+        assert!(shown.contains("the command `get-sts`"), "{shown}");
+        // Keys in the environment still win.
+        let env = EnvVars {
+            access_key_id: Some("ENVID".into()),
+            access_key_secret: Some("envsecret".into()),
+            ..EnvVars::default()
+        };
+        let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
+        assert!(!target.client.credentials.refreshes());
+    }
+
+    #[test]
     fn flags_and_env_win_over_the_profile() {
         let file = file_with("default", profile("https://file.example.com"));
         // Profile alone.
