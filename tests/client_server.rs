@@ -80,7 +80,7 @@ impl Harness {
 
     fn client_with(&self, credentials: Credentials) -> OssClient {
         let mut config = self.config(SignatureVersion::V1);
-        config.credentials = credentials;
+        config.credentials = credentials.into();
         OssClient::new(config).expect("client")
     }
 
@@ -1181,7 +1181,7 @@ async fn wrong_secret_and_wrong_region_are_refused() {
     let mut v4_config = harness.config(SignatureVersion::V4 {
         region: REGION.into(),
     });
-    v4_config.credentials = Credentials::new(ACCESS_KEY_ID, "not-the-secret");
+    v4_config.credentials = Credentials::new(ACCESS_KEY_ID, "not-the-secret").into();
     let wrong_v4 = OssClient::new(v4_config).unwrap();
     assert_eq!(
         code(wrong_v4.head_object(BUCKET, "anything").await),

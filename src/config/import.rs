@@ -1,9 +1,10 @@
 //! Profiles taken from where people already keep credentials: the Alibaba Cloud CLI's
 //! `~/.aliyun/config.json` and ossutil's `~/.ossutilconfig`.
 //!
-//! Only what ossup can use without a network is taken: key pairs (`AK`) and key pairs
-//! with an STS token (`StsToken`). Modes that fetch credentials (an AssumeRole call, the
-//! ECS metadata service, an external command) are reported with what they would need.
+//! Only what ossup can use without a network is taken: key pairs (`AK`), key pairs with
+//! an STS token (`StsToken`) and external commands that print credentials (`External`,
+//! run by [`super::credential_process`]). Modes that fetch credentials over the network
+//! (an AssumeRole call, the ECS metadata service) are reported with what they would need.
 //! Parsing is pure; the caller reads the files and saves the result through
 //! [`ConfigFile::save`](super::ConfigFile::save).
 
@@ -46,6 +47,9 @@ struct AliyunProfile {
     sts_token: String,
     #[serde(default)]
     region_id: String,
+    /// The `External` mode's command line.
+    #[serde(default)]
+    process_command: String,
 }
 
 /// What a mode that fetches credentials would need, in the report's words.
@@ -53,7 +57,6 @@ fn unsupported_mode_need(mode: &str) -> String {
     let need = match mode {
         "RamRoleArn" | "ChainableRamRoleArn" => "an AssumeRole call to STS (network access)",
         "EcsRamRole" => "the ECS instance metadata service (network access)",
-        "External" => "running an external command",
         "CredentialsURI" => "a request to a credentials URI (network access)",
         "OIDC" => "an OIDC token exchanged with STS (network access)",
         "CloudSSO" | "OAuth" => "a sign-in through the network",
@@ -85,12 +88,24 @@ pub fn from_aliyun_json(text: &str) -> Result<Vec<Candidate>, String> {
 }
 
 fn aliyun_profile(p: &AliyunProfile, mode: &str) -> Result<Profile, String> {
+    let missing = |field: &str| format!("its {field} is empty");
     let with_token = match mode {
         "AK" => false,
         "StsToken" => true,
+        "External" => {
+            if p.process_command.trim().is_empty() {
+                return Err(missing("process_command"));
+            }
+            let (endpoint, region) = aliyun_endpoint(p)?;
+            return Ok(Profile {
+                endpoint,
+                region: Some(region),
+                process_command: Some(p.process_command.trim().to_owned()),
+                ..Profile::default()
+            });
+        }
         other => return Err(unsupported_mode_need(other)),
     };
-    let missing = |field: &str| format!("its {field} is empty");
     if p.access_key_id.trim().is_empty() {
         return Err(missing("access_key_id"));
     }
@@ -100,19 +115,28 @@ fn aliyun_profile(p: &AliyunProfile, mode: &str) -> Result<Profile, String> {
     if with_token && p.sts_token.is_empty() {
         return Err(missing("sts_token"));
     }
-    let region = p.region_id.trim();
-    if region.is_empty() {
-        return Err("it has no region_id, so its endpoint is unknown".to_owned());
-    }
-    validate_region(region)?;
+    let (endpoint, region) = aliyun_endpoint(p)?;
     Ok(Profile {
-        endpoint: format!("https://oss-{region}.aliyuncs.com"),
-        region: Some(region.to_owned()),
+        endpoint,
+        region: Some(region),
         access_key_id: Some(p.access_key_id.trim().to_owned()),
         access_key_secret: Some(p.access_key_secret.clone()),
         security_token: with_token.then(|| p.sts_token.clone()),
         ..Profile::default()
     })
+}
+
+/// The public OSS endpoint of the profile's region, and the region.
+fn aliyun_endpoint(p: &AliyunProfile) -> Result<(String, String), String> {
+    let region = p.region_id.trim();
+    if region.is_empty() {
+        return Err("it has no region_id, so its endpoint is unknown".to_owned());
+    }
+    validate_region(region)?;
+    Ok((
+        format!("https://oss-{region}.aliyuncs.com"),
+        region.to_owned(),
+    ))
 }
 
 /// The `[Credentials]` of an ossutil config file (INI); `Err` names the line that is not
@@ -241,7 +265,10 @@ mod tests {
              "sts_token": "tok", "region_id": "eu-central-1"},
             {"name": "role", "mode": "RamRoleArn", "access_key_id": "LTAIR", "access_key_secret": "r",
              "ram_role_arn": "acs:ram::1:role/x", "region_id": "cn-hangzhou"},
-            {"name": "noregion", "mode": "AK", "access_key_id": "LTAIN", "access_key_secret": "n"}
+            {"name": "noregion", "mode": "AK", "access_key_id": "LTAIN", "access_key_secret": "n"},
+            {"name": "sso", "mode": "External", "process_command": "acs-sso login --profile dev",
+             "region_id": "cn-shanghai"},
+            {"name": "nocommand", "mode": "External", "process_command": " ", "region_id": "cn-shanghai"}
         ],
         "meta_path": ""
     }"#;
@@ -249,7 +276,17 @@ mod tests {
     #[test]
     fn aliyun_ak_and_sts_profiles_are_taken_and_fetching_modes_are_explained() {
         let found = from_aliyun_json(ALIYUN).expect("parses");
-        assert_eq!(found.len(), 4);
+        assert_eq!(found.len(), 6);
+        let external = found[4].profile.as_ref().expect("External imports");
+        assert_eq!(
+            external.process_command.as_deref(),
+            Some("acs-sso login --profile dev")
+        );
+        assert_eq!(external.endpoint, "https://oss-cn-shanghai.aliyuncs.com");
+        assert_eq!(external.access_key_id, None);
+        assert!(external.validate("aliyun-sso").is_ok());
+        let why = found[5].profile.as_ref().expect_err("no command");
+        assert!(why.contains("process_command"), "{why}");
         let ak = found[0].profile.as_ref().expect("AK imports");
         assert_eq!(found[0].name, "aliyun-default");
         assert_eq!(ak.endpoint, "https://oss-cn-hangzhou.aliyuncs.com");

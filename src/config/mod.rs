@@ -26,6 +26,7 @@
 //! (temp file → fsync → rename). Values out of range are refused with a message that says
 //! what is allowed; nothing is clamped silently.
 
+pub mod credential_process;
 pub mod import;
 pub mod units;
 
@@ -33,6 +34,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -40,10 +42,12 @@ use thiserror::Error;
 use crate::durable;
 use crate::protocol::client::ClientConfig;
 use crate::protocol::credentials::Credentials;
+use crate::protocol::credentials_provider::CredentialsProvider;
 use crate::protocol::object_key::validate_bucket_name;
 use crate::protocol::signing::SignatureVersion;
 use crate::server;
 
+use credential_process::ProcessCredentials;
 use units::{UnitError, parse_bytes};
 
 /// Name of the file inside the config dir.
@@ -171,6 +175,11 @@ pub struct Profile {
     /// STS token that goes with a temporary key pair (`STS.…`); it expires with the pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
+    /// A command printing credentials as JSON (the Alibaba Cloud CLI's `External` mode),
+    /// run again before they expire; takes the place of the key fields. See
+    /// [`credential_process`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_command: Option<String>,
     /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     #[serde(default)]
     pub path_style: bool,
@@ -191,6 +200,7 @@ impl fmt::Debug for Profile {
                 "security_token",
                 &self.security_token.as_ref().map(|_| "******"),
             )
+            .field("process_command", &self.process_command)
             .field("path_style", &self.path_style)
             .finish()
     }
@@ -227,6 +237,19 @@ impl Profile {
                 field("access_key_secret"),
                 "the secret is empty; leave it out to take it from OSS_ACCESS_KEY_SECRET",
             ));
+        }
+        if let Some(command) = &self.process_command {
+            credential_process::command_words(command)
+                .map_err(|message| invalid(field("process_command"), message))?;
+            if self.access_key_id.is_some()
+                || self.access_key_secret.is_some()
+                || self.security_token.is_some()
+            {
+                return Err(invalid(
+                    field("process_command"),
+                    "the command supplies the keys, so leave out access_key_id, access_key_secret and security_token",
+                ));
+            }
         }
         Ok(())
     }
@@ -625,8 +648,10 @@ pub fn resolve(
     validate_endpoint(&endpoint).map_err(|m| invalid("endpoint", m))?;
     let endpoint = endpoint.trim_end_matches('/').to_owned();
 
-    let credentials = if env.access_key_id.is_some() {
-        env_credentials(env)?
+    let credentials: CredentialsProvider = if env.access_key_id.is_some() {
+        env_credentials(env)?.into()
+    } else if let Some(command) = profile.and_then(|p| p.process_command.clone()) {
+        CredentialsProvider::refreshing(Arc::new(ProcessCredentials::new(command)))
     } else {
         match profile.and_then(|p| p.access_key_id.clone()) {
             Some(id) => {
@@ -641,6 +666,7 @@ pub fn resolve(
                     Some(token) => credentials.with_security_token(token),
                     None => with_token(credentials, env),
                 }
+                .into()
             }
             None => return Err(ConfigError::MissingCredentials { endpoint }),
         }
@@ -808,6 +834,7 @@ mod tests {
             access_key_id: Some("FILEID".into()),
             access_key_secret: Some("filesecret".into()),
             security_token: None,
+            process_command: None,
             path_style: false,
         }
     }
@@ -1012,7 +1039,12 @@ mod tests {
         assert_eq!(target.origin, TargetOrigin::LocalDefault);
         assert_eq!(target.client.endpoint, LOCAL_ENDPOINT);
         assert_eq!(
-            target.client.credentials.access_key_id(),
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_id(),
             server::DEFAULT_ACCESS_KEY_ID
         );
         assert_eq!(target.client.signature, SignatureVersion::V1);
@@ -1024,13 +1056,55 @@ mod tests {
     }
 
     #[test]
+    fn a_process_command_takes_the_place_of_the_keys() {
+        let command = Profile {
+            process_command: Some("get-sts --role 'up loader'".into()),
+            ..profile("https://file.example.com")
+        };
+        let error = command.validate("work").expect_err("keys and a command");
+        assert!(error.to_string().contains("process_command"), "{error}");
+        let command = Profile {
+            access_key_id: None,
+            access_key_secret: None,
+            ..command
+        };
+        command.validate("work").expect("a command alone");
+        let unclosed = Profile {
+            process_command: Some("get-sts 'open".into()),
+            ..command.clone()
+        };
+        assert!(unclosed.validate("work").is_err());
+        let file = file_with("default", command);
+        let target = resolve(&file, &Overrides::default(), &EnvVars::default()).expect("resolves");
+        assert!(target.client.credentials.refreshes());
+        let shown = format!("{target:?}");
+        assert!(shown.contains("the command `get-sts`"), "{shown}");
+        // Keys in the environment still win.
+        let env = EnvVars {
+            access_key_id: Some("ENVID".into()),
+            access_key_secret: Some("envsecret".into()),
+            ..EnvVars::default()
+        };
+        let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
+        assert!(!target.client.credentials.refreshes());
+    }
+
+    #[test]
     fn flags_and_env_win_over_the_profile() {
         let file = file_with("default", profile("https://file.example.com"));
         // Profile alone.
         let target = resolve(&file, &Overrides::default(), &EnvVars::default()).expect("resolves");
         assert_eq!(target.origin, TargetOrigin::Profile("default".into()));
         assert_eq!(target.client.endpoint, "https://file.example.com");
-        assert_eq!(target.client.credentials.access_key_id(), "FILEID");
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_id(),
+            "FILEID"
+        );
         assert_eq!(target.client.signature, SignatureVersion::V1);
         assert_eq!(target.default_bucket.as_deref(), Some("photos"));
 
@@ -1044,9 +1118,33 @@ mod tests {
         };
         let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
         assert_eq!(target.client.endpoint, "https://env.example.com");
-        assert_eq!(target.client.credentials.access_key_id(), "ENVID");
-        assert_eq!(target.client.credentials.access_key_secret(), "envsecret");
-        assert_eq!(target.client.credentials.security_token(), Some("token"));
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_id(),
+            "ENVID"
+        );
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_secret(),
+            "envsecret"
+        );
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .security_token(),
+            Some("token")
+        );
         assert_eq!(
             target.client.signature,
             SignatureVersion::V4 {
@@ -1083,8 +1181,24 @@ mod tests {
             ..EnvVars::default()
         };
         let target = resolve(&file, &Overrides::default(), &env).expect("resolves");
-        assert_eq!(target.client.credentials.access_key_id(), "FILEID");
-        assert_eq!(target.client.credentials.access_key_secret(), "fromenv");
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_id(),
+            "FILEID"
+        );
+        assert_eq!(
+            target
+                .client
+                .credentials
+                .fixed_credentials()
+                .unwrap()
+                .access_key_secret(),
+            "fromenv"
+        );
 
         let env_endpoint_only = EnvVars {
             endpoint: Some("https://h".into()),

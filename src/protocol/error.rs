@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use super::credentials_provider::CredentialsError;
 use super::object_key::NameError;
 
 /// The OSS error codes this crate builds or branches on, named once so a typo does not
@@ -191,6 +192,9 @@ pub enum OssError {
     InvalidName(#[from] NameError),
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The credentials source (an external command) gave nothing to sign with.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
 }
 
 impl OssError {
@@ -247,7 +251,8 @@ impl OssError {
             OssError::LocalIo { .. }
             | OssError::AnswerTooLong { .. }
             | OssError::InvalidName(_)
-            | OssError::Config(_) => false,
+            | OssError::Config(_)
+            | OssError::Credentials(_) => false,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod crc64;
 pub mod credentials;
+pub mod credentials_provider;
 pub mod error;
 pub mod lifecycle;
 pub mod limits;
@@ -17,5 +18,6 @@ pub mod xml;
 
 pub use client::OssClient;
 pub use credentials::Credentials;
+pub use credentials_provider::{CredentialsError, CredentialsProvider};
 pub use error::{OssError, ServiceError};
 pub use object_ref::ObjectRef;

@@ -15,9 +15,11 @@
 //!   `x-oss-expires`, `x-oss-signature`, optional `x-oss-additional-headers`).
 //!
 //! STS: an `x-oss-security-token` header (or `security-token` / `x-oss-security-token`
-//! query parameter) is covered by the signature like any other signed input, but the token
-//! itself is not validated: the local server has no token service, so any token signed
-//! with a known key pair is accepted.
+//! query parameter) is covered by the signature like any other signed input. A temporary
+//! key the server was given ([`TemporaryKey`]) is accepted only with its own token and
+//! until it expires ([`check_security_token`]: `InvalidAccessKeyId` for a missing or wrong
+//! token, `SecurityTokenExpired` after expiry, as OSS answers). With a permanent key pair
+//! a token is signed but not looked at, as there is no token service behind it.
 
 // Refusals carry OSS's full error body (details, EC) and happen at most once per request,
 // so returning `ServiceError` by value is the clearer trade.
@@ -25,15 +27,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::protocol::ServiceError;
 use crate::protocol::error::code;
 use crate::protocol::signing::{
-    self, HEADER_AUTHORIZATION, HEADER_DATE, HEADER_OSS_DATE, RequestTarget,
-    V1_QUERY_ACCESS_KEY_ID, V1_QUERY_EXPIRES, V1_QUERY_SIGNATURE, V4_ALGORITHM, V4_PRODUCT,
-    V4_QUERY_ADDITIONAL_HEADERS, V4_QUERY_CREDENTIAL, V4_QUERY_DATE, V4_QUERY_EXPIRES,
-    V4_QUERY_SIGNATURE, V4_QUERY_SIGNATURE_VERSION, V4_REQUEST_TERMINATOR, header_value,
+    self, HEADER_AUTHORIZATION, HEADER_DATE, HEADER_OSS_DATE, HEADER_SECURITY_TOKEN, RequestTarget,
+    V1_QUERY_ACCESS_KEY_ID, V1_QUERY_EXPIRES, V1_QUERY_SECURITY_TOKEN, V1_QUERY_SIGNATURE,
+    V4_ALGORITHM, V4_PRODUCT, V4_QUERY_ADDITIONAL_HEADERS, V4_QUERY_CREDENTIAL, V4_QUERY_DATE,
+    V4_QUERY_EXPIRES, V4_QUERY_SECURITY_TOKEN, V4_QUERY_SIGNATURE, V4_QUERY_SIGNATURE_VERSION,
+    V4_REQUEST_TERMINATOR, header_value,
 };
 
 /// How far the request clock may be from ours, as OSS allows.
@@ -45,10 +49,33 @@ pub const EC_SIGNATURE_DOES_NOT_MATCH: &str = "0002-00000040";
 
 const V1_PREFIX: &str = "OSS ";
 
-/// The accepted key pairs: AccessKeyId → AccessKeySecret. `Debug` shows only the ids.
+/// The accepted key pairs: AccessKeyId → AccessKeySecret, and the temporary (STS) keys,
+/// which may be added while the server runs (clones share them). `Debug` shows only the
+/// ids.
 #[derive(Clone, Default)]
 pub struct KeyStore {
     secrets: HashMap<String, String>,
+    temporary: Arc<RwLock<HashMap<String, TemporaryKey>>>,
+}
+
+/// A temporary key pair as STS issues it: good only with its token, until it expires.
+/// `Debug` shows the id and expiry only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TemporaryKey {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub security_token: String,
+    /// On the server's clock; `None` for a token that never expires.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl fmt::Debug for TemporaryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TemporaryKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyStore {
@@ -56,11 +83,27 @@ impl KeyStore {
     pub fn new(pairs: &[(String, String)]) -> Self {
         Self {
             secrets: pairs.iter().cloned().collect(),
+            temporary: Arc::default(),
         }
     }
 
-    fn secret(&self, access_key_id: &str) -> Option<&str> {
-        self.secrets.get(access_key_id).map(String::as_str)
+    /// Accepts `key` from now on (replacing a temporary key with the same id).
+    pub fn add_temporary(&self, key: TemporaryKey) {
+        if let Ok(mut temporary) = self.temporary.write() {
+            temporary.insert(key.access_key_id.clone(), key);
+        }
+    }
+
+    fn secret(&self, access_key_id: &str) -> Option<String> {
+        if let Some(secret) = self.secrets.get(access_key_id) {
+            return Some(secret.clone());
+        }
+        self.temporary_key(access_key_id)
+            .map(|key| key.access_key_secret)
+    }
+
+    fn temporary_key(&self, access_key_id: &str) -> Option<TemporaryKey> {
+        self.temporary.read().ok()?.get(access_key_id).cloned()
     }
 }
 
@@ -68,11 +111,57 @@ impl fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut ids: Vec<&str> = self.secrets.keys().map(String::as_str).collect();
         ids.sort_unstable();
+        let mut temporary: Vec<String> = self
+            .temporary
+            .read()
+            .map(|keys| keys.keys().cloned().collect())
+            .unwrap_or_default();
+        temporary.sort_unstable();
         f.debug_struct("KeyStore")
             .field("access_key_ids", &ids)
+            .field("temporary_key_ids", &temporary)
             .field("secrets", &"******")
             .finish()
     }
+}
+
+/// For a request signed with a temporary key: checks that it carries the key's token and
+/// that the token has not expired at `now` (the server's clock). Requests signed with a
+/// permanent key pass.
+pub fn check_security_token(
+    req: &IncomingRequest<'_>,
+    caller: &Authenticated,
+    keys: &KeyStore,
+    now: SystemTime,
+) -> Result<(), ServiceError> {
+    let Some(key) = keys.temporary_key(&caller.access_key_id) else {
+        return Ok(());
+    };
+    let sent = header_value(req.headers, HEADER_SECURITY_TOKEN)
+        .or_else(|| param(req.query, V1_QUERY_SECURITY_TOKEN))
+        .or_else(|| param(req.query, V4_QUERY_SECURITY_TOKEN))
+        .map(str::trim);
+    if !sent.is_some_and(|token| constant_time_eq(token, &key.security_token)) {
+        return Err(ServiceError::new(
+            403,
+            code::INVALID_ACCESS_KEY_ID,
+            "The security token you provided is invalid.",
+        )
+        .with_detail("OSSAccessKeyId", &caller.access_key_id));
+    }
+    if let Some(expires_at) = key.expires_at
+        && now >= expires_at
+    {
+        return Err(ServiceError::new(
+            403,
+            code::SECURITY_TOKEN_EXPIRED,
+            "The security token you provided has expired.",
+        )
+        .with_detail("OSSAccessKeyId", &caller.access_key_id)
+        .with_detail("ServerTime", signing::http_date(now))
+        .with_detail("Expiration", signing::http_date(expires_at)));
+    }
+    Ok(())
 }
 
 /// What the server saw of a request, as far as its signature is concerned.
@@ -177,7 +266,7 @@ fn v1_header(
     for date_line in candidates {
         let string_to_sign =
             signing::v1_string_to_sign(req.method, req.headers, date_line, &resource);
-        if constant_time_eq(&signing::v1_signature(secret, &string_to_sign), provided) {
+        if constant_time_eq(&signing::v1_signature(&secret, &string_to_sign), provided) {
             return Ok(authenticated(access_key_id));
         }
         first_string_to_sign.get_or_insert(string_to_sign);
@@ -214,7 +303,7 @@ fn v1_presigned(
     );
     let resource = signing::v1_canonical_resource(req.bucket, req.key, &query);
     let string_to_sign = signing::v1_string_to_sign(req.method, req.headers, expires, &resource);
-    if constant_time_eq(&signing::v1_signature(secret, &string_to_sign), provided) {
+    if constant_time_eq(&signing::v1_signature(&secret, &string_to_sign), provided) {
         Ok(authenticated(access_key_id))
     } else {
         Err(v1_mismatch(access_key_id, provided, &string_to_sign))
@@ -461,7 +550,7 @@ fn v4_verify(
         signing::v4_canonical_request(&target, req.headers, &additional_headers);
     let scope = signing::v4_scope(credential.date, credential.region);
     let string_to_sign = signing::v4_string_to_sign(timestamp, &scope, &canonical_request);
-    let signing_key = signing::v4_signing_key(secret, credential.date, credential.region);
+    let signing_key = signing::v4_signing_key(&secret, credential.date, credential.region);
     let expected = signing::v4_signature(&signing_key, &string_to_sign);
     if constant_time_eq(&expected, &provided.to_ascii_lowercase()) {
         Ok(authenticated(credential.access_key_id))
@@ -518,7 +607,7 @@ fn authenticated(access_key_id: &str) -> Authenticated {
     }
 }
 
-fn lookup<'k>(keys: &'k KeyStore, access_key_id: &str) -> Result<&'k str, ServiceError> {
+fn lookup(keys: &KeyStore, access_key_id: &str) -> Result<String, ServiceError> {
     keys.secret(access_key_id).ok_or_else(|| {
         ServiceError::new(
             403,

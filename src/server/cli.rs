@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use super::auth::TemporaryKey;
 use super::connection::ConnectionLimits;
 use super::faults::{FailStatus, FaultConfig, FaultScope};
 use super::permissions::Permissions;
@@ -30,6 +31,11 @@ pub struct ServeArgs {
     /// or a comma list of RAM actions such as `oss:PutObject,oss:ListParts`.
     #[arg(long = "access-key", value_name = "ID:SECRET[:PERMISSIONS]", value_parser = parse_key_arg)]
     pub access_keys: Vec<KeyArg>,
+    /// A temporary (STS) key, accepted only with its token, as
+    /// ID:SECRET:TOKEN[:EXPIRES] (repeatable). EXPIRES is a Unix time in seconds, or a
+    /// lifetime from start-up such as `900s`; without it the token does not expire.
+    #[arg(long = "sts-token", value_name = "ID:SECRET:TOKEN[:EXPIRES]", value_parser = parse_sts_token_arg)]
+    pub sts_tokens: Vec<StsTokenArg>,
     /// Region V4 signatures must be scoped to.
     #[arg(long, default_value = DEFAULT_REGION)]
     pub region: String,
@@ -85,6 +91,83 @@ impl std::fmt::Debug for KeyArg {
     }
 }
 
+/// One `--sts-token`. `Debug` shows the id and expiry only.
+#[derive(Clone)]
+pub struct StsTokenArg {
+    pub id: String,
+    pub secret: String,
+    pub token: String,
+    pub expires: Option<StsExpiry>,
+}
+
+/// When an `--sts-token` stops working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StsExpiry {
+    At(SystemTime),
+    /// So long after the server starts.
+    After(Duration),
+}
+
+impl std::fmt::Debug for StsTokenArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StsTokenArg")
+            .field("id", &self.id)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StsTokenArg {
+    /// The key as the server holds it, with a lifetime counted from `now`.
+    fn into_key(self, now: SystemTime) -> TemporaryKey {
+        TemporaryKey {
+            access_key_id: self.id,
+            access_key_secret: self.secret,
+            security_token: self.token,
+            expires_at: self.expires.map(|expires| match expires {
+                StsExpiry::At(at) => at,
+                StsExpiry::After(lifetime) => now + lifetime,
+            }),
+        }
+    }
+}
+
+/// `ID:SECRET:TOKEN[:EXPIRES]`; the last field is the expiry when it reads as one
+/// (digits, or digits and `s`), so a token may itself hold `:`.
+fn parse_sts_token_arg(value: &str) -> Result<StsTokenArg, String> {
+    const EXPECTED: &str = "expected ID:SECRET:TOKEN[:EXPIRES] with ID, SECRET and TOKEN non-empty, EXPIRES a Unix time in seconds or a lifetime like 900s";
+    let mut fields = value.splitn(3, ':');
+    let (Some(id), Some(secret), Some(rest)) = (fields.next(), fields.next(), fields.next()) else {
+        return Err(EXPECTED.to_owned());
+    };
+    let expiry = |text: &str| -> Option<StsExpiry> {
+        match text.strip_suffix('s') {
+            Some(secs) => secs
+                .parse()
+                .ok()
+                .map(Duration::from_secs)
+                .map(StsExpiry::After),
+            None => text
+                .parse()
+                .ok()
+                .map(|secs| StsExpiry::At(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))),
+        }
+    };
+    let (token, expires) = match rest.rsplit_once(':') {
+        Some((token, last)) if expiry(last).is_some() => (token, expiry(last)),
+        _ => (rest, None),
+    };
+    if id.is_empty() || secret.is_empty() || token.is_empty() {
+        return Err(EXPECTED.to_owned());
+    }
+    Ok(StsTokenArg {
+        id: id.to_owned(),
+        secret: secret.to_owned(),
+        token: token.to_owned(),
+        expires,
+    })
+}
+
 /// The ids of key pairs, for `Debug` output that must not show secrets.
 pub fn key_ids(pairs: &[(String, String)]) -> Vec<&str> {
     pairs.iter().map(|(id, _)| id.as_str()).collect()
@@ -97,6 +180,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("listen", &self.listen)
             .field("buckets", &self.buckets)
             .field("access_keys", &self.access_keys)
+            .field("sts_tokens", &self.sts_tokens)
             .field("region", &self.region)
             .field("fault_fail_rate", &self.fault_fail_rate)
             .field("fault_fail_status", &self.fault_fail_status)
@@ -182,6 +266,12 @@ impl ServeArgs {
                 .map(|key| (key.id, key.permissions))
                 .collect();
         }
+        let started = SystemTime::now();
+        config.sts_tokens = self
+            .sts_tokens
+            .into_iter()
+            .map(|token| token.into_key(started))
+            .collect();
         if self.max_connections == 0 {
             return Err(ServerError::Config(
                 "--max-connections must be at least 1".into(),
@@ -236,6 +326,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
             if let Some((_, permissions)) = config.permissions.iter().find(|(key, _)| key == id) {
                 writeln!(out, "access key {id} may: {permissions:?}")?;
             }
+        }
+        for key in &config.sts_tokens {
+            let expiry = key
+                .expires_at
+                .map(|at| format!("expires {}", httpdate::fmt_http_date(at)))
+                .unwrap_or_else(|| "does not expire".to_owned());
+            writeln!(
+                out,
+                "temporary access key id: {} (secret and token as given; {expiry})",
+                key.access_key_id
+            )?;
         }
         out.flush()
     })();
@@ -307,6 +408,46 @@ mod tests {
         assert!(Wrapper::try_parse_from(["serve", "--access-key", "ID:s:oss:Nothing"]).is_err());
         assert!(Wrapper::try_parse_from(["serve", "--access-key", "ID::upload-only"]).is_err());
         assert!(Wrapper::try_parse_from(["serve", "--fault-fail-rate", "1.5"]).is_err());
+    }
+
+    #[test]
+    fn sts_tokens_carry_an_expiry_and_debug_hides_them() {
+        let parsed = Wrapper::try_parse_from([
+            "serve",
+            "--sts-token",
+            "STS.A:SecretValue:TokenValue:1788436800",
+            "--sts-token",
+            "STS.B:SecretValue:Token:With:Colons:900s",
+            "--sts-token",
+            "STS.C:SecretValue:TokenValue",
+        ])
+        .expect("valid flags");
+        let shown = format!("{parsed:?}");
+        assert!(
+            shown.contains("STS.A")
+                && !shown.contains("SecretValue")
+                && !shown.contains("TokenValue")
+                && !shown.contains("Colons"),
+            "{shown}"
+        );
+        let before = SystemTime::now();
+        let config = parsed.args.into_config().expect("config");
+        let keys = &config.sts_tokens;
+        assert_eq!(
+            keys[0].expires_at,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_788_436_800))
+        );
+        assert_eq!(keys[1].security_token, "Token:With:Colons");
+        assert!(keys[1].expires_at.unwrap() >= before + Duration::from_secs(900));
+        assert_eq!(keys[2].expires_at, None);
+        assert_eq!(keys[2].security_token, "TokenValue");
+        assert!(!format!("{config:?}").contains("SecretValue"));
+        for bad in ["STS.A:secret", "STS.A::token", ":s:t", "STS.A:s::900s"] {
+            assert!(
+                Wrapper::try_parse_from(["serve", "--sts-token", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,11 @@ impl Clock {
         now_ms().saturating_add(self.advanced_ms.load(Ordering::SeqCst))
     }
 
+    /// [`Clock::now_ms`] as a time.
+    pub fn now(&self) -> SystemTime {
+        system_time(self.now_ms())
+    }
+
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);

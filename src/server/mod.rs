@@ -99,6 +99,9 @@ pub struct ServerConfig {
     pub faults: FaultConfig,
     /// Timeouts and the connection cap.
     pub limits: ConnectionLimits,
+    /// Temporary (STS) keys accepted with their token until they expire; more can be
+    /// added while running ([`RunningServer::add_sts_token`]).
+    pub sts_tokens: Vec<auth::TemporaryKey>,
 }
 
 impl ServerConfig {
@@ -117,6 +120,7 @@ impl ServerConfig {
             region: DEFAULT_REGION.to_owned(),
             faults: FaultConfig::default(),
             limits: ConnectionLimits::default(),
+            sts_tokens: Vec::new(),
         }
     }
 }
@@ -132,6 +136,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("region", &self.region)
             .field("faults", &self.faults)
             .field("limits", &self.limits)
+            .field("sts_tokens", &self.sts_tokens)
             .finish()
     }
 }
@@ -141,8 +146,9 @@ impl std::fmt::Debug for ServerConfig {
 pub struct RunningServer {
     addr: SocketAddr,
     faults: FaultHandle,
-    /// For moving the clock and applying lifecycle rules on demand in tests.
-    store: Arc<Store>,
+    /// What the handlers share: the store (for moving the clock and applying lifecycle
+    /// rules on demand in tests) and the keys (temporary ones can be added while running).
+    app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// Applies lifecycle rules at start and every [`LIFECYCLE_SWEEP_INTERVAL`].
@@ -167,8 +173,20 @@ impl RunningServer {
     /// Moves the server's clock forward by `by` and applies the lifecycle rules at the
     /// new time, as the periodic sweep would; returns how many uploads were aborted.
     pub async fn advance_clock(&self, by: Duration) -> usize {
-        self.store.clock.advance(by);
-        self.store.apply_lifecycle().await
+        self.app.store.clock.advance(by);
+        self.app.store.apply_lifecycle().await
+    }
+
+    /// Accepts a temporary key with its token from now on, until it expires on the
+    /// server's clock ([`RunningServer::clock`]).
+    pub fn add_sts_token(&self, key: auth::TemporaryKey) {
+        self.app.access_keys.add_temporary(key);
+    }
+
+    /// The server's clock: the system's, plus what [`RunningServer::advance_clock`] added
+    /// (shared, so a test can measure a client's token expiry on it too).
+    pub fn clock(&self) -> Arc<clock::Clock> {
+        self.app.store.clock.clone()
     }
 
     /// Stops accepting, lets requests in progress finish for a few seconds, then drops
@@ -244,15 +262,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
     let faults = FaultHandle::new(config.faults.clone());
     let store = Arc::new(store);
-    let sweeper = tokio::spawn(sweep_lifecycle(store.clone()));
+    let access_keys = auth::KeyStore::new(&config.access_keys);
+    for key in &config.sts_tokens {
+        access_keys.add_temporary(key.clone());
+    }
     let app = Arc::new(App {
-        store: store.clone(),
+        store,
         faults: faults.clone(),
-        access_keys: auth::KeyStore::new(&config.access_keys),
+        access_keys,
         permissions: permissions::PermissionTable::new(&config.permissions),
         region: config.region.clone(),
     });
+    let sweeper = tokio::spawn(sweep_lifecycle(app.store.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
+    let running_app = app.clone();
     let server = connection::serve(
         listener,
         config.limits.clone(),
@@ -264,7 +287,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     Ok(RunningServer {
         addr,
         faults,
-        store,
+        app: running_app,
         stop: Some(stop),
         task: Some(task),
         sweeper,

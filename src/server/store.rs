@@ -200,7 +200,7 @@ pub struct Store {
     /// Test hook: the operation reaching this point stops there (see [`Store::stop_at`]).
     crash_point: std::sync::Mutex<Option<CrashPoint>>,
     /// Time for upload initiation and lifecycle rules; tests move it forward.
-    pub clock: Clock,
+    pub clock: Arc<Clock>,
 }
 
 /// Runs blocking file work off the async threads.
@@ -399,7 +399,7 @@ impl Store {
             index: Mutex::new(index),
             last_upload_stamp: AtomicU64::new(last_stamp),
             crash_point: std::sync::Mutex::new(None),
-            clock: Clock::default(),
+            clock: Arc::default(),
         };
         for bucket in buckets {
             store.create_bucket_dirs(bucket)?;

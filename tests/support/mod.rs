@@ -12,4 +12,5 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod server;
+pub mod sts;
 pub mod ui;

@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use self::addressing::Endpoint;
 use self::request::{Answer, AnswerBody, Call, Payload, target_name};
 use self::response::{crc64_header, header};
-use super::credentials::Credentials;
+use super::credentials_provider::CredentialsProvider;
 use super::error::OssError;
 use super::lifecycle::{LifecycleConfiguration, NO_SUCH_LIFECYCLE};
 use super::object_key::{validate_bucket_name, validate_object_key};
@@ -47,7 +47,8 @@ pub use self::request::{ANSWER_LIMIT_BYTES, DISCARD_LIMIT_BYTES};
 pub struct ClientConfig {
     /// `https://oss-cn-hangzhou.aliyuncs.com`, or `http://127.0.0.1:PORT` for `ossup serve`.
     pub endpoint: String,
-    pub credentials: Credentials,
+    /// Asked before every request is signed; fixed keys or a refreshing source.
+    pub credentials: CredentialsProvider,
     pub signature: SignatureVersion,
     /// Path-style addressing (`endpoint/bucket/key`); forced for IP addresses and localhost.
     pub path_style: bool,
@@ -60,10 +61,10 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    pub fn new(endpoint: impl Into<String>, credentials: Credentials) -> Self {
+    pub fn new(endpoint: impl Into<String>, credentials: impl Into<CredentialsProvider>) -> Self {
         Self {
             endpoint: endpoint.into(),
-            credentials,
+            credentials: credentials.into(),
             signature: SignatureVersion::V1,
             path_style: false,
             connect_timeout: Duration::from_secs(10),
@@ -795,6 +796,7 @@ fn upload_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::Credentials;
 
     #[test]
     fn clock_offset_from_either_date_format() {

@@ -9,13 +9,16 @@ use bytes::{Bytes, BytesMut};
 use reqwest::Method;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 
-use super::super::error::{OssError, TransportKind};
+use super::super::credentials::Credentials;
+use super::super::error::{OssError, TransportKind, code};
 use super::super::signing::{self, RequestTarget};
 use super::body::{self, Activity, SentTracker};
 use super::response::{self, error_chain, transport_kind};
 use super::{Body, OssClient, ProgressFn};
 
-/// What to send with a request.
+/// What to send with a request. Cloned only to send a request again with fresh
+/// credentials: bodies are shared bytes or a file range, never a copy of a part.
+#[derive(Clone)]
 pub enum Payload {
     Empty,
     /// A small body built in memory (XML).
@@ -48,6 +51,7 @@ pub enum AnswerBody {
 }
 
 /// A request before signing.
+#[derive(Clone)]
 pub struct Call<'a> {
     pub operation: &'static str,
     pub method: Method,
@@ -156,8 +160,33 @@ impl OssClient {
         shifted.unwrap_or(now)
     }
 
-    /// Signs and sends `call`, returning the answer when it is 2xx.
+    /// Signs `call` with the provider's current credentials and sends it, returning the
+    /// answer when it is 2xx. When credentials that expire are refused as expired or
+    /// unknown, they are refreshed and the call is sent once more.
     pub(super) async fn execute(&self, call: Call<'_>) -> Result<Answer, OssError> {
+        let provider = &self.config.credentials;
+        let credentials = provider.current().await?;
+        if !provider.refreshes() {
+            return self.send_signed(call, &credentials).await;
+        }
+        let again = call.clone();
+        match self.send_signed(call, &credentials).await {
+            Err(error) if refused_credentials(&error) => {
+                match provider.refresh_rejected(&credentials).await? {
+                    Some(fresh) => self.send_signed(again, &fresh).await,
+                    None => Err(error),
+                }
+            }
+            answered => answered,
+        }
+    }
+
+    /// Signs `call` with `credentials` and sends it once.
+    async fn send_signed(
+        &self,
+        call: Call<'_>,
+        credentials: &Credentials,
+    ) -> Result<Answer, OssError> {
         let Call {
             operation,
             method,
@@ -171,7 +200,7 @@ impl OssClient {
         let target = target_name(bucket, key);
         let url = self.endpoint.url(bucket, key, &query);
         signing::sign_headers(
-            &self.config.credentials,
+            credentials,
             &self.config.signature,
             &RequestTarget {
                 method: method.as_str(),
@@ -302,6 +331,12 @@ impl OssClient {
             sent_crc64,
         })
     }
+}
+
+/// Answers that mean the credentials themselves were refused (an STS token that expired
+/// or that the server no longer knows), which fresh credentials may cure.
+fn refused_credentials(error: &OssError) -> bool {
+    error.is_code(code::SECURITY_TOKEN_EXPIRED) || error.is_code(code::INVALID_ACCESS_KEY_ID)
 }
 
 /// How far a body may go, and whether it is kept.

@@ -241,6 +241,12 @@ impl ProfileForm {
             access_key_id,
             access_key_secret,
             security_token,
+            // The form has no field for an external command: a profile that has one keeps
+            // it unless keys are entered in its place.
+            process_command: match self.credentials {
+                CredentialSource::Environment => previous.and_then(|p| p.process_command.clone()),
+                CredentialSource::Entered => None,
+            },
             path_style: self.path_style,
         };
         profile
@@ -529,6 +535,7 @@ mod tests {
                 access_key_id: Some("LTAIexample".into()),
                 access_key_secret: Some("s3cret-value".into()),
                 security_token: None,
+                process_command: None,
                 path_style: false,
             },
         );
