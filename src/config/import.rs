@@ -10,6 +10,7 @@
 use serde::Deserialize;
 
 use super::{ConfigFile, Profile, validate_endpoint, validate_profile_name, validate_region};
+use crate::protocol::region::{EndpointKind, endpoint_for_region};
 
 /// Prefix of the profiles made from the Alibaba Cloud CLI's profiles.
 pub const ALIYUN_PREFIX: &str = "aliyun-";
@@ -106,7 +107,7 @@ fn aliyun_profile(p: &AliyunProfile, mode: &str) -> Result<Profile, String> {
     }
     validate_region(region)?;
     Ok(Profile {
-        endpoint: format!("https://oss-{region}.aliyuncs.com"),
+        endpoint: endpoint_for_region(region, EndpointKind::Public),
         region: Some(region.to_owned()),
         access_key_id: Some(p.access_key_id.trim().to_owned()),
         access_key_secret: Some(p.access_key_secret.clone()),

@@ -242,6 +242,7 @@ impl ProfileForm {
             access_key_secret,
             security_token,
             path_style: self.path_style,
+            ..Profile::default()
         };
         profile
             .validate(self.name.trim())
@@ -530,6 +531,7 @@ mod tests {
                 access_key_secret: Some("s3cret-value".into()),
                 security_token: None,
                 path_style: false,
+                ..Profile::default()
             },
         );
         let mut form = SettingsForm::from_config(&config);
