@@ -12,6 +12,7 @@ use ossup::engine::{
 };
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
+use ossup::protocol::signing::SignatureVersion;
 use ossup::protocol::xml::ListMultipartUploadsResult;
 use tempfile::TempDir;
 
@@ -33,6 +34,19 @@ impl EngineFixture {
     pub async fn start() -> Self {
         let server = TestServer::start().await;
         let client = server.client();
+        Self {
+            server,
+            client,
+            files: tempfile::tempdir().expect("files temp dir"),
+            sessions: tempfile::tempdir().expect("sessions temp dir"),
+        }
+    }
+
+    /// The same over HTTPS and virtual-hosted addressing (see [`TestServer::start_tls`]),
+    /// signing with `signature`.
+    pub async fn start_tls(signature: SignatureVersion) -> Self {
+        let server = TestServer::start_tls().await;
+        let client = server.tls_client(signature);
         Self {
             server,
             client,
