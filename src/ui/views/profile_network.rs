@@ -124,7 +124,7 @@ pub fn region_picker_ui(
     endpoint: &mut String,
     form: &mut NetworkForm,
 ) {
-    ui.label("Alibaba region");
+    let label = ui.label("Alibaba region");
     ui.horizontal(|ui| {
         let shown = if region.trim().is_empty() {
             "pick a region"
@@ -140,14 +140,18 @@ pub fn region_picker_ui(
                         picked = Some((*known).to_owned());
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         egui::ComboBox::from_id_salt("endpoint_kind")
             .selected_text(form.endpoint_kind.label())
             .show_ui(ui, |ui| {
                 for kind in EndpointKind::ALL {
                     ui.selectable_value(&mut form.endpoint_kind, kind, kind.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         if let Some(picked) = picked {
             *region = picked;
         }
