@@ -11,6 +11,7 @@
 use serde::Deserialize;
 
 use super::{ConfigFile, Profile, validate_endpoint, validate_profile_name, validate_region};
+use crate::protocol::region::{EndpointKind, endpoint_for_region};
 
 /// Prefix of the profiles made from the Alibaba Cloud CLI's profiles.
 pub const ALIYUN_PREFIX: &str = "aliyun-";
@@ -134,7 +135,7 @@ fn aliyun_endpoint(p: &AliyunProfile) -> Result<(String, String), String> {
     }
     validate_region(region)?;
     Ok((
-        format!("https://oss-{region}.aliyuncs.com"),
+        endpoint_for_region(region, EndpointKind::Public),
         region.to_owned(),
     ))
 }

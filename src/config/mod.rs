@@ -11,6 +11,11 @@
 //! access_key_id = "LTAI..."
 //! access_key_secret = "..."       # optional: OSS_ACCESS_KEY_SECRET may supply it
 //! path_style = false
+//! # how the profile reaches its endpoint (all optional)
+//! signature = "v1"                # keep V1 where V4 would be used
+//! ca_bundle = "/etc/ossup/private-ca.pem"
+//! proxy = "http://proxy.example.com:3128"
+//! resolve = ["my-bucket.oss.example.internal:443:10.0.0.7"]
 //!
 //! [tuning]
 //! part_size = "8MiB"
@@ -40,10 +45,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::durable;
-use crate::protocol::client::ClientConfig;
+use crate::protocol::client::network::validate_proxy;
+use crate::protocol::client::{ClientConfig, NetworkSettings, ResolveEntry};
 use crate::protocol::credentials::Credentials;
 use crate::protocol::credentials_provider::CredentialsProvider;
 use crate::protocol::object_key::validate_bucket_name;
+use crate::protocol::region::region_from_endpoint;
+pub use crate::protocol::region::validate_region;
 use crate::protocol::signing::SignatureVersion;
 use crate::server;
 
@@ -183,6 +191,31 @@ pub struct Profile {
     /// Address buckets as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     #[serde(default)]
     pub path_style: bool,
+
+    // How the profile reaches its endpoint: the signature and the network settings.
+    /// `v1` keeps the older signature where V4 would be used (a region set, or inferred
+    /// from an Alibaba endpoint); `v4` insists on V4, so a region must be known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureChoice>,
+    /// PEM file of certificate authorities to trust besides the system's (a private
+    /// cloud, a TLS-inspecting proxy, `ossup serve --tls-self-signed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
+    /// `http://[user:password@]host:port`, used instead of the system proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// `HOST:PORT:ADDRESS` entries, as curl's `--resolve`: `HOST` on `PORT` is reached
+    /// at `ADDRESS` whatever DNS says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolve: Vec<String>,
+}
+
+/// A profile's choice of signature, when the default (V4 with a known region) will not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureChoice {
+    V1,
+    V4,
 }
 
 impl fmt::Debug for Profile {
@@ -202,6 +235,16 @@ impl fmt::Debug for Profile {
             )
             .field("process_command", &self.process_command)
             .field("path_style", &self.path_style)
+            .field("signature", &self.signature)
+            .field("ca_bundle", &self.ca_bundle)
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_deref()
+                    .map(crate::protocol::client::network::redact_proxy),
+            )
+            .field("resolve", &self.resolve)
             .finish()
     }
 }
@@ -251,7 +294,51 @@ impl Profile {
                 ));
             }
         }
+        if self.signature == Some(SignatureChoice::V4) && self.signing_region().is_none() {
+            return Err(invalid(
+                field("signature"),
+                "V4 needs a region: set region, or use an oss-<region>.aliyuncs.com endpoint",
+            ));
+        }
+        self.network(name)?;
         Ok(())
+    }
+
+    /// The region requests are signed for: the one set, else the one an Alibaba
+    /// endpoint's host names (`oss-cn-hangzhou.aliyuncs.com` → `cn-hangzhou`).
+    pub fn signing_region(&self) -> Option<String> {
+        self.region
+            .clone()
+            .or_else(|| region_from_endpoint(&self.endpoint))
+    }
+
+    /// The CA bundle, proxy and resolve entries, checked; the error names the field of
+    /// the profile `name`. The CA file itself is read when a client is built.
+    pub fn network(&self, name: &str) -> Result<NetworkSettings, ConfigError> {
+        let field = |f: &str| format!("profiles.{name}.{f}");
+        if self
+            .ca_bundle
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                field("ca_bundle"),
+                "the path is empty; leave it out to trust the system's certificates only",
+            ));
+        }
+        if let Some(proxy) = &self.proxy {
+            validate_proxy(proxy).map_err(|m| invalid(field("proxy"), m))?;
+        }
+        let resolve = self
+            .resolve
+            .iter()
+            .map(|entry| ResolveEntry::parse(entry).map_err(|m| invalid(field("resolve"), m)))
+            .collect::<Result<_, _>>()?;
+        Ok(NetworkSettings {
+            ca_bundle: self.ca_bundle.clone(),
+            proxy: self.proxy.clone(),
+            resolve,
+        })
     }
 }
 
@@ -288,26 +375,6 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Checks a region id: `cn-hangzhou`, not `oss-cn-hangzhou`.
-pub fn validate_region(region: &str) -> Result<(), String> {
-    if let Some(bare) = region.strip_prefix("oss-") {
-        return Err(format!(
-            "{region:?} is an endpoint prefix; write the region id without \"oss-\", like {bare:?}"
-        ));
-    }
-    let ok = !region.is_empty()
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{region:?} is not a region id; write it like cn-hangzhou"
-        ))
-    }
 }
 
 /// The whole configuration file.
@@ -590,8 +657,9 @@ impl Target {
 /// it wins: flag, then `OSS_*` variable, then the selected profile. The access key id and
 /// secret come as a pair from the environment when an id is set there (`OSS_*` or else
 /// `ALIBABA_CLOUD_*`, see [`EnvVars::from_lookup`]); otherwise from the profile, whose
-/// secret may come from `OSS_ACCESS_KEY_SECRET`. V4 signing is
-/// used when a region is known, V1 otherwise. With no endpoint anywhere, the target is the
+/// secret may come from `OSS_ACCESS_KEY_SECRET`. V4 signing is used when a region is
+/// known (given, or named by an Alibaba endpoint's host) unless the profile asks for V1;
+/// V1 otherwise. The profile's network settings apply whatever the endpoint's source. With no endpoint anywhere, the target is the
 /// local endpoint and its default key pair.
 pub fn resolve(
     file: &ConfigFile,
@@ -619,13 +687,25 @@ pub fn resolve(
         .region
         .clone()
         .or_else(|| env.region.clone())
-        .or_else(|| profile.and_then(|p| p.region.clone()));
+        .or_else(|| profile.and_then(|p| p.region.clone()))
+        .or_else(|| endpoint.as_deref().and_then(region_from_endpoint));
     if let Some(region) = &region {
         validate_region(region).map_err(|m| invalid("region", m))?;
     }
-    let signature = match region {
-        Some(region) => SignatureVersion::V4 { region },
-        None => SignatureVersion::V1,
+    let signature = match (profile.and_then(|p| p.signature), region) {
+        (Some(SignatureChoice::V1), _) => SignatureVersion::V1,
+        (_, Some(region)) => SignatureVersion::V4 { region },
+        (Some(SignatureChoice::V4), None) => {
+            return Err(invalid(
+                "signature",
+                "V4 needs a region: set region, OSS_REGION or --region",
+            ));
+        }
+        (None, None) => SignatureVersion::V1,
+    };
+    let network = match (profile, &profile_name) {
+        (Some(profile), Some(name)) => profile.network(name)?,
+        _ => NetworkSettings::default(),
     };
 
     let Some(endpoint) = endpoint else {
@@ -639,6 +719,7 @@ pub fn resolve(
         let mut client = ClientConfig::new(LOCAL_ENDPOINT, credentials);
         client.signature = signature;
         client.path_style = true;
+        client.network = network;
         return Ok(Target {
             client,
             default_bucket: Some(server::DEFAULT_BUCKET.to_owned()),
@@ -674,6 +755,7 @@ pub fn resolve(
     let mut client = ClientConfig::new(endpoint, credentials);
     client.signature = signature;
     client.path_style = profile.is_some_and(|p| p.path_style);
+    client.network = network;
     Ok(Target {
         client,
         default_bucket: profile.and_then(|p| p.bucket.clone()),
@@ -836,6 +918,7 @@ mod tests {
             security_token: None,
             process_command: None,
             path_style: false,
+            ..Profile::default()
         }
     }
 
@@ -1166,6 +1249,102 @@ mod tests {
                 region: "cn-beijing".into()
             }
         );
+    }
+
+    #[test]
+    fn an_alibaba_endpoint_names_its_region_so_v4_is_the_default_and_v1_stays_available() {
+        let signature_for = |profile: Profile| {
+            resolve(
+                &file_with("default", profile),
+                &Overrides::default(),
+                &EnvVars::default(),
+            )
+            .map(|target| target.client.signature)
+        };
+        assert_eq!(
+            signature_for(profile("https://oss-cn-shanghai.aliyuncs.com")).unwrap(),
+            SignatureVersion::V4 {
+                region: "cn-shanghai".into()
+            }
+        );
+        assert_eq!(
+            signature_for(profile("https://oss-eu-west-1-internal.aliyuncs.com")).unwrap(),
+            SignatureVersion::V4 {
+                region: "eu-west-1".into()
+            }
+        );
+        // A region set wins over the host's; V1 per profile wins over both.
+        let explicit = Profile {
+            region: Some("cn-beijing".into()),
+            ..profile("https://oss-cn-shanghai.aliyuncs.com")
+        };
+        assert_eq!(
+            signature_for(explicit.clone()).unwrap(),
+            SignatureVersion::V4 {
+                region: "cn-beijing".into()
+            }
+        );
+        let v1 = Profile {
+            signature: Some(SignatureChoice::V1),
+            ..explicit
+        };
+        assert_eq!(signature_for(v1).unwrap(), SignatureVersion::V1);
+        // Acceleration serves every region, so it names none.
+        assert_eq!(
+            signature_for(profile("https://oss-accelerate.aliyuncs.com")).unwrap(),
+            SignatureVersion::V1
+        );
+        let v4_without_region = Profile {
+            signature: Some(SignatureChoice::V4),
+            ..profile("https://oss.example.com")
+        };
+        let message = file_with("p", v4_without_region)
+            .validate()
+            .expect_err("V4 without a region")
+            .to_string();
+        assert!(message.contains("profiles.p.signature"), "{message}");
+    }
+
+    #[test]
+    fn network_settings_are_read_checked_and_reach_the_client() {
+        let text = r#"
+            [profiles.default]
+            endpoint = "https://oss-test.local:9443"
+            access_key_id = "ID"
+            access_key_secret = "secret"
+            signature = "v1"
+            ca_bundle = "/etc/ossup/ca.pem"
+            proxy = "http://me:hunter2@proxy.example.com:3128"
+            resolve = ["demo.oss-test.local:9443:127.0.0.1"]
+        "#;
+        let file = ConfigFile::parse(text).expect("valid");
+        assert!(!format!("{file:?}").contains("hunter2"));
+        let target = resolve(&file, &Overrides::default(), &EnvVars::default()).expect("resolves");
+        let network = &target.client.network;
+        assert_eq!(
+            network.ca_bundle.as_deref(),
+            Some(Path::new("/etc/ossup/ca.pem"))
+        );
+        assert_eq!(network.resolve.len(), 1);
+        assert_eq!(network.resolve[0].port, 9443);
+        assert!(network.proxy.is_some());
+        assert!(!format!("{target:?}").contains("hunter2"));
+        let again = ConfigFile::parse(&toml::to_string_pretty(&file).unwrap()).unwrap();
+        assert_eq!(again, file);
+
+        for (line, field) in [
+            (
+                "resolve = [\"demo.oss-test.local:9443\"]",
+                "profiles.p.resolve",
+            ),
+            ("proxy = \"proxy.example.com:3128\"", "profiles.p.proxy"),
+            ("ca_bundle = \"\"", "profiles.p.ca_bundle"),
+            ("signature = \"v2\"", "expected `v1` or `v4`"),
+        ] {
+            let text = format!("[profiles.p]\nendpoint = \"https://h\"\n{line}\n");
+            let message = ConfigFile::parse(&text).expect_err(line).to_string();
+            assert!(message.contains(field), "{line}: {message}");
+        }
     }
 
     #[test]

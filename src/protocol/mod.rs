@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod object_key;
 pub mod object_ref;
+pub mod region;
 pub mod signing;
 pub mod xml;
 

@@ -25,6 +25,8 @@ pub struct App {
     pub permissions: PermissionTable,
     /// Region V4 signatures must be scoped to.
     pub region: String,
+    /// Domains whose subdomains name buckets (`demo.oss-test.local` → `demo`), lower-cased.
+    pub virtual_host_domains: Vec<String>,
 }
 
 /// One request, decoded.

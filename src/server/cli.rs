@@ -9,6 +9,7 @@ use super::auth::TemporaryKey;
 use super::connection::ConnectionLimits;
 use super::faults::{FailStatus, FaultConfig, FaultScope};
 use super::permissions::Permissions;
+use super::tls::TlsSource;
 use super::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_REGION, ServerConfig, ServerError,
     start,
@@ -72,6 +73,27 @@ pub struct ServeArgs {
     /// Slowest accepted request body, in bytes per second (measured over 30 s).
     #[arg(long, default_value_t = ConnectionLimits::default().min_body_bytes_per_sec)]
     pub min_body_rate: u64,
+
+    // HTTPS and virtual-hosted addressing.
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate made at start-up for 127.0.0.1, localhost and each
+    /// --domain, signed by a new local CA whose file (printed) clients should trust.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// A domain the server answers for (repeatable): `BUCKET.DOMAIN` addresses bucket
+    /// BUCKET (virtual-hosted), DOMAIN itself is path-style. Example: oss-test.local.
+    #[arg(long = "domain", value_name = "DOMAIN", value_parser = parse_domain)]
+    pub domains: Vec<String>,
 }
 
 /// One `--access-key`: a key pair and what it may do. `Debug` shows the id only.
@@ -193,6 +215,10 @@ impl std::fmt::Debug for ServeArgs {
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("min_body_rate", &self.min_body_rate)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_self_signed", &self.tls_self_signed)
+            .field("domains", &self.domains)
             .finish()
     }
 }
@@ -223,6 +249,27 @@ fn parse_key_arg(value: &str) -> Result<KeyArg, String> {
         secret: secret.to_owned(),
         permissions,
     })
+}
+
+/// A host name of dotted labels (letters, digits, `-`), stored lower-case.
+fn parse_domain(value: &str) -> Result<String, String> {
+    let domain = value.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if domain.split('.').all(valid_label) {
+        Ok(domain)
+    } else {
+        Err(format!(
+            "{value:?} is not a domain name; write it like oss-test.local"
+        ))
+    }
 }
 
 fn parse_rate(value: &str) -> Result<f64, String> {
@@ -293,6 +340,14 @@ impl ServeArgs {
             scope: self.fault_scope,
             seed: self.fault_seed,
         };
+        config.tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ if self.tls_self_signed => Some(TlsSource::SelfSigned {
+                domains: self.domains.clone(),
+            }),
+            _ => None,
+        };
+        config.virtual_host_domains = self.domains;
         Ok(config)
     }
 }
@@ -311,6 +366,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         writeln!(out, "ossup serve listening on {}", server.endpoint())?;
         writeln!(out, "data directory: {}", config.data_dir.display())?;
         writeln!(out, "region: {}", config.region)?;
+        if let Some(ca_file) = server.ca_file() {
+            writeln!(
+                out,
+                "TLS CA certificate (trust it to connect): {}",
+                ca_file.display()
+            )?;
+        }
+        for domain in &config.virtual_host_domains {
+            let port = server.addr().port();
+            writeln!(out, "virtual-hosted buckets: BUCKET.{domain}:{port}")?;
+        }
         for bucket in &config.buckets {
             writeln!(out, "bucket: {bucket}")?;
         }
@@ -447,6 +513,43 @@ mod tests {
                 Wrapper::try_parse_from(["serve", "--sts-token", bad]).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn tls_and_domain_flags_become_a_tls_source() {
+        let parsed =
+            Wrapper::try_parse_from(["serve", "--tls-self-signed", "--domain", "OSS-Test.local"])
+                .expect("valid flags");
+        let config = parsed.args.into_config().expect("config");
+        assert_eq!(config.virtual_host_domains, ["oss-test.local"]);
+        assert_eq!(
+            config.tls,
+            Some(TlsSource::SelfSigned {
+                domains: vec!["oss-test.local".into()]
+            })
+        );
+        let files = Wrapper::try_parse_from(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .expect("valid flags")
+            .args
+            .into_config()
+            .expect("config");
+        assert!(matches!(files.tls, Some(TlsSource::Files { .. })));
+        for bad in [
+            &["serve", "--tls-cert", "c.pem"][..],
+            &["serve", "--tls-key", "k.pem"],
+            &[
+                "serve",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--tls-self-signed",
+            ],
+            &["serve", "--domain", "bad_domain"],
+            &["serve", "--domain", "a..b"],
+        ] {
+            assert!(Wrapper::try_parse_from(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -9,6 +9,10 @@
 //! network does: a request handler reaches its own connection through
 //! [`ConnectionInfo`] and flips the switch; from then on every read and write on the
 //! socket fails, so hyper abandons the connection and closes it.
+//!
+//! With TLS the handshake runs on top of that timed stream, so a client that stalls in
+//! the handshake meets the same idle and header timers as one that stalls in its
+//! headers, and the connection counts against the same cap.
 
 use std::future::Future;
 use std::io;
@@ -30,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
+use tokio_rustls::TlsAcceptor;
 
 use super::{errors, response};
 use crate::protocol::xml;
@@ -277,12 +282,17 @@ impl AsyncWrite for CuttableStream {
     }
 }
 
+/// A connection's byte stream, plain or TLS, as hyper reads it.
+trait ConnectionIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ConnectionIo for T {}
+
 /// Accepts connections on `listener` and serves each with `handle` until `stop` fires;
 /// then stops accepting, lets every connection finish its request in progress, and
-/// returns once they all have.
+/// returns once they all have. With `tls`, every connection is HTTPS.
 pub async fn serve<H, F>(
     listener: TcpListener,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     stop: oneshot::Receiver<()>,
     handle: H,
 ) -> io::Result<()>
@@ -325,8 +335,9 @@ where
             troubles.over_cap.note(peer);
             if let Ok(permit) = refusing.clone().try_acquire_owned() {
                 let header_timeout = limits.header_read_timeout;
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    refuse_over_cap(stream, header_timeout).await;
+                    refuse_over_cap(stream, tls, header_timeout).await;
                     drop(permit);
                 });
             }
@@ -350,7 +361,21 @@ where
         let handle = handle.clone();
         let limits_for_body = limits.clone();
         let mut stopping = stopping.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
+            let io: Box<dyn ConnectionIo> = match tls {
+                None => Box::new(io),
+                // A failed or timed-out handshake just closes the connection, as a
+                // client that never finishes its headers does.
+                Some(acceptor) => match acceptor.accept(io).await {
+                    Ok(tls_stream) => Box::new(tls_stream),
+                    Err(error) => {
+                        tracing::debug!("TLS handshake with {peer} failed: {error}");
+                        drop(slot);
+                        return;
+                    }
+                },
+            };
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 // Marked before the handler first runs, so no idle timer can fire while
                 // the request waits for it, and held until the answer's body is sent.
@@ -392,8 +417,25 @@ where
 
 /// Answers a connection beyond the cap with OSS's 503 once its request head has
 /// arrived (or the header timeout has passed), so the client reads an answer rather
-/// than a reset.
-async fn refuse_over_cap(mut stream: TcpStream, header_timeout: Duration) {
+/// than a reset. A TLS client is answered inside TLS, after a handshake held to the
+/// same timeout.
+async fn refuse_over_cap(stream: TcpStream, tls: Option<TlsAcceptor>, header_timeout: Duration) {
+    match tls {
+        None => answer_over_cap(stream, header_timeout).await,
+        Some(acceptor) => {
+            if let Ok(Ok(tls_stream)) =
+                tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+            {
+                answer_over_cap(tls_stream, header_timeout).await;
+            }
+        }
+    }
+}
+
+async fn answer_over_cap(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    header_timeout: Duration,
+) {
     let mut head = Vec::new();
     let _ = tokio::time::timeout(header_timeout, async {
         let mut chunk = [0u8; 2048];

@@ -17,7 +17,7 @@ use super::call::{App, Call};
 use super::connection::{BodyStall, ConnectionInfo};
 use super::faults::{FaultTarget, InjectedFailure};
 use super::payload_hash::{self, PayloadVerdict};
-use super::request::{self, Address, Operation};
+use super::request::{self, Address, DomainHost, Operation};
 use super::{bucket_ops, errors, lifecycle_ops, multipart_ops, object_ops, response};
 use crate::protocol::ServiceError;
 
@@ -72,16 +72,20 @@ async fn serve(
     body: &mut Body,
     payload: &mut Option<PayloadVerdict>,
 ) -> Result<Response, ServiceError> {
-    // A host like `photos.example` is virtual-hosted only if `photos` is one of ours, so
-    // path-style clients on a dotted endpoint name keep working.
-    let host_bucket = match request::virtual_host_candidate(request::header(&parts.headers, "host"))
-    {
-        Some(candidate) => app
-            .store
-            .read(|index| index.buckets.contains_key(candidate))
-            .await
-            .then(|| candidate.to_owned()),
-        None => None,
+    let host = request::header(&parts.headers, "host");
+    let host_bucket = match request::domain_host(host, &app.virtual_host_domains) {
+        DomainHost::Bucket(bucket) => Some(bucket),
+        DomainHost::PathStyle => None,
+        // A host like `photos.example` is virtual-hosted only if `photos` is one of
+        // ours, so path-style clients on a dotted endpoint name keep working.
+        DomainHost::Elsewhere => match request::virtual_host_candidate(host) {
+            Some(candidate) => app
+                .store
+                .read(|index| index.buckets.contains_key(candidate))
+                .await
+                .then(|| candidate.to_owned()),
+            None => None,
+        },
     };
     let address = request::address(parts.uri.path(), host_bucket)?;
     let query = request::parse_query(parts.uri.query())?;

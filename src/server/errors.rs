@@ -30,6 +30,9 @@ pub enum ServerError {
     Config(String),
     #[error("the server stopped unexpectedly: {0}")]
     Stopped(String),
+    /// HTTPS could not be set up; the message names the file or what is wrong.
+    #[error("{0}")]
+    Tls(String),
 }
 
 pub fn no_such_bucket(bucket: &str) -> ServiceError {

@@ -20,6 +20,7 @@
 //! - [`connection`]: accepting connections with a cap, header and idle timeouts, a
 //!   minimum body rate, and the switch fault injection uses to cut one.
 //! - [`payload_hash`]: V4's signed body hash, checked as the body streams in.
+//! - [`tls`]: HTTPS from PEM files or a self-made local CA.
 //! - [`faults`]: fault injection.
 //! - [`cli`]: the `serve` subcommand.
 
@@ -49,6 +50,7 @@ pub mod permissions;
 pub mod request;
 pub mod response;
 pub mod store;
+pub mod tls;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -102,6 +104,11 @@ pub struct ServerConfig {
     /// Temporary (STS) keys accepted with their token until they expire; more can be
     /// added while running ([`RunningServer::add_sts_token`]).
     pub sts_tokens: Vec<auth::TemporaryKey>,
+    /// Serve HTTPS with this certificate; plain HTTP when `None`.
+    pub tls: Option<tls::TlsSource>,
+    /// Domains the server answers for: `<bucket>.<domain>` is virtual-hosted and the
+    /// domain itself path-style (`oss-test.local`).
+    pub virtual_host_domains: Vec<String>,
 }
 
 impl ServerConfig {
@@ -121,6 +128,8 @@ impl ServerConfig {
             faults: FaultConfig::default(),
             limits: ConnectionLimits::default(),
             sts_tokens: Vec::new(),
+            tls: None,
+            virtual_host_domains: Vec::new(),
         }
     }
 }
@@ -137,14 +146,25 @@ impl std::fmt::Debug for ServerConfig {
             .field("faults", &self.faults)
             .field("limits", &self.limits)
             .field("sts_tokens", &self.sts_tokens)
+            .field("tls", &self.tls)
+            .field("virtual_host_domains", &self.virtual_host_domains)
             .finish()
     }
+}
+
+/// What a server serving HTTPS tells its clients.
+#[derive(Debug)]
+struct ServingTls {
+    /// The CA certificate to trust, when the server made its own.
+    ca_file: Option<PathBuf>,
 }
 
 /// A server accepting connections; stops on [`RunningServer::shutdown`] or when dropped.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    /// Set when serving HTTPS (boxed: most servers in tests are plain and many are kept).
+    tls: Option<Box<ServingTls>>,
     faults: FaultHandle,
     /// What the handlers share: the store (for moving the clock and applying lifecycle
     /// rules on demand in tests) and the keys (temporary ones can be added while running).
@@ -160,9 +180,15 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` when serving TLS.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The CA file written by `--tls-self-signed`, for clients to trust.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref()?.ca_file.as_deref()
     }
 
     /// Control over fault injection while the server runs.
@@ -243,6 +269,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             "at least one access key is needed".into(),
         ));
     }
+    // Before the store opens, so a bad certificate leaves nothing behind.
+    let tls = match &config.tls {
+        Some(source) => Some(tls::prepare(source, &config.data_dir)?),
+        None => None,
+    };
     let data_dir = config.data_dir.clone();
     let buckets = config.buckets.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, &buckets))
@@ -272,6 +303,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         access_keys,
         permissions: permissions::PermissionTable::new(&config.permissions),
         region: config.region.clone(),
+        virtual_host_domains: config
+            .virtual_host_domains
+            .iter()
+            .map(|domain| domain.to_ascii_lowercase())
+            .collect(),
     });
     let sweeper = tokio::spawn(sweep_lifecycle(app.store.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
@@ -279,19 +315,27 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let server = connection::serve(
         listener,
         config.limits.clone(),
+        tls.as_ref().map(|tls| tls.acceptor.clone()),
         stopped,
         move |info, request| dispatch::handle(app.clone(), info, request),
     );
     let task = tokio::spawn(server);
-    tracing::info!("ossup serve listening on http://{addr}");
-    Ok(RunningServer {
+    let tls = tls.map(|tls| {
+        Box::new(ServingTls {
+            ca_file: tls.ca_file,
+        })
+    });
+    let running = RunningServer {
         addr,
+        tls,
         faults,
         app: running_app,
         stop: Some(stop),
         task: Some(task),
         sweeper,
-    })
+    };
+    tracing::info!("ossup serve listening on {}", running.endpoint());
+    Ok(running)
 }
 
 /// Applies the lifecycle rules now and then every [`LIFECYCLE_SWEEP_INTERVAL`].

@@ -101,6 +101,43 @@ pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, ServiceEr
         .collect()
 }
 
+/// What a `Host` header says about addressing, for a server told its domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainHost {
+    /// `<bucket>.<domain>`: virtual-hosted, whether or not the bucket exists.
+    Bucket(String),
+    /// The domain itself: path-style.
+    PathStyle,
+    /// Not under any of the domains: decided by [`virtual_host_candidate`].
+    Elsewhere,
+}
+
+/// Reads `Host` (port and case ignored) against the domains the server was told it serves.
+pub fn domain_host(host: Option<&str>, domains: &[String]) -> DomainHost {
+    let Some(host) = host else {
+        return DomainHost::Elsewhere;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+    .to_ascii_lowercase();
+    for domain in domains {
+        if name == *domain {
+            return DomainHost::PathStyle;
+        }
+        if let Some(label) = name
+            .strip_suffix(domain.as_str())
+            .and_then(|rest| rest.strip_suffix('.'))
+            && !label.is_empty()
+            && !label.contains('.')
+        {
+            return DomainHost::Bucket(label.to_owned());
+        }
+    }
+    DomainHost::Elsewhere
+}
+
 /// The bucket a virtual-hosted `Host` would name (`<bucket>.<endpoint>`), if the host has
 /// that shape. IP addresses and single-label hosts such as `localhost` are path-style.
 pub fn virtual_host_candidate(host: Option<&str>) -> Option<&str> {
@@ -330,6 +367,22 @@ mod tests {
             Some("photos")
         );
         assert_eq!(virtual_host_candidate(Some("127.0.0.1:9090")), None);
+        let domains = ["oss-test.local".to_owned()];
+        assert_eq!(
+            domain_host(Some("Demo.OSS-Test.local:9443"), &domains),
+            DomainHost::Bucket("demo".into())
+        );
+        assert_eq!(
+            domain_host(Some("oss-test.local:9443"), &domains),
+            DomainHost::PathStyle
+        );
+        for elsewhere in ["a.b.oss-test.local", "xoss-test.local", "127.0.0.1:9443"] {
+            assert_eq!(
+                domain_host(Some(elsewhere), &domains),
+                DomainHost::Elsewhere,
+                "{elsewhere}"
+            );
+        }
         assert_eq!(virtual_host_candidate(Some("[::1]:9090")), None);
         assert_eq!(virtual_host_candidate(Some("localhost:9090")), None);
         assert_eq!(virtual_host_candidate(Some("Not_A_Bucket.example")), None);

@@ -2,7 +2,9 @@
 //! `cargo bench --bench upload_throughput`): a 1 GiB upload to a release `ossup serve` on
 //! 127.0.0.1 through `ossup upload`, next to Alibaba's SDK `oss2.resumable_upload` (same
 //! part size, 4 threads) against the same server in the same run, and the peak memory with
-//! 8 × 64 MiB parts in flight.
+//! 8 × 64 MiB parts in flight. An https row runs the same upload against a second
+//! server with `--tls-self-signed`, through a profile that trusts its CA file, so the
+//! client's cost of TLS shows next to plain http.
 //!
 //! Per client: wall time and throughput, CPU seconds per GiB (the child's user + system
 //! time, from this process's `cutime`/`cstime` once the child is reaped) and peak RSS
@@ -27,7 +29,7 @@ fn main() {
     let file = work.join("one-gib.bin");
     write_random_file(&file, GIB);
 
-    let server = Server::start(&work.join("server"));
+    let server = Server::start(&work.join("server"), &[]);
     println!(
         "upload_throughput: 1 GiB file, ossup serve (release) at {}",
         server.endpoint
@@ -80,8 +82,39 @@ fn main() {
 
     let wide = ossup_run("64MiB", "8", "ossup-64m.bin");
     print_row("ossup upload (64 MiB parts, 8 parallel)", GIB, &wide);
-
     drop(server);
+
+    let tls_dir = work.join("tls-server");
+    let tls_server = Server::start(&tls_dir, &["--tls-self-signed"]);
+    let tls_home = work.join("tls-home");
+    let config_dir = tls_home.join("config").join("ossup");
+    std::fs::create_dir_all(&config_dir).expect("config dir");
+    std::fs::write(
+        config_dir.join("config.toml"),
+        format!(
+            "default_profile = \"bench\"\n[profiles.bench]\nendpoint = \"{}\"\naccess_key_id = \"{KEY_ID}\"\naccess_key_secret = \"{KEY_SECRET}\"\nca_bundle = \"{}\"\n",
+            tls_server.endpoint,
+            tls_dir.join("tls").join("ca.pem").display()
+        ),
+    )
+    .expect("bench profile");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ossup"));
+    command
+        .args(["upload"])
+        .arg(&file)
+        .arg(format!("oss://{BUCKET}/ossup-https-8m.bin"))
+        .args(["--part-size", "8MiB", "--parallel", "4"])
+        .env("HOME", &tls_home)
+        .env("XDG_CONFIG_HOME", tls_home.join("config"))
+        .env("XDG_DATA_HOME", tls_home.join("data"))
+        .env_remove("OSS_ENDPOINT")
+        .env_remove("OSS_ACCESS_KEY_ID")
+        .env_remove("OSS_ACCESS_KEY_SECRET")
+        .env_remove("OSS_REGION");
+    let https = measure(command);
+    print_row("ossup upload https (8 MiB parts, 4 par.)", GIB, &https);
+
+    drop(tls_server);
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -210,13 +243,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Self {
+    fn start(dir: &Path, extra_args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
             .arg("serve")
             .arg("--dir")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--bucket", BUCKET])
             .args(["--access-key", &format!("{KEY_ID}:{KEY_SECRET}")])
+            .args(extra_args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("ossup serve starts");

@@ -49,13 +49,19 @@ impl Server {
     pub fn restart(&mut self) {
         let listen = self
             .endpoint
-            .trim_start_matches("http://")
+            .split_once("://")
+            .map_or(self.endpoint.as_str(), |(_, rest)| rest)
             .trim_end_matches('/')
             .to_owned();
         let extra: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
         let (child, endpoint) = spawn_serve(self.dir.path(), &listen, &extra);
         assert_eq!(endpoint, self.endpoint, "restarted on the same port");
         self.child = child;
+    }
+
+    /// Where the server keeps its data (and, with `--tls-self-signed`, its CA file).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     pub fn client(&self) -> OssClient {

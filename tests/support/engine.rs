@@ -13,6 +13,7 @@ use ossup::engine::{
 };
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
+use ossup::protocol::signing::SignatureVersion;
 use ossup::protocol::xml::ListMultipartUploadsResult;
 use tempfile::TempDir;
 
@@ -35,6 +36,11 @@ impl EngineFixture {
     pub async fn start() -> Self {
         let server = TestServer::start().await;
         let client = server.client();
+        Self::with(server, client)
+    }
+
+    /// A fixture around a started server and the client tests sign with.
+    fn with(server: TestServer, client: OssClient) -> Self {
         Self {
             server,
             client,
@@ -42,6 +48,14 @@ impl EngineFixture {
             sessions: tempfile::tempdir().expect("sessions temp dir"),
             queue: tempfile::tempdir().expect("queue temp dir"),
         }
+    }
+
+    /// The same over HTTPS and virtual-hosted addressing (see [`TestServer::start_tls`]),
+    /// signing with `signature`.
+    pub async fn start_tls(signature: SignatureVersion) -> Self {
+        let server = TestServer::start_tls().await;
+        let client = server.tls_client(signature);
+        Self::with(server, client)
     }
 
     pub fn endpoint(&self) -> String {

@@ -1,21 +1,26 @@
 //! An in-process `ossup serve` on 127.0.0.1:0 with its own data directory (in memory
 //! under `/dev/shm` where the machine has one, for tests that create thousands of
-//! objects), and clients for it with any key pair.
+//! objects), and clients for it with any key pair. [`TestServer::start_tls`] serves
+//! HTTPS with a self-made CA for [`TLS_DOMAIN`], reached the way real OSS is
+//! (`https://demo.oss-test.local:PORT`) through a `resolve` entry and the CA file.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use ossup::protocol::client::{ClientConfig, InitiateOptions};
+use ossup::protocol::client::{ClientConfig, InitiateOptions, NetworkSettings, ResolveEntry};
 use ossup::protocol::signing::{RequestTarget, SignatureVersion, sign_headers};
 use ossup::protocol::{Credentials, OssClient};
 use ossup::server::faults::{FaultConfig, FaultHandle, FaultScope};
+use ossup::server::tls::TlsSource;
 use ossup::server::{self, RunningServer, ServerConfig};
 use tempfile::TempDir;
 
 pub const BUCKET: &str = server::DEFAULT_BUCKET;
 pub const KEY_ID: &str = server::DEFAULT_ACCESS_KEY_ID;
 pub const KEY_SECRET: &str = server::DEFAULT_ACCESS_KEY_SECRET;
+/// The domain a TLS test server answers for: bucket `demo` is `demo.oss-test.local`.
+pub const TLS_DOMAIN: &str = "oss-test.local";
 
 /// A running server and the directory that holds its data (removed when dropped).
 pub struct TestServer {
@@ -47,8 +52,52 @@ impl TestServer {
         Self { server, dir }
     }
 
+    /// HTTPS with a certificate for [`TLS_DOMAIN`] and its buckets, signed by a CA the
+    /// server writes into its data directory.
+    pub async fn start_tls() -> Self {
+        Self::start_with(tls_config).await
+    }
+
     pub fn endpoint(&self) -> String {
         self.server.endpoint()
+    }
+
+    /// `https://oss-test.local:PORT`: the name clients of a TLS server use.
+    pub fn tls_endpoint(&self) -> String {
+        format!("https://{TLS_DOMAIN}:{}", self.addr().port())
+    }
+
+    /// Trust in the server's CA and `resolve` entries that send `BUCKET.oss-test.local`
+    /// of each bucket (and nothing else) to 127.0.0.1, so only virtual-hosted requests
+    /// can reach it.
+    pub fn tls_network(&self, buckets: &[&str]) -> NetworkSettings {
+        let port = self.addr().port();
+        NetworkSettings {
+            ca_bundle: Some(
+                self.server
+                    .ca_file()
+                    .expect("a TLS test server writes its CA")
+                    .to_owned(),
+            ),
+            proxy: None,
+            resolve: buckets
+                .iter()
+                .map(|bucket| {
+                    ResolveEntry::parse(&format!("{bucket}.{TLS_DOMAIN}:{port}:127.0.0.1"))
+                        .expect("a resolve entry")
+                })
+                .collect(),
+        }
+    }
+
+    /// A virtual-hosted HTTPS client of the default bucket, signing with `signature`.
+    pub fn tls_client(&self, signature: SignatureVersion) -> OssClient {
+        let mut config =
+            ClientConfig::new(self.tls_endpoint(), Credentials::new(KEY_ID, KEY_SECRET));
+        config.io_timeout = Duration::from_secs(10);
+        config.signature = signature;
+        config.network = self.tls_network(&[BUCKET]);
+        OssClient::new(config).expect("the client builds")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -72,6 +121,14 @@ impl TestServer {
     pub fn client(&self) -> OssClient {
         default_client(&self.endpoint())
     }
+}
+
+/// What [`TestServer::start_tls`] adds to a server's configuration.
+pub fn tls_config(config: &mut ServerConfig) {
+    config.tls = Some(TlsSource::SelfSigned {
+        domains: vec![TLS_DOMAIN.to_owned()],
+    });
+    config.virtual_host_domains = vec![TLS_DOMAIN.to_owned()];
 }
 
 /// A client for `endpoint` with the default key pair and a 10 s I/O timeout.

@@ -74,6 +74,12 @@ impl Endpoint {
         self.host == "localhost" || parse_ip(&self.host).is_some_and(|ip| ip.is_loopback())
     }
 
+    /// The port connections go to: the one written, else the scheme's (443 or 80).
+    pub fn effective_port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.scheme == "https" { 443 } else { 80 })
+    }
+
     fn authority(&self, bucket_prefix: Option<&str>) -> String {
         let mut authority = String::new();
         if let Some(bucket) = bucket_prefix {

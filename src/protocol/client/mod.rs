@@ -2,8 +2,9 @@
 //!
 //! Part bodies stream from a file range through a small buffer, with the CRC-64 computed
 //! on the way out and a progress callback per chunk; nothing holds a whole part in memory.
-//! Submodules: `addressing` (URLs), `body` (streamed bodies), `request` (one signed
-//! exchange), `response` (errors and headers of answers).
+//! Submodules: `addressing` (URLs), `network` (CA bundle, proxy, pinned addresses),
+//! `body` (streamed bodies), `request` (one signed exchange), `response` (errors and
+//! headers of answers).
 
 // `OssError` carries the whole service error (code, request id, details) by design; it is
 // built once per failed request, so its size costs nothing that matters.
@@ -11,6 +12,7 @@
 
 pub mod addressing;
 mod body;
+pub mod network;
 mod request;
 pub mod response;
 
@@ -26,6 +28,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use self::addressing::Endpoint;
+pub use self::network::{NetworkSettings, ResolveEntry};
 use self::request::{Answer, AnswerBody, Call, Payload, target_name};
 use self::response::{crc64_header, header};
 use super::credentials_provider::CredentialsProvider;
@@ -58,6 +61,8 @@ pub struct ClientConfig {
     /// Most bytes read from an XML answer or an error body before giving up on it
     /// (`ANSWER_LIMIT_BYTES`); lower only to test the limit cheaply.
     pub answer_limit_bytes: u64,
+    /// Extra trusted CAs, an explicit proxy and pinned addresses.
+    pub network: NetworkSettings,
 }
 
 impl ClientConfig {
@@ -70,6 +75,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(60),
             answer_limit_bytes: ANSWER_LIMIT_BYTES,
+            network: NetworkSettings::default(),
         }
     }
 }
@@ -211,7 +217,7 @@ const OBJECT_ACL: &str = "x-oss-object-acl";
 
 impl OssClient {
     /// Checks the endpoint and builds the HTTP stack (TLS with the ring provider,
-    /// timeouts, the system proxy for remote endpoints).
+    /// timeouts, the network settings: extra CAs, proxy, pinned addresses).
     pub fn new(config: ClientConfig) -> Result<Self, OssError> {
         let endpoint = Endpoint::parse(&config.endpoint, config.path_style)?;
         if let SignatureVersion::V4 { region } = &config.signature
@@ -229,10 +235,7 @@ impl OssClient {
             .redirect(reqwest::redirect::Policy::none())
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("ossup/", env!("CARGO_PKG_VERSION")));
-        if endpoint.is_loopback() {
-            // This machine: never through a proxy, and no need for the system's TLS roots.
-            builder = builder.no_proxy().tls_certs_only([]);
-        }
+        builder = network::apply(builder, &config.network, &endpoint)?;
         let http = builder.build().map_err(|error| {
             OssError::Config(format!(
                 "could not set up HTTP: {}",

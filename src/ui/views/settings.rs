@@ -1,5 +1,6 @@
-//! The settings view: profiles (endpoint, region, bucket, credentials) and tuning (part
-//! size, parallelism, bandwidth, overwrite, storage class, resume on start).
+//! The settings view: profiles (endpoint, region, bucket, credentials, and the network
+//! fields of [`super::profile_network`]) and tuning (part size, parallelism, bandwidth,
+//! overwrite, storage class, resume on start).
 //!
 //! The form holds text as typed; [`SettingsForm::to_config`] turns it into a validated
 //! [`ConfigFile`] or refuses with a message. Nothing is clamped. Stored secrets are never
@@ -11,6 +12,8 @@ use crate::config::units::{format_bytes_exact, parse_bytes};
 use crate::config::{ConfigFile, Profile, STORAGE_CLASSES, Tuning};
 use crate::ui::command::UiCommand;
 use crate::ui::widgets::part_map;
+
+use super::profile_network::{self, NetworkForm};
 
 /// Where a profile's key pair comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +38,8 @@ pub struct ProfileForm {
     pub new_secret: String,
     pub has_stored_secret: bool,
     pub path_style: bool,
+    /// Region picker state, signature choice and network settings.
+    pub network: NetworkForm,
 }
 
 impl std::fmt::Debug for ProfileForm {
@@ -52,6 +57,7 @@ impl std::fmt::Debug for ProfileForm {
             )
             .field("has_stored_secret", &self.has_stored_secret)
             .field("path_style", &self.path_style)
+            .field("network", &self.network)
             .finish()
     }
 }
@@ -119,6 +125,7 @@ impl SettingsForm {
                 new_secret: String::new(),
                 has_stored_secret: profile.access_key_secret.is_some(),
                 path_style: profile.path_style,
+                network: NetworkForm::from_profile(profile),
             };
         }
     }
@@ -234,7 +241,7 @@ impl ProfileForm {
                 (Some(id), secret, token)
             }
         };
-        let profile = Profile {
+        let mut profile = Profile {
             endpoint: self.endpoint.trim().trim_end_matches('/').to_owned(),
             region: optional(&self.region),
             bucket: optional(&self.bucket),
@@ -248,7 +255,9 @@ impl ProfileForm {
                 CredentialSource::Entered => None,
             },
             path_style: self.path_style,
+            ..Profile::default()
         };
+        self.network.apply_to(&mut profile)?;
         profile
             .validate(self.name.trim())
             .map_err(|e| e.to_string())?;
@@ -327,7 +336,7 @@ fn profiles_list_ui(
     });
 }
 
-fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &str) {
+pub(super) fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &str) {
     let label = ui.label(label);
     ui.add(
         egui::TextEdit::singleline(text)
@@ -363,6 +372,12 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
                 "Region",
                 &mut profile.region,
                 "cn-hangzhou (V4 signing)",
+            );
+            profile_network::region_picker_ui(
+                ui,
+                &mut profile.region,
+                &mut profile.endpoint,
+                &mut profile.network,
             );
             labelled_text(ui, "Bucket", &mut profile.bucket, "my-bucket");
             ui.label("Credentials");
@@ -403,6 +418,7 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
             );
             ui.end_row();
         });
+    profile_network::network_section_ui(ui, &mut form.profile.network);
 }
 
 fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
@@ -537,6 +553,7 @@ mod tests {
                 security_token: None,
                 process_command: None,
                 path_style: false,
+                ..Profile::default()
             },
         );
         let mut form = SettingsForm::from_config(&config);
