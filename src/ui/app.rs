@@ -338,8 +338,10 @@ impl OssupApp {
         drop_overlay_ui(ui.ctx(), &self.destination.label());
     }
 
+    /// Wraps onto a second line in a narrow window rather than cutting off the prefix and
+    /// the destination.
     fn toolbar_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let can_add = self.connection.is_some() && !self.picker_open;
             if ui
                 .add_enabled(can_add, egui::Button::new("Add files…"))

@@ -106,7 +106,7 @@ pub fn run(options: RunOptions) -> Result<(), UiError> {
         .with_title("ossup — uploads to Alibaba Cloud OSS")
         .with_app_id("ossup")
         .with_inner_size([1100.0, 720.0])
-        .with_min_inner_size([640.0, 400.0])
+        .with_min_inner_size([720.0, 480.0])
         .with_drag_and_drop(true);
     match eframe::icon_data::from_png_bytes(ICON_PNG) {
         Ok(icon) => viewport = viewport.with_icon(icon),

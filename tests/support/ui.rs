@@ -66,8 +66,13 @@ pub fn setup(dirs: &TestDirs, delay: Option<Duration>) -> AppSetup {
 }
 
 pub fn harness(setup: AppSetup) -> Harness<'static, OssupApp> {
+    harness_sized(setup, egui::vec2(1100.0, 760.0))
+}
+
+/// The app in a window of `size` points.
+pub fn harness_sized(setup: AppSetup, size: egui::Vec2) -> Harness<'static, OssupApp> {
     Harness::builder()
-        .with_size(egui::vec2(1100.0, 760.0))
+        .with_size(size)
         .with_max_steps(4)
         .build_eframe(move |cc| OssupApp::new(cc.egui_ctx.clone(), setup).expect("the app starts"))
 }
