@@ -115,8 +115,9 @@ pub struct OssupApp {
     /// A one-line message in the status bar (hints, refusals, errors).
     status: Option<String>,
     picker_open: bool,
-    /// Profile to switch to once the settings being saved are on disk.
-    pending_switch: Option<String>,
+    /// Target to switch to once the settings being saved are on disk (`Some(None)`: the
+    /// embedded endpoint, when the active profile was deleted).
+    pending_switch: Option<Option<String>>,
 }
 
 impl OssupApp {
@@ -183,6 +184,9 @@ impl OssupApp {
                 ));
                 app.tab = Tab::Settings;
             }
+        }
+        if let Some(profile) = app.target().and_then(|t| t.profile.clone()) {
+            app.settings.edit_profile(&app.config, &profile);
         }
         if !setup.add_paths.is_empty() {
             app.apply(UiCommand::AddPaths(setup.add_paths));
@@ -444,6 +448,7 @@ impl OssupApp {
                 }
             }
             UiCommand::SaveSettings => self.save_settings(),
+            UiCommand::DeleteProfile(name) => self.delete_profile(&name),
             UiCommand::SelectProfile(profile) => self.switch_target(profile),
         }
     }
@@ -645,24 +650,39 @@ impl OssupApp {
         match self.settings.to_config(&self.config) {
             Err(message) => self.settings.message = Some(Err(message)),
             Ok((config, named_profile)) => {
-                self.settings.saving = true;
-                self.settings.message = None;
-                let path = self.paths.config_file.clone();
                 let switch_to = named_profile.filter(|name| {
                     self.target().and_then(|t| t.profile.as_deref()) != Some(name.as_str())
                         || self.config.profiles.get(name) != config.profiles.get(name)
                 });
-                self.pending_switch = switch_to;
-                self.jobs.sender().spawn_blocking(move || {
-                    JobResult::SettingsSaved(
-                        config
-                            .save(&path)
-                            .map(|()| config)
-                            .map_err(|e| e.to_string()),
-                    )
-                });
+                self.pending_switch = switch_to.map(Some);
+                self.write_config(config);
             }
         }
+    }
+
+    /// Removes a profile from the file; uploads that went to it go to the embedded
+    /// endpoint from then on.
+    fn delete_profile(&mut self, name: &str) {
+        let config = SettingsForm::without_profile(&self.config, name);
+        if self.target().and_then(|t| t.profile.as_deref()) == Some(name) {
+            self.pending_switch = Some(None);
+        }
+        self.write_config(config);
+    }
+
+    /// Saves `config` off the UI thread; [`JobResult::SettingsSaved`] brings it back.
+    fn write_config(&mut self, config: ConfigFile) {
+        self.settings.saving = true;
+        self.settings.message = None;
+        let path = self.paths.config_file.clone();
+        self.jobs.sender().spawn_blocking(move || {
+            JobResult::SettingsSaved(
+                config
+                    .save(&path)
+                    .map(|()| config)
+                    .map_err(|e| e.to_string()),
+            )
+        });
     }
 
     fn connect_request(&self, profile: Option<String>, force_embedded: bool) -> ConnectRequest {
@@ -752,18 +772,12 @@ impl OssupApp {
                 match result {
                     Ok(config) => {
                         self.config = config;
-                        self.settings.refresh_profiles(&self.config);
+                        self.settings.saved(&self.config);
                         self.settings.message = Some(Ok("Settings saved.".into()));
-                        // The typed secret is stored now; it is not kept in the form.
-                        let profile = &mut self.settings.profile;
-                        if !profile.new_secret.is_empty() {
-                            profile.new_secret.clear();
-                            profile.has_stored_secret = true;
-                        }
                         let tuning = self.config.tuning.clone();
                         self.send(EngineCommand::SetTuning(tuning));
                         if let Some(profile) = self.pending_switch.take() {
-                            self.switch_target(Some(profile));
+                            self.switch_target(profile);
                         }
                     }
                     Err(error) => self.settings.message = Some(Err(error)),

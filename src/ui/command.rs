@@ -41,6 +41,8 @@ pub enum UiCommand {
     },
     /// Save the settings form (profiles and tuning) and apply it.
     SaveSettings,
+    /// Remove this profile from the config file (confirmed in the view).
+    DeleteProfile(String),
     /// Point new transfers at this profile (`None`: the embedded local endpoint).
     SelectProfile(Option<String>),
 }

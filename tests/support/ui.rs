@@ -164,6 +164,9 @@ pub fn type_into(harness: &mut Harness<'_, OssupApp>, label: &str, text: &str) {
         harness.get_by_label(label).type_text(text);
         harness.step();
     }
+    // What was typed may add or remove a line under the field (its check): one more
+    // frame so the next click finds widgets where they are drawn.
+    harness.step();
 }
 
 /// A second client on the app's embedded endpoint, as another program would use it.
