@@ -61,3 +61,42 @@ access_key_secret = "lab-secret"
     );
     harness.get_by_label_contains("built-in local endpoint at http://127.0.0.1:");
 }
+
+#[test]
+fn a_refused_connection_says_so_in_the_row_and_in_details() {
+    let dirs = TestDirs::new();
+    dirs.write_config(
+        r#"
+default_profile = "nowhere"
+[profiles.nowhere]
+endpoint = "http://127.0.0.1:1"
+bucket = "photos"
+path_style = true
+access_key_id = "KEY"
+access_key_secret = "secret"
+"#,
+    );
+    let file = dirs.file("photo.jpg", 1000);
+    let mut harness = harness(setup(&dirs, None));
+    drop_files(&mut harness, &[file]);
+    wait_until(
+        &mut harness,
+        std::time::Duration::from_secs(30),
+        "the reason on the row",
+        |app| {
+            app.transfers().rows().first().is_some_and(|row| {
+                row.snapshot
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains("connection refused by 127.0.0.1:1"))
+            })
+        },
+    );
+    harness.run_steps(2);
+    harness.get_by_label("Cannot connect");
+    assert!(harness.query_by_label("Waiting for network").is_none());
+    harness.get_by_label_contains("connection refused by 127.0.0.1:1");
+    click(&mut harness, "Details");
+    harness.run_steps(2);
+    harness.get_by_label_contains("connection refused by 127.0.0.1:1");
+}
