@@ -19,6 +19,7 @@ use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::jobs::{JobResult, Jobs};
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
+use super::single_instance::Inbox;
 use super::state::TransfersModel;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
@@ -118,6 +119,8 @@ pub struct OssupApp {
     /// Target to switch to once the settings being saved are on disk (`Some(None)`: the
     /// embedded endpoint, when the active profile was deleted).
     pending_switch: Option<Option<String>>,
+    /// Paths a second `ossup --add` handed over, when this window listens for them.
+    inbox: Option<Inbox>,
 }
 
 impl OssupApp {
@@ -155,6 +158,7 @@ impl OssupApp {
             status,
             picker_open: false,
             pending_switch: None,
+            inbox: None,
         };
         let request = app.connect_request(None, false);
         let needs_embedded =
@@ -237,9 +241,28 @@ impl OssupApp {
         if !dropped.is_empty() {
             commands.push(UiCommand::AddPaths(dropped));
         }
+        self.hand_overs(ui.ctx(), &mut commands);
         self.draw_ui(ui, &mut commands);
         for command in commands {
             self.apply(command);
+        }
+    }
+
+    /// Takes paths from `inbox` from now on (see [`super::single_instance`]).
+    pub fn accept_hand_overs(&mut self, inbox: Inbox) {
+        self.inbox = Some(inbox);
+    }
+
+    /// Paths another `ossup --add` handed over: added, and the window comes to the front.
+    fn hand_overs(&self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        for paths in inbox.drain() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            if !paths.is_empty() {
+                commands.push(UiCommand::AddPaths(paths));
+            }
         }
     }
 
