@@ -18,7 +18,9 @@ use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::jobs::{JobResult, Jobs};
+use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
+use super::shortcuts::shortcuts_ui;
 use super::single_instance::Inbox;
 use super::state::TransfersModel;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
@@ -121,6 +123,7 @@ pub struct OssupApp {
     pending_switch: Option<Option<String>>,
     /// Paths a second `ossup --add` handed over, when this window listens for them.
     inbox: Option<Inbox>,
+    quit: QuitGuard,
 }
 
 impl OssupApp {
@@ -159,6 +162,7 @@ impl OssupApp {
             picker_open: false,
             pending_switch: None,
             inbox: None,
+            quit: QuitGuard::default(),
         };
         let request = app.connect_request(None, false);
         let needs_embedded =
@@ -242,6 +246,7 @@ impl OssupApp {
             commands.push(UiCommand::AddPaths(dropped));
         }
         self.hand_overs(ui.ctx(), &mut commands);
+        self.close_ui(ui.ctx(), &mut commands);
         self.draw_ui(ui, &mut commands);
         for command in commands {
             self.apply(command);
@@ -264,6 +269,31 @@ impl OssupApp {
                 commands.push(UiCommand::AddPaths(paths));
             }
         }
+    }
+
+    /// The window is closing (or may now close) with the user's consent.
+    pub fn is_quitting(&self) -> bool {
+        self.quit.allowed
+    }
+
+    /// Uploads that are moving (paused or finished ones do not hold up a close).
+    fn running_uploads(&self) -> usize {
+        self.transfers
+            .active_rows()
+            .filter(|row| row.can_pause())
+            .count()
+    }
+
+    /// Shortcuts, and a close asked for by the window manager or Ctrl+Q.
+    fn close_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
+        let can_add = self.connection.is_some() && !self.picker_open;
+        let keys = shortcuts_ui(ctx, can_add, commands);
+        let closing = ctx.input(|input| input.viewport().close_requested());
+        let running = self.running_uploads();
+        if keys.quit || closing {
+            self.quit.request(ctx, running, keys.quit);
+        }
+        self.quit.dialog_ui(ctx, running, commands);
     }
 
     fn drain_events(&mut self) {
@@ -472,6 +502,11 @@ impl OssupApp {
             }
             UiCommand::SaveSettings => self.save_settings(),
             UiCommand::DeleteProfile(name) => self.delete_profile(&name),
+            UiCommand::PauseAndQuit => {
+                self.send(EngineCommand::PauseAll);
+                self.quit.allowed = true;
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
             UiCommand::SelectProfile(profile) => self.switch_target(profile),
         }
     }

@@ -6,6 +6,8 @@
 //!   client; built off the UI thread when switching.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`quit`]: the question asked when the window closes while uploads run.
+//! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
 //! - [`single_instance`]: the socket a second `ossup --add` hands its paths over.
 //! - [`state`]: view models updated from engine events (no I/O).
@@ -20,7 +22,9 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod jobs;
+pub mod quit;
 pub mod remote_page;
+pub mod shortcuts;
 pub mod single_instance;
 pub mod state;
 pub mod views;
