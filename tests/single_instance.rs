@@ -37,11 +37,14 @@ fn a_second_ossup_add_hands_its_paths_to_the_running_window_and_exits() {
         .expect("the paths arrive");
     assert_eq!(received, vec![file.canonicalize().expect("absolute")]);
 
-    // Without paths it only asks the window to come to the front.
-    let output = run(&mut home.ossup_bare());
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(
-        inbox.recv_timeout(Duration::from_secs(10)),
-        Some(Vec::new())
-    );
+    // Without paths (the desktop entry started with no files) it only asks the window to
+    // come to the front.
+    for args in [&[][..], &["--add"][..]] {
+        let output = run(home.ossup_bare().args(args));
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        assert_eq!(
+            inbox.recv_timeout(Duration::from_secs(10)),
+            Some(Vec::new())
+        );
+    }
 }

@@ -41,7 +41,7 @@ impl QuitGuard {
         if !self.asking {
             return;
         }
-        let modal = egui::Modal::new(egui::Id::new("quit_question")).show(ctx, |ui| {
+        let modal = egui::Modal::new(egui::Id::unique("quit_question")).show(ctx, |ui| {
             ui.set_max_width(420.0);
             ui.heading("Quit while uploading?");
             ui.label(format!(
