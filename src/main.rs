@@ -14,8 +14,10 @@ use ossup::server::{self, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "ossup", version, about)]
 struct Args {
-    /// Files or folders to upload as soon as the window opens (repeatable).
-    #[arg(long = "add", value_name = "PATH")]
+    /// Files or folders to upload as soon as the window opens; with a window open already
+    /// they go to that window, which comes to the front. `--add` alone (a desktop entry
+    /// started with no files) only opens or raises the window.
+    #[arg(long = "add", value_name = "PATH", num_args = 0..)]
     add_paths: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,

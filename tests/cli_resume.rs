@@ -253,6 +253,10 @@ fn an_endpoint_that_dies_mid_upload_is_given_up_on_and_resumed_later() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let shown = text(&output);
     assert!(shown.contains("gave up after"), "{shown}");
+    assert!(
+        shown.contains("connection refused by 127.0.0.1:"),
+        "{shown}"
+    );
     assert!(shown.contains("ossup resume"), "{shown}");
     let kept = home.session_parts();
     assert_eq!(kept.len(), 1, "the session is kept");

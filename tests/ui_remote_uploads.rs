@@ -43,6 +43,23 @@ fn an_orphan_from_another_client_is_listed_and_aborted() {
 
     click(&mut harness, "Select orphans");
     click(&mut harness, "Abort selected (1)");
+    // Nothing is aborted before the question is answered, and it says what goes.
+    harness.run_steps(2);
+    assert_eq!(open_uploads(&client).len(), 1, "aborted without asking");
+    harness
+        .get_by_label_contains("This aborts 1 uploads (1 orphans) holding 0B (+1 not counted yet)");
+    click(&mut harness, "Cancel");
+    harness.run_steps(2);
+    assert!(harness.query_by_label_contains("This aborts").is_none());
+    assert_eq!(open_uploads(&client).len(), 1, "cancel aborts nothing");
+
+    click(&mut harness, "Count orphan bytes");
+    wait_until(&mut harness, GENEROUS, "the count", |app| {
+        app.remote_uploads().orphan_bytes().1 == 0
+    });
+    click(&mut harness, "Abort selected (1)");
+    harness.get_by_label_contains("This aborts 1 uploads (1 orphans) holding 0B on the server");
+    click(&mut harness, "Abort them");
     wait_until(&mut harness, GENEROUS, "the abort", |app| {
         app.remote_uploads().rows.is_empty() && !app.remote_uploads().busy
     });
@@ -114,6 +131,7 @@ fn our_paused_uploads_resume_from_the_list_and_aborting_one_asks_first() {
     click(&mut harness, "Select all");
     click(&mut harness, "Abort selected (1)");
     harness.get_by_label_contains("belong to uploads from this computer");
+    harness.get_by_label_contains("This aborts 1 uploads (0 orphans)");
     click(&mut harness, "Abort them");
     wait_until(&mut harness, GENEROUS, "b.bin aborted", |app| {
         app.transfers()

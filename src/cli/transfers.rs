@@ -532,8 +532,12 @@ impl Follower {
             }
             TransferState::WaitingForNetwork => Some({
                 wanted.waited_for_network = true;
+                let reason = error
+                    .as_ref()
+                    .map(|e| e.message.trim_end_matches(['.', ' ']).to_owned())
+                    .unwrap_or_else(|| "waiting for the network".into());
                 format!(
-                    "waiting for the network: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
+                    "{reason}: {} will continue by itself once the server can be reached (Ctrl-C pauses)",
                     wanted.label
                 )
             }),

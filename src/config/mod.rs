@@ -342,7 +342,8 @@ impl Profile {
     }
 }
 
-fn validate_profile_name(name: &str) -> Result<(), ConfigError> {
+/// Checks a profile name: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub fn validate_profile_name(name: &str) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

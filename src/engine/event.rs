@@ -12,6 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use tokio::sync::Notify;
 
 use super::Waker;
+use super::retry::ConnectFailure;
 use super::store::{JobCounts, JobId, JobState};
 
 /// Identifies a transfer; stable across restarts (it names the session file).
@@ -106,6 +107,11 @@ impl TransferState {
     }
 }
 
+/// Starts the reason of a transfer whose server refuses or cannot be found.
+const CANNOT_CONNECT_PREFIX: &str = "Cannot connect: ";
+/// Starts the reason of a transfer waiting for the network to come back.
+const NETWORK_DOWN_PREFIX: &str = "Waiting for the network: ";
+
 /// Why a transfer stopped: one sentence a person can act on, plus what support asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferError {
@@ -127,6 +133,24 @@ impl TransferError {
             request_id: None,
             restart_suggested: false,
         }
+    }
+
+    /// Why a transfer waits for its server: "Waiting for the network: …" when the network
+    /// is really down, "Cannot connect: connection refused by ADDR" (no such host, …)
+    /// otherwise. Either way it is retried by itself.
+    pub fn cannot_connect(reason: &ConnectFailure) -> Self {
+        let message = if reason.network_is_down() {
+            format!("{NETWORK_DOWN_PREFIX}{reason}; trying again by itself.")
+        } else {
+            format!("{CANNOT_CONNECT_PREFIX}{reason}; trying again by itself.")
+        };
+        Self::local(message)
+    }
+
+    /// Made by [`TransferError::cannot_connect`] for a server that cannot be reached while
+    /// the network is up (refused, unknown host).
+    pub fn is_cannot_connect(&self) -> bool {
+        self.message.starts_with(CANNOT_CONNECT_PREFIX)
     }
 
     /// The same error, pointing at Restart as the way out.

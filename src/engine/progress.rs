@@ -349,6 +349,24 @@ impl Reporter {
         });
     }
 
+    /// Waits for the server to answer, with the reason the row shows meanwhile (a full
+    /// Snapshot only when the state or the reason changed).
+    pub(crate) fn wait_for_network(&self, reason: TransferError) {
+        let changed = {
+            let inner = self.board.lock();
+            inner.rows.get(&self.id).is_some_and(|row| {
+                row.snapshot.state != TransferState::WaitingForNetwork
+                    || row.snapshot.error.as_ref() != Some(&reason)
+            })
+        };
+        if changed {
+            self.edit(true, |row| {
+                row.snapshot.state = TransferState::WaitingForNetwork;
+                row.snapshot.error = Some(reason);
+            });
+        }
+    }
+
     pub(crate) fn clear_error(&self) {
         self.edit(true, |row| row.snapshot.error = None);
     }

@@ -134,12 +134,13 @@ where
                 );
             }
         }
-        RetryEvent::WaitingForNetwork { last_error } => {
-            tracing::info!(transfer = %reporter.id(), "network down: {last_error}");
-            reporter.set_state(TransferState::WaitingForNetwork);
+        RetryEvent::WaitingForNetwork { last_error, reason } => {
+            tracing::info!(transfer = %reporter.id(), "cannot connect ({reason}): {last_error}");
+            reporter.wait_for_network(TransferError::cannot_connect(&reason));
         }
         RetryEvent::NetworkBack => {
             if reporter.state() == Some(TransferState::WaitingForNetwork) {
+                reporter.clear_error();
                 reporter.set_state(if part.is_some() {
                     TransferState::Uploading
                 } else {

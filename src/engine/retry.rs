@@ -1,5 +1,8 @@
 //! Retrying requests: exponential backoff with full jitter, clock-skew repair, and waiting
-//! out a network outage without spending the retry budget.
+//! out a network outage without spending the retry budget. A failed connection is
+//! classified ([`ConnectFailure`]) so a front end can say what happened: a refused
+//! connection or an unknown host is not a network that is down, and an untrusted
+//! certificate is not retried at all.
 //!
 //! The random source and the sleeper are injectable: tests use a seeded RNG and a virtual
 //! sleeper that only adds up the time it was asked to wait.
@@ -14,6 +17,7 @@ use rand::{Rng, SeedableRng};
 
 use super::tuning::RetryPolicy;
 use crate::protocol::client::clock_offset_to;
+use crate::protocol::error::TransportKind;
 use crate::protocol::error::code;
 use crate::protocol::{OssClient, OssError};
 
@@ -40,8 +44,133 @@ pub enum ErrorClass {
     Fatal,
 }
 
+/// Why a connection could not be made, read from what the HTTP stack said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// Something answered and refused: nothing listens at that address.
+    Refused {
+        address: String,
+    },
+    /// The name does not resolve.
+    NoSuchHost {
+        host: String,
+    },
+    /// The server's TLS certificate is not trusted (self-signed, unknown issuer, wrong
+    /// name, expired); no retry heals this.
+    CertificateNotTrusted {
+        detail: String,
+    },
+    TimedOut,
+    /// The network itself is unreachable (no route, no interface, no name server).
+    NetworkDown {
+        detail: String,
+    },
+    Other {
+        detail: String,
+    },
+}
+
+impl ConnectFailure {
+    /// The classified reason of a failed connection; `None` for other errors.
+    pub fn of(error: &OssError) -> Option<Self> {
+        let OssError::Transport { kind, message, .. } = error else {
+            return None;
+        };
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("unknownissuer") {
+            let detail = message
+                .rsplit(": ")
+                .find(|part| part.to_ascii_lowercase().contains("certificate"))
+                .unwrap_or(message)
+                .to_owned();
+            return Some(ConnectFailure::CertificateNotTrusted { detail });
+        }
+        if *kind != TransportKind::Connect {
+            return None;
+        }
+        let address = request_address(message);
+        Some(if lower.contains("connection refused") {
+            ConnectFailure::Refused {
+                address: address.unwrap_or_else(|| "the server".into()),
+            }
+        } else if lower.contains("name or service not known")
+            || lower.contains("no address associated")
+            || lower.contains("nodename nor servname")
+            || lower.contains("no such host")
+        {
+            let host = address
+                .map(|a| a.rsplit_once(':').map(|(h, _)| h.to_owned()).unwrap_or(a))
+                .unwrap_or_default();
+            ConnectFailure::NoSuchHost { host }
+        } else if lower.contains("timed out") {
+            ConnectFailure::TimedOut
+        } else if lower.contains("network is unreachable")
+            || lower.contains("no route to host")
+            || lower.contains("temporary failure in name resolution")
+        {
+            ConnectFailure::NetworkDown {
+                detail: message.rsplit(": ").next().unwrap_or(message).to_owned(),
+            }
+        } else {
+            ConnectFailure::Other {
+                detail: message.rsplit(": ").next().unwrap_or(message).to_owned(),
+            }
+        })
+    }
+
+    /// The network (not the server) is unreachable.
+    pub fn network_is_down(&self) -> bool {
+        matches!(
+            self,
+            ConnectFailure::NetworkDown { .. } | ConnectFailure::TimedOut
+        )
+    }
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectFailure::Refused { address } => write!(f, "connection refused by {address}"),
+            ConnectFailure::NoSuchHost { host } if host.is_empty() => f.write_str("no such host"),
+            ConnectFailure::NoSuchHost { host } => write!(f, "no such host: {host}"),
+            ConnectFailure::CertificateNotTrusted { detail } => {
+                write!(f, "certificate not trusted ({detail})")
+            }
+            ConnectFailure::TimedOut => f.write_str("the connection timed out"),
+            ConnectFailure::NetworkDown { detail } => write!(f, "network down ({detail})"),
+            ConnectFailure::Other { detail } => write!(f, "could not connect ({detail})"),
+        }
+    }
+}
+
+/// `host:port` of the URL in an HTTP stack message ("… for url (http://h:p/…)"), with the
+/// scheme's port when the URL names none.
+fn request_address(message: &str) -> Option<String> {
+    let start = message.find("url (")? + "url (".len();
+    let url = &message[start..];
+    let url = &url[..url.find(')').unwrap_or(url.len())];
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    Some(if has_port {
+        authority.to_owned()
+    } else {
+        let port = if scheme == "https" { 443 } else { 80 };
+        format!("{authority}:{port}")
+    })
+}
+
 /// Sorts an error into what the retry loop does with it.
 pub fn classify(error: &OssError, now: SystemTime) -> ErrorClass {
+    if let Some(ConnectFailure::CertificateNotTrusted { .. }) = ConnectFailure::of(error) {
+        return ErrorClass::Fatal;
+    }
     if error.is_code(code::REQUEST_TIME_TOO_SKEWED) {
         return ErrorClass::ClockSkew {
             offset_secs: server_clock_offset(error, now),
@@ -97,8 +226,12 @@ impl Sleeper for TokioSleeper {
 pub enum RetryEvent {
     /// Waiting before attempt `attempt` (2 = first retry).
     Retrying { attempt: u32, last_error: String },
-    /// The network is down; probing every `network_probe_interval`.
-    WaitingForNetwork { last_error: String },
+    /// The server cannot be reached (`reason` says why); probing every
+    /// `network_probe_interval`.
+    WaitingForNetwork {
+        last_error: String,
+        reason: ConnectFailure,
+    },
     /// The network answered again after an outage.
     NetworkBack,
 }
@@ -250,6 +383,9 @@ impl Retrier {
                     }
                     network_down = true;
                     observe(RetryEvent::WaitingForNetwork {
+                        reason: ConnectFailure::of(&error).unwrap_or(ConnectFailure::Other {
+                            detail: error.to_string(),
+                        }),
                         last_error: error.to_string(),
                     });
                     // Probe again, but no later than the moment the limit runs out.
@@ -599,5 +735,45 @@ mod tests {
         assert!(result.is_ok());
         let learned = offset.load(Ordering::SeqCst);
         assert!((7195..=7205).contains(&learned), "offset {learned}");
+    }
+
+    fn connect_error(message: &str) -> OssError {
+        OssError::Transport {
+            operation: "PutObject",
+            target: "b/k".into(),
+            kind: TransportKind::Connect,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn failed_connections_say_what_happened() {
+        let refused = connect_error(
+            "error sending request for url (http://127.0.0.1:1/b/k): client error (Connect): tcp connect error: Connection refused (os error 111)",
+        );
+        assert_eq!(
+            ConnectFailure::of(&refused).unwrap().to_string(),
+            "connection refused by 127.0.0.1:1"
+        );
+        let unknown = connect_error(
+            "error sending request for url (https://b.no-such-host.invalid/k): client error (Connect): dns error: failed to lookup address information: Name or service not known",
+        );
+        let reason = ConnectFailure::of(&unknown).unwrap();
+        assert_eq!(reason.to_string(), "no such host: b.no-such-host.invalid");
+        assert!(!reason.network_is_down());
+        let down = connect_error(
+            "error sending request for url (http://10.0.0.1/b/k): client error (Connect): tcp connect error: Network is unreachable (os error 101)",
+        );
+        assert!(ConnectFailure::of(&down).unwrap().network_is_down());
+        assert_eq!(classify(&down, SystemTime::now()), ErrorClass::NetworkDown);
+        let untrusted = connect_error(
+            "error sending request for url (https://127.0.0.1:9/b/k): client error (Connect): invalid peer certificate: UnknownIssuer",
+        );
+        let reason = ConnectFailure::of(&untrusted).unwrap();
+        assert!(
+            reason.to_string().starts_with("certificate not trusted"),
+            "{reason}"
+        );
+        assert_eq!(classify(&untrusted, SystemTime::now()), ErrorClass::Fatal);
     }
 }

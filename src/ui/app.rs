@@ -18,7 +18,10 @@ use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::jobs::{JobResult, Jobs};
+use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
+use super::shortcuts::shortcuts_ui;
+use super::single_instance::Inbox;
 use super::state::TransfersModel;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
@@ -115,8 +118,12 @@ pub struct OssupApp {
     /// A one-line message in the status bar (hints, refusals, errors).
     status: Option<String>,
     picker_open: bool,
-    /// Profile to switch to once the settings being saved are on disk.
-    pending_switch: Option<String>,
+    /// Target to switch to once the settings being saved are on disk (`Some(None)`: the
+    /// embedded endpoint, when the active profile was deleted).
+    pending_switch: Option<Option<String>>,
+    /// Paths a second `ossup --add` handed over, when this window listens for them.
+    inbox: Option<Inbox>,
+    quit: QuitGuard,
 }
 
 impl OssupApp {
@@ -154,6 +161,8 @@ impl OssupApp {
             status,
             picker_open: false,
             pending_switch: None,
+            inbox: None,
+            quit: QuitGuard::default(),
         };
         let request = app.connect_request(None, false);
         let needs_embedded =
@@ -183,6 +192,9 @@ impl OssupApp {
                 ));
                 app.tab = Tab::Settings;
             }
+        }
+        if let Some(profile) = app.target().and_then(|t| t.profile.clone()) {
+            app.settings.edit_profile(&app.config, &profile);
         }
         if !setup.add_paths.is_empty() {
             app.apply(UiCommand::AddPaths(setup.add_paths));
@@ -233,10 +245,55 @@ impl OssupApp {
         if !dropped.is_empty() {
             commands.push(UiCommand::AddPaths(dropped));
         }
+        self.hand_overs(ui.ctx(), &mut commands);
+        self.close_ui(ui.ctx(), &mut commands);
         self.draw_ui(ui, &mut commands);
         for command in commands {
             self.apply(command);
         }
+    }
+
+    /// Takes paths from `inbox` from now on (see [`super::single_instance`]).
+    pub fn accept_hand_overs(&mut self, inbox: Inbox) {
+        self.inbox = Some(inbox);
+    }
+
+    /// Paths another `ossup --add` handed over: added, and the window comes to the front.
+    fn hand_overs(&self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        for paths in inbox.drain() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+            if !paths.is_empty() {
+                commands.push(UiCommand::AddPaths(paths));
+            }
+        }
+    }
+
+    /// The window is closing (or may now close) with the user's consent.
+    pub fn is_quitting(&self) -> bool {
+        self.quit.allowed
+    }
+
+    /// Uploads that are moving (paused or finished ones do not hold up a close).
+    fn running_uploads(&self) -> usize {
+        self.transfers
+            .active_rows()
+            .filter(|row| row.can_pause())
+            .count()
+    }
+
+    /// Shortcuts, and a close asked for by the window manager or Ctrl+Q.
+    fn close_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
+        let can_add = self.connection.is_some() && !self.picker_open;
+        let keys = shortcuts_ui(ctx, can_add, commands);
+        let closing = ctx.input(|input| input.viewport().close_requested());
+        let running = self.running_uploads();
+        if keys.quit || closing {
+            self.quit.request(ctx, running, keys.quit);
+        }
+        self.quit.dialog_ui(ctx, running, commands);
     }
 
     fn drain_events(&mut self) {
@@ -338,8 +395,10 @@ impl OssupApp {
         drop_overlay_ui(ui.ctx(), &self.destination.label());
     }
 
+    /// Wraps onto a second line in a narrow window rather than cutting off the prefix and
+    /// the destination.
     fn toolbar_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let can_add = self.connection.is_some() && !self.picker_open;
             if ui
                 .add_enabled(can_add, egui::Button::new("Add files…"))
@@ -442,6 +501,12 @@ impl OssupApp {
                 }
             }
             UiCommand::SaveSettings => self.save_settings(),
+            UiCommand::DeleteProfile(name) => self.delete_profile(&name),
+            UiCommand::PauseAndQuit => {
+                self.send(EngineCommand::PauseAll);
+                self.quit.allowed = true;
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
             UiCommand::SelectProfile(profile) => self.switch_target(profile),
         }
     }
@@ -643,24 +708,39 @@ impl OssupApp {
         match self.settings.to_config(&self.config) {
             Err(message) => self.settings.message = Some(Err(message)),
             Ok((config, named_profile)) => {
-                self.settings.saving = true;
-                self.settings.message = None;
-                let path = self.paths.config_file.clone();
                 let switch_to = named_profile.filter(|name| {
                     self.target().and_then(|t| t.profile.as_deref()) != Some(name.as_str())
                         || self.config.profiles.get(name) != config.profiles.get(name)
                 });
-                self.pending_switch = switch_to;
-                self.jobs.sender().spawn_blocking(move || {
-                    JobResult::SettingsSaved(
-                        config
-                            .save(&path)
-                            .map(|()| config)
-                            .map_err(|e| e.to_string()),
-                    )
-                });
+                self.pending_switch = switch_to.map(Some);
+                self.write_config(config);
             }
         }
+    }
+
+    /// Removes a profile from the file; uploads that went to it go to the embedded
+    /// endpoint from then on.
+    fn delete_profile(&mut self, name: &str) {
+        let config = SettingsForm::without_profile(&self.config, name);
+        if self.target().and_then(|t| t.profile.as_deref()) == Some(name) {
+            self.pending_switch = Some(None);
+        }
+        self.write_config(config);
+    }
+
+    /// Saves `config` off the UI thread; [`JobResult::SettingsSaved`] brings it back.
+    fn write_config(&mut self, config: ConfigFile) {
+        self.settings.saving = true;
+        self.settings.message = None;
+        let path = self.paths.config_file.clone();
+        self.jobs.sender().spawn_blocking(move || {
+            JobResult::SettingsSaved(
+                config
+                    .save(&path)
+                    .map(|()| config)
+                    .map_err(|e| e.to_string()),
+            )
+        });
     }
 
     fn connect_request(&self, profile: Option<String>, force_embedded: bool) -> ConnectRequest {
@@ -750,18 +830,12 @@ impl OssupApp {
                 match result {
                     Ok(config) => {
                         self.config = config;
-                        self.settings.refresh_profiles(&self.config);
+                        self.settings.saved(&self.config);
                         self.settings.message = Some(Ok("Settings saved.".into()));
-                        // The typed secret is stored now; it is not kept in the form.
-                        let profile = &mut self.settings.profile;
-                        if !profile.new_secret.is_empty() {
-                            profile.new_secret.clear();
-                            profile.has_stored_secret = true;
-                        }
                         let tuning = self.config.tuning.clone();
                         self.send(EngineCommand::SetTuning(tuning));
                         if let Some(profile) = self.pending_switch.take() {
-                            self.switch_target(Some(profile));
+                            self.switch_target(profile);
                         }
                     }
                     Err(error) => self.settings.message = Some(Err(error)),

@@ -41,6 +41,10 @@ pub enum UiCommand {
     },
     /// Save the settings form (profiles and tuning) and apply it.
     SaveSettings,
+    /// Remove this profile from the config file (confirmed in the view).
+    DeleteProfile(String),
+    /// Pause every upload and close the window (the answer to the quit question).
+    PauseAndQuit,
     /// Point new transfers at this profile (`None`: the embedded local endpoint).
     SelectProfile(Option<String>),
 }

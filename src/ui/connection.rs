@@ -1,7 +1,7 @@
 //! The window's target: a configured profile, or the embedded local endpoint when nothing
 //! is configured; with the engine and client that talk to it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,11 +172,10 @@ fn embedded_target(
         ),
     );
     client.path_style = true;
-    let description = format!(
-        "No profile is configured, so uploads go to the built-in local endpoint at {endpoint} \
-         (bucket \"{}\", stored in {}). Add a profile in Settings to upload to Alibaba Cloud OSS.",
-        server::DEFAULT_BUCKET,
-        request.paths.server_dir.display()
+    let description = embedded_description(
+        &endpoint,
+        &request.config.profile_names(),
+        &request.paths.server_dir,
     );
     let target = TargetInfo {
         profile: None,
@@ -186,6 +185,27 @@ fn embedded_target(
         session_label: EMBEDDED_ENDPOINT_LABEL.to_owned(),
     };
     Ok((client, target))
+}
+
+/// Why uploads go to the embedded endpoint and where they land: with no profile because
+/// none is configured, otherwise because it was chosen over the profiles there are.
+fn embedded_description(endpoint: &str, profiles: &[String], data_dir: &Path) -> String {
+    let place = format!(
+        "the built-in local endpoint at {endpoint} (bucket \"{}\", stored in {})",
+        server::DEFAULT_BUCKET,
+        data_dir.display()
+    );
+    if profiles.is_empty() {
+        format!(
+            "No profile is configured, so uploads go to {place}. Add a profile in Settings to \
+             upload to Alibaba Cloud OSS."
+        )
+    } else {
+        format!(
+            "Uploads go to {place}, not to a profile. Choose {} under Target to upload there.",
+            profiles.join(", ")
+        )
+    }
 }
 
 /// A waker that asks `ctx` for a repaint soon, so bursts of engine events cost one frame.

@@ -6,7 +6,10 @@
 //!   client; built off the UI thread when switching.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`quit`]: the question asked when the window closes while uploads run.
+//! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
+//! - [`single_instance`]: the socket a second `ossup --add` hands its paths over.
 //! - [`state`]: view models updated from engine events (no I/O).
 //! - [`views`]: transfers, in-progress uploads, settings.
 //! - [`widgets`]: the part map and the drop overlay.
@@ -19,7 +22,10 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod jobs;
+pub mod quit;
 pub mod remote_page;
+pub mod shortcuts;
+pub mod single_instance;
 pub mod state;
 pub mod views;
 pub mod widgets;
@@ -96,6 +102,22 @@ pub fn run(options: RunOptions) -> Result<(), UiError> {
             Err(_) => None,
         },
     };
+    // A window runs already: it takes the paths and comes to the front.
+    let socket = single_instance::socket_path_for_user(&paths);
+    match single_instance::hand_over(&socket, &add_paths) {
+        Ok(true) => {
+            println!(
+                "ossup: handed {} path(s) to the window that is already open",
+                add_paths.len()
+            );
+            return Ok(());
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!("could not reach the running window: {error}"),
+    }
+    let listener = single_instance::Listener::bind(&socket)
+        .map_err(|error| tracing::warn!("a second `ossup --add` will open its own window: {error}"))
+        .ok();
     let setup = AppSetup {
         paths,
         env: EnvVars::from_process(),
@@ -106,7 +128,7 @@ pub fn run(options: RunOptions) -> Result<(), UiError> {
         .with_title("ossup — uploads to Alibaba Cloud OSS")
         .with_app_id("ossup")
         .with_inner_size([1100.0, 720.0])
-        .with_min_inner_size([640.0, 400.0])
+        .with_min_inner_size([720.0, 480.0])
         .with_drag_and_drop(true);
     match eframe::icon_data::from_png_bytes(ICON_PNG) {
         Ok(icon) => viewport = viewport.with_icon(icon),
@@ -126,7 +148,11 @@ pub fn run(options: RunOptions) -> Result<(), UiError> {
         "ossup",
         native_options,
         Box::new(move |cc| {
-            let app = OssupApp::new(cc.egui_ctx.clone(), setup)?;
+            let mut app = OssupApp::new(cc.egui_ctx.clone(), setup)?;
+            if let Some(listener) = listener {
+                let ctx = cc.egui_ctx.clone();
+                app.accept_hand_overs(listener.serve(move || ctx.request_repaint()));
+            }
             Ok(Box::new(app))
         }),
     )

@@ -46,6 +46,22 @@ impl TransferRow {
         )
     }
 
+    /// The state as the row shows it: "Cannot connect" rather than "Waiting for network"
+    /// when the network is up but the server refuses or cannot be found.
+    pub fn state_text(&self) -> String {
+        let refused = self.snapshot.state == TransferState::WaitingForNetwork
+            && self
+                .snapshot
+                .error
+                .as_ref()
+                .is_some_and(|e| e.is_cannot_connect());
+        if refused {
+            String::from("Cannot connect")
+        } else {
+            state_label(&self.snapshot.state)
+        }
+    }
+
     pub fn can_pause(&self) -> bool {
         matches!(
             self.snapshot.state,

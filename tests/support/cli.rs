@@ -145,6 +145,13 @@ impl Home {
         write_file(&self.path().join("files"), name, bytes)
     }
 
+    /// The private runtime directory (where the window's socket lives), created on demand.
+    pub fn runtime_dir(&self) -> PathBuf {
+        let dir = self.path().join("runtime");
+        std::fs::create_dir_all(&dir).expect("runtime dir");
+        dir
+    }
+
     /// `ossup` with this home and no `OSS_*` settings inherited from the caller.
     pub fn ossup_bare(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ossup"));
@@ -153,6 +160,7 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path().join("config"))
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env_remove("RUST_LOG")
             .current_dir(self.path());
         for name in [

@@ -67,8 +67,13 @@ pub fn setup(dirs: &TestDirs, delay: Option<Duration>) -> AppSetup {
 }
 
 pub fn harness(setup: AppSetup) -> Harness<'static, OssupApp> {
+    harness_sized(setup, egui::vec2(1100.0, 760.0))
+}
+
+/// The app in a window of `size` points.
+pub fn harness_sized(setup: AppSetup, size: egui::Vec2) -> Harness<'static, OssupApp> {
     Harness::builder()
-        .with_size(egui::vec2(1100.0, 760.0))
+        .with_size(size)
         .with_max_steps(4)
         .build_eframe(move |cc| OssupApp::new(cc.egui_ctx.clone(), setup).expect("the app starts"))
 }
@@ -160,6 +165,9 @@ pub fn type_into(harness: &mut Harness<'_, OssupApp>, label: &str, text: &str) {
         harness.get_by_label(label).type_text(text);
         harness.step();
     }
+    // What was typed may add or remove a line under the field (its check): one more
+    // frame so the next click finds widgets where they are drawn.
+    harness.step();
 }
 
 /// A second client on the app's embedded endpoint, as another program would use it.

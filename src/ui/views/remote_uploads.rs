@@ -74,7 +74,7 @@ pub struct RemoteUploadsModel {
     pub older_than_days: String,
     /// Per-item results of the last abort.
     pub report: Vec<String>,
-    /// Selected uploads that belong to local transfers wait for this confirmation.
+    /// Selected uploads wait for this confirmation before they are aborted.
     pub confirm_abort: Option<Vec<(String, String)>>,
     /// The rule that aborts stale uploads here, as last read.
     pub auto_abort: AutoAbortStatus,
@@ -153,15 +153,28 @@ impl RemoteUploadsModel {
 
     /// Sum of the known sizes of orphan uploads, and how many orphans are not counted yet.
     pub fn orphan_bytes(&self) -> (u64, usize) {
-        let mut bytes = 0;
-        let mut unknown = 0;
-        for row in self.rows.iter().filter(|r| r.is_orphan()) {
-            match row.parts {
-                Some(PartsInfo::Loaded { total_bytes, .. }) => bytes += total_bytes,
-                _ => unknown += 1,
-            }
-        }
-        (bytes, unknown)
+        known_bytes(self.rows.iter().filter(|r| r.is_orphan()))
+    }
+
+    /// What aborting `selected` removes, in one phrase: "2 uploads (1 orphans) holding
+    /// 3MiB (+1 not counted yet)".
+    pub fn selection_summary(&self, selected: &[(String, String)]) -> String {
+        let chosen: Vec<&RemoteUploadRow> = self
+            .rows
+            .iter()
+            .filter(|row| {
+                selected
+                    .iter()
+                    .any(|(_, id)| *id == row.upload.upload.upload_id)
+            })
+            .collect();
+        let orphans = chosen.iter().filter(|row| row.is_orphan()).count();
+        let (bytes, uncounted) = known_bytes(chosen.iter().copied());
+        format!(
+            "{} uploads ({orphans} orphans) {}",
+            chosen.len(),
+            holding_label(bytes, uncounted)
+        )
     }
 
     /// Selects the uploads started more than `days` days before `now` (unknown dates never).
@@ -194,6 +207,28 @@ impl RemoteUploadsModel {
             })
             .collect()
     }
+}
+
+/// Sum of the known sizes of `rows`, and how many are not counted yet.
+fn known_bytes<'a>(rows: impl Iterator<Item = &'a RemoteUploadRow>) -> (u64, usize) {
+    let mut bytes = 0;
+    let mut unknown = 0;
+    for row in rows {
+        match row.parts {
+            Some(PartsInfo::Loaded { total_bytes, .. }) => bytes += total_bytes,
+            _ => unknown += 1,
+        }
+    }
+    (bytes, unknown)
+}
+
+/// "holding 3MiB", with "(+2 not counted yet)" while some sizes are unknown.
+fn holding_label(bytes: u64, uncounted: usize) -> String {
+    let mut label = format!("holding {}", bytes_label(bytes));
+    if uncounted > 0 {
+        label.push_str(&format!(" (+{uncounted} not counted yet)"));
+    }
+    label
 }
 
 fn describe_outcome(outcome: &AbortOutcome) -> String {
@@ -261,14 +296,9 @@ pub fn remote_uploads_ui(
     let orphan_count = model.rows.iter().filter(|r| r.is_orphan()).count();
     ui.horizontal(|ui| {
         ui.label(format!(
-            "{} uploads, {orphan_count} orphans holding {}{}",
+            "{} uploads, {orphan_count} orphans {}",
             model.rows.len(),
-            bytes_label(orphan_bytes),
-            if uncounted > 0 {
-                format!(" (+{uncounted} not counted yet)")
-            } else {
-                String::new()
-            }
+            holding_label(orphan_bytes, uncounted)
         ));
         if uncounted > 0 && ui.button("Count orphan bytes").clicked() {
             for row in model
@@ -320,13 +350,7 @@ pub fn remote_uploads_ui(
             egui::Button::new(format!("Abort selected ({})", selected.len())),
         );
         if abort.clicked() {
-            let owned = model.owned_by_local_sessions();
-            if selected.iter().any(|(_, id)| owned.contains_key(id)) {
-                model.confirm_abort = Some(selected);
-            } else {
-                model.busy = true;
-                commands.push(UiCommand::AbortRemoteUploads(selected));
-            }
+            model.confirm_abort = Some(selected);
         }
     });
     for line in &model.report {
@@ -497,12 +521,18 @@ fn confirm_abort_ui(
         ui.set_max_width(460.0);
         ui.heading(format!("Abort {} uploads?", selected.len()));
         ui.label(format!(
-            "{} of them belong to uploads from this computer; aborting deletes their progress \
-             and they would have to start over:",
-            local_files.len()
+            "This aborts {} on the server; their parts are deleted and cannot be recovered.",
+            model.selection_summary(&selected)
         ));
-        for file in &local_files {
-            ui.label(RichText::new(file.as_str()).monospace());
+        if !local_files.is_empty() {
+            ui.label(format!(
+                "{} of them belong to uploads from this computer; aborting deletes their \
+                 progress and they would have to start over:",
+                local_files.len()
+            ));
+            for file in &local_files {
+                ui.label(RichText::new(file.as_str()).monospace());
+            }
         }
         ui.add_space(8.0);
         ui.horizontal(|ui| {

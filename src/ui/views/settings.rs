@@ -2,9 +2,11 @@
 //! fields of [`super::profile_network`]) and tuning (part size, parallelism, bandwidth,
 //! overwrite, storage class, resume on start).
 //!
-//! The form holds text as typed; [`SettingsForm::to_config`] turns it into a validated
-//! [`ConfigFile`] or refuses with a message. Nothing is clamped. Stored secrets are never
-//! shown again: an empty secret field keeps the stored one.
+//! The form holds text as typed; every field is checked as it changes
+//! ([`super::settings_check`]) and its problem shown beside it. [`SettingsForm::to_config`]
+//! turns the form into a validated [`ConfigFile`] or refuses with every problem at once.
+//! Nothing is clamped. Stored secrets are never shown again: an empty secret field keeps
+//! the stored one. A saved profile is edited (renamed by changing its name) or deleted.
 
 use egui::{RichText, Ui};
 
@@ -14,6 +16,7 @@ use crate::ui::command::UiCommand;
 use crate::ui::widgets::part_map;
 
 use super::profile_network::{self, NetworkForm};
+use super::settings_check::{Field, FieldErrors, check_form};
 
 /// Where a profile's key pair comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,9 +89,12 @@ pub struct SettingsForm {
     /// Names of the profiles in the file (for the list).
     pub profile_names: Vec<String>,
     pub default_profile: Option<String>,
-    /// Outcome of the last save: `Ok(message)` or `Err(why it was refused)`.
+    /// Outcome of the last save: `Ok(message)` or `Err(why it was refused)`; cleared as
+    /// soon as the form changes, so it never describes an older state of the form.
     pub message: Option<Result<String, String>>,
     pub saving: bool,
+    /// "Delete profile …" was clicked; the deletion waits for a second click.
+    pub confirm_delete: bool,
 }
 
 impl SettingsForm {
@@ -133,21 +139,62 @@ impl SettingsForm {
     pub fn new_profile(&mut self) {
         self.editing = None;
         self.profile = ProfileForm::default();
+        self.confirm_delete = false;
+    }
+
+    /// A profile is being typed or edited (an untouched "new profile" form is not one).
+    pub fn profile_touched(&self) -> bool {
+        self.editing.is_some() || self.profile != ProfileForm::default()
+    }
+
+    /// What is wrong with the form now, per field.
+    pub fn check(&self, config: &ConfigFile) -> FieldErrors {
+        let profile = self
+            .profile_touched()
+            .then_some((&self.profile, self.editing.as_deref()));
+        check_form(profile, &self.tuning, config)
+    }
+
+    /// The file was saved as `config`: the form now edits the profile it named (or a new
+    /// one, when that profile is gone), and the typed secret is stored, not kept here.
+    pub fn saved(&mut self, config: &ConfigFile) {
+        self.refresh_profiles(config);
+        self.confirm_delete = false;
+        let name = self.profile.name.trim().to_owned();
+        if self.profile_touched() && config.profiles.contains_key(&name) {
+            self.editing = Some(name);
+            if !self.profile.new_secret.is_empty() {
+                self.profile.new_secret.clear();
+                self.profile.has_stored_secret = true;
+            }
+        } else {
+            self.new_profile();
+        }
+    }
+
+    /// The configuration without the profile `name` (the default falls back to none).
+    pub fn without_profile(config: &ConfigFile, name: &str) -> ConfigFile {
+        let mut config = config.clone();
+        config.profiles.remove(name);
+        if config.default_profile.as_deref() == Some(name) {
+            config.default_profile = None;
+        }
+        config
     }
 
     /// The configuration this form describes, on top of `current` (whose stored secrets
     /// are kept when no new one is typed). Refuses invalid values with a sentence.
     /// Returns the new file and the profile the form named, if any.
     pub fn to_config(&self, current: &ConfigFile) -> Result<(ConfigFile, Option<String>), String> {
+        let errors = self.check(current);
+        if !errors.is_empty() {
+            return Err(errors.sentence());
+        }
         let mut config = current.clone();
         config.tuning = self.tuning.to_tuning(&current.tuning)?;
         let profile_name = self.profile.name.trim().to_owned();
-        let profile_touched = self.editing.is_some() || self.profile != ProfileForm::default();
         let mut named = None;
-        if profile_touched {
-            if profile_name.is_empty() {
-                return Err("profile name: give the profile a name".into());
-            }
+        if self.profile_touched() {
             let previous = self
                 .editing
                 .as_ref()
@@ -164,8 +211,25 @@ impl SettingsForm {
             config.profiles.insert(profile_name.clone(), profile);
             named = Some(profile_name);
         }
-        config.validate().map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| plain_words(&e))?;
         Ok((config, named))
+    }
+}
+
+/// A configuration error worded with the form's field names: "Endpoint: …" rather than
+/// "profiles.work.endpoint: …".
+fn plain_words(error: &crate::config::ConfigError) -> String {
+    match error {
+        crate::config::ConfigError::Invalid { field, message } => {
+            let last = field.rsplit('.').next().unwrap_or(field).replace('_', " ");
+            let mut chars = last.chars();
+            let field = match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => last,
+            };
+            format!("{field}: {message}")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -260,7 +324,7 @@ impl ProfileForm {
         self.network.apply_to(&mut profile)?;
         profile
             .validate(self.name.trim())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| plain_words(&e))?;
         Ok(profile)
     }
 }
@@ -273,16 +337,18 @@ pub fn settings_ui(
     active_profile: Option<&str>,
     commands: &mut Vec<UiCommand>,
 ) {
+    let before = (form.profile.clone(), form.tuning.clone());
+    let errors = form.check(config);
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             ui.heading("Profiles");
             profiles_list_ui(ui, form, config, active_profile, commands);
             ui.add_space(6.0);
-            profile_form_ui(ui, form);
+            profile_form_ui(ui, form, &errors, commands);
             ui.add_space(12.0);
             ui.heading("Transfers");
-            tuning_form_ui(ui, &mut form.tuning);
+            tuning_form_ui(ui, &mut form.tuning, &errors);
             ui.add_space(12.0);
             ui.horizontal(|ui| {
                 let save = ui.add_enabled(!form.saving, egui::Button::new("Save settings"));
@@ -303,6 +369,11 @@ pub fn settings_ui(
                 None => {}
             }
         });
+    if (&form.profile, &form.tuning) != (&before.0, &before.1) {
+        form.message = None;
+        // The checks shown beside the fields describe the text before this frame's input.
+        ui.ctx().request_repaint();
+    }
 }
 
 fn profiles_list_ui(
@@ -336,6 +407,7 @@ fn profiles_list_ui(
     });
 }
 
+/// A labelled text field in a two-column grid.
 pub(super) fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &str) {
     let label = ui.label(label);
     ui.add(
@@ -347,31 +419,63 @@ pub(super) fn labelled_text(ui: &mut Ui, label: &str, text: &mut String, hint: &
     ui.end_row();
 }
 
-fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
-    let title = match &form.editing {
-        Some(name) => format!("Editing profile {name}"),
-        None => {
-            String::from("New profile (leave the name empty to change only the settings below)")
+/// A text field in a two-column grid, with its problem (if any) on the row below.
+fn field_ui(ui: &mut Ui, field: Field, text: &mut String, hint: &str, errors: &FieldErrors) {
+    labelled_text(ui, field.label(), text, hint);
+    field_error_ui(ui, field, errors);
+}
+
+/// The problem of `field`, in red under it.
+fn field_error_ui(ui: &mut Ui, field: Field, errors: &FieldErrors) {
+    if let Some(message) = errors.get(field) {
+        ui.label("");
+        ui.colored_label(part_map::FAILED_COLOR, message);
+        ui.end_row();
+    }
+}
+
+fn profile_form_ui(
+    ui: &mut Ui,
+    form: &mut SettingsForm,
+    errors: &FieldErrors,
+    commands: &mut Vec<UiCommand>,
+) {
+    match form.editing.clone() {
+        Some(name) => {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new(format!("Editing profile {name}")).strong());
+                ui.label(RichText::new("(change the name to rename it)").weak());
+                delete_profile_ui(ui, form, &name, commands);
+            });
         }
-    };
-    ui.label(RichText::new(title).strong());
+        None => {
+            ui.label(
+                RichText::new(
+                    "New profile (leave the name empty to change only the settings below)",
+                )
+                .strong(),
+            );
+        }
+    }
     egui::Grid::new("profile_form")
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
             let profile = &mut form.profile;
-            labelled_text(ui, "Profile name", &mut profile.name, "work");
-            labelled_text(
+            field_ui(ui, Field::ProfileName, &mut profile.name, "work", errors);
+            field_ui(
                 ui,
-                "Endpoint",
+                Field::Endpoint,
                 &mut profile.endpoint,
                 "https://oss-cn-hangzhou.aliyuncs.com",
+                errors,
             );
-            labelled_text(
+            field_ui(
                 ui,
-                "Region",
+                Field::Region,
                 &mut profile.region,
                 "cn-hangzhou (V4 signing)",
+                errors,
             );
             profile_network::region_picker_ui(
                 ui,
@@ -379,7 +483,7 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
                 &mut profile.endpoint,
                 &mut profile.network,
             );
-            labelled_text(ui, "Bucket", &mut profile.bucket, "my-bucket");
+            field_ui(ui, Field::Bucket, &mut profile.bucket, "my-bucket", errors);
             ui.label("Credentials");
             ui.horizontal(|ui| {
                 ui.radio_value(
@@ -395,8 +499,14 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
             });
             ui.end_row();
             if profile.credentials == CredentialSource::Entered {
-                labelled_text(ui, "Access key id", &mut profile.access_key_id, "LTAI…");
-                let label = ui.label("Access key secret");
+                field_ui(
+                    ui,
+                    Field::AccessKeyId,
+                    &mut profile.access_key_id,
+                    "LTAI…",
+                    errors,
+                );
+                let label = ui.label(Field::AccessKeySecret.label());
                 let hint = if profile.has_stored_secret {
                     "stored; type to replace"
                 } else {
@@ -410,6 +520,7 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
                 )
                 .labelled_by(label.id);
                 ui.end_row();
+                field_error_ui(ui, Field::AccessKeySecret, errors);
             }
             ui.label("");
             ui.checkbox(
@@ -421,36 +532,66 @@ fn profile_form_ui(ui: &mut Ui, form: &mut SettingsForm) {
     profile_network::network_section_ui(ui, &mut form.profile.network);
 }
 
-fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
+/// "Delete profile NAME…", then a second, explicit click to delete it.
+fn delete_profile_ui(
+    ui: &mut Ui,
+    form: &mut SettingsForm,
+    name: &str,
+    commands: &mut Vec<UiCommand>,
+) {
+    if !form.confirm_delete {
+        if ui.button(format!("Delete profile {name}…")).clicked() {
+            form.confirm_delete = true;
+        }
+        return;
+    }
+    ui.colored_label(
+        part_map::FAILED_COLOR,
+        format!("Delete {name} and its stored key?"),
+    );
+    if ui.button(format!("Delete {name}")).clicked() {
+        commands.push(UiCommand::DeleteProfile(name.to_owned()));
+        form.confirm_delete = false;
+    }
+    if ui.button("Keep it").clicked() {
+        form.confirm_delete = false;
+    }
+}
+
+fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm, errors: &FieldErrors) {
     egui::Grid::new("tuning_form")
         .num_columns(2)
         .spacing([12.0, 6.0])
         .show(ui, |ui| {
-            labelled_text(
+            field_ui(
                 ui,
-                "Part size",
+                Field::PartSize,
                 &mut tuning.part_size,
                 "8MiB (100KiB to 5GiB)",
+                errors,
             );
-            labelled_text(
+            field_ui(
                 ui,
-                "Parallel parts per file",
+                Field::ParallelParts,
                 &mut tuning.parallel_parts,
                 "4",
+                errors,
             );
-            labelled_text(
+            field_ui(
                 ui,
-                "Concurrent transfers",
+                Field::ConcurrentTransfers,
                 &mut tuning.concurrent_transfers,
                 "2",
+                errors,
             );
-            labelled_text(
+            field_ui(
                 ui,
-                "Bandwidth limit per second",
+                Field::BandwidthLimit,
                 &mut tuning.bandwidth_limit,
                 "empty = no limit, e.g. 20MiB",
+                errors,
             );
-            let storage_label = ui.label("Storage class");
+            let storage_label = ui.label(Field::StorageClass.label());
             let shown = if tuning.storage_class.is_empty() {
                 "Bucket default"
             } else {
@@ -467,6 +608,7 @@ fn tuning_form_ui(ui: &mut Ui, tuning: &mut TuningForm) {
                 .response
                 .labelled_by(storage_label.id);
             ui.end_row();
+            field_error_ui(ui, Field::StorageClass, errors);
             ui.label("");
             ui.checkbox(
                 &mut tuning.forbid_overwrite,
@@ -534,7 +676,7 @@ mod tests {
         ] {
             let mut form = valid_form();
             edit(&mut form.tuning);
-            let error = form.to_config(&config).expect_err("refused");
+            let error = form.to_config(&config).expect_err("refused").to_lowercase();
             assert!(error.starts_with(field), "{error:?} should name {field}");
         }
     }
@@ -579,12 +721,12 @@ mod tests {
         form.profile.name = "work".into();
         form.profile.endpoint = "oss-cn-hangzhou.aliyuncs.com".into();
         let error = form.to_config(&config).expect_err("no scheme");
-        assert!(error.contains("endpoint"), "{error}");
+        assert!(error.starts_with("Endpoint:"), "{error}");
         form.profile.endpoint = "https://oss-cn-hangzhou.aliyuncs.com".into();
         form.profile.credentials = CredentialSource::Entered;
         form.profile.access_key_id = "LTAIexample".into();
         let error = form.to_config(&config).expect_err("no secret");
-        assert!(error.contains("secret"), "{error}");
+        assert!(error.starts_with("Access key secret:"), "{error}");
         form.profile.new_secret = "typed".into();
         let (saved, named) = form.to_config(&config).expect("valid");
         assert_eq!(named.as_deref(), Some("work"));

@@ -165,10 +165,7 @@ fn transfer_row_ui(
             ui.horizontal(|ui| {
                 ui.label(bytes_label(row.snapshot.size));
                 ui.separator();
-                ui.label(
-                    RichText::new(state_label(&row.snapshot.state))
-                        .color(state_color(&row.snapshot.state)),
-                );
+                ui.label(RichText::new(row.state_text()).color(state_color(&row.snapshot.state)));
                 ui.separator();
                 ui.label(rate_label(row.snapshot.bytes_per_sec));
                 ui.separator();
