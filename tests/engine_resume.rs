@@ -460,6 +460,59 @@ async fn a_file_changed_during_the_upload_is_not_completed() {
     watcher.stop().await;
 }
 
+/// A run that saved its session, sent the Initiate and died before the answer: the next
+/// run adopts the upload the server created instead of leaving it orphaned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_died_before_its_initiate_was_answered_leaves_no_orphan() {
+    use ossup::engine::session_store::{FORMAT_VERSION, Session, UploadOptions};
+    use ossup::engine::source_file;
+
+    let t = EngineFixture::start().await;
+    let bytes = data(PART as usize * 3 + 1, 31);
+    let path = t.file("died.bin", &bytes);
+    // What the server holds from the dead run's Initiate.
+    let theirs = support::server::initiate(&t.client, BUCKET, "died.bin").await;
+    let initiating = Session {
+        format_version: FORMAT_VERSION,
+        id: "died".into(),
+        local_path: path.clone(),
+        file: source_file::identify(&path).unwrap(),
+        endpoint: t.endpoint(),
+        bucket: BUCKET.into(),
+        key: "died.bin".into(),
+        upload_id: String::new(),
+        part_size: PART,
+        completed_parts: Vec::new(),
+        options: UploadOptions::default(),
+        created_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        job: None,
+    };
+    std::fs::write(
+        t.sessions().join("died.json"),
+        serde_json::to_vec(&initiating).unwrap(),
+    )
+    .unwrap();
+
+    let mut watcher = t.engine();
+    let paused = watcher
+        .until_key_state("died.bin", TransferState::Paused)
+        .await;
+    assert_eq!(paused.upload_id, None, "no upload id known yet");
+    watcher.send(EngineCommand::Resume(paused.id));
+    let done = watcher
+        .until_key_state("died.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert_eq!(done.upload_id.as_deref(), Some(theirs.as_str()), "adopted");
+    assert_eq!(read_back(&t.client, "died.bin").await, bytes);
+    let left = t.uploads_in_progress().await;
+    assert!(left.uploads.is_empty(), "nothing orphaned: {left:?}");
+    watcher.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_impossible_numbers_is_set_aside_before_anything_is_allocated() {
     use ossup::engine::session_store::{FORMAT_VERSION, FileIdentity, Session, UploadOptions};

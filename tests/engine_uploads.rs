@@ -418,6 +418,45 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
     watcher.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_files_go_many_at_once_beside_one_multipart_transfer() {
+    let t = EngineFixture::start().await;
+    // Slow answers to PutObject, so files that go at once are seen in flight together.
+    t.server.faults().set(FaultConfig {
+        delay: std::time::Duration::from_millis(150),
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let root = t.files.path().join("small");
+    for index in 0..40 {
+        write_file(&root, &format!("f{index:02}.txt"), &data(1000, index));
+    }
+    let mut tuning = tuning();
+    tuning.set_parallelism(2, 1);
+    tuning.set_small_files(12);
+    let mut watcher = t.engine_with(tuning);
+    watcher.add(vec![root], "");
+    let most = std::cell::Cell::new(0usize);
+    watcher
+        .until("the folder to finish", |w| {
+            let uploading = w
+                .rows
+                .values()
+                .filter(|r| r.state == TransferState::Uploading)
+                .count();
+            most.set(most.get().max(uploading));
+            w.jobs.values().any(|j| j.is_finished())
+        })
+        .await;
+    let most = most.get();
+    assert!(
+        (8..=12).contains(&most),
+        "{most} small files in flight at once, with one transfer slot and twelve small-file slots"
+    );
+    assert_eq!(t.read_back("small/f07.txt").await, data(1000, 7));
+    watcher.stop().await;
+}
+
 /// Most parts of one transfer seen in flight at once, over snapshots and progress events.
 fn most_parts_in_flight(events: &[EngineEvent]) -> usize {
     let mut in_flight = std::collections::BTreeSet::new();

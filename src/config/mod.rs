@@ -807,6 +807,8 @@ mod tuning_table {
         parallel_parts: Option<usize>,
         #[serde(skip_serializing_if = "Option::is_none")]
         concurrent_transfers: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        small_files_at_once: Option<usize>,
         /// Per second.
         #[serde(
             with = "super::human_bytes_option",
@@ -826,6 +828,7 @@ mod tuning_table {
             part_size: Some(tuning.part_size),
             parallel_parts: Some(tuning.parallel_parts_per_transfer),
             concurrent_transfers: Some(tuning.max_concurrent_transfers),
+            small_files_at_once: Some(tuning.max_concurrent_small_files),
             bandwidth_limit: tuning.bandwidth_limit_bytes_per_sec,
             forbid_overwrite: Some(tuning.forbid_overwrite),
             storage_class: tuning.storage_class.clone(),
@@ -845,6 +848,11 @@ mod tuning_table {
             table
                 .concurrent_transfers
                 .unwrap_or(tuning.max_concurrent_transfers),
+        );
+        tuning.set_small_files(
+            table
+                .small_files_at_once
+                .unwrap_or(tuning.max_concurrent_small_files),
         );
         tuning.bandwidth_limit_bytes_per_sec = table.bandwidth_limit;
         tuning.forbid_overwrite = table.forbid_overwrite.unwrap_or(tuning.forbid_overwrite);

@@ -220,6 +220,7 @@ impl Core {
                 bucket: session.bucket.clone(),
                 key: session.key.clone(),
                 job: None,
+                size: Some(session.file.size),
             };
             self.controls
                 .insert(id.clone(), Control::idle(Source::File(transfer)));
@@ -476,6 +477,7 @@ impl Core {
             bucket: bucket.clone(),
             key: key.clone(),
             job: None,
+            size: Some(size),
         };
         self.board().insert(TransferSnapshot::queued(
             id.clone(),
@@ -754,7 +756,7 @@ impl Core {
     /// more, so memory follows the slots, not the queue.
     fn feed_jobs(&mut self) {
         let tuning = self.ctx.tuning();
-        let capacity = 2 * tuning.max_concurrent_transfers.max(1) + 8;
+        let capacity = 2 * (tuning.max_concurrent_transfers + tuning.max_concurrent_small_files);
         self.jobs.feed(capacity);
     }
 
@@ -895,7 +897,8 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         .store
         .load(id)
         .map_err(|e| error(format!("Could not read the session to abort it: {e}.")))?;
-    if let Some(session) = session {
+    // A session whose Initiate was never answered names no upload to abort.
+    if let Some(session) = session.filter(|s| !s.is_initiating()) {
         let reporter = ctx.board.reporter(id.clone());
         // Aborting is never paused; it ends by itself when the retries run out.
         let never = CancellationToken::new();
@@ -938,7 +941,7 @@ fn session_snapshot(session: &Session, state: TransferState) -> TransferSnapshot
         state,
         parts,
         bytes_done: done.values().sum(),
-        upload_id: Some(session.upload_id.clone()),
+        upload_id: (!session.is_initiating()).then(|| session.upload_id.clone()),
         ..TransferSnapshot::queued(
             session.transfer_id(),
             session.local_path.clone(),

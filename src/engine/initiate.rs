@@ -26,6 +26,8 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Initiates a multipart upload of `bucket`/`key` through the retry policy and returns
 /// its upload id. A retry after an attempt whose answer was lost first adopts the upload
 /// that attempt may have created; an error answer means nothing was created.
+/// `earlier_attempt` is when a run that died before hearing the answer sent its own
+/// Initiate: the upload it may have created is looked for first.
 pub(crate) async fn initiate(
     ctx: &EngineContext,
     reporter: &Reporter,
@@ -33,18 +35,23 @@ pub(crate) async fn initiate(
     bucket: &str,
     key: &str,
     options: &InitiateOptions,
-) -> Result<String, Failure> {
-    let first_attempt = SystemTime::now();
+    earlier_attempt: Option<SystemTime>,
+) -> Result<String, NotInitiated> {
+    let first_attempt = earlier_attempt.unwrap_or_else(SystemTime::now);
     // Set when an attempt got no readable answer, so it may have created an upload.
-    let answer_lost = AtomicBool::new(false);
-    request(ctx, reporter, cancel, None, || {
+    let answer_lost = AtomicBool::new(earlier_attempt.is_some());
+    // Set once an attempt is on its way: a cancel after that may cut off its answer.
+    let sent = AtomicBool::new(false);
+    let result = request(ctx, reporter, cancel, None, || {
         let answer_lost = &answer_lost;
+        let sent = &sent;
         async move {
             if answer_lost.load(Ordering::Relaxed)
                 && let Some(upload_id) = find_unanswered(ctx, bucket, key, first_attempt).await
             {
                 return Ok(upload_id);
             }
+            sent.store(true, Ordering::Relaxed);
             let result = ctx
                 .client
                 .initiate_multipart_upload(bucket, key, options)
@@ -57,7 +64,20 @@ pub(crate) async fn initiate(
             result.map(|initiated| initiated.upload_id)
         }
     })
-    .await
+    .await;
+    result.map_err(|failure| NotInitiated {
+        upload_may_exist: answer_lost.load(Ordering::Relaxed)
+            || (matches!(failure, Failure::Cancelled) && sent.load(Ordering::Relaxed)),
+        failure,
+    })
+}
+
+/// An Initiate that did not succeed, and whether the server may hold an upload from it
+/// all the same (an answer was lost, or cut off by a pause).
+#[derive(Debug)]
+pub(crate) struct NotInitiated {
+    pub failure: Failure,
+    pub upload_may_exist: bool,
 }
 
 /// The upload id of the one in-progress upload of `bucket`/`key` initiated since
@@ -80,7 +100,11 @@ async fn find_unanswered(
         }
     };
     let known = match ctx.store.load_all(false) {
-        Ok(report) => report.sessions,
+        Ok(report) => report
+            .sessions
+            .into_iter()
+            .filter(|s| !s.is_initiating())
+            .collect::<Vec<_>>(),
         Err(error) => {
             tracing::info!("cannot read the sessions to match an unanswered initiate: {error}");
             return None;

@@ -68,6 +68,7 @@ impl ResizableSemaphore {
 #[derive(Debug)]
 pub struct Scheduler {
     transfer_slots: Arc<ResizableSemaphore>,
+    small_file_slots: Arc<ResizableSemaphore>,
     parts_total: Arc<ResizableSemaphore>,
     per_transfer_limit: Mutex<usize>,
     /// The per-transfer semaphores of running transfers, resized with the tuning.
@@ -78,6 +79,7 @@ impl Scheduler {
     pub fn new(tuning: &Tuning) -> Self {
         Self {
             transfer_slots: ResizableSemaphore::new(tuning.max_concurrent_transfers),
+            small_file_slots: ResizableSemaphore::new(tuning.max_concurrent_small_files),
             parts_total: ResizableSemaphore::new(tuning.parallel_parts_total),
             per_transfer_limit: Mutex::new(tuning.parallel_parts_per_transfer),
             per_transfer: Mutex::new(Vec::new()),
@@ -98,6 +100,21 @@ impl Scheduler {
             biased;
             () = cancel.cancelled() => None,
             slot = self.transfer_slot() => Some(slot),
+        }
+    }
+
+    /// Waits for a small-file slot and one request permit of the global cap, unless
+    /// `cancel` fires first. A small file is one PutObject, so it holds both while it
+    /// runs.
+    pub async fn small_file_slot_unless(&self, cancel: &CancellationToken) -> Option<Slot> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            slot = async {
+                let slot = self.small_file_slots.acquire().await;
+                let request = self.parts_total.acquire().await;
+                Slot { _slot: slot, _request: Some(request) }
+            } => Some(slot),
         }
     }
 
@@ -122,6 +139,8 @@ impl Scheduler {
 
     pub fn apply(&self, tuning: &Tuning) {
         self.transfer_slots.resize(tuning.max_concurrent_transfers);
+        self.small_file_slots
+            .resize(tuning.max_concurrent_small_files);
         self.parts_total.resize(tuning.parallel_parts_total);
         *self
             .per_transfer_limit
@@ -133,6 +152,22 @@ impl Scheduler {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for own in list.iter().filter_map(Weak::upgrade) {
             own.resize(tuning.parallel_parts_per_transfer);
+        }
+    }
+}
+
+/// The right to run: a transfer slot, or a small-file slot with its request permit.
+#[derive(Debug)]
+pub struct Slot {
+    _slot: OwnedSemaphorePermit,
+    _request: Option<OwnedSemaphorePermit>,
+}
+
+impl From<OwnedSemaphorePermit> for Slot {
+    fn from(slot: OwnedSemaphorePermit) -> Self {
+        Self {
+            _slot: slot,
+            _request: None,
         }
     }
 }

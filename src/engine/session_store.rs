@@ -87,6 +87,12 @@ impl Session {
         TransferId(self.id.clone())
     }
 
+    /// Saved before its InitiateMultipartUpload was answered: the process died in between,
+    /// so the server may hold an upload that only this session can lead back to.
+    pub fn is_initiating(&self) -> bool {
+        self.upload_id.is_empty()
+    }
+
     /// How the recorded file is cut into parts by the recorded part size.
     pub fn plan(&self) -> Result<PartPlan, PlanError> {
         PartPlan::with_part_size(self.file.size, self.part_size)

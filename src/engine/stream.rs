@@ -175,9 +175,9 @@ async fn upload_stream(
         storage_class: tuning.storage_class.clone(),
         mtime_unix_secs: None,
     };
-    let upload_id = initiate::initiate(ctx, reporter, cancel, bucket, key, &initiate_options)
+    let upload_id = initiate::initiate(ctx, reporter, cancel, bucket, key, &initiate_options, None)
         .await
-        .map_err(|f| stop_for(f, &what))?;
+        .map_err(|not| stop_for(not.failure, &what))?;
     let target = MultipartTarget {
         bucket: bucket.to_owned(),
         key: key.to_owned(),

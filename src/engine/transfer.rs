@@ -65,6 +65,9 @@ pub(crate) struct FileTransfer {
     pub key: String,
     /// The job the file belongs to, recorded in its session.
     pub job: Option<JobId>,
+    /// Its size when queued, if known: a file that fits one PutObject takes a small-file
+    /// slot instead of a transfer slot.
+    pub size: Option<u64>,
 }
 
 impl FileTransfer {
@@ -103,9 +106,26 @@ pub(crate) async fn run_file(
 ) -> Outcome {
     let reporter = ctx.board.reporter(transfer.id.clone());
     reporter.set_state(TransferState::Queued);
-    let slot = ctx.scheduler.transfer_slot_unless(&cancel).await;
+    let small = transfer
+        .size
+        .is_some_and(|size| size < ctx.tuning().single_put_threshold)
+        && !ctx.store.path_of(&transfer.id).exists();
+    let slot = if small {
+        ctx.scheduler.small_file_slot_unless(&cancel).await
+    } else {
+        ctx.scheduler
+            .transfer_slot_unless(&cancel)
+            .await
+            .map(Into::into)
+    };
     let result = match slot {
         None => Err(Stop::Paused),
+        // One PutObject with no session: nothing to lock, nothing left behind.
+        Some(_slot) if small => {
+            reporter.clear_error();
+            reporter.set_state(TransferState::Preparing);
+            upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
+        }
         Some(_slot) => {
             // Held until this run ends, so no other process drives the same session.
             let _lock = match ctx.store.try_lock(&transfer.id) {
@@ -202,6 +222,31 @@ async fn upload_file(
     };
 
     let (session, plan) = match existing {
+        Some(session) if session.is_initiating() => {
+            // The run that saved it died before learning its upload id: initiate again,
+            // adopting the upload that run may have created.
+            let plan = plan(identity.size, tuning.part_size, tuning.single_put_threshold)
+                .map_err(|e| Stop::local(format!("Cannot upload {what}: {e}.")))?;
+            if plan.single_put {
+                let _ = ctx.store.remove(&transfer.id);
+                return single_put(ctx, reporter, cancel, transfer, &identity, &plan, &options)
+                    .await;
+            }
+            reporter.set_layout(plan.size, plan.part_size, plan.part_count, &BTreeMap::new());
+            let earlier = UNIX_EPOCH + Duration::from_secs(session.created_unix_secs);
+            let session = initiate(
+                ctx,
+                reporter,
+                cancel,
+                transfer,
+                &identity,
+                &plan,
+                options,
+                Some(earlier),
+            )
+            .await?;
+            (session, plan)
+        }
         Some(session) => {
             check_same_file(&session.file, &identity, &transfer.path)?;
             let plan = PartPlan::with_part_size(identity.size, session.part_size).map_err(|e| {
@@ -223,8 +268,10 @@ async fn upload_file(
                     .await;
             }
             reporter.set_layout(plan.size, plan.part_size, plan.part_count, &BTreeMap::new());
-            let session =
-                initiate(ctx, reporter, cancel, transfer, &identity, &plan, options).await?;
+            let session = initiate(
+                ctx, reporter, cancel, transfer, &identity, &plan, options, None,
+            )
+            .await?;
             (session, plan)
         }
     };
@@ -351,6 +398,10 @@ fn file_body(path: &Path, offset: u64, len: u64) -> Body {
     }
 }
 
+/// Starts the multipart upload. The session is saved first with no upload id, so a run
+/// that dies before hearing the answer leaves the next one a way to find the upload it
+/// may have created (`earlier_attempt`: that run's Initiate).
+#[allow(clippy::too_many_arguments)]
 async fn initiate(
     ctx: &EngineContext,
     reporter: &Reporter,
@@ -359,6 +410,7 @@ async fn initiate(
     identity: &FileIdentity,
     plan: &PartPlan,
     options: UploadOptions,
+    earlier_attempt: Option<SystemTime>,
 ) -> Result<Session, Stop> {
     let what = transfer.object().to_string();
     let initiate_options = InitiateOptions {
@@ -367,21 +419,10 @@ async fn initiate(
         storage_class: options.storage_class.clone(),
         mtime_unix_secs: Some(identity.mtime_unix_secs()),
     };
-    let initiated = initiate::initiate(
-        ctx,
-        reporter,
-        cancel,
-        &transfer.bucket,
-        &transfer.key,
-        &initiate_options,
-    )
-    .await;
-    let upload_id = match initiated {
-        Ok(upload_id) => upload_id,
-        Err(Failure::Oss(e)) if e.is_code(code::FILE_ALREADY_EXISTS) => return Err(Stop::Skipped),
-        Err(failure) => return Err(failure.into_stop(&what)),
-    };
-    let session = Session {
+    let created_unix_secs = earlier_attempt
+        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(now_unix_secs, |d| d.as_secs());
+    let mut session = Session {
         format_version: FORMAT_VERSION,
         id: transfer.id.0.clone(),
         local_path: transfer.path.clone(),
@@ -389,12 +430,37 @@ async fn initiate(
         endpoint: ctx.endpoint_label.clone(),
         bucket: transfer.bucket.clone(),
         key: transfer.key.clone(),
-        upload_id,
+        upload_id: String::new(),
         part_size: plan.part_size,
         completed_parts: Vec::new(),
         options,
-        created_unix_secs: now_unix_secs(),
+        created_unix_secs,
         job: transfer.job.map(|job| job.0),
+    };
+    save_session(ctx, &session, &what).await?;
+    let initiated = initiate::initiate(
+        ctx,
+        reporter,
+        cancel,
+        &transfer.bucket,
+        &transfer.key,
+        &initiate_options,
+        earlier_attempt,
+    )
+    .await;
+    session.upload_id = match initiated {
+        Ok(upload_id) => upload_id,
+        Err(not) => {
+            // With the upload id unknown the session stays, so the next run looks for
+            // the upload; an answer that created nothing leaves nothing behind.
+            if !not.upload_may_exist {
+                let _ = ctx.store.remove(&transfer.id);
+            }
+            return Err(match not.failure {
+                Failure::Oss(e) if e.is_code(code::FILE_ALREADY_EXISTS) => Stop::Skipped,
+                failure => failure.into_stop(&what),
+            });
+        }
     };
     if let Err(e) = ctx.store.save(&session) {
         // Without a session the upload could never be resumed or cleaned up by us: undo it.
@@ -402,6 +468,7 @@ async fn initiate(
             .client
             .abort_multipart_upload(&session.bucket, &session.key, &session.upload_id)
             .await;
+        let _ = ctx.store.remove(&transfer.id);
         return Err(Stop::local(format!(
             "Could not save the session of {what}: {e}."
         )));

@@ -12,6 +12,8 @@ const MIB: u64 = 1024 * 1024;
 /// Upper bound for both per-transfer parallel parts and concurrent transfers: beyond
 /// this, more connections only add memory and server load.
 pub const MAX_PARALLELISM: usize = 64;
+/// Upper bound for small files in flight at once.
+pub const MAX_SMALL_FILES: usize = 256;
 /// Smallest bandwidth limit; a lower one would make transfers look hung.
 pub const MIN_BANDWIDTH_LIMIT: u64 = 1024;
 /// Storage classes OSS knows.
@@ -30,10 +32,14 @@ pub struct Tuning {
     pub part_size: u64,
     /// Parts of one transfer in flight at once.
     pub parallel_parts_per_transfer: usize,
-    /// Parts in flight across all transfers.
+    /// Requests carrying data in flight across everything: the parts of all transfers
+    /// and the small files.
     pub parallel_parts_total: usize,
-    /// Transfers running at once; the rest wait as Queued.
+    /// Multipart transfers running at once; the rest wait as Queued.
     pub max_concurrent_transfers: usize,
+    /// Files that fit in one PutObject sent at once, apart from the multipart transfers:
+    /// a folder of small files is bound by round trips, not bandwidth.
+    pub max_concurrent_small_files: usize,
     /// Shared cap on upload bandwidth; `None` = unlimited.
     pub bandwidth_limit_bytes_per_sec: Option<u64>,
     /// Files smaller than this go up as one PutObject.
@@ -50,13 +56,15 @@ pub struct Tuning {
 
 impl Default for Tuning {
     /// Two transfers of four parts each: eight requests in flight saturate a typical
-    /// uplink without making one slow file hold up the queue.
+    /// uplink without making one slow file hold up the queue. Small files go sixteen at
+    /// a time beside them, within one cap of 24 requests (their sum).
     fn default() -> Self {
         Self {
             part_size: 8 * MIB,
             parallel_parts_per_transfer: 4,
-            parallel_parts_total: 8,
+            parallel_parts_total: 24,
             max_concurrent_transfers: 2,
+            max_concurrent_small_files: 16,
             bandwidth_limit_bytes_per_sec: None,
             single_put_threshold: 8 * MIB,
             forbid_overwrite: false,
@@ -75,12 +83,25 @@ impl Tuning {
         self.single_put_threshold = part_size;
     }
 
-    /// Sets the parallelism a person chose; the cap on parts in flight over all transfers
-    /// follows as their product.
+    /// Sets the parallelism a person chose; the cap on requests in flight follows as
+    /// the parts of all transfers plus the small files.
     pub fn set_parallelism(&mut self, parts_per_transfer: usize, concurrent_transfers: usize) {
         self.parallel_parts_per_transfer = parts_per_transfer;
         self.max_concurrent_transfers = concurrent_transfers;
-        self.parallel_parts_total = parts_per_transfer.saturating_mul(concurrent_transfers);
+        self.update_total();
+    }
+
+    /// Sets how many small files go at once; the cap on requests follows.
+    pub fn set_small_files(&mut self, small_files: usize) {
+        self.max_concurrent_small_files = small_files;
+        self.update_total();
+    }
+
+    fn update_total(&mut self) {
+        self.parallel_parts_total = self
+            .parallel_parts_per_transfer
+            .saturating_mul(self.max_concurrent_transfers)
+            .saturating_add(self.max_concurrent_small_files);
     }
 
     /// Checks the values; the message names the first bad one and says what is allowed.
@@ -92,14 +113,25 @@ impl Tuning {
                 self.part_size
             ));
         }
-        for (field, value) in [
-            ("parallel parts", self.parallel_parts_per_transfer),
-            ("concurrent transfers", self.max_concurrent_transfers),
+        for (field, value, most) in [
+            (
+                "parallel parts",
+                self.parallel_parts_per_transfer,
+                MAX_PARALLELISM,
+            ),
+            (
+                "concurrent transfers",
+                self.max_concurrent_transfers,
+                MAX_PARALLELISM,
+            ),
+            (
+                "small files at once",
+                self.max_concurrent_small_files,
+                MAX_SMALL_FILES,
+            ),
         ] {
-            if !(1..=MAX_PARALLELISM).contains(&value) {
-                return Err(format!(
-                    "{field}: {value} is out of range; use 1 to {MAX_PARALLELISM}"
-                ));
+            if !(1..=most).contains(&value) {
+                return Err(format!("{field}: {value} is out of range; use 1 to {most}"));
             }
         }
         if self.parallel_parts_total == 0 {

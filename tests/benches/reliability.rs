@@ -346,7 +346,8 @@ impl Cli {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ossup"));
         if by_resume {
             self.resume_runs += 1;
-            command.args(["resume", "--all"]);
+            // The same pace, so a resumed job runs as long as an upload would.
+            command.args(["resume", "--all"]).args(CLI_FLAGS);
         } else {
             command
                 .arg("upload")
