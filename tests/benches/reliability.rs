@@ -42,14 +42,16 @@ const SMALL_FILES: usize = 196;
 const CLI_KILLS: usize = 20;
 const SERVER_KILLS: usize = 10;
 /// Small parts so that kills land between, inside and around many parts and Completes;
-/// the rate limit keeps the job running long enough for every kill to land mid-job.
-const CLI_FLAGS: [&str; 6] = [
+/// the rate limit keeps the job running long enough for every kill to land mid-job;
+/// `--verbose` prints a line per file, so every "CRC-64 verified" claim can be checked.
+const CLI_FLAGS: [&str; 7] = [
     "--part-size",
     "1MiB",
     "--parallel",
     "4",
     "--limit-rate",
     "3MiB",
+    "--verbose",
 ];
 /// How long the CLI runs (after it started) before a kill, in milliseconds.
 const KILL_AFTER_MS: std::ops::Range<u64> = 200..2500;

@@ -11,14 +11,14 @@
 //! (`VmHWM`, polled from /proc while the child runs). oss2 is installed into a virtualenv
 //! under the target dir on first use; without network access that row is skipped.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "harness.rs"]
+mod harness;
 
-const BUCKET: &str = "bench";
-const KEY_ID: &str = "BENCHKEYID";
-const KEY_SECRET: &str = "bench-secret";
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::{BUCKET, KEY_ID, KEY_SECRET, Measured, Server, measure, oss2_python};
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
 
@@ -118,13 +118,6 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-struct Measured {
-    wall: Duration,
-    cpu_secs: f64,
-    peak_rss_kib: u64,
-    success: bool,
-}
-
 fn print_row(label: &str, bytes: u64, m: &Measured) {
     let secs = m.wall.as_secs_f64();
     let gib = bytes as f64 / GIB as f64;
@@ -139,61 +132,6 @@ fn print_row(label: &str, bytes: u64, m: &Measured) {
 
 /// Runs a child to its end, polling its VmHWM, and takes its CPU time from this
 /// process's reaped-children counters.
-fn measure(mut command: Command) -> Measured {
-    let cpu_before = children_cpu_secs();
-    let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("child starts");
-    let mut peak_rss_kib = 0;
-    let status = loop {
-        if let Some(hwm) = vm_hwm_kib(child.id()) {
-            peak_rss_kib = peak_rss_kib.max(hwm);
-        }
-        match child.try_wait().expect("child status") {
-            Some(status) => break status,
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    Measured {
-        wall: started.elapsed(),
-        cpu_secs: children_cpu_secs() - cpu_before,
-        peak_rss_kib,
-        success: status.success(),
-    }
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// User + system CPU seconds of this process's reaped children (`cutime` + `cstime`).
-fn children_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the parenthesised command name; cutime and cstime are fields 16 and 17.
-    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: f64 =
-        fields[13].parse::<f64>().unwrap_or(0.0) + fields[14].parse::<f64>().unwrap_or(0.0);
-    ticks / clock_ticks_per_sec()
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 fn write_random_file(path: &Path, len: u64) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
@@ -208,71 +146,4 @@ fn write_random_file(path: &Path, len: u64) {
         out.write_all(&chunk).expect("write");
     }
     out.flush().expect("flush");
-}
-
-/// A virtualenv with oss2 under the target dir, created on first use.
-fn oss2_python() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oss2-venv");
-    let python = venv.join("bin").join("python");
-    let has_oss2 = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import oss2"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.exists() && has_oss2(&python) {
-        return Some(python);
-    }
-    let created = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status();
-    if !created.is_ok_and(|s| s.success()) {
-        return None;
-    }
-    let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "oss2"])
-        .status();
-    (installed.is_ok_and(|s| s.success()) && has_oss2(&python)).then_some(python)
-}
-
-struct Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Server {
-    fn start(dir: &Path, extra_args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ossup"))
-            .arg("serve")
-            .arg("--dir")
-            .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--bucket", BUCKET])
-            .args(["--access-key", &format!("{KEY_ID}:{KEY_SECRET}")])
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("ossup serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(endpoint) = line.strip_prefix("ossup serve listening on ") {
-                    let _ = tx.send(endpoint.trim().to_owned());
-                }
-            }
-        });
-        let endpoint = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server endpoint");
-        Self { child, endpoint }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -88,7 +88,7 @@ fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, commands: &mut Vec<UiCommand>) {
                     })
                     .collect();
                 ui.label(RichText::new(names.join(", ")).strong().size(15.0));
-                ui.label(RichText::new(format!("→ oss://{}/{}", job.bucket, job.prefix)).weak());
+                ui.label(RichText::new(format!("to oss://{}/{}", job.bucket, job.prefix)).weak());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if job.locked_by.is_some() {
                         ui.label("in use by another process");
