@@ -2,15 +2,18 @@
 //! [`EngineCommand`]s and drain [`EngineEvent`]s; the engine never blocks them.
 //!
 //! ```text
-//! let mut engine = Engine::spawn(EngineConfig { sessions_dir, client, endpoint_label,
-//!                                               tuning, waker: Some(repaint) })?;
+//! let mut engine = Engine::spawn(EngineConfig { sessions_dir, queue_dir, client,
+//!                                               endpoint_label, tuning,
+//!                                               waker: Some(repaint) })?;
 //! engine.send(EngineCommand::Add { paths, destination, options: AddOptions::default() })?;
 //! // window: engine.drain() each frame; CLI: engine.recv().await or recv_timeout()
 //! ```
 //!
 //! A row starts with a [`EngineEvent::Snapshot`]; [`EngineEvent::Progress`] then carries
-//! only changed parts, about 10 times a second. Dropping the handle pauses everything and
-//! keeps the sessions, which load as Paused transfers on the next start.
+//! only changed parts, about 10 times a second. A folder's job comes as
+//! [`EngineEvent::Job`] with its counts; its files appear as rows while they are sent and
+//! leave with a final Snapshot and [`EngineEvent::Removed`]. Dropping the handle pauses
+//! everything and keeps the sessions and jobs, which load as Paused on the next start.
 //!
 //! Modules, one job each:
 //! - [`plan`]: cut a size into parts within the OSS limits (pure).
@@ -25,8 +28,10 @@
 //!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
-//! - [`store`]: the durable queue in SQLite: jobs, files, history, sessions, leases (a
-//!   complete, tested store that the transfer table does not use yet).
+//! - [`store`]: the durable queue in SQLite: jobs, files, history, leases (and sessions,
+//!   which the transfers still keep as JSON files).
+//! - `jobs`: an added folder as a job: walked into the store in batches, its files fed to
+//!   the transfer table a few at a time, outcomes committed in batches, under a lease.
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
 //!   with the include/exclude filters.
 //! - `existing`: one listing of a destination prefix, and whether a file is skipped as
