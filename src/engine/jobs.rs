@@ -250,6 +250,14 @@ impl Jobs {
             ..JobOptions::default()
         };
         let destination = destination.clone();
+        // Jobs this engine drives already: adding the same folders again changes nothing
+        // (their files in flight must not go back to the queue).
+        let driven: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, r)| r.lease.is_some())
+            .map(|(id, _)| *id)
+            .collect();
         self.with_store(None, move |store| {
             let target_id = store.find_or_create_target(&target)?;
             let existing = store.find_unfinished_job(
@@ -259,6 +267,7 @@ impl Jobs {
                 &destination.prefix,
             )?;
             let job = match existing {
+                Some(id) if driven.contains(&id) => return Ok(None),
                 Some(id) => {
                     store.set_job_state(id, JobState::Active)?;
                     store.job(id)?.ok_or_else(|| StoreError::NotFound {
@@ -557,6 +566,11 @@ impl Jobs {
                     stop_walk: Arc::new(AtomicBool::new(false)),
                     job,
                 };
+                // A job already running here is never replaced by a look at it (the
+                // start-up load racing a resume).
+                if !run && self.jobs.get(&id).is_some_and(|r| r.lease.is_some()) {
+                    return Vec::new();
+                }
                 if let Some(old) = self.jobs.insert(id, running) {
                     old.stop_walk.store(true, Ordering::Relaxed);
                 }

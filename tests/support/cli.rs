@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ossup::engine::store::{FileState, OpenOptions, QueueStore};
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
 use tempfile::TempDir;
@@ -138,6 +139,27 @@ impl Home {
 
     pub fn sessions_dir(&self) -> PathBuf {
         self.path().join("data").join("ossup").join("sessions")
+    }
+
+    pub fn queue_dir(&self) -> PathBuf {
+        self.path().join("data").join("ossup").join("queue")
+    }
+
+    /// Every file of every job in this home's queue store: key, state and reason.
+    pub fn job_files(&self) -> Vec<(String, FileState, Option<String>)> {
+        let Ok((store, _)) = QueueStore::open(&self.queue_dir(), OpenOptions::default()) else {
+            return Vec::new();
+        };
+        let mut files = Vec::new();
+        for job in store.list_jobs().map(|l| l.jobs).unwrap_or_default() {
+            for row in store
+                .files_page(job.job.id, None, None, 10_000)
+                .unwrap_or_default()
+            {
+                files.push((row.file.key, row.file.state, row.file.reason));
+            }
+        }
+        files
     }
 
     /// Writes `bytes` to `name` under the home's `files/` folder and returns its path.

@@ -1,0 +1,104 @@
+//! Folder jobs through the real binary: a CLI killed with SIGKILL in the middle of a job
+//! continues it with `ossup resume --all`, sending none of the files the store recorded
+//! as done; `ossup jobs` lists the job with its counts.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ossup::engine::store::FileState;
+use support::cli::{BUCKET, Home, Server, read_object, run, spawn, text};
+use support::data::data;
+
+const FILES: usize = 300;
+
+/// The keys a `--verbose` run printed as uploaded.
+fn uploaded_keys(output: &str) -> BTreeSet<String> {
+    output
+        .lines()
+        .filter_map(|line| line.strip_prefix("uploaded oss://"))
+        .filter_map(|rest| rest.split_once(' ').map(|(object, _)| object.to_owned()))
+        .filter_map(|object| {
+            object
+                .strip_prefix(&format!("{BUCKET}/"))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_job_continues_without_sending_what_was_recorded_done() {
+    // Slow answers, so the kill lands with part of the folder sent.
+    let server = Server::start(&["--fault-delay-ms", "100", "--fault-scope", "put-object"]);
+    let home = Home::new();
+    for index in 0..FILES {
+        home.file(&format!("box/f{index:03}.txt"), &data(300, index as u64));
+    }
+    let folder = home.path().join("files").join("box");
+    let destination = format!("oss://{BUCKET}/up/");
+
+    let mut first = spawn(
+        home.ossup(&server)
+            .arg("upload")
+            .arg(&folder)
+            .arg(&destination)
+            .arg("--verbose"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded_done = loop {
+        let done: BTreeSet<String> = home
+            .job_files()
+            .into_iter()
+            .filter(|f| f.1 == FileState::Done)
+            .map(|f| f.0)
+            .collect();
+        if done.len() >= 5 {
+            break done;
+        }
+        assert!(Instant::now() < deadline, "no file recorded done in time");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    // What the store holds after the kill: at least what was seen done.
+    let done_at_kill: BTreeSet<String> = home
+        .job_files()
+        .into_iter()
+        .filter(|f| f.1 == FileState::Done)
+        .map(|f| f.0)
+        .collect();
+    assert!(done_at_kill.is_superset(&recorded_done));
+    assert!(done_at_kill.len() < FILES, "the kill landed before the end");
+
+    let listed = run(home.ossup(&server).arg("jobs"));
+    let listing = text(&listed);
+    assert!(listing.contains("unfinished"), "{listing}");
+    assert!(
+        listing.contains(&format!("{}/{FILES}", done_at_kill.len())),
+        "{listing}"
+    );
+
+    let resumed = run(home.ossup(&server).args(["resume", "--all", "--verbose"]));
+    let output = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{output}");
+    assert!(
+        output.contains(&format!("{FILES} of {FILES} uploaded")),
+        "{output}"
+    );
+    let sent_again = uploaded_keys(&output);
+    assert!(
+        sent_again.is_disjoint(&done_at_kill),
+        "files recorded done were sent again: {:?}",
+        sent_again.intersection(&done_at_kill).collect::<Vec<_>>()
+    );
+    assert_eq!(sent_again.len() + done_at_kill.len(), FILES, "{output}");
+    let client = server.client();
+    for index in 0..FILES {
+        let key = format!("up/box/f{index:03}.txt");
+        assert_eq!(read_object(&client, &key), data(300, index as u64), "{key}");
+    }
+    let finished = text(&run(home.ossup(&server).arg("jobs")));
+    assert!(finished.contains("finished"), "{finished}");
+    assert!(finished.contains(&format!("{FILES}/{FILES}")), "{finished}");
+}
