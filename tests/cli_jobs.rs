@@ -102,3 +102,48 @@ fn a_killed_job_continues_without_sending_what_was_recorded_done() {
     assert!(finished.contains("finished"), "{finished}");
     assert!(finished.contains(&format!("{FILES}/{FILES}")), "{finished}");
 }
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_skipped_with_a_reason_unless_followed() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    home.file("box/real.txt", b"real");
+    let outside = home.file("elsewhere/inside.txt", b"linked");
+    let folder = home.path().join("files").join("box");
+    std::os::unix::fs::symlink(outside.parent().unwrap(), folder.join("linked")).unwrap();
+
+    let plain = run(home
+        .ossup(&server)
+        .arg("upload")
+        .arg(&folder)
+        .arg(format!("oss://{BUCKET}/plain/"))
+        .arg("--verbose"));
+    let output = text(&plain);
+    assert_eq!(plain.status.code(), Some(0), "{output}");
+    assert!(output.contains("1 of 2 uploaded"), "{output}");
+    assert!(output.contains("1 skipped"), "{output}");
+    let client = server.client();
+    assert_eq!(read_object(&client, "plain/box/real.txt"), b"real");
+    let skipped = home
+        .job_files()
+        .into_iter()
+        .find(|f| f.1 == FileState::Skipped)
+        .expect("the link is recorded");
+    assert!(
+        skipped.2.as_deref().unwrap_or("").contains("symbolic link"),
+        "{skipped:?}"
+    );
+
+    let followed = run(home
+        .ossup(&server)
+        .arg("upload")
+        .arg(&folder)
+        .arg(format!("oss://{BUCKET}/followed/"))
+        .arg("--follow-symlinks"));
+    assert_eq!(followed.status.code(), Some(0), "{}", text(&followed));
+    assert_eq!(
+        read_object(&client, "followed/box/linked/inside.txt"),
+        b"linked"
+    );
+}

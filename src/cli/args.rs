@@ -91,6 +91,10 @@ pub struct UploadArgs {
     /// --include and --exclude in the order given (the last match wins).
     #[arg(skip)]
     pub filter_rules: Vec<FilterRule>,
+    /// Walk into linked folders and send linked files (a link back into the tree is
+    /// reported and skipped); without it links are recorded as skipped.
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// Print a line for every file of a folder, not only for the ones that fail.
     #[arg(long, short)]
     pub verbose: bool,
@@ -116,6 +120,7 @@ impl UploadArgs {
             overwrite,
             filters: PathFilters::new(self.filter_rules.clone())?,
             contents_only: false,
+            follow_symlinks: self.follow_symlinks,
         })
     }
 

@@ -37,6 +37,9 @@ pub struct AddOptions {
     /// An added folder's files go straight under the destination prefix, without the
     /// folder's own name (the CLI's `upload DIR oss://bucket/name`).
     pub contents_only: bool,
+    /// Walk into linked folders and send linked files (loops are reported and skipped);
+    /// by default links are recorded as skipped.
+    pub follow_symlinks: bool,
 }
 
 /// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path).

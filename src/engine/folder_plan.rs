@@ -231,6 +231,11 @@ pub struct FolderWalk {
     filters: PathFilters,
     /// How many files the filters left out so far.
     excluded: u64,
+    /// Walk into linked folders and send linked files.
+    follow_symlinks: bool,
+    /// Folders entered so far (device, inode), so a link back into the tree is a loop
+    /// reported once, not walked forever.
+    entered: std::collections::HashSet<(u64, u64)>,
 }
 
 struct OpenFolder {
@@ -247,7 +252,12 @@ impl FolderWalk {
             root_problem: None,
             filters: PathFilters::default(),
             excluded: 0,
+            follow_symlinks: false,
+            entered: Default::default(),
         };
+        if let Ok(meta) = fs::metadata(root) {
+            walk.entered.extend(folder_identity(&meta));
+        }
         if let Err(problem) = walk.open(root, PathBuf::new()) {
             walk.root_problem = Some(problem);
         }
@@ -257,6 +267,13 @@ impl FolderWalk {
     /// Leaves out the files `filters` exclude (folders are still entered).
     pub fn filtered(mut self, filters: PathFilters) -> Self {
         self.filters = filters;
+        self
+    }
+
+    /// Follows symbolic links: linked folders are walked (a link back into a folder
+    /// already walked is reported as a loop and skipped), linked files are sent.
+    pub fn following_symlinks(mut self, follow: bool) -> Self {
+        self.follow_symlinks = follow;
         self
     }
 
@@ -315,7 +332,9 @@ impl FolderWalk {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
             Err(e) => return cannot(e),
         };
-        if link.file_type().is_symlink() {
+        let link = if !link.file_type().is_symlink() {
+            link
+        } else if !self.follow_symlinks {
             return not_sent(
                 format!(
                     "Skipped {}: it is a symbolic link, and links are not followed.",
@@ -323,8 +342,42 @@ impl FolderWalk {
                 ),
                 true,
             );
-        }
+        } else {
+            match fs::metadata(&path) {
+                Ok(target) => {
+                    if target.is_dir()
+                        && folder_identity(&target).is_some_and(|id| !self.entered.insert(id))
+                    {
+                        return not_sent(
+                            format!(
+                                "Skipped {}: it links to a folder already walked (a loop, or a second way to the same files).",
+                                path.display()
+                            ),
+                            true,
+                        );
+                    }
+                    target
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return not_sent(
+                        format!(
+                            "Cannot upload {}: it is a symbolic link to nothing.",
+                            path.display()
+                        ),
+                        false,
+                    );
+                }
+                Err(e) => return cannot(e),
+            }
+        };
         if link.is_dir() {
+            // Without links a folder is reached once, so only a walk that follows them
+            // needs to remember where it has been.
+            if self.follow_symlinks
+                && let Some(id) = folder_identity(&link)
+            {
+                self.entered.insert(id);
+            }
             return self
                 .open(&path, relative.clone())
                 .err()
@@ -377,6 +430,20 @@ impl Iterator for FolderWalk {
                 return Some(item);
             }
         }
+    }
+}
+
+/// A folder's (device, inode), where the platform has them.
+fn folder_identity(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
     }
 }
 
@@ -543,5 +610,40 @@ mod tests {
             panic!("{items:?}")
         };
         assert!(link.reason.contains("symbolic link"), "{}", link.reason);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn following_links_walks_linked_folders_once_and_reports_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("real")).unwrap();
+        fs::write(root.join("real/a.txt"), b"a").unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("o.txt"), b"o").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("linked")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("real/back-to-root")).unwrap();
+        std::os::unix::fs::symlink(outside.join("o.txt"), root.join("file-link")).unwrap();
+        let items: Vec<_> = FolderWalk::new(&root, "p/")
+            .following_symlinks(true)
+            .collect();
+        let mut sent: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                FolderItem::File(f) => Some(f.key.as_str()),
+                _ => None,
+            })
+            .collect();
+        sent.sort();
+        assert_eq!(sent, ["p/file-link", "p/linked/o.txt", "p/real/a.txt"]);
+        let looped: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                FolderItem::NotSent(n) if n.skipped => Some(n.relative.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(looped, [PathBuf::from("real/back-to-root")]);
     }
 }

@@ -247,6 +247,7 @@ impl Jobs {
             overwrite: store_policy(options.overwrite),
             filters: options.filters.rules().to_vec(),
             contents_only: options.contents_only,
+            follow_symlinks: options.follow_symlinks,
             ..JobOptions::default()
         };
         let destination = destination.clone();
@@ -445,7 +446,9 @@ impl Walker {
                 }
                 _ => None,
             };
-            let mut walk = FolderWalk::new(root, &key_prefix).filtered(filters.clone());
+            let mut walk = FolderWalk::new(root, &key_prefix)
+                .filtered(filters.clone())
+                .following_symlinks(spec.options.follow_symlinks);
             while let Some(item) = walk.next() {
                 if self.stop.load(Ordering::Relaxed) {
                     return;
