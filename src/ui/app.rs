@@ -356,9 +356,7 @@ impl OssupApp {
                     }
                 }
                 None => {
-                    let active = self.transfers.active_rows().count();
-                    let done = self.transfers.history_rows().len();
-                    ui.label(RichText::new(format!("{active} active · {done} finished")).weak());
+                    ui.label(RichText::new(self.transfers.status_line()).weak());
                 }
             });
         });

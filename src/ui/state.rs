@@ -145,6 +145,22 @@ impl TransfersModel {
         self.rows.iter().filter(|row| !row.is_history())
     }
 
+    /// "3 active · 1 paused · 1,200 finished": paused rows apart from the running ones,
+    /// and the finished files of folder jobs counted with the finished rows.
+    pub fn status_line(&self) -> String {
+        let (paused, active): (Vec<_>, Vec<_>) = self
+            .active_rows()
+            .partition(|row| row.snapshot.state == crate::engine::TransferState::Paused);
+        let done = self.history_rows().len() as u64
+            + self.jobs.values().map(|job| job.counts.done).sum::<u64>();
+        let mut line = format!("{} active", active.len());
+        if !paused.is_empty() {
+            line.push_str(&format!(" · {} paused", paused.len()));
+        }
+        line.push_str(&format!(" · {done} finished"));
+        line
+    }
+
     /// Finished rows, the most recently finished first.
     pub fn history_rows(&self) -> Vec<&TransferRow> {
         let mut rows: Vec<&TransferRow> = self.rows.iter().filter(|row| row.is_history()).collect();
@@ -393,5 +409,39 @@ mod tests {
         assert_eq!(model.active_rows().count(), 1);
         assert!(model.row(&TransferId("c".into())).is_some());
         assert!(model.row(&TransferId("b".into())).is_none());
+    }
+
+    #[test]
+    fn the_status_line_counts_paused_apart_and_finished_job_files() {
+        let mut model = TransfersModel::default();
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "a",
+            1,
+            TransferState::Uploading,
+        )));
+        model.apply(EngineEvent::Snapshot(snapshot(
+            "b",
+            1,
+            TransferState::Paused,
+        )));
+        model.apply(EngineEvent::Snapshot(snapshot("c", 1, TransferState::Done)));
+        assert_eq!(model.status_line(), "1 active · 1 paused · 1 finished");
+        model.apply(EngineEvent::Job(crate::engine::JobSnapshot {
+            id: crate::engine::store::JobId(1),
+            roots: vec![PathBuf::from("/photos")],
+            bucket: "demo".into(),
+            prefix: String::new(),
+            state: crate::engine::store::JobState::Active,
+            walking: false,
+            counts: crate::engine::store::JobCounts {
+                done: 41,
+                pending: 9,
+                ..Default::default()
+            },
+            excluded: 0,
+            locked_by: None,
+            problem: None,
+        }));
+        assert_eq!(model.status_line(), "1 active · 1 paused · 42 finished");
     }
 }

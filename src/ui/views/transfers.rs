@@ -172,11 +172,15 @@ fn transfer_row_ui(
                 ui.label(format!("ETA {}", eta_label(row.snapshot.eta_secs)));
                 let counts = row.part_counts();
                 ui.separator();
-                ui.label(format!(
-                    "{} of {} parts",
-                    counts.done,
-                    row.snapshot.parts.len()
-                ));
+                if row.snapshot.parts.is_empty() {
+                    ui.label("not planned yet");
+                } else {
+                    ui.label(format!(
+                        "{} of {} parts",
+                        counts.done,
+                        row.snapshot.parts.len()
+                    ));
+                }
                 if counts.retrying > 0 {
                     ui.colored_label(
                         part_map::RETRYING_COLOR,
