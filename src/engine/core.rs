@@ -849,7 +849,7 @@ impl Core {
     }
 
     fn pause_job(&mut self, job: JobId) {
-        if !self.jobs.set_paused(job, true, &self.ctx.client) {
+        if !self.jobs.set_paused(job, true) {
             return self.board().notice(format!("There is no job {}.", job.0));
         }
         for control in self.controls.values() {
@@ -862,7 +862,7 @@ impl Core {
     }
 
     fn resume_job(&mut self, job: JobId) {
-        if !self.jobs.set_paused(job, false, &self.ctx.client) {
+        if !self.jobs.set_paused(job, false) {
             self.board().notice(format!("There is no job {}.", job.0));
         }
     }

@@ -739,7 +739,7 @@ impl Jobs {
     }
 
     /// Pauses (or resumes) a job; returns whether the engine knows it.
-    pub(crate) fn set_paused(&mut self, id: JobId, paused: bool, client: &OssClient) -> bool {
+    pub(crate) fn set_paused(&mut self, id: JobId, paused: bool) -> bool {
         let Some(running) = self.jobs.get_mut(&id) else {
             if paused || self.store.is_none() {
                 return false;
@@ -767,12 +767,9 @@ impl Jobs {
             running.paused = true;
             running.stop_walk.store(true, Ordering::Relaxed);
             running.dirty = true;
-            let lease = running.lease.take();
+            // The lease is let go on the tick once the files in flight have stopped.
             self.with_store(Some(id), move |store| {
                 store.set_job_state(id, JobState::Paused)?;
-                if let Some(lease) = lease {
-                    store.release_lease(lease)?;
-                }
                 Ok(None)
             });
         } else if running.paused || running.broken.is_some() {
@@ -784,7 +781,6 @@ impl Jobs {
                 let job = store.job(job.id)?.unwrap_or(job);
                 open_job(store, job, owner, true)
             });
-            let _ = client;
         }
         true
     }
@@ -808,21 +804,30 @@ impl Jobs {
         for (id, running) in &mut self.jobs {
             let id = *id;
             let settled = running.settled() && running.job.state != JobState::Finished;
+            // Paused with nothing in flight any more: its lease can go, so another
+            // process may take the job (not before: files were still stopping).
+            let stopped = running.paused && running.claimed == 0 && !running.claiming;
             let due =
                 !running.outcomes.is_empty() && (force || running.outcomes.is_due(now) || settled);
-            if (due || (settled && running.broken.is_none() && !running.paused))
+            if (due
+                || (settled && running.broken.is_none() && !running.paused)
+                || (stopped && running.lease.is_some()))
                 && !running.recording
             {
                 running.recording = true;
                 let outcomes = running.outcomes.take();
                 let finish = settled && !running.paused && running.broken.is_none();
                 let lease = if finish { running.lease.clone() } else { None };
+                let release = if stopped { running.lease.take() } else { None };
                 let store = store.clone();
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
                     let result = (|| {
                         let mut store = lock(&store);
                         store.record_outcomes(&outcomes, now_unix_secs())?;
+                        if let Some(lease) = release {
+                            store.release_lease(lease)?;
+                        }
                         if !finish {
                             return Ok(None);
                         }
