@@ -28,12 +28,13 @@ fn saving_a_new_profile_switches_uploads_to_it() {
     assert!(harness.state().target().expect("connected").is_embedded());
 
     click(&mut harness, "Settings");
-    type_into(&mut harness, "Profile name", "lab");
-    type_into(&mut harness, "Endpoint", &lab.endpoint());
-    type_into(&mut harness, "Bucket", "photos");
-    click(&mut harness, "Entered here");
-    type_into(&mut harness, "Access key id", KEY_ID);
-    type_into(&mut harness, "Access key secret", KEY_SECRET);
+    type_profile(
+        &mut harness,
+        "lab",
+        &lab.endpoint(),
+        "photos",
+        (KEY_ID, KEY_SECRET),
+    );
     click(&mut harness, "Save settings");
     wait_until(
         &mut harness,

@@ -183,3 +183,22 @@ fn a_profile_can_be_renamed_and_deleted() {
     harness.get_by_label_contains("New profile (");
     assert!(harness.query_by_label("Edit gamma").is_none());
 }
+
+#[test]
+fn the_theme_comes_from_the_file_changes_at_once_and_is_saved() {
+    let dirs = TestDirs::new();
+    dirs.write_config("[window]\ntheme = \"light\"\n");
+    let mut harness = harness(setup(&dirs, None));
+    harness.run_steps(2);
+    assert_eq!(harness.ctx.theme(), egui::Theme::Light);
+    click(&mut harness, "Settings");
+    click(&mut harness, "Theme");
+    click(&mut harness, "Dark");
+    assert_eq!(harness.ctx.theme(), egui::Theme::Dark);
+    click(&mut harness, "Save settings");
+    wait_until(&mut harness, GENEROUS, "the save", |app| {
+        matches!(app.settings().message, Some(Ok(_)))
+    });
+    let saved = ConfigFile::load(&dirs.paths.config_file).expect("saved");
+    assert_eq!(saved.window.theme, ossup::config::window::ThemeChoice::Dark);
+}

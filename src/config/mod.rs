@@ -34,6 +34,7 @@
 pub mod credential_process;
 pub mod import;
 pub mod units;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -390,6 +391,9 @@ pub struct ConfigFile {
     pub tuning: Tuning,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// The window's theme; a file without the table gets the defaults.
+    #[serde(default, skip_serializing_if = "window::WindowSettings::is_default")]
+    pub window: window::WindowSettings,
 }
 
 impl ConfigFile {

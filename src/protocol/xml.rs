@@ -129,6 +129,47 @@ impl CompleteMultipartUploadResult {
     }
 }
 
+/// The answer to ListBuckets (GET / on the service endpoint): the buckets the key's
+/// owner has, one page of them when the listing is paged (`prefix`, `marker`, `max-keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename = "ListAllMyBucketsResult", rename_all = "PascalCase")]
+pub struct ListAllMyBucketsResult {
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub marker: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_keys: Option<u32>,
+    #[serde(default)]
+    pub is_truncated: bool,
+    /// Where the next page starts, when `is_truncated`.
+    #[serde(default)]
+    pub next_marker: String,
+    #[serde(default)]
+    pub buckets: BucketList,
+}
+
+/// The `<Buckets>` element of [`ListAllMyBucketsResult`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BucketList {
+    #[serde(rename = "Bucket", default)]
+    pub buckets: Vec<BucketSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketSummary {
+    pub name: String,
+    /// `oss-cn-hangzhou` style.
+    #[serde(default)]
+    pub location: String,
+    /// `cn-hangzhou` style.
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub storage_class: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename = "ListMultipartUploadsResult", rename_all = "PascalCase")]
 pub struct ListMultipartUploadsResult {
@@ -473,6 +514,51 @@ mod tests {
         error.ec = Some("0042-00000002".into());
         let body = error_body(&error);
         assert_eq!(parse_error_body(404, body.as_bytes()), Some(error));
+    }
+
+    #[test]
+    fn list_buckets_answer_names_every_bucket_and_the_next_marker() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListAllMyBucketsResult>
+  <Prefix>my</Prefix>
+  <Marker>mybucket</Marker>
+  <MaxKeys>2</MaxKeys>
+  <IsTruncated>true</IsTruncated>
+  <NextMarker>mybucket11</NextMarker>
+  <Owner><ID>ut_test_put_bucket</ID><DisplayName>ut_test_put_bucket</DisplayName></Owner>
+  <Buckets>
+    <Bucket>
+      <CreationDate>2014-05-14T11:18:32.000Z</CreationDate>
+      <ExtranetEndpoint>oss-cn-hangzhou.aliyuncs.com</ExtranetEndpoint>
+      <IntranetEndpoint>oss-cn-hangzhou-internal.aliyuncs.com</IntranetEndpoint>
+      <Location>oss-cn-hangzhou</Location>
+      <Name>mybucket01</Name>
+      <Region>cn-hangzhou</Region>
+      <StorageClass>Standard</StorageClass>
+    </Bucket>
+    <Bucket>
+      <Location>oss-cn-shanghai</Location>
+      <Name>mybucket11</Name>
+    </Bucket>
+  </Buckets>
+</ListAllMyBucketsResult>"#;
+        let result: ListAllMyBucketsResult = from_xml(body.as_bytes()).expect("parses");
+        let names: Vec<&str> = result
+            .buckets
+            .buckets
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(names, ["mybucket01", "mybucket11"]);
+        assert!(result.is_truncated);
+        assert_eq!(result.next_marker, "mybucket11");
+        assert_eq!(result.buckets.buckets[0].region, "cn-hangzhou");
+        let empty: ListAllMyBucketsResult = from_xml(
+            b"<ListAllMyBucketsResult><Owner><ID>x</ID></Owner><Buckets/></ListAllMyBucketsResult>",
+        )
+        .expect("an account without buckets");
+        assert!(empty.buckets.buckets.is_empty());
+        assert!(!empty.is_truncated);
     }
 
     #[test]

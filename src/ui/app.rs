@@ -8,16 +8,18 @@ use std::time::Duration;
 
 use egui::{RichText, Ui};
 
+use crate::config::window::ThemeChoice;
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
 use crate::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy};
-use crate::protocol::ObjectRef;
+use crate::protocol::{ObjectRef, OssClient};
 
 use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::jobs::{JobResult, Jobs};
+use super::profile_probe;
 use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
 use super::shortcuts::shortcuts_ui;
@@ -250,6 +252,20 @@ impl OssupApp {
         self.draw_ui(ui, &mut commands);
         for command in commands {
             self.apply(command);
+        }
+        self.theme_ui(ui.ctx());
+    }
+
+    /// The theme the settings form names, saved or only chosen: shown at once, and at
+    /// start (the form starts from the file).
+    fn theme_ui(&self, ctx: &egui::Context) {
+        let wanted = match self.settings.window.theme {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+        };
+        if ctx.options(|options| options.theme_preference) != wanted {
+            ctx.set_theme(wanted);
         }
     }
 
@@ -500,6 +516,8 @@ impl OssupApp {
             }
             UiCommand::SaveSettings => self.save_settings(),
             UiCommand::DeleteProfile(name) => self.delete_profile(&name),
+            UiCommand::TestConnection => self.test_connection(),
+            UiCommand::ListBuckets => self.list_buckets(),
             UiCommand::PauseAndQuit => {
                 self.send(EngineCommand::PauseAll);
                 self.quit.allowed = true;
@@ -716,6 +734,65 @@ impl OssupApp {
         }
     }
 
+    /// Tests the profile the form describes (saved or not) off the UI thread;
+    /// [`JobResult::ConnectionTested`] brings the findings back.
+    fn test_connection(&mut self) {
+        let probe = &mut self.settings.probe;
+        if probe.testing {
+            return;
+        }
+        let generation = probe.generation;
+        match profile_probe::client_config_of(&self.settings, &self.config, &self.env) {
+            Err(message) => self.settings.probe.report = Some(Err(message)),
+            Ok((client_config, bucket)) => {
+                self.settings.probe.testing = true;
+                self.settings.probe.report = None;
+                self.jobs.sender().spawn_detached(
+                    async move {
+                        let report = match OssClient::new(client_config) {
+                            Ok(client) => {
+                                Ok(profile_probe::test_connection(&client, &bucket).await)
+                            }
+                            Err(error) => Err(error.to_string()),
+                        };
+                        JobResult::ConnectionTested { generation, report }
+                    },
+                    move |error| JobResult::ConnectionTested {
+                        generation,
+                        report: Err(error),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Lists the buckets of the key the form describes, for the picker, off the UI thread.
+    fn list_buckets(&mut self) {
+        if self.settings.probe.listing {
+            return;
+        }
+        let generation = self.settings.probe.generation;
+        match profile_probe::client_config_of(&self.settings, &self.config, &self.env) {
+            Err(message) => self.settings.probe.buckets = Some(Err(message)),
+            Ok((client_config, _)) => {
+                self.settings.probe.listing = true;
+                self.jobs.sender().spawn_detached(
+                    async move {
+                        let result = match OssClient::new(client_config) {
+                            Ok(client) => profile_probe::bucket_names(&client).await,
+                            Err(error) => Err(error.to_string()),
+                        };
+                        JobResult::Buckets { generation, result }
+                    },
+                    move |error| JobResult::Buckets {
+                        generation,
+                        result: Err(error),
+                    },
+                );
+            }
+        }
+    }
+
     /// Removes a profile from the file; uploads that went to it go to the embedded
     /// endpoint from then on.
     fn delete_profile(&mut self, name: &str) {
@@ -837,6 +914,20 @@ impl OssupApp {
                         }
                     }
                     Err(error) => self.settings.message = Some(Err(error)),
+                }
+            }
+            JobResult::ConnectionTested { generation, report } => {
+                let probe = &mut self.settings.probe;
+                if generation == probe.generation {
+                    probe.testing = false;
+                    probe.report = Some(report);
+                }
+            }
+            JobResult::Buckets { generation, result } => {
+                let probe = &mut self.settings.probe;
+                if generation == probe.generation {
+                    probe.listing = false;
+                    probe.buckets = Some(result);
                 }
             }
             JobResult::Connected(result) => {

@@ -39,6 +39,10 @@ pub enum UiCommand {
     ResumeRemoteUpload {
         upload_id: String,
     },
+    /// Ask the endpoint of the profile being edited (unsaved values) what it answers.
+    TestConnection,
+    /// List the buckets the edited profile's key can list, for the bucket picker.
+    ListBuckets,
     /// Save the settings form (profiles and tuning) and apply it.
     SaveSettings,
     /// Remove this profile from the config file (confirmed in the view).

@@ -11,6 +11,7 @@ use crate::engine::remote_uploads::{AbortOutcome, UploadParts};
 
 use super::command::PickKind;
 use super::connection::{Connection, EmbeddedEndpoint};
+use super::profile_probe::ConnectionReport;
 use super::remote_page::UploadsPage;
 
 /// A finished background job.
@@ -26,6 +27,16 @@ pub enum JobResult {
     /// What aborts stale uploads of the cleanup view's bucket and prefix.
     AutoAbort(Result<Option<AbortProtection>, String>),
     SettingsSaved(Result<ConfigFile, String>),
+    /// A connection test of the profile the settings form described at `generation`.
+    ConnectionTested {
+        generation: u64,
+        report: Result<ConnectionReport, String>,
+    },
+    /// The buckets for the picker, listed for the form's `generation`.
+    Buckets {
+        generation: u64,
+        result: Result<Vec<String>, String>,
+    },
     Connected(Result<Connection, String>),
     /// Connected to the embedded endpoint, which had to be started first.
     EmbeddedConnected(Result<(Connection, EmbeddedEndpoint), String>),
@@ -52,6 +63,25 @@ impl JobSender {
     {
         let sender = self.clone();
         runtime.spawn(async move { sender.send(future.await) });
+    }
+
+    /// Runs `future` on a thread of its own (with a small runtime), for work that must not
+    /// wait for, or need, a connected engine; sends what it yields, or what `failed`
+    /// makes of the reason when no runtime could be made.
+    pub fn spawn_detached<F, E>(&self, future: F, failed: E)
+    where
+        F: Future<Output = JobResult> + Send + 'static,
+        E: FnOnce(String) -> JobResult + Send + 'static,
+    {
+        self.spawn_blocking(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(future),
+                Err(error) => failed(format!("could not start background work: {error}")),
+            }
+        });
     }
 
     /// Runs blocking `work` on its own thread and sends what it returns.

@@ -6,6 +6,7 @@
 //!   client; built off the UI thread when switching.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
 //! - [`quit`]: the question asked when the window closes while uploads run.
 //! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
@@ -22,6 +23,7 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod jobs;
+pub mod profile_probe;
 pub mod quit;
 pub mod remote_page;
 pub mod shortcuts;

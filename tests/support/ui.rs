@@ -66,8 +66,9 @@ pub fn setup(dirs: &TestDirs, delay: Option<Duration>) -> AppSetup {
     }
 }
 
+/// The app in a window tall enough to show the whole settings view without scrolling.
 pub fn harness(setup: AppSetup) -> Harness<'static, OssupApp> {
-    harness_sized(setup, egui::vec2(1100.0, 760.0))
+    harness_sized(setup, egui::vec2(1100.0, 1000.0))
 }
 
 /// The app in a window of `size` points.
@@ -168,6 +169,28 @@ pub fn type_into(harness: &mut Harness<'_, OssupApp>, label: &str, text: &str) {
     // What was typed may add or remove a line under the field (its check): one more
     // frame so the next click finds widgets where they are drawn.
     harness.step();
+}
+
+/// Types a new profile into Settings (which must be open): name, endpoint, bucket and
+/// an entered key pair; nothing is saved.
+pub fn type_profile(
+    harness: &mut Harness<'_, OssupApp>,
+    name: &str,
+    endpoint: &str,
+    bucket: &str,
+    key: (&str, &str),
+) {
+    type_into(harness, "Profile name", name);
+    type_into(harness, "Endpoint", endpoint);
+    type_into(harness, "Bucket", bucket);
+    click(harness, "Entered here");
+    type_key(harness, key);
+}
+
+/// Replaces the entered key pair of the profile in Settings.
+pub fn type_key(harness: &mut Harness<'_, OssupApp>, (id, secret): (&str, &str)) {
+    type_into(harness, "Access key id", id);
+    type_into(harness, "Access key secret", secret);
 }
 
 /// A second client on the app's embedded endpoint, as another program would use it.

@@ -38,8 +38,8 @@ use super::object_key::{validate_bucket_name, validate_object_key};
 use super::signing::SignatureVersion;
 use super::xml::{
     self, CompleteMultipartUpload, CompleteMultipartUploadResult, CompletePart,
-    InitiateMultipartUploadResult, ListBucketResult, ListMultipartUploadsResult,
-    ListObjectsV2Result, ListPartsResult,
+    InitiateMultipartUploadResult, ListAllMyBucketsResult, ListBucketResult,
+    ListMultipartUploadsResult, ListObjectsV2Result, ListPartsResult,
 };
 
 pub use self::body::CHUNK_BYTES;
@@ -392,6 +392,27 @@ impl OssClient {
         check_object(bucket, key)?;
         let call = Call::new("DeleteObject", Method::DELETE, Some(bucket), Some(key));
         self.execute(call).await.map(drop)
+    }
+
+    /// One page of the buckets the key's owner has (GET / on the service endpoint), from
+    /// `marker` on; `max_keys` up to 1000 (OSS's default is 100).
+    pub async fn list_buckets(
+        &self,
+        prefix: Option<&str>,
+        marker: Option<&str>,
+        max_keys: Option<u32>,
+    ) -> Result<ListAllMyBucketsResult, OssError> {
+        const OPERATION: &str = "ListBuckets";
+        let call = Call::new(OPERATION, Method::GET, None, None)
+            .query_opt("prefix", prefix)
+            .query_opt("marker", marker)
+            .query_opt("max-keys", max_keys.map(|n| n.to_string()));
+        let answer = self.execute(call).await?;
+        xml::from_xml(&answer.body).map_err(|message| OssError::InvalidResponse {
+            operation: OPERATION,
+            target: target_name(None, None),
+            message,
+        })
     }
 
     pub async fn create_bucket(&self, bucket: &str) -> Result<(), OssError> {

@@ -1,6 +1,8 @@
 //! The window's three views; each draws from its model and pushes commands. The settings
-//! view checks its fields in `settings_check`.
+//! view checks its fields in `settings_check`; `profile_checks` draws its Test connection
+//! and bucket picker.
 
+pub mod profile_checks;
 pub mod profile_network;
 pub mod remote_uploads;
 pub mod settings;

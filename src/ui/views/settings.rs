@@ -11,10 +11,12 @@
 use egui::{RichText, Ui};
 
 use crate::config::units::{format_bytes_exact, parse_bytes};
+use crate::config::window::{ThemeChoice, WindowSettings};
 use crate::config::{ConfigFile, Profile, STORAGE_CLASSES, Tuning};
 use crate::ui::command::UiCommand;
 use crate::ui::widgets::part_map;
 
+use super::profile_checks::{self, ProbeState};
 use super::profile_network::{self, NetworkForm};
 use super::settings_check::{Field, FieldErrors, check_form};
 
@@ -95,6 +97,10 @@ pub struct SettingsForm {
     pub saving: bool,
     /// "Delete profile …" was clicked; the deletion waits for a second click.
     pub confirm_delete: bool,
+    /// Test connection and the bucket picker, for the profile being edited.
+    pub probe: ProbeState,
+    /// The window's theme (nothing to parse: taken as it is).
+    pub window: WindowSettings,
 }
 
 impl SettingsForm {
@@ -102,6 +108,7 @@ impl SettingsForm {
     pub fn from_config(config: &ConfigFile) -> Self {
         let mut form = Self {
             tuning: TuningForm::from_tuning(&config.tuning),
+            window: config.window.clone(),
             ..Self::default()
         };
         form.refresh_profiles(config);
@@ -116,6 +123,7 @@ impl SettingsForm {
     /// Starts editing `name` (secrets are not copied into the form).
     pub fn edit_profile(&mut self, config: &ConfigFile, name: &str) {
         if let Some(profile) = config.profiles.get(name) {
+            self.probe.reset();
             self.editing = Some(name.to_owned());
             self.profile = ProfileForm {
                 name: name.to_owned(),
@@ -137,6 +145,7 @@ impl SettingsForm {
     }
 
     pub fn new_profile(&mut self) {
+        self.probe.reset();
         self.editing = None;
         self.profile = ProfileForm::default();
         self.confirm_delete = false;
@@ -192,6 +201,7 @@ impl SettingsForm {
         }
         let mut config = current.clone();
         config.tuning = self.tuning.to_tuning(&current.tuning)?;
+        config.window = self.window.clone();
         let profile_name = self.profile.name.trim().to_owned();
         let mut named = None;
         if self.profile_touched() {
@@ -337,7 +347,11 @@ pub fn settings_ui(
     active_profile: Option<&str>,
     commands: &mut Vec<UiCommand>,
 ) {
-    let before = (form.profile.clone(), form.tuning.clone());
+    let before = (
+        form.profile.clone(),
+        form.tuning.clone(),
+        form.window.clone(),
+    );
     let errors = form.check(config);
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
@@ -349,6 +363,9 @@ pub fn settings_ui(
             ui.add_space(12.0);
             ui.heading("Transfers");
             tuning_form_ui(ui, &mut form.tuning, &errors);
+            ui.add_space(12.0);
+            ui.heading("Window");
+            window_form_ui(ui, &mut form.window);
             ui.add_space(12.0);
             ui.horizontal(|ui| {
                 let save = ui.add_enabled(!form.saving, egui::Button::new("Save settings"));
@@ -369,7 +386,10 @@ pub fn settings_ui(
                 None => {}
             }
         });
-    if (&form.profile, &form.tuning) != (&before.0, &before.1) {
+    if form.profile != before.0 {
+        form.probe.report = None;
+    }
+    if (&form.profile, &form.tuning, &form.window) != (&before.0, &before.1, &before.2) {
         form.message = None;
         // The checks shown beside the fields describe the text before this frame's input.
         ui.ctx().request_repaint();
@@ -426,7 +446,7 @@ fn field_ui(ui: &mut Ui, field: Field, text: &mut String, hint: &str, errors: &F
 }
 
 /// The problem of `field`, in red under it.
-fn field_error_ui(ui: &mut Ui, field: Field, errors: &FieldErrors) {
+pub(super) fn field_error_ui(ui: &mut Ui, field: Field, errors: &FieldErrors) {
     if let Some(message) = errors.get(field) {
         ui.label("");
         ui.colored_label(part_map::FAILED_COLOR, message);
@@ -483,7 +503,7 @@ fn profile_form_ui(
                 &mut profile.endpoint,
                 &mut profile.network,
             );
-            field_ui(ui, Field::Bucket, &mut profile.bucket, "my-bucket", errors);
+            profile_checks::bucket_row_ui(ui, &mut profile.bucket, &form.probe, errors, commands);
             ui.label("Credentials");
             ui.horizontal(|ui| {
                 ui.radio_value(
@@ -530,6 +550,31 @@ fn profile_form_ui(
             ui.end_row();
         });
     profile_network::network_section_ui(ui, &mut form.profile.network);
+    ui.add_space(6.0);
+    profile_checks::connection_test_ui(ui, &form.probe, commands);
+}
+
+/// The theme.
+fn window_form_ui(ui: &mut Ui, window: &mut WindowSettings) {
+    egui::Grid::new("window_form")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            let theme_label = ui.label("Theme");
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("theme")
+                    .selected_text(window.theme.label())
+                    .show_ui(ui, |ui| {
+                        for choice in ThemeChoice::ALL {
+                            ui.selectable_value(&mut window.theme, choice, choice.label());
+                        }
+                    })
+                    .response
+                    .labelled_by(theme_label.id);
+                ui.label(RichText::new("shown at once; Save settings keeps it").weak());
+            });
+            ui.end_row();
+        });
 }
 
 /// "Delete profile NAME…", then a second, explicit click to delete it.
