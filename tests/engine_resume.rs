@@ -8,19 +8,6 @@ use support::data::data;
 use support::engine::*;
 use support::server::{BUCKET, client_with};
 
-/// Starts an upload, lets a few parts finish, pauses it, and returns the paused row.
-async fn paused_partway(watcher: &mut Watcher, key: &str) -> ossup::engine::TransferSnapshot {
-    watcher
-        .until("a few parts done", |w| {
-            w.row_for_key(key)
-                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
-        })
-        .await;
-    let id = watcher.row_for_key(key).unwrap().id.clone();
-    watcher.send(EngineCommand::Pause(id));
-    watcher.until_key_state(key, TransferState::Paused).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_engine_resumes_the_same_upload() {
     let t = EngineFixture::start().await;
@@ -29,7 +16,7 @@ async fn restarted_engine_resumes_the_same_upload() {
     let path = t.file("restart.bin", &bytes);
     let mut first = t.engine();
     first.add(vec![path.clone()], "");
-    let paused = paused_partway(&mut first, "restart.bin").await;
+    let paused = first.pause_partway("restart.bin").await;
     let done_before = paused
         .parts
         .iter()
@@ -81,7 +68,7 @@ async fn a_file_changed_while_paused_stops_with_a_clear_message_and_restart_work
     let path = t.file("changing.bin", &data(PART as usize * 12, 2));
     let mut watcher = t.engine();
     watcher.add(vec![path.clone()], "");
-    let paused = paused_partway(&mut watcher, "changing.bin").await;
+    let paused = watcher.pause_partway("changing.bin").await;
 
     let new_bytes = data(PART as usize * 12, 3);
     std::fs::write(&path, &new_bytes).unwrap();
@@ -119,7 +106,7 @@ async fn an_upload_aborted_elsewhere_is_reported_not_silently_replaced() {
     let path = t.file("aborted.bin", &bytes);
     let mut watcher = t.engine();
     watcher.add(vec![path], "");
-    let paused = paused_partway(&mut watcher, "aborted.bin").await;
+    let paused = watcher.pause_partway("aborted.bin").await;
     let upload_id = paused.upload_id.clone().unwrap();
     t.client
         .abort_multipart_upload(BUCKET, "aborted.bin", &upload_id)
@@ -155,7 +142,7 @@ async fn an_upload_completed_by_a_run_that_died_before_forgetting_its_session_is
     let path = t.file("finished.bin", &bytes);
     let mut watcher = t.engine();
     watcher.add(vec![path], "");
-    let paused = paused_partway(&mut watcher, "finished.bin").await;
+    let paused = watcher.pause_partway("finished.bin").await;
     let upload_id = paused.upload_id.clone().unwrap();
     t.server.faults().clear();
 
@@ -276,7 +263,7 @@ async fn corrupt_sessions_are_reported_and_the_others_load() {
     let path = t.file("kept.bin", &data(PART as usize * 10, 6));
     let mut first = t.engine();
     first.add(vec![path], "");
-    paused_partway(&mut first, "kept.bin").await;
+    first.pause_partway("kept.bin").await;
     first.stop().await;
     std::fs::write(
         t.sessions().join("broken.json"),
@@ -416,7 +403,7 @@ async fn sessions_resume_by_themselves_when_asked_to() {
     let path = t.file("auto.bin", &bytes);
     let mut first = t.engine();
     first.add(vec![path], "");
-    let paused = paused_partway(&mut first, "auto.bin").await;
+    let paused = first.pause_partway("auto.bin").await;
     first.stop().await;
 
     t.server.faults().clear();

@@ -6,14 +6,14 @@
 
 mod support;
 
-use ossup::engine::{EngineCommand, EngineEvent, PartState, TransferState};
+use ossup::engine::{EngineCommand, EngineEvent, TransferState};
 use ossup::protocol::client::{ClientConfig, CompleteOptions, NetworkSettings, PutOptions};
 use ossup::protocol::signing::SignatureVersion;
 use ossup::protocol::xml::CompletePart;
 use ossup::protocol::{Credentials, OssClient};
 use ossup::server::DEFAULT_REGION;
 use support::data::data;
-use support::engine::{EngineFixture, PART, Watcher};
+use support::engine::{EngineFixture, PART};
 use support::server::{BUCKET, KEY_ID, KEY_SECRET, TLS_DOMAIN, TestServer, initiate};
 
 fn signatures() -> [SignatureVersion; 2] {
@@ -181,19 +181,6 @@ async fn an_explicit_proxy_carries_the_requests_to_a_host_no_dns_knows() {
     assert_eq!(&read[..], b"through the proxy");
 }
 
-/// Starts an upload, lets a few parts finish, and pauses it.
-async fn paused_partway(watcher: &mut Watcher, key: &str) -> ossup::engine::TransferSnapshot {
-    watcher
-        .until("a few parts done", |w| {
-            w.row_for_key(key)
-                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
-        })
-        .await;
-    let id = watcher.row_for_key(key).unwrap().id.clone();
-    watcher.send(EngineCommand::Pause(id));
-    watcher.until_key_state(key, TransferState::Paused).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_uploads_resumes_and_cleans_up_over_https_in_v1_and_v4() {
     for signature in signatures() {
@@ -204,7 +191,7 @@ async fn the_engine_uploads_resumes_and_cleans_up_over_https_in_v1_and_v4() {
         let path = t.file("resumed.bin", &bytes);
         let mut first = t.engine();
         first.add(vec![path.clone()], "");
-        let paused = paused_partway(&mut first, "resumed.bin").await;
+        let paused = first.pause_partway("resumed.bin").await;
         first.stop().await;
 
         // A new engine picks the session up and finishes the same upload.
@@ -224,7 +211,7 @@ async fn the_engine_uploads_resumes_and_cleans_up_over_https_in_v1_and_v4() {
         t.server.slow_parts();
         let other = t.file("aborted.bin", &data(PART as usize * 12, 4));
         second.add(vec![other], "");
-        let aborted = paused_partway(&mut second, "aborted.bin").await;
+        let aborted = second.pause_partway("aborted.bin").await;
         assert_eq!(t.uploads_in_progress().await.uploads.len(), 1);
         second.send(EngineCommand::Abort(aborted.id.clone()));
         second

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ossup::engine::store::{FileState, JobId, OpenOptions, QueueStore};
 use ossup::engine::{
     Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
-    RetryPolicy, TransferId, TransferSnapshot, TransferState, Tuning,
+    PartState, RetryPolicy, TransferId, TransferSnapshot, TransferState, Tuning,
 };
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
@@ -236,6 +236,18 @@ impl Watcher {
             .values()
             .find(|row| row.key == key)
             .or_else(|| self.retired.values().find(|row| row.key == key))
+    }
+
+    /// Lets a few parts of `key` finish, pauses it, and returns the paused row.
+    pub async fn pause_partway(&mut self, key: &str) -> TransferSnapshot {
+        self.until("a few parts done", |w| {
+            w.row_for_key(key)
+                .is_some_and(|r| r.parts.iter().filter(|p| **p == PartState::Done).count() >= 3)
+        })
+        .await;
+        let id = self.row_for_key(key).unwrap().id.clone();
+        self.send(EngineCommand::Pause(id));
+        self.until_key_state(key, TransferState::Paused).await
     }
 
     /// Waits until `count` jobs were reported and all of them finished.
