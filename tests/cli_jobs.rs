@@ -147,3 +147,16 @@ fn symbolic_links_are_skipped_with_a_reason_unless_followed() {
         b"linked"
     );
 }
+
+#[test]
+fn resuming_a_job_that_does_not_exist_is_refused() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let output = run(home.ossup(&server).args(["resume", "--job", "99"]));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("there is no job 99"),
+        "{}",
+        text(&output)
+    );
+}

@@ -65,3 +65,34 @@ async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over()
     assert_eq!(t.read_back("shared/f42.txt").await, data(200, 42));
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_sends_a_finished_jobs_failed_files_again() {
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("flaky");
+    for index in 0..6 {
+        write_file(&root, &format!("f{index}.txt"), &data(100, index));
+    }
+    // Every PutObject fails until the retries run out.
+    t.server.faults().set(FaultConfig {
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "");
+    watcher.until_jobs_finished(1).await;
+    let id = *watcher.jobs.keys().next().unwrap();
+    assert_eq!(watcher.jobs[&id].counts.failed, 6);
+
+    t.server.faults().clear();
+    watcher.send(ossup::engine::EngineCommand::RetryJob(id));
+    watcher
+        .until("the failed files to be sent again", |w| {
+            w.jobs[&id].is_finished() && w.jobs[&id].counts.done == 6
+        })
+        .await;
+    assert_eq!(watcher.jobs[&id].counts.failed, 0);
+    assert_eq!(t.read_back("flaky/f3.txt").await, data(100, 3));
+    watcher.stop().await;
+}

@@ -175,7 +175,8 @@ pub struct ResumeArgs {
     /// Resume every saved upload and every unfinished job.
     #[arg(long, conflicts_with = "job")]
     pub all: bool,
-    /// Resume the job with this number, as `ossup jobs` lists it.
+    /// Continue the job with this number, as `ossup jobs` lists it, sending its failed
+    /// files again too.
     #[arg(long, value_name = "N")]
     pub job: Option<i64>,
     /// Print a line for every file of a job, not only for the ones that fail.

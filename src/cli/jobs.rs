@@ -43,6 +43,22 @@ pub fn unfinished(dir: &Path, endpoint: &str) -> Result<Vec<JobId>, CliError> {
     Ok(ids)
 }
 
+/// Refuses a job number the store does not have.
+pub fn check_exists(dir: &Path, id: JobId) -> Result<(), CliError> {
+    let store = open(dir)?;
+    match store.job(id) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(CliError::Usage(format!(
+            "there is no job {}; `ossup jobs` lists them",
+            id.0
+        ))),
+        Err(e) => Err(CliError::Failed(format!(
+            "job {} cannot be read: {e}",
+            id.0
+        ))),
+    }
+}
+
 fn state_word(summary: &JobSummary) -> &'static str {
     match summary.job.state {
         JobState::Active if summary.counts.all_settled() => "ending",

@@ -228,7 +228,10 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let store = SessionStore::new(setup.paths.sessions_dir.clone());
     let endpoint = setup.endpoint_label();
     let jobs: Vec<JobId> = match (args.job, args.all) {
-        (Some(number), _) => vec![JobId(number)],
+        (Some(number), _) => {
+            jobs::check_exists(&setup.paths.queue_dir, JobId(number))?;
+            vec![JobId(number)]
+        }
         (None, true) => jobs::unfinished(&setup.paths.queue_dir, &endpoint)?,
         (None, false) => Vec::new(),
     };
@@ -287,7 +290,12 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::Failed(e.to_string()))
     };
     for job in &jobs {
-        send(EngineCommand::ResumeJob(*job))?;
+        // One job named: continue it and send its failed files again, finished or not.
+        send(if args.job.is_some() {
+            EngineCommand::RetryJob(*job)
+        } else {
+            EngineCommand::ResumeJob(*job)
+        })?;
     }
     for session in &here {
         let id = session.transfer_id();

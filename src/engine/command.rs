@@ -176,6 +176,8 @@ pub enum EngineCommand {
     PauseJob(JobId),
     /// Resume a paused job (or one stopped by a store failure).
     ResumeJob(JobId),
+    /// Send a job's failed files again (Retry failed), finished job or not.
+    RetryJob(JobId),
     PauseAll,
     ResumeAll,
     /// New tuning; parallelism and bandwidth apply at once, part size to new uploads.

@@ -257,6 +257,7 @@ impl Core {
             }
             EngineCommand::PauseJob(id) => self.pause_job(id),
             EngineCommand::ResumeJob(id) => self.resume_job(id),
+            EngineCommand::RetryJob(id) => self.retry_job(id),
             EngineCommand::AddFiles {
                 files,
                 bucket,
@@ -865,6 +866,26 @@ impl Core {
         if !self.jobs.set_paused(job, false) {
             self.board().notice(format!("There is no job {}.", job.0));
         }
+    }
+
+    /// Sends a job's failed files again. The rows of files that failed in this run go,
+    /// so the job claims them afresh from the store.
+    fn retry_job(&mut self, job: JobId) {
+        let failed: Vec<TransferId> = self
+            .controls
+            .iter()
+            .filter(|(id, c)| {
+                c.job.is_some_and(|f| f.job == job)
+                    && c.running.is_none()
+                    && self.board().state(id) == Some(TransferState::Failed)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in failed {
+            self.controls.remove(&id);
+            self.board().remove(&id);
+        }
+        self.jobs.retry_failed(job);
     }
 
     async fn shutdown(&mut self) {

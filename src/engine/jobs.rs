@@ -593,11 +593,10 @@ impl Jobs {
                     if exact {
                         add_counts(&mut running.counts, &counts);
                     } else {
-                        // Read back while files were in flight: keep our own view of those.
-                        let in_flight = running.claimed as u64;
+                        // Read back while files were in flight: the store's pending rows
+                        // are right, the files in flight are the ones handed out.
                         running.counts = JobCounts {
-                            pending: counts.pending.saturating_sub(in_flight),
-                            in_flight,
+                            in_flight: running.claimed as u64,
                             ..counts
                         };
                     }
@@ -783,6 +782,49 @@ impl Jobs {
             });
         }
         true
+    }
+
+    /// Sends a job's failed files again: they go back to the queue and the job runs (again,
+    /// when it had finished). Files failed in this run and still in flight are left alone.
+    pub(crate) fn retry_failed(&mut self, id: JobId) {
+        let owner = self.owner;
+        if let Some(running) = self.jobs.get(&id)
+            && running.lease.is_some()
+            && !running.paused
+            && running.job.state != JobState::Finished
+        {
+            // Running here: its files in flight stay as they are; only the failed ones
+            // rejoin the queue, and the counts are read back.
+            let excluded = running.excluded;
+            self.with_store(Some(id), move |store| {
+                store.reset_failed(id, now_unix_secs())?;
+                Ok(Some(JobMessage::Walked {
+                    job: id,
+                    counts: store.job_counts(id)?,
+                    exact: false,
+                    finished: false,
+                    excluded,
+                }))
+            });
+            return;
+        }
+        if let Some(running) = self.jobs.get_mut(&id) {
+            running.stop_walk.store(true, Ordering::Relaxed);
+        }
+        self.with_store(Some(id), move |store| {
+            let Some(job) = store.job(id)? else {
+                return Err(StoreError::NotFound {
+                    what: format!("job {}", id.0),
+                });
+            };
+            store.reset_failed(id, now_unix_secs())?;
+            store.set_job_state(id, JobState::Active)?;
+            let job = Job {
+                state: JobState::Active,
+                ..job
+            };
+            open_job(store, job, owner, true)
+        });
     }
 
     /// The ids of every job that is running (for pause all) or paused (for resume all).

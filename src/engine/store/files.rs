@@ -432,6 +432,19 @@ impl QueueStore {
         row.transpose().map_err(StoreError::Invalid)
     }
 
+    /// Puts a job's failed files back to pending, to be sent again (Retry failed); the
+    /// reasons go with them. Returns how many.
+    pub fn reset_failed(&mut self, job: JobId, now_unix_secs: u64) -> Result<usize, StoreError> {
+        let now = to_db_int(now_unix_secs, "time")?;
+        self.conn
+            .execute(
+                "UPDATE files SET state = 'pending', reason = NULL, updated_unix_secs = ?2
+                 WHERE job_id = ?1 AND state = 'failed'",
+                params![job.0, now],
+            )
+            .map_err(self.sql_error("put failed files back in the queue"))
+    }
+
     /// Puts a job's in-flight files back to pending: after a crash, or when its lease was
     /// taken over from a dead process. Returns how many.
     pub fn reset_in_flight(&mut self, job: JobId, now_unix_secs: u64) -> Result<usize, StoreError> {

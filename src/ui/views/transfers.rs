@@ -36,7 +36,12 @@ pub fn transfers_ui(
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            for job in model.jobs.values().filter(|j| !j.is_finished()) {
+            // A finished job stays in view while it has failures to retry.
+            for job in model
+                .jobs
+                .values()
+                .filter(|j| !j.is_finished() || j.counts.failed > 0)
+            {
                 job_row_ui(ui, job, commands);
             }
             if active_count == 0 && model.jobs.values().all(|j| j.is_finished()) {
@@ -92,7 +97,15 @@ fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, commands: &mut Vec<UiCommand>) {
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if job.locked_by.is_some() {
                         ui.label("in use by another process");
-                    } else if job.state == JobState::Paused {
+                        return;
+                    }
+                    if c.failed > 0 && ui.button(format!("Retry failed ({})", c.failed)).clicked() {
+                        commands.push(UiCommand::Engine(EngineCommand::RetryJob(job.id)));
+                    }
+                    if job.is_finished() {
+                        return;
+                    }
+                    if job.state == JobState::Paused {
                         if ui.button("Resume").clicked() {
                             commands.push(UiCommand::Engine(EngineCommand::ResumeJob(job.id)));
                         }
