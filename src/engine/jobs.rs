@@ -36,7 +36,8 @@ const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What store work on blocking threads reports back to the engine's loop.
 pub(crate) enum JobMessage {
-    /// A job is ready to run: created, or found unfinished and taken over.
+    /// A job was read from the store: to run (created, continued or taken over, with its
+    /// lease) or only to be shown (`run` false, or `held_by` another process).
     Opened {
         job: Job,
         counts: JobCounts,
@@ -45,8 +46,8 @@ pub(crate) enum JobMessage {
         held_by: Option<u32>,
         run: bool,
     },
-    /// The walker stored a batch; `counts` is what it added when `exact`, else the
-    /// job's counts read back from the store.
+    /// The walker stored a batch (or failed files were put back in the queue); `counts`
+    /// is what the batch added when `exact`, else the job's counts read back.
     Walked {
         job: JobId,
         counts: JobCounts,
