@@ -215,6 +215,17 @@ const STORAGE_CLASS: &str = "x-oss-storage-class";
 const META_MTIME: &str = "x-oss-meta-mtime";
 const OBJECT_ACL: &str = "x-oss-object-acl";
 
+/// The `Content-MD5` of a body for `operation`; reading a file range can fail.
+async fn body_md5(operation: &'static str, body: &Body) -> Result<String, OssError> {
+    body::content_md5(body)
+        .await
+        .map_err(|source| OssError::LocalIo {
+            operation,
+            path: body.path().map(ToOwned::to_owned).unwrap_or_default(),
+            source,
+        })
+}
+
 impl OssClient {
     /// Checks the endpoint and builds the HTTP stack (TLS with the ring provider,
     /// timeouts, the network settings: extra CAs, proxy, pinned addresses).
@@ -285,15 +296,7 @@ impl OssClient {
         const OPERATION: &str = "PutObject";
         check_object(bucket, key)?;
         let content_md5 = if options.content_md5 {
-            Some(
-                body::content_md5(&body)
-                    .await
-                    .map_err(|source| OssError::LocalIo {
-                        operation: OPERATION,
-                        path: body.path().map(ToOwned::to_owned).unwrap_or_default(),
-                        source,
-                    })?,
-            )
+            Some(body_md5(OPERATION, &body).await?)
         } else {
             None
         };
@@ -571,13 +574,7 @@ impl OssClient {
         let mut sorted = parts.to_vec();
         sorted.sort_by_key(|part| part.part_number);
         let xml_body = CompleteMultipartUpload { parts: sorted }.to_xml();
-        let body_md5 = body::content_md5(&Body::Bytes(Bytes::from(xml_body.clone())))
-            .await
-            .map_err(|source| OssError::LocalIo {
-                operation: OPERATION,
-                path: PathBuf::new(),
-                source,
-            })?;
+        let body_md5 = body_md5(OPERATION, &Body::Bytes(Bytes::from(xml_body.clone()))).await?;
         let call = Call::new(OPERATION, Method::POST, Some(bucket), Some(key))
             .query("uploadId", upload_id)
             .header(CONTENT_MD5, body_md5)
@@ -678,13 +675,7 @@ impl OssClient {
         const OPERATION: &str = "PutBucketLifecycle";
         validate_bucket_name(bucket)?;
         let xml_body = Bytes::from(config.to_xml());
-        let body_md5 = body::content_md5(&Body::Bytes(xml_body.clone()))
-            .await
-            .map_err(|source| OssError::LocalIo {
-                operation: OPERATION,
-                path: PathBuf::new(),
-                source,
-            })?;
+        let body_md5 = body_md5(OPERATION, &Body::Bytes(xml_body.clone())).await?;
         let call = Call::new(OPERATION, Method::PUT, Some(bucket), None)
             .query("lifecycle", "")
             .header(CONTENT_MD5, body_md5)
