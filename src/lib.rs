@@ -10,6 +10,8 @@
 //! - [`server`]: `ossup serve`, a local OSS-compatible endpoint built on `protocol`.
 //! - [`durable`]: the one crash-safe write (temp file, fsync, rename, fsync of the
 //!   directory), a leaf every layer may use.
+//! - [`stop_signal`]: Ctrl-C, SIGTERM and SIGHUP as one future the front ends answer by
+//!   pausing.
 
 pub mod cli;
 pub mod config;
@@ -17,4 +19,5 @@ pub mod durable;
 pub mod engine;
 pub mod protocol;
 pub mod server;
+pub mod stop_signal;
 pub mod ui;

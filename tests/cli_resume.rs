@@ -141,6 +141,47 @@ fn ctrl_c_pauses_and_says_how_to_resume() {
 }
 
 #[test]
+fn sigterm_and_sighup_pause_like_ctrl_c_keeping_every_finished_part() {
+    let server = Server::start(&["--fault-delay-ms", "150"]);
+    for signal in ["-TERM", "-HUP"] {
+        let home = Home::new();
+        let path = home.file("video.bin", &data(PART * 20, 9));
+        let child = spawn(
+            home.ossup(&server)
+                .arg("upload")
+                .arg(&path)
+                .arg(format!("oss://{BUCKET}/{KEY}"))
+                .args(["--part-size", "100KiB", "--parallel", "2"]),
+        );
+        let upload_id = wait_for_parts(&home, 2);
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let output = child.wait_with_output().expect("ossup ends");
+        assert_eq!(
+            output.status.code(),
+            Some(130),
+            "{signal}: {}",
+            text(&output)
+        );
+        // Paused, not cut off: the session holds every part the server has, but for the
+        // two that were in flight (the server may have taken one whose answer never came).
+        let on_server = support::cli::runtime()
+            .block_on(server.client().list_parts(BUCKET, KEY, &upload_id, 0, None))
+            .expect("ListParts")
+            .parts
+            .len();
+        let saved = home.session_parts()[0].1;
+        assert!(
+            saved + 2 >= on_server,
+            "{signal}: {saved} saved, {on_server} on the server"
+        );
+    }
+}
+
+#[test]
 fn sessions_lists_what_resume_would_continue() {
     let server = Server::start(&["--fault-delay-ms", "150"]);
     let home = Home::new();

@@ -244,7 +244,7 @@ async fn refused_credentials_and_unknown_buckets_fail_with_their_code() {
     let mut watcher = t.engine();
     watcher.send(EngineCommand::Add {
         paths: vec![big],
-        destination: Destination::new("no-such-bucket", ""),
+        destination: Destination::new(&watcher.target, "no-such-bucket", ""),
         options: Default::default(),
     });
     let failed = watcher

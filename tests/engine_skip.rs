@@ -45,7 +45,7 @@ async fn run_add(
         .handle
         .send(EngineCommand::Add {
             paths: vec![folder.to_path_buf()],
-            destination: Destination::new(BUCKET, "up/"),
+            destination: Destination::new(&watcher.target, BUCKET, "up/"),
             options,
         })
         .unwrap();

@@ -317,6 +317,7 @@ async fn streams_upload_in_fixed_parts_until_eof() {
     for (key, bytes) in [("streams/long.bin", &long), ("streams/short.bin", &short)] {
         watcher.send(EngineCommand::AddStream {
             source: StreamSource::new("-", std::io::Cursor::new(bytes.clone())),
+            target: watcher.target.clone(),
             bucket: BUCKET.into(),
             key: key.into(),
         });
@@ -344,6 +345,7 @@ async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
     let mut watcher = t.engine();
     watcher.send(EngineCommand::AddFile {
         path,
+        target: watcher.target.clone(),
         bucket: BUCKET.into(),
         key: "/leading-slash".into(),
     });
@@ -496,15 +498,18 @@ async fn tuning_changes_apply_to_running_engines_and_bad_values_are_refused() {
     let handle = ossup::engine::Engine::spawn(ossup::engine::EngineConfig {
         sessions_dir: t.sessions().to_path_buf(),
         queue_dir: t.queue.path().to_path_buf(),
-        client: t.client.clone(),
-        endpoint_label: t.endpoint(),
+        targets: vec![ossup::engine::Target::new(
+            t.endpoint(),
+            None,
+            t.client.clone(),
+        )],
         tuning: tuning(),
         waker: Some(std::sync::Arc::new(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         })),
     })
     .unwrap();
-    let mut watcher = Watcher::new(handle, t.queue.path());
+    let mut watcher = Watcher::new(handle, t.queue.path(), &t.endpoint());
     let mut bad = tuning();
     bad.parallel_parts_total = 0;
     watcher.send(EngineCommand::SetTuning(bad));

@@ -19,8 +19,8 @@ fn open(dir: &Path) -> Result<QueueStore, CliError> {
     Ok(store)
 }
 
-/// The unfinished jobs started on `endpoint`, oldest first.
-pub fn unfinished(dir: &Path, endpoint: &str) -> Result<Vec<JobId>, CliError> {
+/// The unfinished jobs of the target that `owns` their recorded label, oldest first.
+pub fn unfinished(dir: &Path, owns: impl Fn(&str) -> bool) -> Result<Vec<JobId>, CliError> {
     let store = open(dir)?;
     let listing = store
         .list_jobs()
@@ -36,7 +36,7 @@ pub fn unfinished(dir: &Path, endpoint: &str) -> Result<Vec<JobId>, CliError> {
         let target = store
             .target(summary.job.spec.target)
             .map_err(|e| CliError::Failed(e.to_string()))?;
-        if target.is_some_and(|t| t.target.endpoint == endpoint) {
+        if target.is_some_and(|t| owns(&t.target.label)) {
             ids.push(summary.job.id);
         }
     }
@@ -82,11 +82,16 @@ pub fn run() -> Result<Outcome, CliError> {
         return Ok(Outcome::Success);
     }
     println!(
-        "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  DESTINATION  FOLDERS",
-        "JOB", "STATE", "DONE", "SKIPPED", "FAILED", "PENDING", "BYTES"
+        "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  {:<12}  DESTINATION  FOLDERS",
+        "JOB", "STATE", "DONE", "SKIPPED", "FAILED", "PENDING", "BYTES", "TARGET"
     );
     for summary in &listing.jobs {
         let c = &summary.counts;
+        // The profile's name where there is one, else the endpoint.
+        let target = match store.target(summary.job.spec.target) {
+            Ok(Some(stored)) => stored.target.profile.unwrap_or(stored.target.label),
+            _ => String::from("?"),
+        };
         let total = c.done + c.skipped + c.failed + c.pending + c.in_flight;
         let roots: Vec<String> = summary
             .job
@@ -96,7 +101,7 @@ pub fn run() -> Result<Outcome, CliError> {
             .map(|r| r.display().to_string())
             .collect();
         println!(
-            "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  oss://{}/{}  {}",
+            "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  {target:<12}  oss://{}/{}  {}",
             summary.job.id.0,
             state_word(summary),
             format!("{}/{total}", c.done),

@@ -3,7 +3,7 @@
 //! the config file.
 //!
 //! Exit codes: 0 success, 1 some transfers failed, 2 usage or configuration error (nothing
-//! was sent), 130 interrupted by Ctrl-C (sessions saved; `ossup resume --all` continues).
+//! was sent), 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (sessions saved; `ossup resume --all` continues).
 
 pub mod args;
 pub mod error;
@@ -143,9 +143,27 @@ impl Setup {
         })?
     }
 
-    /// How sessions name the endpoint they belong to.
-    pub(crate) fn endpoint_label(&self) -> String {
-        self.target.client.endpoint.clone()
+    /// How sessions and jobs name the target they belong to.
+    pub(crate) fn target_label(&self) -> String {
+        self.target.label()
+    }
+
+    /// Whether a session or job recorded under `recorded` belongs to this target.
+    pub(crate) fn owns(&self, recorded: &str) -> bool {
+        crate::engine::recorded_under(&self.target_label(), &self.target.client.endpoint, recorded)
+    }
+
+    /// The engine's target for this command's profile or endpoint.
+    fn engine_target(&self) -> Result<crate::engine::Target, CliError> {
+        let profile = match &self.target.origin {
+            config::TargetOrigin::Profile(name) => Some(name.clone()),
+            _ => None,
+        };
+        Ok(crate::engine::Target::new(
+            self.target_label(),
+            profile,
+            self.client()?,
+        ))
     }
 
     /// The file's tuning with the command line's flags on top, validated. The CLI never
@@ -189,8 +207,7 @@ impl Setup {
         Engine::spawn(EngineConfig {
             sessions_dir: self.paths.sessions_dir.clone(),
             queue_dir: self.paths.queue_dir.clone(),
-            client: self.client()?,
-            endpoint_label: self.endpoint_label(),
+            targets: vec![self.engine_target()?],
             tuning: tuning.clone(),
             waker: None,
         })
@@ -218,7 +235,7 @@ fn upload(args: UploadArgs) -> Result<Outcome, CliError> {
     let follower = Follower::for_uploads(&planned)
         .verbose(args.verbose)
         .queue_dir(setup.paths.queue_dir.clone());
-    transfers::send_uploads(&handle, &planned, &options)?;
+    transfers::send_uploads(&handle, &setup.target_label(), &planned, &options)?;
     follower.run(&mut handle)
 }
 
@@ -226,13 +243,13 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let setup = Setup::load(&args.target)?;
     let tuning = setup.tuning(&args.tuning)?;
     let store = SessionStore::new(setup.paths.sessions_dir.clone());
-    let endpoint = setup.endpoint_label();
+    let label = setup.target_label();
     let jobs: Vec<JobId> = match (args.job, args.all) {
         (Some(number), _) => {
             jobs::check_exists(&setup.paths.queue_dir, JobId(number))?;
             vec![JobId(number)]
         }
-        (None, true) => jobs::unfinished(&setup.paths.queue_dir, &endpoint)?,
+        (None, true) => jobs::unfinished(&setup.paths.queue_dir, |recorded| setup.owns(recorded))?,
         (None, false) => Vec::new(),
     };
     let selection = if args.job.is_some() {
@@ -260,10 +277,10 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
         .into_iter()
         // A job's file is resumed by its job.
         .filter(|s| s.job.is_none() || !args.all)
-        .partition(|s| s.endpoint == endpoint);
+        .partition(|s| setup.owns(&s.endpoint));
     for session in &elsewhere {
         eprintln!(
-            "note: saved upload {} belongs to {}, not {endpoint}; it was left alone",
+            "note: saved upload {} belongs to {}, not {label}; it was left alone",
             session.id, session.endpoint
         );
     }

@@ -1,5 +1,5 @@
 //! Driving the engine from the terminal: `upload` and `resume` send their commands, then
-//! follow events until every wanted transfer is finished, or Ctrl-C pauses them.
+//! follow events until every wanted transfer is finished, or a stop signal pauses them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -220,7 +220,7 @@ impl Follower {
                 })
                 .sum(),
         );
-        if let Some((destination, roots)) = folder_job(planned) {
+        if let Some((destination, roots)) = folder_job("", planned) {
             let mut roots = roots;
             roots.sort();
             follower.jobs.push(WantedJob {
@@ -668,8 +668,8 @@ impl Follower {
         self.progress.overall(done);
     }
 
-    /// Sends nothing; follows events until all wanted transfers finished or Ctrl-C.
-    /// Returns whether Ctrl-C ended it.
+    /// Sends nothing; follows events until all wanted transfers finished or a stop signal
+    /// (Ctrl-C, SIGTERM, SIGHUP). Returns whether a signal ended it.
     fn follow(&mut self, handle: &mut EngineHandle) -> Result<bool, CliError> {
         if self.wanted.is_empty() && self.jobs.is_empty() {
             return Ok(false);
@@ -679,7 +679,7 @@ impl Follower {
             .build()
             .map_err(|e| CliError::Failed(format!("could not start the event loop: {e}")))?;
         runtime.block_on(async {
-            let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+            let mut stop = std::pin::pin!(crate::stop_signal::stop_requested());
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 if self.all_finished() {
@@ -690,14 +690,15 @@ impl Follower {
                         Some(event) => self.handle(event),
                         None => return Err(CliError::Failed("the transfer engine stopped unexpectedly".into())),
                     },
-                    _ = &mut ctrl_c => return Ok(true),
+                    () = &mut stop => return Ok(true),
                     _ = tick.tick() => self.update_overall(),
                 }
             }
         })
     }
 
-    /// Follows to the end, then prints the summary; Ctrl-C pauses and saves sessions.
+    /// Follows to the end, then prints the summary; a stop signal pauses and saves the
+    /// sessions.
     pub fn run(mut self, handle: &mut EngineHandle) -> Result<Outcome, CliError> {
         let interrupted = self.follow(handle)?;
         if interrupted {
@@ -851,6 +852,7 @@ impl Follower {
 /// its own.
 pub fn send_uploads(
     handle: &EngineHandle,
+    target: &str,
     planned: &[PlannedUpload],
     options: &AddOptions,
 ) -> Result<(), CliError> {
@@ -859,7 +861,7 @@ pub fn send_uploads(
             .send(command)
             .map_err(|e| CliError::Failed(e.to_string()))
     };
-    if let Some((destination, paths)) = folder_job(planned) {
+    if let Some((destination, paths)) = folder_job(target, planned) {
         let contents_only = planned.iter().any(|p| {
             matches!(p.source, PlannedSource::Folder { .. }) && p.key == destination.prefix
         });
@@ -891,6 +893,7 @@ pub fn send_uploads(
             }
             PlannedSource::Stdin => send(EngineCommand::AddStream {
                 source: StreamSource::stdin(),
+                target: target.to_owned(),
                 bucket: upload.bucket.clone(),
                 key: upload.key.clone(),
             })?,
@@ -899,6 +902,7 @@ pub fn send_uploads(
     for (bucket, files) in by_bucket {
         send(EngineCommand::AddFiles {
             files,
+            target: target.to_owned(),
             bucket,
             options: options.clone(),
         })?;
@@ -909,7 +913,7 @@ pub fn send_uploads(
 /// The one job the folders of a command make: its destination and its folders. A folder
 /// given alone to an exact key (`upload DIR oss://bucket/name`) keeps that name as its
 /// prefix, without the folder's own name.
-fn folder_job(planned: &[PlannedUpload]) -> Option<(Destination, Vec<PathBuf>)> {
+fn folder_job(target: &str, planned: &[PlannedUpload]) -> Option<(Destination, Vec<PathBuf>)> {
     let folders: Vec<&PlannedUpload> = planned
         .iter()
         .filter(|p| matches!(p.source, PlannedSource::Folder { .. }))
@@ -932,7 +936,10 @@ fn folder_job(planned: &[PlannedUpload]) -> Option<(Destination, Vec<PathBuf>)> 
         }
         _ => first.key.clone(),
     };
-    Some((Destination::new(first.bucket.clone(), prefix), paths))
+    Some((
+        Destination::new(target, first.bucket.clone(), prefix),
+        paths,
+    ))
 }
 
 /// The sessions `resume` should continue, and the session files that could not be read.

@@ -378,9 +378,8 @@ fn local_sessions(setup: &Setup) -> Result<Vec<remote_uploads::LocalSession>, Cl
     let sessions =
         remote_uploads::local_sessions(&store).map_err(|e| CliError::Failed(e.to_string()))?;
     // A session started against another endpoint says nothing about this server's uploads.
-    let endpoint = setup.endpoint_label();
     Ok(sessions
         .into_iter()
-        .filter(|s| s.endpoint == endpoint)
+        .filter(|s| setup.owns(&s.endpoint))
         .collect())
 }

@@ -632,6 +632,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// Names this target in sessions and jobs, the same in the window and the CLI: the
+    /// profile and its endpoint (so two accounts on one endpoint stay apart), or the
+    /// endpoint alone.
+    pub fn label(&self) -> String {
+        match &self.origin {
+            TargetOrigin::Profile(name) => format!("{name}@{}", self.client.endpoint),
+            TargetOrigin::Environment | TargetOrigin::LocalDefault => self.client.endpoint.clone(),
+        }
+    }
+
     /// One sentence saying where uploads go and why.
     pub fn describe(&self) -> String {
         let signing = match &self.client.signature {

@@ -42,21 +42,29 @@ pub struct AddOptions {
     pub follow_symlinks: bool,
 }
 
-/// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path).
+/// Where new transfers go: `oss://bucket/prefix` + the file's name (or relative path), on
+/// the target of that label.
 ///
 /// A file `photo.jpg` becomes `prefix + "photo.jpg"`; a folder `trip/` with
 /// `trip/day1/a.jpg` becomes `prefix + "trip/day1/a.jpg"` (the folder's own name is kept,
 /// separators are always `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
+    /// The [`super::Target`]'s label.
+    pub target: String,
     pub bucket: String,
     /// Empty, or ending in `/` (a folder-like prefix).
     pub prefix: String,
 }
 
 impl Destination {
-    pub fn new(bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+    pub fn new(
+        target: impl Into<String>,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
         Self {
+            target: target.into(),
             bucket: bucket.into(),
             prefix: prefix.into(),
         }
@@ -129,7 +137,7 @@ impl fmt::Debug for StreamSource {
 /// Commands a front end sends; each is answered by events, never by a blocking reply.
 #[derive(Debug, Clone)]
 pub enum EngineCommand {
-    /// Upload these files and folders. The folders become one job: walked into the queue
+    /// Upload these files and folders to a known target. The folders become one job: walked into the queue
     /// store in batches and sent a few files at a time; the same folders to the same
     /// destination continue the unfinished job. A file that already has a session for
     /// the same destination resumes that session.
@@ -142,12 +150,14 @@ pub enum EngineCommand {
     /// by the CLI; `options.overwrite` applies, the filters were applied by the planner.
     AddFiles {
         files: Vec<PlannedFile>,
+        target: String,
         bucket: String,
         options: AddOptions,
     },
     /// Upload one file to an exact key.
     AddFile {
         path: PathBuf,
+        target: String,
         bucket: String,
         key: String,
     },
@@ -155,9 +165,14 @@ pub enum EngineCommand {
     /// cannot resume after the engine stops (its snapshot says so).
     AddStream {
         source: StreamSource,
+        target: String,
         bucket: String,
         key: String,
     },
+    /// Adds a target, or gives a known one a new client (new credentials or network
+    /// settings: requests from now on use it, nothing is paused). The sessions and jobs
+    /// saved for it are loaded as they are at start.
+    SetTarget(super::Target),
     /// Stop in-flight parts promptly; the session is kept.
     Pause(TransferId),
     Resume(TransferId),

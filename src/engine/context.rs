@@ -1,6 +1,10 @@
-//! What every transfer task shares: the client, the session store, the limits and the
-//! display board.
+//! What transfer tasks share. [`Shared`] is one per engine: the session store, the limits
+//! (one scheduler and one bandwidth bucket across all targets), the tuning and the display
+//! board. [`EngineContext`] is one per target: its client, its label and its retrier
+//! (a clock offset learned from one endpoint says nothing of another), over the shared
+//! part, so a task holds exactly the target it uploads to.
 
+use std::ops::Deref;
 use std::sync::{Arc, RwLock};
 
 use super::progress::Board;
@@ -11,46 +15,21 @@ use super::throttle::Throttle;
 use super::tuning::Tuning;
 use crate::protocol::OssClient;
 
-pub(crate) struct EngineContext {
-    pub client: OssClient,
+pub(crate) struct Shared {
     pub store: SessionStore,
-    /// Recorded in sessions and part of transfer ids.
-    pub endpoint_label: String,
     tuning: RwLock<Tuning>,
     pub scheduler: Scheduler,
     pub throttle: Arc<Throttle>,
-    retrier: RwLock<Retrier>,
     pub board: Board,
 }
 
-impl EngineContext {
-    pub fn new(
-        client: OssClient,
-        store: SessionStore,
-        endpoint_label: String,
-        tuning: Tuning,
-        board: Board,
-    ) -> Arc<Self> {
-        // Every upload body draws from the shared bucket, chunk by chunk.
-        let throttle = Arc::new(Throttle::new(tuning.bandwidth_limit_bytes_per_sec));
-        let pacer_throttle = throttle.clone();
-        let client = client.with_upload_pacer(Arc::new(move |bytes| {
-            let throttle = pacer_throttle.clone();
-            Box::pin(async move { throttle.acquire(bytes).await })
-        }));
-        let offset_client = client.clone();
-        let retrier = Retrier::from_os_rng(
-            tuning.retry.clone(),
-            Arc::new(move |offset| offset_client.set_clock_offset_secs(offset)),
-        );
+impl Shared {
+    pub fn new(store: SessionStore, tuning: Tuning, board: Board) -> Arc<Self> {
         Arc::new(Self {
-            client,
             store,
-            endpoint_label,
             scheduler: Scheduler::new(&tuning),
-            throttle,
+            throttle: Arc::new(Throttle::new(tuning.bandwidth_limit_bytes_per_sec)),
             tuning: RwLock::new(tuning),
-            retrier: RwLock::new(retrier),
             board,
         })
     }
@@ -63,6 +42,56 @@ impl EngineContext {
             .clone()
     }
 
+    /// Applies new limits and bandwidth at once, part size to new uploads; each target's
+    /// retry policy is changed by [`EngineContext::set_retry_policy`].
+    pub fn set_tuning(&self, tuning: Tuning) {
+        self.scheduler.apply(&tuning);
+        self.throttle.set_rate(tuning.bandwidth_limit_bytes_per_sec);
+        *self
+            .tuning
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tuning;
+    }
+}
+
+/// One target as its transfer tasks see it.
+pub(crate) struct EngineContext {
+    pub client: OssClient,
+    /// Recorded in sessions and jobs, and part of transfer ids.
+    pub endpoint_label: String,
+    retrier: RwLock<Retrier>,
+    shared: Arc<Shared>,
+}
+
+impl Deref for EngineContext {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl EngineContext {
+    pub fn new(client: OssClient, endpoint_label: String, shared: Arc<Shared>) -> Arc<Self> {
+        // Every upload body draws from the shared bucket, chunk by chunk.
+        let pacer_throttle = shared.throttle.clone();
+        let client = client.with_upload_pacer(Arc::new(move |bytes| {
+            let throttle = pacer_throttle.clone();
+            Box::pin(async move { throttle.acquire(bytes).await })
+        }));
+        let offset_client = client.clone();
+        let retrier = Retrier::from_os_rng(
+            shared.tuning().retry,
+            Arc::new(move |offset| offset_client.set_clock_offset_secs(offset)),
+        );
+        Arc::new(Self {
+            client,
+            endpoint_label,
+            retrier: RwLock::new(retrier),
+            shared,
+        })
+    }
+
     pub fn retrier(&self) -> Retrier {
         self.retrier
             .read()
@@ -70,20 +99,11 @@ impl EngineContext {
             .clone()
     }
 
-    /// Applies new tuning: limits and bandwidth at once, part size to new uploads.
-    pub fn set_tuning(&self, tuning: Tuning) {
-        self.scheduler.apply(&tuning);
-        self.throttle.set_rate(tuning.bandwidth_limit_bytes_per_sec);
-        {
-            let mut retrier = self
-                .retrier
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            *retrier = retrier.with_policy(tuning.retry.clone());
-        }
-        *self
-            .tuning
+    pub fn set_retry_policy(&self, policy: super::tuning::RetryPolicy) {
+        let mut retrier = self
+            .retrier
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tuning;
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *retrier = retrier.with_policy(policy);
     }
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{AddOptions, Destination, OverwritePolicy, StreamSource};
-use super::context::EngineContext;
+use super::context::{EngineContext, Shared};
 use super::event::{
     EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
     TransferState,
@@ -24,6 +24,7 @@ use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
 use super::store::{FileOutcome, FileRow, FileState, JobId, NewHistory, OpenOptions, QueueStore};
 use super::stream;
+use super::target::Target;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
 use super::{EngineCommand, EngineConfig};
 use crate::protocol::ObjectRef;
@@ -42,8 +43,8 @@ enum Internal {
     },
     /// A file found while expanding a folder.
     Discovered {
+        place: Place,
         path: PathBuf,
-        bucket: String,
         key: String,
         size: u64,
         /// Why it is not sent (the object is there, or unchanged), if so.
@@ -58,6 +59,13 @@ enum Internal {
 enum Source {
     File(FileTransfer),
     Stream,
+}
+
+/// Where a file goes: a registered target's label and a bucket there.
+#[derive(Debug, Clone)]
+struct Place {
+    target: String,
+    bucket: String,
 }
 
 struct Running {
@@ -96,11 +104,19 @@ impl Control {
 }
 
 struct Core {
-    ctx: Arc<EngineContext>,
+    shared: Arc<Shared>,
+    /// Each registered target's context, by label.
+    targets: BTreeMap<String, Registered>,
     controls: HashMap<TransferId, Control>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     next_generation: u64,
     jobs: Jobs,
+}
+
+/// A registered target: what the front end gave, and the context its tasks use.
+struct Registered {
+    target: Target,
+    ctx: Arc<EngineContext>,
 }
 
 /// How often job outcomes are committed, leases renewed and job counts published.
@@ -129,11 +145,9 @@ pub(crate) async fn run(
         }
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobMessage>();
-    let jobs = Jobs::new(queue, job_tx, board.clone(), &config.endpoint_label);
-    let ctx = EngineContext::new(
-        config.client,
+    let jobs = Jobs::new(queue, job_tx, board.clone());
+    let shared = Shared::new(
         SessionStore::new(config.sessions_dir),
-        config.endpoint_label,
         config.tuning,
         board.clone(),
     );
@@ -146,14 +160,16 @@ pub(crate) async fn run(
     };
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let mut core = Core {
-        ctx,
+        shared,
+        targets: BTreeMap::new(),
         controls: HashMap::new(),
         internal_tx,
         next_generation: 0,
         jobs,
     };
-    core.load_sessions(resume_on_start);
-    core.jobs.load(resume_on_start);
+    for target in config.targets {
+        core.set_target(target, resume_on_start);
+    }
     let mut tick = tokio::time::interval(JOB_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -177,11 +193,68 @@ pub(crate) async fn run(
 
 impl Core {
     fn board(&self) -> &Board {
-        &self.ctx.board
+        &self.shared.board
     }
 
-    fn load_sessions(&mut self, resume: bool) {
-        let report = match self.ctx.store.load_all(true) {
+    /// The context of the target labelled `label`; a notice when there is none.
+    fn ctx(&self, label: &str) -> Option<Arc<EngineContext>> {
+        let found = self.targets.get(label).map(|r| r.ctx.clone());
+        if found.is_none() {
+            self.board().notice(format!(
+                "There is no target {label:?} in this window or command; choose a configured one."
+            ));
+        }
+        found
+    }
+
+    /// Registers `target` (or gives a registered one its new client) and loads its saved
+    /// sessions and jobs the first time.
+    fn set_target(&mut self, target: Target, resume: bool) {
+        let ctx = EngineContext::new(
+            target.client.clone(),
+            target.label.clone(),
+            self.shared.clone(),
+        );
+        let known = self
+            .targets
+            .insert(
+                target.label.clone(),
+                Registered {
+                    target: target.clone(),
+                    ctx,
+                },
+            )
+            .is_some();
+        if !known {
+            self.load_sessions(&target, resume);
+            self.jobs.load(&target, resume);
+        }
+    }
+
+    /// The id of `path` uploaded to `bucket/key` on `target`: the id its session was saved
+    /// under when one known here was named by the bare endpoint, else the target's own.
+    fn transfer_id(
+        &self,
+        target: &str,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+    ) -> TransferId {
+        let id = session_id(target, bucket, key, path);
+        if let Some(registered) = self.targets.get(target)
+            && registered.target.endpoint() != target
+            && !self.controls.contains_key(&id)
+        {
+            let legacy = session_id(registered.target.endpoint(), bucket, key, path);
+            if self.controls.contains_key(&legacy) {
+                return legacy;
+            }
+        }
+        id
+    }
+
+    fn load_sessions(&mut self, target: &Target, resume: bool) {
+        let report = match self.shared.store.load_all(true) {
             Ok(report) => report,
             Err(e) => {
                 self.board()
@@ -198,7 +271,8 @@ impl Core {
             });
         }
         for session in report.sessions {
-            if session.endpoint != self.ctx.endpoint_label {
+            if !target.owns(&session.endpoint) || self.controls.contains_key(&session.transfer_id())
+            {
                 continue;
             }
             if session.job.is_some() && self.jobs.has_store() {
@@ -207,15 +281,19 @@ impl Core {
             }
             let id = session.transfer_id();
             // Only a look: the lock is taken again when the transfer runs.
-            let locked = self.ctx.store.try_lock(&id).is_ok();
+            let locked = self.shared.store.try_lock(&id).is_ok();
             let state = if locked {
                 TransferState::Paused
             } else {
                 TransferState::LockedElsewhere
             };
-            self.board().insert(session_snapshot(&session, state));
+            self.board().insert(TransferSnapshot {
+                target: target.label.clone(),
+                ..session_snapshot(&session, state)
+            });
             let transfer = FileTransfer {
                 id: id.clone(),
+                target: target.label.clone(),
                 path: session.local_path.clone(),
                 bucket: session.bucket.clone(),
                 key: session.key.clone(),
@@ -237,6 +315,9 @@ impl Core {
                 destination,
                 options,
             } => {
+                let Some(ctx) = self.ctx(&destination.target) else {
+                    return;
+                };
                 let mut folders = Vec::new();
                 for path in paths {
                     if path.is_dir() {
@@ -247,7 +328,9 @@ impl Core {
                 }
                 if !folders.is_empty() {
                     if self.jobs.has_store() {
-                        self.jobs.add_folders(folders, &destination, &options);
+                        let target = &self.targets[&ctx.endpoint_label].target;
+                        self.jobs
+                            .add_folders(folders, &destination, &options, target);
                     } else {
                         self.board().notice(
                             "Folders cannot be added while the queue store is unavailable.",
@@ -260,25 +343,40 @@ impl Core {
             EngineCommand::RetryJob(id) => self.retry_job(id),
             EngineCommand::AddFiles {
                 files,
+                target,
                 bucket,
                 options,
             } => {
+                if self.ctx(&target).is_none() {
+                    return;
+                }
+                let place = Place { target, bucket };
                 if options.overwrite == OverwritePolicy::Overwrite {
                     for file in files {
-                        self.add_file(file.path, bucket.clone(), file.key, Some(file.size));
+                        self.add_file(file.path, &place, file.key, Some(file.size));
                     }
                 } else {
                     let prefix = common_prefix(files.iter().map(|f| f.key.as_str()));
                     let items = files.into_iter().map(FolderItem::File);
-                    self.add_checked(bucket, prefix, options.overwrite, items);
+                    self.add_checked(place, prefix, options.overwrite, items);
                 }
             }
-            EngineCommand::AddFile { path, bucket, key } => self.add_file(path, bucket, key, None),
-            EngineCommand::AddStream {
-                source,
+            EngineCommand::AddFile {
+                path,
+                target,
                 bucket,
                 key,
-            } => self.add_stream(source, bucket, key),
+            } => self.add_file(path, &Place { target, bucket }, key, None),
+            EngineCommand::AddStream {
+                source,
+                target,
+                bucket,
+                key,
+            } => self.add_stream(source, Place { target, bucket }, key),
+            EngineCommand::SetTarget(target) => {
+                let resume = self.shared.tuning().resume_on_start;
+                self.set_target(target, resume);
+            }
             EngineCommand::Pause(id) => self.pause(&id),
             EngineCommand::Resume(id) | EngineCommand::Retry(id) => self.resume(&id),
             EngineCommand::Abort(id) => self.abort(&id),
@@ -305,7 +403,12 @@ impl Core {
                 }
             }
             EngineCommand::SetTuning(tuning) => match tuning.validate() {
-                Ok(()) => self.ctx.set_tuning(tuning),
+                Ok(()) => {
+                    for registered in self.targets.values() {
+                        registered.ctx.set_retry_policy(tuning.retry.clone());
+                    }
+                    self.shared.set_tuning(tuning);
+                }
                 Err(message) => self
                     .board()
                     .notice(format!("The new settings were not applied: {message}.")),
@@ -331,14 +434,18 @@ impl Core {
                 return;
             }
         };
+        let place = Place {
+            target: destination.target.clone(),
+            bucket: destination.bucket.clone(),
+        };
         match folder_plan::file_key(&destination.prefix, &path) {
             Ok(key) if options.overwrite == OverwritePolicy::Overwrite => {
-                self.add_file(path, destination.bucket.clone(), key, Some(meta.len()))
+                self.add_file(path, &place, key, Some(meta.len()))
             }
             Ok(key) => {
                 let file = PlannedFile::single(path, key.clone(), &meta);
                 let items = std::iter::once(FolderItem::File(file));
-                self.add_checked(destination.bucket.clone(), key, options.overwrite, items);
+                self.add_checked(place, key, options.overwrite, items);
             }
             Err(problem) => self.board().notice(problem),
         }
@@ -349,15 +456,19 @@ impl Core {
     /// When the listing fails, a notice says so and each file is looked up on its own.
     fn add_checked(
         &self,
-        bucket: String,
+        place: Place,
         prefix: String,
         policy: OverwritePolicy,
         items: impl Iterator<Item = FolderItem> + Send + 'static,
     ) {
+        let Some(ctx) = self.ctx(&place.target) else {
+            return;
+        };
         let internal = self.internal_tx.clone();
         let board = self.board().clone();
-        let client = self.ctx.client.clone();
+        let client = ctx.client.clone();
         let runtime = tokio::runtime::Handle::current();
+        let bucket = place.bucket.clone();
         tokio::task::spawn_blocking(move || {
             let existing = match runtime.block_on(ExistingObjects::list(&client, &bucket, &prefix))
             {
@@ -388,8 +499,8 @@ impl Core {
                     }
                 };
                 let found = Internal::Discovered {
+                    place: place.clone(),
                     path: file.path,
-                    bucket: bucket.clone(),
                     key: file.key,
                     size: file.size,
                     skipped,
@@ -403,23 +514,16 @@ impl Core {
 
     /// A file that is not sent: shown as Skipped with `reason`, and forgotten like any
     /// finished transfer. One already running or waiting for the same key stays as it is.
-    fn add_skipped(
-        &mut self,
-        path: PathBuf,
-        bucket: String,
-        key: String,
-        size: u64,
-        reason: String,
-    ) {
+    fn add_skipped(&mut self, place: Place, path: PathBuf, key: String, size: u64, reason: String) {
         let path = std::fs::canonicalize(&path).unwrap_or(path);
-        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        let id = self.transfer_id(&place.target, &place.bucket, &key, &path);
         if self.controls.contains_key(&id) {
             match self.board().state(&id) {
                 Some(TransferState::Done | TransferState::Skipped) => self.remove_control(&id),
                 _ => return,
             }
         }
-        let transfer = self.show_queued_file(&id, path, bucket, key, size);
+        let transfer = self.show_queued_file(&id, path, &place, key, size);
         self.board()
             .reporter(id.clone())
             .skip_because(TransferError::local(reason));
@@ -427,8 +531,12 @@ impl Core {
             .insert(id, Control::idle(Source::File(transfer)));
     }
 
-    fn add_file(&mut self, path: PathBuf, bucket: String, key: String, size: Option<u64>) {
-        if let Err(e) = validate_bucket_name(&bucket).and_then(|()| validate_object_key(&key)) {
+    fn add_file(&mut self, path: PathBuf, place: &Place, key: String, size: Option<u64>) {
+        if self.ctx(&place.target).is_none() {
+            return;
+        }
+        if let Err(e) = validate_bucket_name(&place.bucket).and_then(|()| validate_object_key(&key))
+        {
             self.board()
                 .notice(format!("Cannot upload {}: {e}.", path.display()));
             return;
@@ -441,7 +549,7 @@ impl Core {
                 return;
             }
         };
-        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        let id = self.transfer_id(&place.target, &place.bucket, &key, &path);
         if self.controls.contains_key(&id) {
             // One upload per file and destination: adding it again continues it.
             match self.board().state(&id) {
@@ -457,7 +565,7 @@ impl Core {
             }
         }
         let size = size.or_else(|| std::fs::metadata(&path).ok().map(|m| m.len()));
-        let transfer = self.show_queued_file(&id, path, bucket, key, size.unwrap_or(0));
+        let transfer = self.show_queued_file(&id, path, place, key, size.unwrap_or(0));
         self.controls
             .insert(id.clone(), Control::idle(Source::File(transfer)));
         self.start(&id, StartMode::Continue);
@@ -468,30 +576,38 @@ impl Core {
         &self,
         id: &TransferId,
         path: PathBuf,
-        bucket: String,
+        place: &Place,
         key: String,
         size: u64,
     ) -> FileTransfer {
         let transfer = FileTransfer {
             id: id.clone(),
+            target: place.target.clone(),
             path: path.clone(),
-            bucket: bucket.clone(),
+            bucket: place.bucket.clone(),
             key: key.clone(),
             job: None,
             size: Some(size),
         };
-        self.board().insert(TransferSnapshot::queued(
-            id.clone(),
-            path,
-            SourceKind::File,
-            bucket,
-            key,
-            size,
-        ));
+        self.board().insert(TransferSnapshot {
+            target: place.target.clone(),
+            ..TransferSnapshot::queued(
+                id.clone(),
+                path,
+                SourceKind::File,
+                place.bucket.clone(),
+                key,
+                size,
+            )
+        });
         transfer
     }
 
-    fn add_stream(&mut self, source: StreamSource, bucket: String, key: String) {
+    fn add_stream(&mut self, source: StreamSource, place: Place, key: String) {
+        let Some(ctx) = self.ctx(&place.target) else {
+            return;
+        };
+        let bucket = place.bucket;
         if let Err(e) = validate_bucket_name(&bucket).and_then(|()| validate_object_key(&key)) {
             self.board()
                 .notice(format!("Cannot upload {}: {e}.", source.label()));
@@ -503,17 +619,19 @@ impl Core {
             std::process::id(),
             self.next_generation
         ));
-        self.board().insert(TransferSnapshot::queued(
-            id.clone(),
-            PathBuf::from(source.label()),
-            SourceKind::Stream,
-            bucket.clone(),
-            key.clone(),
-            0,
-        ));
+        self.board().insert(TransferSnapshot {
+            target: place.target,
+            ..TransferSnapshot::queued(
+                id.clone(),
+                PathBuf::from(source.label()),
+                SourceKind::Stream,
+                bucket.clone(),
+                key.clone(),
+                0,
+            )
+        });
         let cancel = CancellationToken::new();
         let generation = self.next_generation;
-        let ctx = self.ctx.clone();
         let internal = self.internal_tx.clone();
         let task_id = id.clone();
         let task_cancel = cancel.clone();
@@ -551,13 +669,15 @@ impl Core {
         if control.running.is_some() {
             return;
         }
+        let Some(ctx) = self.targets.get(&transfer.target).map(|r| r.ctx.clone()) else {
+            return;
+        };
         let cancel = CancellationToken::new();
-        let ctx = self.ctx.clone();
         let internal = self.internal_tx.clone();
         let transfer = transfer.clone();
         let task_cancel = cancel.clone();
         // Shown at once, before the task gets to run.
-        self.ctx
+        self.shared
             .board
             .reporter(id.clone())
             .set_state(TransferState::Queued);
@@ -660,24 +780,27 @@ impl Core {
 
     fn remove_control(&mut self, id: &TransferId) {
         if self.controls.remove(id).is_some()
-            && let Ok(_lock) = self.ctx.store.try_lock(id)
+            && let Ok(_lock) = self.shared.store.try_lock(id)
         {
-            let _ = self.ctx.store.remove(id);
+            let _ = self.shared.store.remove(id);
         }
     }
 
     /// AbortMultipartUpload for the session's upload id, then delete the session.
     fn spawn_abort(&self, id: &TransferId) {
-        let ctx = self.ctx.clone();
         let internal = self.internal_tx.clone();
         let id = id.clone();
-        let is_stream = !self.is_file(&id);
+        // A stream's task aborted its own upload when it stopped.
+        let ctx = match self.controls.get(&id).map(|c| &c.source) {
+            Some(Source::File(transfer)) => {
+                self.targets.get(&transfer.target).map(|r| r.ctx.clone())
+            }
+            _ => None,
+        };
         tokio::spawn(async move {
-            let result = if is_stream {
-                // The stream task aborted its own upload when it stopped.
-                Ok(())
-            } else {
-                abort_session(&ctx, &id).await
+            let result = match ctx {
+                Some(ctx) => abort_session(&ctx, &id).await,
+                None => Ok(()),
             };
             let _ = internal.send(Internal::AbortDone { id, result });
         });
@@ -686,19 +809,19 @@ impl Core {
     fn on_internal(&mut self, message: Internal) {
         match message {
             Internal::Discovered {
+                place,
                 path,
-                bucket,
                 key,
                 size,
                 skipped: None,
-            } => self.add_file(path, bucket, key, Some(size)),
+            } => self.add_file(path, &place, key, Some(size)),
             Internal::Discovered {
+                place,
                 path,
-                bucket,
                 key,
                 size,
                 skipped: Some(reason),
-            } => self.add_skipped(path, bucket, key, size, reason),
+            } => self.add_skipped(place, path, key, size, reason),
             Internal::Finished {
                 id,
                 generation,
@@ -742,7 +865,11 @@ impl Core {
     }
 
     fn on_job(&mut self, message: JobMessage) {
-        for (job, row) in self.jobs.apply(message, &self.ctx.client) {
+        let targets = &self.targets;
+        let files = self.jobs.apply(message, |label| {
+            targets.get(label).map(|r| r.ctx.client.clone())
+        });
+        for (job, row) in files {
             self.add_job_file(job, row);
         }
         self.feed_jobs();
@@ -756,7 +883,7 @@ impl Core {
     /// Claims more files for the running jobs: enough to keep every slot busy, and no
     /// more, so memory follows the slots, not the queue.
     fn feed_jobs(&mut self) {
-        let tuning = self.ctx.tuning();
+        let tuning = self.shared.tuning();
         let capacity = 2 * (tuning.max_concurrent_transfers + tuning.max_concurrent_small_files);
         self.jobs.feed(capacity);
     }
@@ -764,12 +891,19 @@ impl Core {
     /// Starts a file a job handed over; one known already (a session loaded from disk)
     /// is taken over by the job.
     fn add_job_file(&mut self, job: JobFile, row: FileRow) {
-        let Some(bucket) = self.jobs.bucket(job.job).map(str::to_owned) else {
+        let Some(place) = self
+            .jobs
+            .destination(job.job)
+            .map(|(target, bucket)| Place {
+                target: target.to_owned(),
+                bucket: bucket.to_owned(),
+            })
+        else {
             return;
         };
         let path = row.file.absolute_path;
         let key = row.file.key;
-        let id = session_id(&self.ctx.endpoint_label, &bucket, &key, &path);
+        let id = self.transfer_id(&place.target, &place.bucket, &key, &path);
         if let Some(control) = self.controls.get_mut(&id) {
             control.job = Some(job);
             if let Source::File(transfer) = &mut control.source {
@@ -780,7 +914,7 @@ impl Core {
             }
             return;
         }
-        let mut transfer = self.show_queued_file(&id, path, bucket, key, row.file.size);
+        let mut transfer = self.show_queued_file(&id, path, &place, key, row.file.size);
         transfer.job = Some(job.job);
         self.board().reporter(id.clone()).set_job(Some(job.job));
         self.controls.insert(
@@ -826,7 +960,7 @@ impl Core {
                     url: row.as_ref().map_or_else(String::new, |r| {
                         ObjectRef::new(&r.bucket, &r.key).to_string()
                     }),
-                    target_label: self.ctx.endpoint_label.clone(),
+                    target_label: row.as_ref().map(|r| r.target.clone()).unwrap_or_default(),
                     local_path: row.as_ref().map(|r| r.source.clone()).unwrap_or_default(),
                 };
                 FileOutcome::done(job.file, history)

@@ -196,6 +196,8 @@ pub enum SourceKind {
 #[derive(Debug, Clone)]
 pub struct TransferSnapshot {
     pub id: TransferId,
+    /// The label of the [`crate::engine::Target`] it uploads to.
+    pub target: String,
     pub source: PathBuf,
     pub source_kind: SourceKind,
     pub bucket: String,
@@ -234,6 +236,7 @@ impl TransferSnapshot {
     ) -> Self {
         Self {
             id,
+            target: String::new(),
             source,
             resumable_after_restart: source_kind == SourceKind::File,
             source_kind,
@@ -291,6 +294,8 @@ impl TransferSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSnapshot {
     pub id: JobId,
+    /// The label of the [`crate::engine::Target`] it uploads to.
+    pub target: String,
     /// The folders that were added.
     pub roots: Vec<PathBuf>,
     pub bucket: String,

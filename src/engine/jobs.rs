@@ -25,6 +25,7 @@ use super::store::{
     FileOutcome, FileRow, FileState, Job, JobCounts, JobId, JobOptions, JobState, Lease,
     LeaseOwner, NewFile, NewJob, NewTarget, OutcomeBatch, QueueStore, StoreError, WalkState,
 };
+use super::target::Target;
 use crate::protocol::OssClient;
 
 /// Files added to the store in one transaction by the walker.
@@ -40,6 +41,8 @@ pub(crate) enum JobMessage {
     /// lease) or only to be shown (`run` false, or `held_by` another process).
     Opened {
         job: Job,
+        /// How its target was stored, to find the registered target it runs on.
+        target: Box<NewTarget>,
         counts: JobCounts,
         lease: Option<Lease>,
         /// Another live process drives it (no lease was taken).
@@ -76,6 +79,9 @@ pub(crate) struct JobFile {
 
 struct RunningJob {
     job: Job,
+    /// The label of the registered target it runs on; `None` when no such target is
+    /// registered here (it is shown, not run).
+    target: Option<String>,
     counts: JobCounts,
     lease: Option<Lease>,
     last_renewed: Instant,
@@ -104,6 +110,7 @@ impl RunningJob {
     fn snapshot(&self) -> JobSnapshot {
         JobSnapshot {
             id: self.job.id,
+            target: self.target.clone().unwrap_or_default(),
             roots: self.job.spec.roots.clone(),
             bucket: self.job.spec.bucket.clone(),
             prefix: self.job.spec.prefix.clone(),
@@ -134,7 +141,8 @@ pub(crate) struct Jobs {
     tx: mpsc::UnboundedSender<JobMessage>,
     owner: LeaseOwner,
     board: Board,
-    target: NewTarget,
+    /// The registered targets, in the form jobs store them.
+    targets: Vec<NewTarget>,
 }
 
 fn now_unix_secs() -> u64 {
@@ -154,7 +162,6 @@ impl Jobs {
         store: Option<QueueStore>,
         tx: mpsc::UnboundedSender<JobMessage>,
         board: Board,
-        endpoint_label: &str,
     ) -> Self {
         Self {
             store: store.map(|s| Arc::new(Mutex::new(s))),
@@ -162,14 +169,30 @@ impl Jobs {
             tx,
             owner: LeaseOwner::this_process(),
             board,
-            target: NewTarget {
-                label: endpoint_label.to_owned(),
-                endpoint: endpoint_label.to_owned(),
-                region: None,
-                profile: None,
-                credentials_ref: None,
-            },
+            targets: Vec::new(),
         }
+    }
+
+    /// Registers a target, so its jobs can run; returns its stored form.
+    fn register(&mut self, target: &Target) -> NewTarget {
+        let stored = stored_target(target);
+        self.targets.retain(|t| t.label != stored.label);
+        self.targets.push(stored.clone());
+        stored
+    }
+
+    /// The registered target a job stored with `stored` runs on: the same label, or for a
+    /// job stored when targets were named by their endpoint, the same endpoint.
+    fn registered_label(&self, stored: &NewTarget) -> Option<String> {
+        self.targets
+            .iter()
+            .find(|t| t.label == stored.label)
+            .or_else(|| {
+                (stored.label == stored.endpoint)
+                    .then(|| self.targets.iter().find(|t| t.endpoint == stored.endpoint))
+                    .flatten()
+            })
+            .map(|t| t.label.clone())
     }
 
     /// Whether a queue store is open (folders can be added).
@@ -200,10 +223,10 @@ impl Jobs {
         });
     }
 
-    /// Shows the unfinished jobs of this endpoint found in the store; with `resume`, runs
-    /// the active ones.
-    pub(crate) fn load(&self, resume: bool) {
-        let target = self.target.clone();
+    /// Registers `target` and shows its unfinished jobs found in the store; with `resume`,
+    /// runs the active ones.
+    pub(crate) fn load(&mut self, target: &Target, resume: bool) {
+        let target = self.register(target);
         let owner = self.owner;
         let tx = self.tx.clone();
         self.with_store(None, move |store| {
@@ -215,7 +238,9 @@ impl Jobs {
                 let Some(stored) = store.target(summary.job.spec.target)? else {
                     continue;
                 };
-                if stored.target.endpoint != target.endpoint {
+                let legacy = stored.target.label == stored.target.endpoint
+                    && stored.target.endpoint == target.endpoint;
+                if stored.target.label != target.label && !legacy {
                     continue;
                 }
                 let run = resume && summary.job.state == JobState::Active;
@@ -237,12 +262,13 @@ impl Jobs {
     /// Adds a job for `roots` (folders) to `destination`, or continues the unfinished job
     /// with the same roots and destination.
     pub(crate) fn add_folders(
-        &self,
+        &mut self,
         roots: Vec<PathBuf>,
         destination: &Destination,
         options: &AddOptions,
+        target: &Target,
     ) {
-        let target = self.target.clone();
+        let target = self.register(target);
         let owner = self.owner;
         let spec_options = JobOptions {
             overwrite: store_policy(options.overwrite),
@@ -296,6 +322,18 @@ impl Jobs {
     }
 }
 
+/// How jobs store a target: its label and endpoint, and the profile as where the
+/// credentials are found; never a secret.
+fn stored_target(target: &Target) -> NewTarget {
+    NewTarget {
+        label: target.label.clone(),
+        endpoint: target.endpoint().to_owned(),
+        region: None,
+        profile: target.profile.clone(),
+        credentials_ref: target.profile.as_ref().map(|p| format!("profile:{p}")),
+    }
+}
+
 /// Takes the lease of a job that is to run (putting files a dead driver left in flight
 /// back in the queue) and reads its counts.
 fn open_job(
@@ -317,8 +355,15 @@ fn open_job(
         }
     }
     let counts = store.job_counts(job.id)?;
+    let target = store
+        .target(job.spec.target)?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("the target of job {}", job.id.0),
+        })?
+        .target;
     Ok(Some(JobMessage::Opened {
         job,
+        target: Box::new(target),
         counts,
         lease,
         held_by,
@@ -541,11 +586,12 @@ impl Jobs {
     pub(crate) fn apply(
         &mut self,
         message: JobMessage,
-        client: &OssClient,
+        client_of: impl Fn(&str) -> Option<OssClient>,
     ) -> Vec<(JobFile, FileRow)> {
         match message {
             JobMessage::Opened {
                 job,
+                target,
                 counts,
                 lease,
                 held_by,
@@ -553,7 +599,31 @@ impl Jobs {
             } => {
                 let id = job.id;
                 let walking = job.walk == WalkState::Walking;
+                let label = self.registered_label(&target);
+                // A job whose target is not registered here is only shown.
+                let (run, broken) = match &label {
+                    Some(_) => (run, None),
+                    None => (
+                        false,
+                        Some(format!(
+                            "Its target {} is not connected here, so it waits.",
+                            target.profile.as_deref().unwrap_or(&target.label)
+                        )),
+                    ),
+                };
+                let client = label.as_deref().and_then(&client_of);
+                let lease = match (lease, &label) {
+                    (Some(lease), None) => {
+                        self.with_store(Some(id), move |store| {
+                            store.release_lease(lease)?;
+                            Ok(None)
+                        });
+                        None
+                    }
+                    (lease, _) => lease,
+                };
                 let running = RunningJob {
+                    target: label,
                     counts,
                     lease,
                     last_renewed: Instant::now(),
@@ -565,7 +635,7 @@ impl Jobs {
                     outcomes: OutcomeBatch::default(),
                     recording: false,
                     paused: !run || held_by.is_some(),
-                    broken: None,
+                    broken,
                     dirty: true,
                     stop_walk: Arc::new(AtomicBool::new(false)),
                     job,
@@ -578,8 +648,12 @@ impl Jobs {
                 if let Some(old) = self.jobs.insert(id, running) {
                     old.stop_walk.store(true, Ordering::Relaxed);
                 }
-                if walking && run && held_by.is_none() {
-                    self.start_walk(id, client);
+                if walking
+                    && run
+                    && held_by.is_none()
+                    && let Some(client) = client
+                {
+                    self.start_walk(id, &client);
                 }
             }
             JobMessage::Walked {
@@ -942,8 +1016,9 @@ impl Jobs {
         }
     }
 
-    /// The job's destination, for the files the engine starts.
-    pub(crate) fn bucket(&self, id: JobId) -> Option<&str> {
-        self.jobs.get(&id).map(|r| r.job.spec.bucket.as_str())
+    /// The job's target label and bucket, for the files the engine starts.
+    pub(crate) fn destination(&self, id: JobId) -> Option<(&str, &str)> {
+        let running = self.jobs.get(&id)?;
+        Some((running.target.as_deref()?, running.job.spec.bucket.as_str()))
     }
 }

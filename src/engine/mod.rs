@@ -2,9 +2,11 @@
 //! [`EngineCommand`]s and drain [`EngineEvent`]s; the engine never blocks them.
 //!
 //! ```text
-//! let mut engine = Engine::spawn(EngineConfig { sessions_dir, queue_dir, client,
-//!                                               endpoint_label, tuning,
+//! let target = Target::new(label, profile, client);
+//! let mut engine = Engine::spawn(EngineConfig { sessions_dir, queue_dir,
+//!                                               targets: vec![target], tuning,
 //!                                               waker: Some(repaint) })?;
+//! let destination = Destination::new(label, bucket, prefix);
 //! engine.send(EngineCommand::Add { paths, destination, options: AddOptions::default() })?;
 //! // window: engine.drain() each frame; CLI: engine.recv().await or recv_timeout()
 //! ```
@@ -23,7 +25,10 @@
 //!   file range or a stream chunk; `completed_parts` checks parts 1..=n before Complete;
 //!   `request` runs each request through the retry policy and words its failure;
 //!   `initiate` starts an upload once, adopting the one a lost answer left behind.
-//! - [`scheduler`]: transfer slots and part permits; pause by cancellation.
+//! - `target`: a target (endpoint + credentials, one client each); `context`: what the
+//!   tasks of one target share with all the others (limits, sessions, board).
+//! - [`scheduler`]: transfer slots and part permits across all targets; pause by
+//!   cancellation.
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
 //!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
@@ -41,7 +46,7 @@
 //! - [`lifecycle`]: the bucket rule that aborts stale uploads, changed read-modify-write.
 //! - `core` (commands and the transfer table), `progress` (coalesced events), `event`
 //!   (what front ends receive, and the sink that carries it), `handle`
-//!   (the front end's side), `context` (what tasks share).
+//!   (the front end's side).
 
 pub mod command;
 mod completed_parts;
@@ -65,6 +70,7 @@ pub mod session_store;
 pub mod source_file;
 pub mod store;
 mod stream;
+mod target;
 pub mod throttle;
 mod transfer;
 pub mod tuning;
@@ -74,14 +80,13 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::protocol::OssClient;
-
 pub use command::{AddOptions, Destination, EngineCommand, OverwritePolicy, StreamSource};
 pub use event::{
     EngineEvent, JobSnapshot, PartState, SourceKind, TransferError, TransferId, TransferResult,
     TransferSnapshot, TransferState,
 };
 pub use handle::{CommandSender, EngineHandle};
+pub use target::{Target, recorded_under};
 pub use tuning::{RetryPolicy, Tuning};
 
 /// Called after events are sent, so a window can `request_repaint`.
@@ -94,10 +99,9 @@ pub struct EngineConfig {
     /// Where the queue store (folder jobs, their files, history) lives (created if
     /// missing).
     pub queue_dir: PathBuf,
-    pub client: OssClient,
-    /// Names the endpoint in sessions (e.g. the profile's endpoint URL), so a session is
-    /// only resumed against the endpoint it was started on.
-    pub endpoint_label: String,
+    /// The targets known from the start (more come with [`EngineCommand::SetTarget`]);
+    /// only their saved sessions and jobs are loaded.
+    pub targets: Vec<Target>,
     pub tuning: Tuning,
     /// Called after each batch of events; `None` when the front end polls or awaits.
     pub waker: Option<Waker>,

@@ -60,6 +60,8 @@ pub(crate) enum StartMode {
 #[derive(Debug, Clone)]
 pub(crate) struct FileTransfer {
     pub id: TransferId,
+    /// The label of the target it uploads to.
+    pub target: String,
     pub path: PathBuf,
     pub bucket: String,
     pub key: String,

@@ -12,7 +12,7 @@ use crate::config::window::ThemeChoice;
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{AddOptions, Destination, EngineCommand, OverwritePolicy};
+use crate::engine::{AddOptions, Destination, EngineCommand, EngineHandle, OverwritePolicy};
 use crate::protocol::{ObjectRef, OssClient};
 
 use super::UiError;
@@ -76,8 +76,9 @@ impl DestinationForm {
         }
     }
 
-    /// The engine's destination; a prefix is treated as a folder (`/` appended).
-    pub fn to_destination(&self) -> Result<Destination, String> {
+    /// The engine's destination on the target labelled `target`; a prefix is treated as
+    /// a folder (`/` appended).
+    pub fn to_destination(&self, target: &str) -> Result<Destination, String> {
         let bucket = self.bucket.trim();
         if bucket.is_empty() {
             return Err("Choose a bucket in the toolbar first.".into());
@@ -86,12 +87,12 @@ impl DestinationForm {
         if !prefix.is_empty() && !prefix.ends_with('/') {
             prefix.push('/');
         }
-        Ok(Destination::new(bucket, prefix))
+        Ok(Destination::new(target, bucket, prefix))
     }
 
     /// `oss://bucket/prefix/`.
     pub fn label(&self) -> String {
-        match self.to_destination() {
+        match self.to_destination("") {
             Ok(destination) => ObjectRef::new(&destination.bucket, &destination.prefix).to_string(),
             Err(_) => String::from("(no bucket chosen)"),
         }
@@ -105,7 +106,10 @@ pub struct OssupApp {
     env: EnvVars,
     embedded_delay: Option<Duration>,
     config: ConfigFile,
-    /// Declared before `embedded` so the engine stops before the endpoint it talks to.
+    /// The one engine, uploading to every target the window has used. Declared before
+    /// `embedded` so the engine stops before the endpoint it talks to.
+    engine: Option<EngineHandle>,
+    /// The target new drops go to (and the in-progress uploads view looks at).
     connection: Option<Connection>,
     embedded: Option<EmbeddedEndpoint>,
     /// A target switch is running in the background.
@@ -123,6 +127,9 @@ pub struct OssupApp {
     /// Target to switch to once the settings being saved are on disk (`Some(None)`: the
     /// embedded endpoint, when the active profile was deleted).
     pending_switch: Option<Option<String>>,
+    /// A profile saved while another target is chosen: the engine gets its new client
+    /// once the file is written, and the chosen target stays.
+    pending_refresh: Option<String>,
     /// Paths a second `ossup --add` handed over, when this window listens for them.
     inbox: Option<Inbox>,
     quit: QuitGuard,
@@ -152,6 +159,7 @@ impl OssupApp {
             env: setup.env,
             embedded_delay: setup.embedded_delay,
             config,
+            engine: None,
             connection: None,
             embedded: None,
             connecting: false,
@@ -163,6 +171,7 @@ impl OssupApp {
             status,
             picker_open: false,
             pending_switch: None,
+            pending_refresh: None,
             inbox: None,
             quit: QuitGuard::default(),
         };
@@ -313,8 +322,8 @@ impl OssupApp {
     }
 
     fn drain_events(&mut self) {
-        if let Some(connection) = &mut self.connection {
-            for event in connection.engine.drain() {
+        if let Some(engine) = &mut self.engine {
+            for event in engine.drain() {
                 self.transfers.apply(event);
             }
         }
@@ -528,11 +537,11 @@ impl OssupApp {
     }
 
     fn send(&mut self, command: EngineCommand) {
-        let Some(connection) = &self.connection else {
+        let Some(engine) = &self.engine else {
             self.status = Some("Not connected: choose a working profile in Settings.".into());
             return;
         };
-        if let Err(error) = connection.engine.send(command) {
+        if let Err(error) = engine.send(command) {
             self.status = Some(format!("The transfer engine is not running: {error}."));
         }
     }
@@ -541,7 +550,11 @@ impl OssupApp {
         if paths.is_empty() {
             return;
         }
-        match self.destination.to_destination() {
+        let Some(target) = self.target().map(|t| t.session_label.clone()) else {
+            self.status = Some("Not connected: choose a working profile in Settings.".into());
+            return;
+        };
+        match self.destination.to_destination(&target) {
             Ok(destination) => {
                 self.tab = Tab::Transfers;
                 self.send(EngineCommand::Add {
@@ -584,6 +597,7 @@ impl OssupApp {
         self.transfers
             .rows()
             .iter()
+            .filter(|row| row.snapshot.target == endpoint)
             .filter_map(|row| {
                 let upload_id = row.snapshot.upload_id.clone()?;
                 Some(LocalSession {
@@ -604,7 +618,7 @@ impl OssupApp {
             self.remote.error = Some("Not connected.".into());
             return;
         };
-        let Some(runtime) = connection.engine.runtime() else {
+        let Some(runtime) = self.engine.as_ref().and_then(EngineHandle::runtime) else {
             self.remote.error = Some("The transfer engine is not running.".into());
             return;
         };
@@ -631,7 +645,7 @@ impl OssupApp {
         let Some(connection) = &self.connection else {
             return;
         };
-        let Some(runtime) = connection.engine.runtime() else {
+        let Some(runtime) = self.engine.as_ref().and_then(EngineHandle::runtime) else {
             return;
         };
         let bucket = self.remote.bucket.trim().to_owned();
@@ -654,7 +668,7 @@ impl OssupApp {
         let Some(connection) = &self.connection else {
             return;
         };
-        let Some(runtime) = connection.engine.runtime() else {
+        let Some(runtime) = self.engine.as_ref().and_then(EngineHandle::runtime) else {
             return;
         };
         let client = connection.client.clone();
@@ -708,7 +722,7 @@ impl OssupApp {
         let Some(connection) = &self.connection else {
             return;
         };
-        let Some(runtime) = connection.engine.runtime() else {
+        let Some(runtime) = self.engine.as_ref().and_then(EngineHandle::runtime) else {
             return;
         };
         let client = connection.client.clone();
@@ -724,11 +738,20 @@ impl OssupApp {
         match self.settings.to_config(&self.config) {
             Err(message) => self.settings.message = Some(Err(message)),
             Ok((config, named_profile)) => {
-                let switch_to = named_profile.filter(|name| {
-                    self.target().and_then(|t| t.profile.as_deref()) != Some(name.as_str())
-                        || self.config.profiles.get(name) != config.profiles.get(name)
-                });
-                self.pending_switch = switch_to.map(Some);
+                // The chosen target changes only when its own profile changed, or when the
+                // first profile is saved; any other profile is handed to the engine anew,
+                // and nothing running is paused or hidden.
+                let current = self.target().and_then(|t| t.profile.clone());
+                if let Some(name) = named_profile
+                    && self.config.profiles.get(&name) != config.profiles.get(&name)
+                {
+                    if current.as_deref() == Some(name.as_str()) || self.config.profiles.is_empty()
+                    {
+                        self.pending_switch = Some(Some(name));
+                    } else {
+                        self.pending_refresh = Some(name);
+                    }
+                }
                 self.write_config(config);
             }
         }
@@ -826,7 +849,6 @@ impl OssupApp {
             profile,
             force_embedded,
             embedded_endpoint: self.embedded.as_ref().map(EmbeddedEndpoint::endpoint),
-            waker: connection::repaint_waker(&self.ctx),
         }
     }
 
@@ -841,15 +863,17 @@ impl OssupApp {
         let start_embedded = force_embedded && self.embedded.is_none();
         let server_dir = self.paths.server_dir.clone();
         let delay = self.embedded_delay;
-        // The old engine pauses and saves its sessions before the new one loads them.
-        let old = self.connection.take();
-        self.transfers = TransfersModel::default();
+        // Transfers to the old target go on: the engine keeps every target it was given.
         self.jobs.sender().spawn_blocking(move || {
-            drop(old);
             if start_embedded {
                 let embedded = match EmbeddedEndpoint::start(server_dir, delay) {
                     Ok(embedded) => embedded,
-                    Err(error) => return JobResult::Connected(Err(error)),
+                    Err(error) => {
+                        return JobResult::Resolved {
+                            result: Err(error),
+                            make_current: true,
+                        };
+                    }
                 };
                 let request = ConnectRequest {
                     embedded_endpoint: Some(embedded.endpoint()),
@@ -859,10 +883,15 @@ impl OssupApp {
                     connection::connect(request).map(|c| (c, embedded)),
                 );
             }
-            JobResult::Connected(connection::connect(request))
+            JobResult::Resolved {
+                result: connection::connect(request),
+                make_current: true,
+            }
         });
     }
 
+    /// Makes `connection` the target new drops go to, handing it to the engine (started
+    /// now if it is the first).
     fn install_connection(&mut self, connection: Connection) {
         self.destination.bucket = connection.target.default_bucket.clone();
         self.remote = RemoteUploadsModel {
@@ -871,8 +900,61 @@ impl OssupApp {
             auto_abort_days: "7".into(),
             ..RemoteUploadsModel::default()
         };
-        self.transfers = TransfersModel::default();
+        self.register_target(&connection);
         self.connection = Some(connection);
+    }
+
+    /// Gives the engine this target (or its new client), starting the engine with it when
+    /// there is none yet.
+    fn register_target(&mut self, connection: &Connection) {
+        self.transfers
+            .name_target(&connection.target.session_label, connection.display_name());
+        if self.engine.is_some() {
+            self.send(EngineCommand::SetTarget(connection.engine_target()));
+            return;
+        }
+        match connection::start_engine(
+            &self.paths,
+            self.config.tuning.clone(),
+            vec![connection.engine_target()],
+            connection::repaint_waker(&self.ctx),
+        ) {
+            Ok(engine) => {
+                if let Some(runtime) = engine.runtime() {
+                    self.jobs.sender().spawn_on(&runtime, async {
+                        crate::stop_signal::stop_requested().await;
+                        JobResult::StopRequested
+                    });
+                }
+                self.engine = Some(engine);
+                self.register_other_profiles(connection.target.profile.as_deref());
+            }
+            Err(error) => {
+                self.status = Some(format!("The transfer engine could not start: {error}."))
+            }
+        }
+    }
+
+    /// Resolves every configured profile but `except` in the background and hands each to
+    /// the engine, so their saved uploads and jobs show (and resume) beside this one's.
+    fn register_other_profiles(&mut self, except: Option<&str>) {
+        for name in self.config.profile_names() {
+            if Some(name.as_str()) != except {
+                self.resolve_profile(name, false);
+            }
+        }
+    }
+
+    /// Resolves `profile` off the UI thread; the result registers it with the engine, and
+    /// with `make_current` makes it the target of new drops.
+    fn resolve_profile(&mut self, profile: String, make_current: bool) {
+        let request = self.connect_request(Some(profile), false);
+        self.jobs
+            .sender()
+            .spawn_blocking(move || JobResult::Resolved {
+                result: connection::connect(request),
+                make_current,
+            });
     }
 
     fn apply_job_result(&mut self, result: JobResult) {
@@ -912,6 +994,9 @@ impl OssupApp {
                         if let Some(profile) = self.pending_switch.take() {
                             self.switch_target(profile);
                         }
+                        if let Some(profile) = self.pending_refresh.take() {
+                            self.resolve_profile(profile, false);
+                        }
                     }
                     Err(error) => self.settings.message = Some(Err(error)),
                 }
@@ -930,7 +1015,12 @@ impl OssupApp {
                     probe.buckets = Some(result);
                 }
             }
-            JobResult::Connected(result) => {
+            // As the quit question's answer: nothing running is cut off mid-part.
+            JobResult::StopRequested => self.apply(UiCommand::PauseAndQuit),
+            JobResult::Resolved {
+                result,
+                make_current: true,
+            } => {
                 self.connecting = false;
                 match result {
                     Ok(connection) => {
@@ -942,6 +1032,22 @@ impl OssupApp {
                     }
                 }
             }
+            JobResult::Resolved {
+                result,
+                make_current: false,
+            } => match result {
+                Ok(connection) => {
+                    // Still the current target: it takes the new client too.
+                    if let Some(current) = &mut self.connection
+                        && current.target.session_label == connection.target.session_label
+                    {
+                        current.client = connection.client.clone();
+                        current.target = connection.target.clone();
+                    }
+                    self.register_target(&connection);
+                }
+                Err(error) => tracing::warn!("a profile could not be prepared: {error}"),
+            },
             JobResult::EmbeddedConnected(result) => {
                 self.connecting = false;
                 match result {
@@ -957,8 +1063,8 @@ impl OssupApp {
 
     /// Pauses everything and saves the sessions (waits a few seconds at most).
     pub fn shutdown(&mut self) {
-        if let Some(mut connection) = self.connection.take() {
-            connection.engine.shutdown();
+        if let Some(mut engine) = self.engine.take() {
+            engine.shutdown();
         }
     }
 }

@@ -1,12 +1,13 @@
-//! The window's target: a configured profile, or the embedded local endpoint when nothing
-//! is configured; with the engine and client that talk to it.
+//! The window's targets: a configured profile, or the embedded local endpoint when nothing
+//! is configured, each with the client that talks to it; and the one engine that uploads
+//! to all of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{self, AppPaths, ConfigFile, EnvVars, Overrides, TargetOrigin};
-use crate::engine::{Engine, EngineConfig, EngineHandle, Waker};
+use crate::engine::{Engine, EngineConfig, EngineHandle, Target, Tuning, Waker};
 use crate::protocol::OssClient;
 use crate::server::{self, RunningServer, ServerConfig};
 
@@ -18,8 +19,7 @@ const EMBEDDED_ENDPOINT_LABEL: &str = "ossup-embedded-local";
 /// 127.0.0.1 port, with its data in the user data dir.
 pub struct EmbeddedEndpoint {
     server: Option<RunningServer>,
-    /// Hosts the server's tasks; kept apart from the engine so switching targets does
-    /// not stop the endpoint.
+    /// Hosts the server's tasks; kept apart from the engine, which may stop first.
     runtime: tokio::runtime::Runtime,
     pub data_dir: PathBuf,
 }
@@ -76,7 +76,7 @@ pub struct TargetInfo {
     pub default_bucket: String,
     /// One sentence saying where uploads go and why.
     pub description: String,
-    /// Names the endpoint in the sessions this connection's engine saves.
+    /// Names the target in the engine, its sessions and jobs.
     pub session_label: String,
 }
 
@@ -86,11 +86,29 @@ impl TargetInfo {
     }
 }
 
-/// An engine and a client bound to one target.
+/// A resolved target: its client and what the window says of it.
 pub struct Connection {
-    pub engine: EngineHandle,
     pub client: OssClient,
     pub target: TargetInfo,
+}
+
+impl Connection {
+    /// The target as the engine knows it.
+    pub fn engine_target(&self) -> Target {
+        Target::new(
+            self.target.session_label.clone(),
+            self.target.profile.clone(),
+            self.client.clone(),
+        )
+    }
+
+    /// What the window calls the target: the profile's name, or "local endpoint".
+    pub fn display_name(&self) -> String {
+        self.target
+            .profile
+            .clone()
+            .unwrap_or_else(|| String::from("local endpoint"))
+    }
 }
 
 /// What opening a connection needs; cheap to clone so it can move to another thread.
@@ -106,11 +124,10 @@ pub struct ConnectRequest {
     pub force_embedded: bool,
     /// Endpoint of the running embedded server, when it runs.
     pub embedded_endpoint: Option<String>,
-    pub waker: Waker,
 }
 
-/// Resolves the target and starts an engine for it. Blocking (client setup, sessions
-/// folder): call it before the first frame or off the UI thread.
+/// Resolves the target and builds its client. Blocking (client setup): call it before the
+/// first frame or off the UI thread.
 pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let overrides = Overrides {
@@ -134,27 +151,32 @@ pub fn connect(request: ConnectRequest) -> Result<Connection, String> {
                     endpoint: resolved.client.endpoint.clone(),
                     default_bucket: resolved.default_bucket.clone().unwrap_or_default(),
                     description: resolved.describe(),
-                    session_label: resolved.client.endpoint.clone(),
+                    session_label: resolved.label(),
                 };
                 (resolved.client, target)
             }
         }
     };
     let client = OssClient::new(client_config).map_err(|e| e.to_string())?;
-    let engine = Engine::spawn(EngineConfig {
-        sessions_dir: request.paths.sessions_dir.clone(),
-        queue_dir: request.paths.queue_dir.clone(),
-        client: client.clone(),
-        endpoint_label: target.session_label.clone(),
-        tuning: request.config.tuning.clone(),
-        waker: Some(request.waker.clone()),
+    Ok(Connection { client, target })
+}
+
+/// Starts the window's one engine with its first targets; more are added with
+/// `EngineCommand::SetTarget`.
+pub fn start_engine(
+    paths: &AppPaths,
+    tuning: Tuning,
+    targets: Vec<Target>,
+    waker: Waker,
+) -> Result<EngineHandle, String> {
+    Engine::spawn(EngineConfig {
+        sessions_dir: paths.sessions_dir.clone(),
+        queue_dir: paths.queue_dir.clone(),
+        targets,
+        tuning,
+        waker: Some(waker),
     })
-    .map_err(|e| e.to_string())?;
-    Ok(Connection {
-        engine,
-        client,
-        target,
-    })
+    .map_err(|e| e.to_string())
 }
 
 fn embedded_target(

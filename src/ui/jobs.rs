@@ -37,7 +37,15 @@ pub enum JobResult {
         generation: u64,
         result: Result<Vec<String>, String>,
     },
-    Connected(Result<Connection, String>),
+    /// Ctrl-C, SIGTERM or SIGHUP arrived: pause everything (saving every finished part)
+    /// and close.
+    StopRequested,
+    /// A target resolved: to hand to the engine, and with `make_current` to become the
+    /// target of new drops.
+    Resolved {
+        result: Result<Connection, String>,
+        make_current: bool,
+    },
     /// Connected to the embedded endpoint, which had to be started first.
     EmbeddedConnected(Result<(Connection, EmbeddedEndpoint), String>),
 }

@@ -130,9 +130,21 @@ pub struct TransfersModel {
     pub engine_stopped: bool,
     /// Folder jobs by id: one row each, with counts; their files in flight are rows above.
     pub jobs: std::collections::BTreeMap<crate::engine::store::JobId, crate::engine::JobSnapshot>,
+    /// What the window calls each target, by the engine's label.
+    target_names: HashMap<String, String>,
 }
 
 impl TransfersModel {
+    /// Names the target labelled `label` in the rows (a profile's name).
+    pub fn name_target(&mut self, label: &str, name: String) {
+        self.target_names.insert(label.to_owned(), name);
+    }
+
+    /// What a row says its target is: its name, else its label.
+    pub fn target_name<'a>(&'a self, label: &'a str) -> &'a str {
+        self.target_names.get(label).map_or(label, String::as_str)
+    }
+
     pub fn rows(&self) -> &[TransferRow] {
         &self.rows
     }
@@ -428,6 +440,7 @@ mod tests {
         assert_eq!(model.status_line(), "1 active · 1 paused · 1 finished");
         model.apply(EngineEvent::Job(crate::engine::JobSnapshot {
             id: crate::engine::store::JobId(1),
+            target: String::from("local"),
             roots: vec![PathBuf::from("/photos")],
             bucket: "demo".into(),
             prefix: String::new(),

@@ -38,6 +38,7 @@ fn model() -> TransfersModel {
             .collect();
         model.apply(EngineEvent::Snapshot(TransferSnapshot {
             id: TransferId(format!("t{t:02}")),
+            target: "local".into(),
             source: PathBuf::from(format!("/data/video-{t:02}.mkv")),
             source_kind: SourceKind::File,
             bucket: "demo".into(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ossup::engine::store::{FileState, JobId, OpenOptions, QueueStore};
 use ossup::engine::{
     Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
-    PartState, RetryPolicy, TransferId, TransferSnapshot, TransferState, Tuning,
+    PartState, RetryPolicy, Target, TransferId, TransferSnapshot, TransferState, Tuning,
 };
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
@@ -134,13 +134,12 @@ pub fn spawn_engine(
     let handle = Engine::spawn(EngineConfig {
         sessions_dir: sessions.to_path_buf(),
         queue_dir: queue.to_path_buf(),
-        client,
-        endpoint_label: endpoint.to_owned(),
+        targets: vec![Target::new(endpoint, None, client)],
         tuning,
         waker: None,
     })
     .unwrap();
-    Watcher::new(handle, queue)
+    Watcher::new(handle, queue, endpoint)
 }
 
 /// Rows as a front end keeps them, plus every event seen.
@@ -153,11 +152,14 @@ pub struct Watcher {
     pub events: Vec<EngineEvent>,
     /// The engine's queue store folder.
     pub queue: PathBuf,
+    /// The label of the target tests add to.
+    pub target: String,
 }
 
 impl Watcher {
-    /// Watches the engine behind `handle`, whose queue store is in `queue`.
-    pub fn new(handle: EngineHandle, queue: &Path) -> Self {
+    /// Watches the engine behind `handle`, whose queue store is in `queue` and whose
+    /// target for [`Watcher::add`] is labelled `target`.
+    pub fn new(handle: EngineHandle, queue: &Path, target: &str) -> Self {
         Self {
             handle,
             rows: HashMap::new(),
@@ -165,6 +167,7 @@ impl Watcher {
             jobs: HashMap::new(),
             events: Vec::new(),
             queue: queue.to_path_buf(),
+            target: target.to_owned(),
         }
     }
 
@@ -178,7 +181,7 @@ impl Watcher {
     pub fn add(&self, paths: Vec<PathBuf>, prefix: &str) {
         self.send(EngineCommand::Add {
             paths,
-            destination: Destination::new(BUCKET, prefix),
+            destination: Destination::new(&self.target, BUCKET, prefix),
             options: Default::default(),
         });
     }

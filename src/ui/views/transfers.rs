@@ -42,7 +42,7 @@ pub fn transfers_ui(
                 .values()
                 .filter(|j| !j.is_finished() || j.counts.failed > 0)
             {
-                job_row_ui(ui, job, commands);
+                job_row_ui(ui, job, model.target_name(&job.target), commands);
             }
             if active_count == 0 && model.jobs.values().all(|j| j.is_finished()) {
                 ui.add_space(24.0);
@@ -57,7 +57,13 @@ pub fn transfers_ui(
                 part_legend_ui(ui);
             }
             for row in model.active_rows() {
-                transfer_row_ui(ui, row, view, commands);
+                transfer_row_ui(
+                    ui,
+                    row,
+                    model.target_name(&row.snapshot.target),
+                    view,
+                    commands,
+                );
             }
             let history_count = model.history_rows().len();
             if history_count > 0 {
@@ -76,7 +82,7 @@ pub fn transfers_ui(
 
 /// One folder job: its folders and destination, files done of all found so far, bytes,
 /// failures, and pause or resume.
-fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, commands: &mut Vec<UiCommand>) {
+fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, target: &str, commands: &mut Vec<UiCommand>) {
     let c = &job.counts;
     let total = c.done + c.skipped + c.failed + c.pending + c.in_flight;
     egui::Frame::group(ui.style())
@@ -93,7 +99,13 @@ fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, commands: &mut Vec<UiCommand>) {
                     })
                     .collect();
                 ui.label(RichText::new(names.join(", ")).strong().size(15.0));
-                ui.label(RichText::new(format!("to oss://{}/{}", job.bucket, job.prefix)).weak());
+                ui.label(
+                    RichText::new(format!(
+                        "to oss://{}/{} on {target}",
+                        job.bucket, job.prefix
+                    ))
+                    .weak(),
+                );
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if job.locked_by.is_some() {
                         ui.label("in use by another process");
@@ -161,6 +173,7 @@ fn part_legend_ui(ui: &mut Ui) {
 fn transfer_row_ui(
     ui: &mut Ui,
     row: &TransferRow,
+    target: &str,
     view: &mut TransfersViewState,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -170,7 +183,7 @@ fn transfer_row_ui(
             ui.set_width(ui.available_width());
             ui.horizontal(|ui| {
                 ui.label(RichText::new(&row.file_name).strong().size(15.0));
-                ui.label(RichText::new(row.destination_label()).weak());
+                ui.label(RichText::new(format!("{} on {target}", row.destination_label())).weak());
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     row_buttons_ui(ui, row, view, commands);
                 });

@@ -1,0 +1,234 @@
+//! One queue across targets: uploads to every target the window has used stay in view and
+//! keep running whatever the Target choice or a settings save does; the choice only says
+//! where new drops go.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use egui_kittest::Harness;
+use ossup::engine::event::{PartState, TransferState};
+use ossup::server;
+use ossup::ui::OssupApp;
+use ossup::ui::command::UiCommand;
+use support::server::TestServer;
+use support::ui::*;
+
+const GENEROUS: Duration = Duration::from_secs(60);
+const KEY_ID: &str = "LABKEYID";
+const KEY_SECRET: &str = "lab-secret-for-targets";
+
+/// A second endpoint with its own bucket and key, each request slowed by `delay`.
+fn lab_server(runtime: &tokio::runtime::Runtime, bucket: &str, delay: Duration) -> TestServer {
+    let bucket = bucket.to_owned();
+    runtime.block_on(TestServer::start_with(move |config| {
+        config.buckets = vec![bucket];
+        config.access_keys = vec![(KEY_ID.into(), KEY_SECRET.into())];
+        config.faults.delay = delay;
+    }))
+}
+
+fn profile_toml(name: &str, server: &TestServer, bucket: &str) -> String {
+    format!(
+        r#"
+[profiles.{name}]
+endpoint = "{}"
+bucket = "{bucket}"
+path_style = true
+access_key_id = "{KEY_ID}"
+access_key_secret = "{KEY_SECRET}"
+"#,
+        server.endpoint()
+    )
+}
+
+fn row_state(app: &OssupApp, name: &str) -> Option<TransferState> {
+    app.transfers()
+        .rows()
+        .iter()
+        .find(|r| r.file_name == name)
+        .map(|r| r.snapshot.state.clone())
+}
+
+fn wait_for_state(harness: &mut Harness<'_, OssupApp>, name: &str, state: TransferState) {
+    wait_until(harness, GENEROUS, &format!("{name} {state:?}"), |app| {
+        row_state(app, name) == Some(state.clone())
+    });
+}
+
+fn wait_for_a_part(harness: &mut Harness<'_, OssupApp>, name: &str) {
+    wait_until(harness, GENEROUS, &format!("a part of {name}"), |app| {
+        app.transfers()
+            .rows()
+            .iter()
+            .any(|r| r.file_name == name && r.snapshot.parts.contains(&PartState::Done))
+    });
+}
+
+#[test]
+fn saving_a_new_profile_keeps_every_row_in_view_and_running() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lab = lab_server(&runtime, "photos", Duration::ZERO);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(60))));
+
+    drop_files(&mut harness, &[dirs.file("done.txt", 1000)]);
+    wait_for_state(&mut harness, "done.txt", TransferState::Done);
+    type_into(&mut harness, "Bucket", "no-such-bucket");
+    drop_files(&mut harness, &[dirs.file("failed.txt", 1000)]);
+    wait_for_state(&mut harness, "failed.txt", TransferState::Failed);
+    type_into(&mut harness, "Bucket", server::DEFAULT_BUCKET);
+    drop_files(&mut harness, &[dirs.file("movie.bin", 2 * 1024 * 1024)]);
+    wait_for_a_part(&mut harness, "movie.bin");
+
+    click(&mut harness, "Settings");
+    type_profile(
+        &mut harness,
+        "lab",
+        &lab.endpoint(),
+        "photos",
+        (KEY_ID, KEY_SECRET),
+    );
+    click(&mut harness, "Save settings");
+    wait_until(&mut harness, GENEROUS, "the switch to lab", |app| {
+        !app.is_connecting()
+            && app
+                .target()
+                .is_some_and(|t| t.profile.as_deref() == Some("lab"))
+    });
+    harness.run_steps(3);
+    let app = harness.state();
+    assert_eq!(row_state(app, "done.txt"), Some(TransferState::Done));
+    assert_eq!(
+        row_state(app, "failed.txt"),
+        Some(TransferState::Failed),
+        "a failed upload without a session waits for Retry"
+    );
+    let movie = row_state(app, "movie.bin").expect("the running upload is still shown");
+    assert!(
+        !matches!(movie, TransferState::Paused),
+        "saving a profile paused the running upload"
+    );
+    wait_for_state(&mut harness, "movie.bin", TransferState::Done);
+
+    // New drops go to the new profile; the old rows keep their own target.
+    drop_files(&mut harness, &[dirs.file("beach.jpg", 5000)]);
+    wait_for_state(&mut harness, "beach.jpg", TransferState::Done);
+    let rows = harness.state().transfers().rows();
+    let target_of = |name: &str| {
+        rows.iter()
+            .find(|r| r.file_name == name)
+            .map(|r| r.snapshot.target.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(target_of("beach.jpg"), format!("lab@{}", lab.endpoint()));
+    assert_ne!(target_of("movie.bin"), target_of("beach.jpg"));
+    drop(harness);
+    runtime.block_on(lab.server.shutdown());
+}
+
+#[test]
+fn editing_another_profile_keeps_the_chosen_target_and_its_upload() {
+    let dirs = TestDirs::new();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let first = lab_server(&runtime, "first", Duration::from_millis(60));
+    let second = lab_server(&runtime, "second", Duration::ZERO);
+    dirs.write_config(&format!(
+        "default_profile = \"one\"\n{SMALL_PARTS_CONFIG}{}{}",
+        profile_toml("one", &first, "first"),
+        profile_toml("two", &second, "second"),
+    ));
+    let mut harness = harness(setup(&dirs, None));
+    assert_eq!(
+        harness.state().target().and_then(|t| t.profile.clone()),
+        Some("one".into())
+    );
+    drop_files(&mut harness, &[dirs.file("movie.bin", 2 * 1024 * 1024)]);
+    wait_for_a_part(&mut harness, "movie.bin");
+
+    click(&mut harness, "Settings");
+    click(&mut harness, "Edit two");
+    type_into(&mut harness, "Bucket", "second-renamed");
+    type_into(&mut harness, "Part size", "200KiB");
+    click(&mut harness, "Save settings");
+    wait_until(&mut harness, GENEROUS, "the settings saved", |app| {
+        app.config()
+            .profiles
+            .get("two")
+            .is_some_and(|p| p.bucket.as_deref() == Some("second-renamed"))
+    });
+    harness.run_steps(10);
+    assert_eq!(
+        harness.state().target().and_then(|t| t.profile.clone()),
+        Some("one".into()),
+        "saving profile two switched the target"
+    );
+    let movie = row_state(harness.state(), "movie.bin").expect("still shown");
+    assert!(!matches!(movie, TransferState::Paused), "{movie:?}");
+    wait_for_state(&mut harness, "movie.bin", TransferState::Done);
+    drop(harness);
+    runtime.block_on(first.server.shutdown());
+    runtime.block_on(second.server.shutdown());
+}
+
+fn folder(dirs: &TestDirs, name: &str, files: usize) -> PathBuf {
+    for i in 0..files {
+        dirs.file(&format!("{name}/f{i:02}.txt"), 300 + i);
+    }
+    dirs.root.path().join("files").join(name)
+}
+
+#[test]
+fn jobs_of_two_targets_are_shown_together_and_both_finish() {
+    let dirs = TestDirs::new();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lab = lab_server(&runtime, "photos", Duration::from_millis(30));
+    dirs.write_config(&format!(
+        "{SMALL_PARTS_CONFIG}{}",
+        profile_toml("lab", &lab, "photos")
+    ));
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(30))));
+    assert!(harness.state().target().expect("connected").is_embedded());
+    drop_files(&mut harness, &[folder(&dirs, "local-album", 20)]);
+    wait_until(&mut harness, GENEROUS, "the local job", |app| {
+        app.transfers().jobs.len() == 1
+    });
+
+    harness
+        .state_mut()
+        .apply(UiCommand::SelectProfile(Some("lab".into())));
+    wait_until(&mut harness, GENEROUS, "the switch to lab", |app| {
+        !app.is_connecting()
+            && app
+                .target()
+                .is_some_and(|t| t.profile.as_deref() == Some("lab"))
+    });
+    drop_files(&mut harness, &[folder(&dirs, "lab-album", 20)]);
+    wait_until(&mut harness, GENEROUS, "both jobs", |app| {
+        app.transfers().jobs.len() == 2
+    });
+    let targets: Vec<String> = harness
+        .state()
+        .transfers()
+        .jobs
+        .values()
+        .map(|j| j.target.clone())
+        .collect();
+    assert_ne!(targets[0], targets[1], "{targets:?}");
+
+    click(&mut harness, "Settings");
+    type_into(&mut harness, "Part size", "200KiB");
+    click(&mut harness, "Save settings");
+    harness.run_steps(5);
+    assert_eq!(harness.state().transfers().jobs.len(), 2);
+    wait_until(&mut harness, GENEROUS, "both jobs finished", |app| {
+        app.transfers()
+            .jobs
+            .values()
+            .all(|j| j.is_finished() && j.counts.done == 20)
+    });
+    drop(harness);
+    runtime.block_on(lab.server.shutdown());
+}
