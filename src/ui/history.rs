@@ -95,7 +95,7 @@ impl HistoryModel {
             return;
         }
         let rows = u64::from(HISTORY_PAGE_ROWS);
-        if offset % rows != 0 {
+        if !offset.is_multiple_of(rows) {
             return;
         }
         let number = offset / rows;
