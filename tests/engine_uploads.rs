@@ -585,3 +585,108 @@ async fn a_folder_of_hundreds_of_files_does_not_open_them_all_at_once() {
     assert_eq!(t.read_back("many/d3/f0010.txt").await, data(50, 10));
     watcher.stop().await;
 }
+
+/// Asks for a page of history and waits for the answer to that search and offset.
+async fn history_page(
+    watcher: &mut Watcher,
+    search: &str,
+    offset: u64,
+) -> (u64, Vec<ossup::engine::store::HistoryEntry>) {
+    let seen = watcher.events.len();
+    watcher.send(EngineCommand::LoadHistory {
+        search: search.into(),
+        offset,
+        limit: 10,
+    });
+    let answered = |w: &Watcher| {
+        w.events[seen..].iter().find_map(|event| match event {
+            EngineEvent::HistoryPage {
+                search: s,
+                offset: o,
+                total,
+                entries,
+            } if s == search && *o == offset => Some((*total, entries.clone())),
+            _ => None,
+        })
+    };
+    watcher
+        .until("the history page", |w| answered(w).is_some())
+        .await;
+    answered(watcher).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_uploads_land_in_the_history_and_it_can_be_searched_and_cleared() {
+    let t = EngineFixture::start().await;
+    let mut watcher = t.engine();
+    let small = t.file("notes.txt", &data(3_000, 1));
+    let large = t.file("video.bin", &data(PART as usize * 2 + 10, 2));
+    watcher.send(EngineCommand::AddFile {
+        path: small.clone(),
+        target: watcher.target.clone(),
+        bucket: BUCKET.into(),
+        key: "docs/notes.txt".into(),
+    });
+    watcher.send(EngineCommand::AddFile {
+        path: large.clone(),
+        target: watcher.target.clone(),
+        bucket: BUCKET.into(),
+        key: "media/video.bin".into(),
+    });
+    watcher.until_all_terminal(2).await;
+    watcher
+        .until("the history to change", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::HistoryChanged))
+        })
+        .await;
+    let (mut total, mut entries) = history_page(&mut watcher, "", 0).await;
+    if total < 2 {
+        // The two may have been written in two batches.
+        watcher.events.clear();
+        watcher
+            .until("the second entry", |w| {
+                w.events
+                    .iter()
+                    .any(|e| matches!(e, EngineEvent::HistoryChanged))
+            })
+            .await;
+        (total, entries) = history_page(&mut watcher, "", 0).await;
+    }
+    assert_eq!(total, 2);
+    let video = entries
+        .iter()
+        .find(|e| e.entry.url == format!("oss://{BUCKET}/media/video.bin"))
+        .expect("the multipart upload is in the history");
+    assert_eq!(video.entry.bytes, PART * 2 + 10);
+    assert!(video.entry.crc64_verified);
+    assert!(!video.entry.etag.is_empty());
+    assert_eq!(video.entry.target_label, t.endpoint());
+    assert_eq!(
+        video.entry.local_path,
+        std::fs::canonicalize(&large).unwrap()
+    );
+
+    // The local path is searched as well as the URL.
+    let (total, entries) = history_page(&mut watcher, "NOTES.TXT", 0).await;
+    assert_eq!(total, 1);
+    assert_eq!(
+        entries[0].entry.url,
+        format!("oss://{BUCKET}/docs/notes.txt")
+    );
+    let (total, _) = history_page(&mut watcher, "media/", 0).await;
+    assert_eq!(total, 1);
+    assert_eq!(history_page(&mut watcher, "", 1).await.1.len(), 1);
+
+    watcher.events.clear();
+    watcher.send(EngineCommand::ClearHistory);
+    watcher
+        .until("the history to be cleared", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::HistoryChanged))
+        })
+        .await;
+    assert_eq!(history_page(&mut watcher, "", 0).await.0, 0);
+}

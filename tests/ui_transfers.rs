@@ -52,6 +52,10 @@ fn first_run_targets_the_embedded_endpoint_and_dropped_files_complete() {
     );
     assert_eq!(large_row.snapshot.bucket, server::DEFAULT_BUCKET);
     assert_eq!(large_row.snapshot.key, "large.bin");
+    click(&mut harness, "History");
+    wait_until(&mut harness, GENEROUS, "both in the history", |app| {
+        app.history().total() == 2
+    });
     harness.run_steps(2);
     assert_eq!(
         harness.get_all_by_label("CRC-64 verified").count(),

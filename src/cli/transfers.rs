@@ -421,7 +421,9 @@ impl Follower {
                 self.progress.line(&format!("note: {message}"));
                 self.notice_about_wanted(&message);
             }
-            EngineEvent::Stopped => {}
+            EngineEvent::HistoryPage { .. }
+            | EngineEvent::HistoryChanged
+            | EngineEvent::Stopped => {}
         }
     }
 

@@ -197,6 +197,17 @@ pub enum EngineCommand {
     ResumeAll,
     /// New tuning; parallelism and bandwidth apply at once, part size to new uploads.
     SetTuning(Tuning),
+    /// Read `limit` history entries (newest first) from position `offset` of those whose
+    /// `oss://` URL or local path contains `search` (all when empty); answered by
+    /// [`EngineEvent::HistoryPage`](super::EngineEvent::HistoryPage).
+    LoadHistory {
+        search: String,
+        offset: u64,
+        limit: u32,
+    },
+    /// Forget every history entry; [`EngineEvent::HistoryChanged`](super::EngineEvent::HistoryChanged)
+    /// follows.
+    ClearHistory,
     /// Pause everything, keep the sessions, and end the engine.
     Shutdown,
 }

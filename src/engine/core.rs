@@ -18,6 +18,7 @@ use super::event::{
 };
 use super::existing::{ExistingObjects, common_prefix};
 use super::folder_plan::{self, FolderItem, PlannedFile};
+use super::history::History;
 use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
@@ -111,6 +112,7 @@ struct Core {
     internal_tx: mpsc::UnboundedSender<Internal>,
     next_generation: u64,
     jobs: Jobs,
+    history: History,
 }
 
 /// A registered target: what the front end gave, and the context its tasks use.
@@ -159,6 +161,7 @@ pub(crate) async fn run(
         tokio::spawn(async move { board.run_publisher(sink, stop).await })
     };
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let history = History::new(jobs.shared_store(), board.clone());
     let mut core = Core {
         shared,
         targets: BTreeMap::new(),
@@ -166,6 +169,7 @@ pub(crate) async fn run(
         internal_tx,
         next_generation: 0,
         jobs,
+        history,
     };
     for target in config.targets {
         core.set_target(target, resume_on_start);
@@ -413,6 +417,12 @@ impl Core {
                     .board()
                     .notice(format!("The new settings were not applied: {message}.")),
             },
+            EngineCommand::LoadHistory {
+                search,
+                offset,
+                limit,
+            } => self.history.load(search, offset, limit),
+            EngineCommand::ClearHistory => self.history.clear(),
             // Handled by the main loop.
             EngineCommand::Shutdown => {}
         }
@@ -842,6 +852,8 @@ impl Core {
                 {
                     self.job_file_ended(&id, job, outcome, aborting);
                     self.feed_jobs();
+                } else if job.is_none() && outcome == Outcome::Done && !aborting {
+                    self.history.record(self.history_entry(&id));
                 }
                 if aborting {
                     self.spawn_abort(&id);
@@ -877,6 +889,7 @@ impl Core {
 
     fn on_tick(&mut self) {
         self.jobs.tick(false);
+        self.history.tick();
         self.feed_jobs();
     }
 
@@ -946,25 +959,7 @@ impl Core {
             Outcome::Failed | Outcome::LockedElsewhere => (FileState::Failed, false),
         };
         let outcome = match state {
-            FileState::Done => {
-                let started = self.controls.get(id).map(|c| c.started);
-                let result = row.as_ref().and_then(|r| r.result.clone());
-                let history = NewHistory {
-                    finished_unix_secs: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
-                    duration_ms: started.map_or(0, |s| s.elapsed().as_millis() as u64),
-                    bytes: size,
-                    etag: result.as_ref().map(|r| r.etag.clone()).unwrap_or_default(),
-                    crc64_verified: result.is_some_and(|r| r.verified),
-                    url: row.as_ref().map_or_else(String::new, |r| {
-                        ObjectRef::new(&r.bucket, &r.key).to_string()
-                    }),
-                    target_label: row.as_ref().map(|r| r.target.clone()).unwrap_or_default(),
-                    local_path: row.as_ref().map(|r| r.source.clone()).unwrap_or_default(),
-                };
-                FileOutcome::done(job.file, history)
-            }
+            FileState::Done => FileOutcome::done(job.file, self.history_entry(id)),
             FileState::Pending => FileOutcome::not_done(job.file, state, "paused"),
             FileState::Skipped => FileOutcome::not_done(job.file, state, reason("skipped")),
             _ if aborted => FileOutcome::not_done(job.file, state, "The upload was aborted."),
@@ -980,6 +975,27 @@ impl Core {
         if leaves {
             self.controls.remove(id);
             self.board().retire(id);
+        }
+    }
+
+    /// The history entry of a transfer that has just finished, from its row.
+    fn history_entry(&self, id: &TransferId) -> NewHistory {
+        let row = self.board().snapshot(id);
+        let started = self.controls.get(id).map(|c| c.started);
+        let result = row.as_ref().and_then(|r| r.result.clone());
+        NewHistory {
+            finished_unix_secs: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            duration_ms: started.map_or(0, |s| s.elapsed().as_millis() as u64),
+            bytes: row.as_ref().map_or(0, |r| r.size),
+            etag: result.as_ref().map(|r| r.etag.clone()).unwrap_or_default(),
+            crc64_verified: result.is_some_and(|r| r.verified),
+            url: row.as_ref().map_or_else(String::new, |r| {
+                ObjectRef::new(&r.bucket, &r.key).to_string()
+            }),
+            target_label: row.as_ref().map(|r| r.target.clone()).unwrap_or_default(),
+            local_path: row.map(|r| r.source).unwrap_or_default(),
         }
     }
 
@@ -1037,6 +1053,7 @@ impl Core {
         // Each stopped task has released its session lock.
         self.controls.clear();
         self.jobs.shutdown();
+        self.history.shutdown();
     }
 }
 

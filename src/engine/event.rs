@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::Waker;
 use super::retry::ConnectFailure;
-use super::store::{JobCounts, JobId, JobState};
+use super::store::{HistoryEntry, JobCounts, JobId, JobState};
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -350,6 +350,16 @@ pub enum EngineEvent {
         moved_to: Option<PathBuf>,
         error: String,
     },
+    /// The page of history a [`LoadHistory`](super::EngineCommand::LoadHistory) asked for:
+    /// `total` entries match `search`, `entries` are those from `offset` on.
+    HistoryPage {
+        search: String,
+        offset: u64,
+        total: u64,
+        entries: Vec<HistoryEntry>,
+    },
+    /// Entries were added to the history or it was cleared: pages shown are out of date.
+    HistoryChanged,
     /// Something the user should read that belongs to no transfer (an unreadable path
     /// in an Add, an invalid key, a command for an unknown id).
     Notice { message: String },

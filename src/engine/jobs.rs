@@ -151,7 +151,8 @@ fn now_unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn lock(store: &Mutex<QueueStore>) -> MutexGuard<'_, QueueStore> {
+/// The store, even after a thread panicked holding it (its transactions were rolled back).
+pub(super) fn lock(store: &Mutex<QueueStore>) -> MutexGuard<'_, QueueStore> {
     store
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -198,6 +199,11 @@ impl Jobs {
     /// Whether a queue store is open (folders can be added).
     pub(crate) fn has_store(&self) -> bool {
         self.store.is_some()
+    }
+
+    /// The open queue store, for the history to share.
+    pub(crate) fn shared_store(&self) -> Option<Arc<Mutex<QueueStore>>> {
+        self.store.clone()
     }
 
     /// Runs `work` on the store on a blocking thread, reporting its message (if any).
@@ -938,10 +944,14 @@ impl Jobs {
                 let release = if stopped { running.lease.take() } else { None };
                 let store = store.clone();
                 let tx = self.tx.clone();
+                let board = self.board.clone();
                 tokio::task::spawn_blocking(move || {
                     let result = (|| {
                         let mut store = lock(&store);
                         store.record_outcomes(&outcomes, now_unix_secs())?;
+                        if outcomes.iter().any(|o| o.history.is_some()) {
+                            board.push_event(EngineEvent::HistoryChanged);
+                        }
                         if let Some(lease) = release {
                             store.release_lease(lease)?;
                         }

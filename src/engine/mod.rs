@@ -35,6 +35,8 @@
 //! - [`session_store`]: crash-safe JSON sessions with per-session locks.
 //! - [`store`]: the durable queue in SQLite: jobs, files, history, leases (and sessions,
 //!   which the transfers still keep as JSON files).
+//! - `history`: finished uploads outside a job batched into the store's history, and
+//!   its pages read for front ends.
 //! - `jobs`: an added folder as a job: walked into the store in batches, its files fed to
 //!   the transfer table a few at a time, outcomes committed in batches, under a lease.
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
@@ -56,6 +58,7 @@ pub mod event;
 mod existing;
 pub mod folder_plan;
 mod handle;
+mod history;
 mod initiate;
 mod jobs;
 pub mod lifecycle;

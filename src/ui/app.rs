@@ -12,12 +12,15 @@ use crate::config::window::ThemeChoice;
 use crate::config::{AppPaths, ConfigFile, EnvVars};
 use crate::engine::remote_uploads::{self, LocalSession};
 use crate::engine::session_store::SessionStore;
-use crate::engine::{AddOptions, Destination, EngineCommand, EngineHandle, OverwritePolicy};
+use crate::engine::{
+    AddOptions, Destination, EngineCommand, EngineEvent, EngineHandle, OverwritePolicy,
+};
 use crate::protocol::{ObjectRef, OssClient};
 
 use super::UiError;
 use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
+use super::history::HistoryModel;
 use super::jobs::{JobResult, Jobs};
 use super::profile_probe;
 use super::quit::QuitGuard;
@@ -25,6 +28,7 @@ use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch
 use super::shortcuts::shortcuts_ui;
 use super::single_instance::Inbox;
 use super::state::TransfersModel;
+use super::views::history::history_ui;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
@@ -48,6 +52,7 @@ pub struct AppSetup {
 pub enum Tab {
     #[default]
     Transfers,
+    History,
     RemoteUploads,
     Settings,
 }
@@ -117,6 +122,7 @@ pub struct OssupApp {
     jobs: Jobs,
     transfers: TransfersModel,
     transfers_view: TransfersViewState,
+    history: HistoryModel,
     remote: RemoteUploadsModel,
     settings: SettingsForm,
     tab: Tab,
@@ -165,6 +171,7 @@ impl OssupApp {
             connecting: false,
             transfers: TransfersModel::default(),
             transfers_view: TransfersViewState::default(),
+            history: HistoryModel::default(),
             remote: RemoteUploadsModel::default(),
             tab: Tab::default(),
             destination: DestinationForm::default(),
@@ -216,6 +223,11 @@ impl OssupApp {
     /// The transfers as the window shows them.
     pub fn transfers(&self) -> &TransfersModel {
         &self.transfers
+    }
+
+    /// The finished uploads as the history view holds them.
+    pub fn history(&self) -> &HistoryModel {
+        &self.history
     }
 
     pub fn remote_uploads(&self) -> &RemoteUploadsModel {
@@ -324,7 +336,12 @@ impl OssupApp {
     fn drain_events(&mut self) {
         if let Some(engine) = &mut self.engine {
             for event in engine.drain() {
-                self.transfers.apply(event);
+                match event {
+                    EngineEvent::HistoryPage { .. } | EngineEvent::HistoryChanged => {
+                        self.history.apply(event)
+                    }
+                    event => self.transfers.apply(event),
+                }
             }
         }
         for result in self.jobs.drain() {
@@ -339,6 +356,7 @@ impl OssupApp {
                 ui.label(RichText::new("ossup").strong().size(18.0));
                 ui.separator();
                 ui.selectable_value(&mut self.tab, Tab::Transfers, "Transfers");
+                ui.selectable_value(&mut self.tab, Tab::History, "History");
                 ui.selectable_value(&mut self.tab, Tab::RemoteUploads, "In-progress uploads");
                 ui.selectable_value(&mut self.tab, Tab::Settings, "Settings");
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -393,6 +411,7 @@ impl OssupApp {
                 }
                 transfers_ui(ui, &self.transfers, &mut self.transfers_view, commands);
             }
+            Tab::History => history_ui(ui, &mut self.history, commands),
             Tab::RemoteUploads => {
                 let label = self
                     .target()

@@ -1,5 +1,5 @@
 //! Labels for the window built on the shared units of [`crate::config::units`]: byte
-//! sizes, rates and remaining time.
+//! sizes, rates, remaining time, durations and moments.
 
 use std::time::Duration;
 
@@ -28,9 +28,33 @@ pub fn eta_label(eta_secs: Option<f64>) -> String {
     }
 }
 
+/// How long something took, from milliseconds: `1m 5s`, `300ms`.
+pub fn duration_ms_label(ms: u64) -> String {
+    format_duration(Duration::from_millis(ms))
+}
+
+/// A moment as `2026-12-02 06:16 UTC` (seconds since the Unix epoch).
+pub fn utc_time_label(unix_secs: u64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    i64::try_from(unix_secs)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|moment| moment.format(FORMAT).ok())
+        .unwrap_or_else(|| String::from("–"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_in_utc_and_durations_coarsely() {
+        assert_eq!(utc_time_label(1_764_656_200), "2025-12-02 06:16 UTC");
+        assert_eq!(utc_time_label(u64::MAX), "–");
+        assert_eq!(duration_ms_label(65_400), "1m 5s");
+        assert_eq!(duration_ms_label(300), "300ms");
+    }
 
     #[test]
     fn rates_and_etas_have_a_dash_when_unknown() {

@@ -4,6 +4,7 @@
 //!   drawing produced.
 //! - [`connection`]: the target (profile or embedded local endpoint), its engine and
 //!   client; built off the UI thread when switching.
+//! - [`history`]: the history view's model: pages of finished uploads from the store.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
 //! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
@@ -12,7 +13,7 @@
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
 //! - [`single_instance`]: the socket a second `ossup --add` hands its paths over.
 //! - [`state`]: view models updated from engine events (no I/O).
-//! - [`views`]: transfers, in-progress uploads, settings.
+//! - [`views`]: transfers, history, in-progress uploads, settings.
 //! - [`widgets`]: the part map and the drop overlay.
 //!
 //! The UI thread never awaits and never touches the disk or the network while drawing:
@@ -22,6 +23,7 @@ pub mod app;
 pub mod command;
 pub mod connection;
 pub mod format;
+pub mod history;
 pub mod jobs;
 pub mod profile_probe;
 pub mod quit;

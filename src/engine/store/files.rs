@@ -185,25 +185,29 @@ impl FileOutcome {
 /// Outcomes collected between commits. The engine pushes each finished file and writes
 /// the batch with [`QueueStore::record_outcomes`] when it is due: full, or its oldest
 /// outcome has waited `max_age` (the engine also checks on a ~200 ms tick).
+pub type OutcomeBatch = WriteBatch<FileOutcome>;
+
+/// Rows collected between commits, so many small writes share one transaction: due when
+/// full or when its oldest row has waited `max_age`.
 #[derive(Debug)]
-pub struct OutcomeBatch {
+pub struct WriteBatch<T> {
     /// Waiting to be written, in the order they happened.
-    outcomes: Vec<FileOutcome>,
+    rows: Vec<T>,
     /// A batch this long is written at once.
     max_len: usize,
-    /// The longest an outcome waits for its commit.
+    /// The longest a row waits for its commit.
     max_age: Duration,
-    /// When the oldest waiting outcome was pushed.
+    /// When the oldest waiting row was pushed.
     oldest: Option<Instant>,
 }
 
-impl Default for OutcomeBatch {
+impl<T> Default for WriteBatch<T> {
     fn default() -> Self {
         Self::new(Self::DEFAULT_MAX_LEN, Self::DEFAULT_MAX_AGE)
     }
 }
 
-impl OutcomeBatch {
+impl<T> WriteBatch<T> {
     /// Enough that thousands of small files a second cost a few commits a second.
     pub const DEFAULT_MAX_LEN: usize = 512;
     /// Short enough that progress in the store (and in another process's view) lags
@@ -212,40 +216,40 @@ impl OutcomeBatch {
 
     pub fn new(max_len: usize, max_age: Duration) -> Self {
         Self {
-            outcomes: Vec::new(),
+            rows: Vec::new(),
             max_len: max_len.max(1),
             max_age,
             oldest: None,
         }
     }
 
-    /// Adds an outcome; true when the batch is now due.
-    pub fn push(&mut self, outcome: FileOutcome, now: Instant) -> bool {
+    /// Adds a row; true when the batch is now due.
+    pub fn push(&mut self, row: T, now: Instant) -> bool {
         self.oldest.get_or_insert(now);
-        self.outcomes.push(outcome);
+        self.rows.push(row);
         self.is_due(now)
     }
 
     /// Whether the batch should be written now.
     pub fn is_due(&self, now: Instant) -> bool {
-        self.outcomes.len() >= self.max_len
+        self.rows.len() >= self.max_len
             || self
                 .oldest
                 .is_some_and(|oldest| now.saturating_duration_since(oldest) >= self.max_age)
     }
 
     /// Empties the batch, for writing.
-    pub fn take(&mut self) -> Vec<FileOutcome> {
+    pub fn take(&mut self) -> Vec<T> {
         self.oldest = None;
-        std::mem::take(&mut self.outcomes)
+        std::mem::take(&mut self.rows)
     }
 
     pub fn len(&self) -> usize {
-        self.outcomes.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
+        self.rows.is_empty()
     }
 }
 

@@ -7,7 +7,17 @@ use rusqlite::{Connection, Row, params};
 
 use super::{
     HistoryId, QueueStore, StoreError, blob_to_path, from_db_int, page_limit, path_to_blob,
+    to_db_int,
 };
+
+/// The columns [`history_row`] reads, in its order.
+const HISTORY_COLUMNS: &str = "id, finished_unix_secs, duration_ms, bytes, etag, crc64_verified, \
+                               url, target_label, local_path";
+
+/// Where a view's search looks: the object's URL or the file that was sent (its bytes,
+/// compared as text), literally and ASCII case-insensitively.
+const VIEW_SEARCH: &str =
+    "(url LIKE ?1 ESCAPE '\\' OR CAST(local_path AS TEXT) LIKE ?1 ESCAPE '\\')";
 
 /// One finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,26 +130,84 @@ impl QueueStore {
         limit: usize,
         search: Option<&str>,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let error = self.sql_error("read history");
         let pattern = contains_pattern(search.unwrap_or(""));
         let before = after.map_or(i64::MAX, |id| id.0);
-        let mut page = Vec::new();
-        let collected = (|| {
-            let mut statement = self.conn.prepare_cached(
-                "SELECT id, finished_unix_secs, duration_ms, bytes, etag, crc64_verified, url,
-                        target_label, local_path
-                 FROM history
+        self.history_query(
+            &format!(
+                "SELECT {HISTORY_COLUMNS} FROM history
                  WHERE id < ?1 AND (url LIKE ?2 ESCAPE '\\' OR target_label LIKE ?2 ESCAPE '\\'
                                     OR etag LIKE ?2 ESCAPE '\\')
-                 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let mut rows = statement.query(params![before, pattern, page_limit(limit)])?;
+                 ORDER BY id DESC LIMIT ?3"
+            ),
+            params![before, pattern, page_limit(limit)],
+        )
+    }
+
+    /// How many entries a view's search finds (all of them for an empty search).
+    pub fn history_count(&self, search: &str) -> Result<u64, StoreError> {
+        let error = self.sql_error("count history");
+        let count: i64 = if search.is_empty() {
+            self.conn
+                .query_row("SELECT COUNT(*) FROM history", [], |row| row.get(0))
+        } else {
+            self.conn.query_row(
+                &format!("SELECT COUNT(*) FROM history WHERE {VIEW_SEARCH}"),
+                params![contains_pattern(search)],
+                |row| row.get(0),
+            )
+        }
+        .map_err(error)?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// The entries a view's search finds, newest first, from position `offset` on; at
+    /// most `limit` (capped at [`super::MAX_PAGE_ROWS`]). An empty search keeps all.
+    pub fn history_at(
+        &self,
+        search: &str,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let offset = to_db_int(offset, "history offset")?;
+        let filter = if search.is_empty() { "1" } else { VIEW_SEARCH };
+        self.history_query(
+            &format!(
+                "SELECT {HISTORY_COLUMNS} FROM history WHERE {filter}
+                 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+            ),
+            params![contains_pattern(search), page_limit(limit), offset],
+        )
+    }
+
+    /// Records finished uploads in one transaction, so many small files cost one commit.
+    pub fn append_history_batch(&mut self, entries: &[NewHistory]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (tx, path) = self.begin_write("record finished uploads")?;
+        let error = |e| super::classify(path, "record finished uploads", e);
+        for entry in entries {
+            insert_history(&tx, entry).map_err(error)?;
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// Runs a history SELECT of [`HISTORY_COLUMNS`] and reads every row back, checked.
+    fn history_query(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let mut page = Vec::new();
+        let collected = (|| {
+            let mut statement = self.conn.prepare_cached(sql)?;
+            let mut rows = statement.query(params)?;
             while let Some(row) = rows.next()? {
                 page.push(history_row(row)?);
             }
             Ok(())
         })();
-        collected.map_err(error)?;
+        collected.map_err(self.sql_error("read history"))?;
         page.into_iter()
             .collect::<Result<_, _>>()
             .map_err(StoreError::Invalid)

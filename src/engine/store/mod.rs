@@ -14,7 +14,8 @@
 //! - `import`: today's JSON session files brought into the store once.
 //!
 //! Every write is one transaction; the engine batches file outcomes ([`OutcomeBatch`]) so
-//! a small file costs a row in a shared commit, not a commit of its own.
+//! a small file costs a row in a shared commit, not a commit of its own; finished
+//! single uploads share commits the same way ([`WriteBatch`]).
 
 mod files;
 mod history;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
 
-pub use files::{FileOutcome, FileRow, FileState, NewFile, OutcomeBatch};
+pub use files::{FileOutcome, FileRow, FileState, NewFile, OutcomeBatch, WriteBatch};
 pub use history::{HistoryEntry, NewHistory};
 pub use import::ImportReport;
 pub use jobs::{

@@ -707,6 +707,56 @@ fn history_pages_newest_first_and_searches_literally() {
     assert!(store.history_page(None, 10, None).unwrap().is_empty());
 }
 
+#[test]
+fn the_history_view_pages_by_offset_and_searches_url_or_local_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_in(dir.path());
+    let entries: Vec<NewHistory> = (0..25)
+        .map(|i| NewHistory {
+            local_path: PathBuf::from(format!("/photos/trip/img{i:02}.jpg")),
+            ..history(&format!("oss://demo/backup/img{i:02}.jpg"))
+        })
+        .collect();
+    store.append_history_batch(&entries).unwrap();
+    store
+        .append_history(&NewHistory {
+            local_path: PathBuf::from("/home/me/Report_100%.PDF"),
+            ..history("oss://demo/docs/r.pdf")
+        })
+        .unwrap();
+    assert_eq!(store.history_count("").unwrap(), 26);
+
+    // Newest first; the page at offset 10 starts with the 11th newest.
+    let page = store.history_at("", 10, 10).unwrap();
+    let urls: Vec<&str> = page.iter().map(|e| e.entry.url.as_str()).collect();
+    assert_eq!(urls.len(), 10);
+    assert_eq!(urls[0], "oss://demo/backup/img15.jpg");
+    assert_eq!(urls[9], "oss://demo/backup/img06.jpg");
+    assert_eq!(store.history_at("", 20, 10).unwrap().len(), 6);
+    assert!(store.history_at("", 26, 10).unwrap().is_empty());
+
+    // The local path is searched as well as the URL, case-insensitively.
+    assert_eq!(store.history_count("report").unwrap(), 1);
+    assert_eq!(
+        store.history_at("report", 0, 10).unwrap()[0].entry.url,
+        "oss://demo/docs/r.pdf"
+    );
+    assert_eq!(store.history_count("trip/img1").unwrap(), 10);
+    assert_eq!(
+        store.history_at("trip/img1", 5, 3).unwrap()[0].entry.url,
+        "oss://demo/backup/img14.jpg"
+    );
+    // % and _ match only themselves.
+    assert_eq!(store.history_count("t_100%").unwrap(), 1);
+    assert_eq!(store.history_count("_%").unwrap(), 0);
+    assert_eq!(store.history_count("img_5").unwrap(), 0);
+    // Searching the target label is not the view's search.
+    assert_eq!(store.history_count("work").unwrap(), 0);
+
+    assert_eq!(store.clear_history().unwrap(), 26);
+    assert_eq!(store.history_count("").unwrap(), 0);
+}
+
 fn set_aside_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()

@@ -1,7 +1,8 @@
-//! The window's three views; each draws from its model and pushes commands. The settings
+//! The window's four views (transfers, history, in-progress uploads, settings); each draws from its model and pushes commands. The settings
 //! view checks its fields in `settings_check`; `profile_checks` draws its Test connection
 //! and bucket picker.
 
+pub mod history;
 pub mod profile_checks;
 pub mod profile_network;
 pub mod remote_uploads;

@@ -1,5 +1,6 @@
 //! The transfers view: one row per transfer (name, destination, size, state, speed, ETA,
-//! overall bar, part map, buttons), and the history of finished ones below.
+//! overall bar, part map, buttons), and the files that were skipped below; finished
+//! uploads are in the history view.
 
 use std::collections::HashSet;
 
@@ -22,7 +23,7 @@ pub struct TransfersViewState {
     pub abort_pending: Option<TransferId>,
 }
 
-/// Draws the active transfers, then the history.
+/// Draws the jobs and active transfers, then the skipped files.
 pub fn transfers_ui(
     ui: &mut Ui,
     model: &TransfersModel,
@@ -65,14 +66,19 @@ pub fn transfers_ui(
                     commands,
                 );
             }
-            let history_count = model.history_rows().len();
-            if history_count > 0 {
+            // Finished uploads are in the History view; files that were not sent only here.
+            let skipped: Vec<&TransferRow> = model
+                .history_rows()
+                .into_iter()
+                .filter(|row| row.snapshot.state == TransferState::Skipped)
+                .collect();
+            if !skipped.is_empty() {
                 ui.add_space(8.0);
-                egui::CollapsingHeader::new(format!("History ({history_count})"))
+                egui::CollapsingHeader::new(format!("Skipped ({})", skipped.len()))
                     .default_open(true)
                     .show(ui, |ui| {
-                        for row in model.history_rows() {
-                            history_row_ui(ui, row, commands);
+                        for row in skipped {
+                            skipped_row_ui(ui, row, commands);
                         }
                     });
             }
@@ -331,11 +337,11 @@ fn details_ui(ui: &mut Ui, row: &TransferRow) {
         });
 }
 
-fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>) {
+fn skipped_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         if ui
             .small_button("Remove")
-            .on_hover_text("Remove from the list (the object stays in the bucket)")
+            .on_hover_text("Remove from the list")
             .clicked()
         {
             commands.push(UiCommand::Engine(EngineCommand::Forget(
@@ -346,14 +352,6 @@ fn history_row_ui(ui: &mut Ui, row: &TransferRow, commands: &mut Vec<UiCommand>)
         ui.label(RichText::new(row.destination_label()).weak());
         ui.label(bytes_label(row.snapshot.size));
         ui.label(state_label(&row.snapshot.state));
-        if let Some(result) = &row.snapshot.result {
-            ui.label(RichText::new(format!("ETag {}", result.etag.trim_matches('"'))).monospace());
-            if result.verified {
-                ui.colored_label(part_map::DONE_COLOR, "CRC-64 verified");
-            } else {
-                ui.colored_label(part_map::FAILED_COLOR, "CRC-64 not verified");
-            }
-        }
     });
 }
 
