@@ -1,5 +1,5 @@
 //! Labels for the window built on the shared units of [`crate::config::units`]: byte
-//! sizes, rates and remaining time.
+//! sizes, rates, remaining time and counts.
 
 use std::time::Duration;
 
@@ -28,9 +28,30 @@ pub fn eta_label(eta_secs: Option<f64>) -> String {
     }
 }
 
+/// A count with thousands separated, e.g. `1,234`.
+pub fn count_label(count: u64) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(count_label(0), "0");
+        assert_eq!(count_label(999), "999");
+        assert_eq!(count_label(1_000), "1,000");
+        assert_eq!(count_label(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn rates_and_etas_have_a_dash_when_unknown() {
