@@ -42,7 +42,9 @@ fn the_status_bar_and_the_title_add_up_two_running_uploads() {
         .sum();
     let expected = format!("{} of 5MiB", bytes_label(sent));
     let label = harness.get_by_label_contains(" of 5MiB");
-    let text = label.accesskit_node().label().unwrap_or_default();
+    let node = label.accesskit_node();
+    // egui gives a label's text as its accessible value.
+    let text = node.value().or_else(|| node.label()).unwrap_or_default();
     assert!(
         text.starts_with(&expected),
         "{text:?} starts with {expected:?}"
