@@ -391,7 +391,7 @@ pub struct ConfigFile {
     pub tuning: Tuning,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
-    /// The window's theme; a file without the table gets the defaults.
+    /// The window's theme and notifications; a file without the table gets the defaults.
     #[serde(default, skip_serializing_if = "window::WindowSettings::is_default")]
     pub window: window::WindowSettings,
 }

@@ -1,5 +1,5 @@
-//! The window's own settings (the `[window]` table): its theme. The engine and the CLI
-//! ignore them.
+//! The window's own settings (the `[window]` table): its theme and whether it tells the
+//! desktop when uploads end. The engine and the CLI ignore them.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,10 +28,22 @@ impl ThemeChoice {
 }
 
 /// The `[window]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WindowSettings {
     pub theme: ThemeChoice,
+    /// A desktop notification when a folder or a file finishes or fails; on unless turned
+    /// off, since an upload often ends while the window is out of sight.
+    pub notifications: bool,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        Self {
+            theme: ThemeChoice::default(),
+            notifications: true,
+        }
+    }
 }
 
 impl WindowSettings {
@@ -61,5 +73,18 @@ mod tests {
         let text = toml::to_string_pretty(&file).expect("serialises");
         assert_eq!(ConfigFile::parse(&text).expect("reparses"), file);
         assert!(ConfigFile::parse("[window]\ntheme = \"purple\"\n").is_err());
+    }
+
+    #[test]
+    fn notifications_are_on_unless_the_file_turns_them_off() {
+        let file = ConfigFile::parse("[window]\ntheme = \"dark\"\n").expect("parses");
+        assert!(file.window.notifications);
+        let off = ConfigFile::parse("[window]\nnotifications = false\n").expect("parses");
+        assert!(!off.window.notifications);
+        assert_eq!(off.window.theme, ThemeChoice::System);
+        let text = toml::to_string_pretty(&off).expect("serialises");
+        assert!(text.contains("notifications = false"), "{text}");
+        assert_eq!(ConfigFile::parse(&text).expect("reparses"), off);
+        assert!(ConfigFile::parse("[window]\nnotifications = \"maybe\"\n").is_err());
     }
 }

@@ -4,7 +4,7 @@
 //! UI thread once the window is up.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use egui::{RichText, Ui};
 
@@ -22,18 +22,21 @@ use super::command::{PickKind, UiCommand};
 use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, TargetInfo};
 use super::history::HistoryModel;
 use super::jobs::{JobResult, Jobs};
+use super::notifications::{Notifier, notifications_for, outcome_of};
 use super::profile_probe;
 use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
 use super::shortcuts::shortcuts_ui;
 use super::single_instance::Inbox;
 use super::state::TransfersModel;
+use super::totals::{ThroughputHistory, Totals};
 use super::views::history::history_ui;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
 use super::widgets::drop_overlay::{drop_overlay_ui, dropped_paths};
 use super::widgets::part_map;
+use super::widgets::throughput_graph::throughput_graph_ui;
 
 /// What the window needs to start.
 #[derive(Debug, Clone)]
@@ -139,6 +142,12 @@ pub struct OssupApp {
     /// Paths a second `ossup --add` handed over, when this window listens for them.
     inbox: Option<Inbox>,
     quit: QuitGuard,
+    /// Tells the desktop when uploads end, off the UI thread.
+    notifier: Notifier,
+    /// The total speed of the last minutes, for the status bar's graph.
+    throughput: ThroughputHistory,
+    /// The title last given to the window, so it is sent again only when it changes.
+    window_title: String,
 }
 
 impl OssupApp {
@@ -181,6 +190,9 @@ impl OssupApp {
             pending_refresh: None,
             inbox: None,
             quit: QuitGuard::default(),
+            notifier: Notifier::default(),
+            throughput: ThroughputHistory::default(),
+            window_title: String::new(),
         };
         let request = app.connect_request(None, false);
         let needs_embedded =
@@ -260,9 +272,16 @@ impl OssupApp {
         self.connecting
     }
 
+    /// The title the window was last given ("ossup — 42% · …" while uploading).
+    pub fn window_title(&self) -> &str {
+        &self.window_title
+    }
+
     /// One frame: fold in what arrived, draw, then act on what the drawing asked for.
     pub fn frame_ui(&mut self, ui: &mut Ui) {
         self.drain_events();
+        let totals = Totals::of(&self.transfers);
+        self.totals_ui(ui.ctx(), &totals);
         let mut commands = Vec::new();
         let dropped = dropped_paths(ui.ctx());
         if !dropped.is_empty() {
@@ -270,11 +289,26 @@ impl OssupApp {
         }
         self.hand_overs(ui.ctx(), &mut commands);
         self.close_ui(ui.ctx(), &mut commands);
-        self.draw_ui(ui, &mut commands);
+        self.draw_ui(ui, &totals, &mut commands);
         for command in commands {
             self.apply(command);
         }
         self.theme_ui(ui.ctx());
+    }
+
+    /// The window title says how far the uploads are, and the graph takes its sample;
+    /// while bytes move the window wakes each second for the next one, and never when idle.
+    fn totals_ui(&mut self, ctx: &egui::Context, totals: &Totals) {
+        let title = totals.window_title();
+        if title != self.window_title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.window_title = title;
+        }
+        let now = Instant::now();
+        self.throughput.record(now, totals);
+        if let Some(next) = self.throughput.next_sample_in(now, totals) {
+            ctx.request_repaint_after(next);
+        }
     }
 
     /// The theme the settings form names, saved or only chosen: shown at once, and at
@@ -334,8 +368,13 @@ impl OssupApp {
     }
 
     fn drain_events(&mut self) {
+        let notify = self.config.window.notifications;
+        let mut ended = Vec::new();
         if let Some(engine) = &mut self.engine {
             for event in engine.drain() {
+                if notify {
+                    ended.extend(outcome_of(&self.transfers, &event));
+                }
                 match event {
                     EngineEvent::HistoryPage { .. } | EngineEvent::HistoryChanged => {
                         self.history.apply(event)
@@ -344,12 +383,15 @@ impl OssupApp {
                 }
             }
         }
+        for notification in notifications_for(&ended) {
+            self.notifier.send(notification);
+        }
         for result in self.jobs.drain() {
             self.apply_job_result(result);
         }
     }
 
-    fn draw_ui(&mut self, ui: &mut Ui, commands: &mut Vec<UiCommand>) {
+    fn draw_ui(&mut self, ui: &mut Ui, totals: &Totals, commands: &mut Vec<UiCommand>) {
         egui::Panel::top("header").show(ui, |ui| {
             ui.add_space(4.0);
             ui.horizontal(|ui| {
@@ -391,16 +433,25 @@ impl OssupApp {
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| match &self.status {
-                Some(status) => {
-                    ui.label(status);
-                    if ui.small_button("Dismiss").clicked() {
-                        self.status = None;
+            ui.horizontal(|ui| {
+                match &self.status {
+                    Some(status) => {
+                        ui.label(status);
+                        if ui.small_button("Dismiss").clicked() {
+                            self.status = None;
+                        }
+                    }
+                    None => {
+                        ui.label(RichText::new(self.transfers.status_line()).weak());
                     }
                 }
-                None => {
-                    ui.label(RichText::new(self.transfers.status_line()).weak());
-                }
+                // The totals stay in view while a message takes the left side.
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if let Some(label) = totals.status_label() {
+                        ui.label(label);
+                    }
+                    throughput_graph_ui(ui, &self.throughput);
+                });
             });
         });
         egui::CentralPanel::default().show(ui, |ui| match self.tab {

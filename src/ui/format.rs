@@ -1,5 +1,5 @@
 //! Labels for the window built on the shared units of [`crate::config::units`]: byte
-//! sizes, rates, remaining time, durations and moments.
+//! sizes, rates, remaining time, durations, moments and counts.
 
 use std::time::Duration;
 
@@ -44,6 +44,19 @@ pub fn utc_time_label(unix_secs: u64) -> String {
         .unwrap_or_else(|| String::from("–"))
 }
 
+/// A count with thousands separated, e.g. `1,234`.
+pub fn count_label(count: u64) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +67,14 @@ mod tests {
         assert_eq!(utc_time_label(u64::MAX), "–");
         assert_eq!(duration_ms_label(65_400), "1m 5s");
         assert_eq!(duration_ms_label(300), "300ms");
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(count_label(0), "0");
+        assert_eq!(count_label(999), "999");
+        assert_eq!(count_label(1_000), "1,000");
+        assert_eq!(count_label(1_234_567), "1,234,567");
     }
 
     #[test]

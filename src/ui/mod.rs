@@ -7,14 +7,17 @@
 //! - [`history`]: the history view's model: pages of finished uploads from the store.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`notifications`]: desktop notifications when an upload finishes or fails.
 //! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
 //! - [`quit`]: the question asked when the window closes while uploads run.
 //! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
 //! - [`single_instance`]: the socket a second `ossup --add` hands its paths over.
 //! - [`state`]: view models updated from engine events (no I/O).
+//! - [`totals`]: what the running uploads add up to (status bar, window title) and the
+//!   recent speeds the throughput graph draws.
 //! - [`views`]: transfers, history, in-progress uploads, settings.
-//! - [`widgets`]: the part map and the drop overlay.
+//! - [`widgets`]: the part map, the drop overlay and the throughput graph.
 //!
 //! The UI thread never awaits and never touches the disk or the network while drawing:
 //! it repaints when the engine wakes it (at most ~10 times a second) or on input.
@@ -25,12 +28,14 @@ pub mod connection;
 pub mod format;
 pub mod history;
 pub mod jobs;
+pub mod notifications;
 pub mod profile_probe;
 pub mod quit;
 pub mod remote_page;
 pub mod shortcuts;
 pub mod single_instance;
 pub mod state;
+pub mod totals;
 pub mod views;
 pub mod widgets;
 

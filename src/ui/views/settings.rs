@@ -554,7 +554,7 @@ fn profile_form_ui(
     profile_checks::connection_test_ui(ui, &form.probe, commands);
 }
 
-/// The theme.
+/// The theme and the desktop notifications.
 fn window_form_ui(ui: &mut Ui, window: &mut WindowSettings) {
     egui::Grid::new("window_form")
         .num_columns(2)
@@ -573,6 +573,12 @@ fn window_form_ui(ui: &mut Ui, window: &mut WindowSettings) {
                     .labelled_by(theme_label.id);
                 ui.label(RichText::new("shown at once; Save settings keeps it").weak());
             });
+            ui.end_row();
+            ui.label("Notifications");
+            ui.checkbox(
+                &mut window.notifications,
+                "Tell the desktop when an upload finishes or fails",
+            );
             ui.end_row();
         });
 }
