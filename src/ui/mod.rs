@@ -6,6 +6,8 @@
 //!   client; built off the UI thread when switching.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`overwrite`]: files added onto keys that already exist: the check, and the answer
+//!   that becomes the Add's overwrite policy.
 //! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
 //! - [`quit`]: the question asked when the window closes while uploads run.
 //! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
@@ -23,6 +25,7 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod jobs;
+pub mod overwrite;
 pub mod profile_probe;
 pub mod quit;
 pub mod remote_page;
