@@ -54,6 +54,19 @@ impl ExistingObjects {
         bucket: &str,
         prefix: &str,
     ) -> Result<Self, OssError> {
+        Self::list_pages(client, bucket, prefix, None)
+            .await
+            .map(|(existing, _)| existing)
+    }
+
+    /// Lists the objects under `prefix`, reading at most `max_pages` pages (all with
+    /// `None`); also says whether every page was read.
+    async fn list_pages(
+        client: &OssClient,
+        bucket: &str,
+        prefix: &str,
+        max_pages: Option<usize>,
+    ) -> Result<(Self, bool), OssError> {
         let params = ListObjectsV2Params {
             prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
             max_keys: Some(1000),
@@ -61,6 +74,8 @@ impl ExistingObjects {
         };
         let mut objects = BTreeMap::new();
         let mut pages = std::pin::pin!(client.list_objects_v2_pages(bucket, &params));
+        let mut pages_read = 0;
+        let mut complete = true;
         while let Some(page) = pages.try_next().await? {
             for object in page.contents {
                 let listed = Listed {
@@ -69,12 +84,18 @@ impl ExistingObjects {
                 };
                 objects.insert(object.key, listed);
             }
+            pages_read += 1;
+            if page.is_truncated && max_pages.is_some_and(|max| pages_read >= max) {
+                complete = false;
+                break;
+            }
         }
-        Ok(Self {
+        let existing = Self {
             bucket: bucket.to_owned(),
             objects,
             listed: true,
-        })
+        };
+        Ok((existing, complete))
     }
 
     /// Nothing known: every file is looked up on its own.
@@ -172,6 +193,70 @@ impl ExistingObjects {
 
 const UNCHANGED: &str = "unchanged: same size, not older";
 
+/// Which keys exist under one prefix, as far as a listing of bounded length could tell:
+/// a front end asks before adding files onto keys that may already be there.
+#[derive(Debug)]
+pub struct ExistingKeys {
+    existing: ExistingObjects,
+    /// Every page was read, so a key that was not listed does not exist.
+    complete: bool,
+}
+
+impl ExistingKeys {
+    /// `Some(true)`: `key` was listed; `Some(false)`: it does not exist; `None`: the
+    /// listing stopped before it could tell.
+    pub fn exists(&self, key: &str) -> Option<bool> {
+        if self.existing.objects.contains_key(key) {
+            Some(true)
+        } else if self.complete || self.last_key().is_some_and(|last| last > key) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// The listed keys that start with `prefix`, in order, and whether they are all
+    /// there are (every page was read, or the listing went past every such key).
+    pub fn under<'a>(&'a self, prefix: &'a str) -> (impl Iterator<Item = &'a str>, bool) {
+        let keys = self
+            .existing
+            .objects
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(key, _)| key.as_str())
+            .take_while(move |key| key.starts_with(prefix));
+        let all = self.complete
+            || self
+                .last_key()
+                .is_some_and(|last| last > prefix && !last.starts_with(prefix));
+        (keys, all)
+    }
+
+    /// The greatest key listed: the listing is in key order, so every key before it was
+    /// seen.
+    fn last_key(&self) -> Option<&str> {
+        self.existing
+            .objects
+            .last_key_value()
+            .map(|(key, _)| key.as_str())
+    }
+}
+
+/// Lists the keys under `prefix` in `bucket`, reading at most `max_pages` pages of 1000
+/// keys, so asking costs a bounded time even under a prefix of millions of objects.
+pub async fn existing_keys(
+    client: &OssClient,
+    bucket: &str,
+    prefix: &str,
+    max_pages: usize,
+) -> Result<ExistingKeys, OssError> {
+    let (existing, complete) =
+        ExistingObjects::list_pages(client, bucket, prefix, Some(max_pages.max(1))).await?;
+    Ok(ExistingKeys { existing, complete })
+}
+
 fn mtime_secs(path: &Path) -> Result<u64, String> {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
@@ -209,6 +294,36 @@ pub(crate) fn common_prefix<'a>(keys: impl IntoIterator<Item = &'a str>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keys(names: &[&str], complete: bool) -> ExistingKeys {
+        let listed = Listed {
+            size: 1,
+            last_modified_secs: 0,
+        };
+        let mut existing = ExistingObjects::unlisted("b");
+        existing.listed = true;
+        existing.objects = names.iter().map(|n| (n.to_string(), listed)).collect();
+        ExistingKeys { existing, complete }
+    }
+
+    #[test]
+    fn a_listing_cut_short_tells_only_about_keys_it_went_past() {
+        let cut = keys(&["a/1", "a/2", "b/1"], false);
+        assert_eq!(cut.exists("a/1"), Some(true));
+        assert_eq!(cut.exists("a/3"), Some(false));
+        assert_eq!(cut.exists("c"), None);
+        let (under_a, all_a) = cut.under("a/");
+        assert_eq!(under_a.collect::<Vec<_>>(), ["a/1", "a/2"]);
+        assert!(all_a);
+        let (under_b, all_b) = cut.under("b/");
+        assert_eq!(under_b.collect::<Vec<_>>(), ["b/1"]);
+        assert!(!all_b, "b/2 may come on a page not read");
+
+        let whole = keys(&["a/1"], true);
+        assert_eq!(whole.exists("c"), Some(false));
+        assert!(whole.under("b/").1);
+        assert_eq!(keys(&[], false).exists("a"), None);
+    }
 
     #[test]
     fn one_listing_covers_the_common_prefix() {

@@ -42,7 +42,7 @@
 //! - [`folder_plan`]: the files a folder sends and their keys, or why not (window and CLI),
 //!   with the include/exclude filters.
 //! - `existing`: one listing of a destination prefix, and whether a file is skipped as
-//!   existing or unchanged.
+//!   existing or unchanged; [`existing_keys`] lists one bounded for a front end's question.
 //! - [`source_file`]: file identity, range CRC-64 and content types.
 //! - [`remote_uploads`]: in-progress uploads on the server, for cleanup.
 //! - [`lifecycle`]: the bucket rule that aborts stale uploads, changed read-modify-write.
@@ -88,6 +88,8 @@ pub use event::{
     EngineEvent, JobSnapshot, PartState, SourceKind, TransferError, TransferId, TransferResult,
     TransferSnapshot, TransferState,
 };
+pub(crate) use existing::common_prefix;
+pub use existing::{ExistingKeys, existing_keys};
 pub use handle::{CommandSender, EngineHandle};
 pub use target::{Target, recorded_under};
 pub use tuning::{RetryPolicy, Tuning};

@@ -23,6 +23,7 @@ use super::connection::{self, ConnectRequest, Connection, EmbeddedEndpoint, Targ
 use super::history::HistoryModel;
 use super::jobs::{JobResult, Jobs};
 use super::notifications::{Notifier, notifications_for, outcome_of};
+use super::overwrite::{self, ExistingChoice, ExistingCount, HeldAdd, OverwriteState};
 use super::profile_probe;
 use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
@@ -31,6 +32,7 @@ use super::single_instance::Inbox;
 use super::state::TransfersModel;
 use super::totals::{ThroughputHistory, Totals};
 use super::views::history::history_ui;
+use super::views::overwrite_question::overwrite_question_ui;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
@@ -71,13 +73,17 @@ pub struct DestinationForm {
 }
 
 impl DestinationForm {
-    /// The options files added from the window carry.
-    pub fn add_options(&self) -> AddOptions {
-        let overwrite = if self.skip_unchanged {
-            OverwritePolicy::SkipUnchanged { checksum: false }
+    /// What the toolbar's "Skip unchanged" toggle does with existing objects.
+    pub fn overwrite_policy(&self) -> OverwritePolicy {
+        if self.skip_unchanged {
+            ExistingChoice::SkipUnchanged.policy()
         } else {
-            OverwritePolicy::Overwrite
-        };
+            ExistingChoice::Overwrite.policy()
+        }
+    }
+
+    /// The options files added from the window carry, once `overwrite` is decided.
+    pub fn add_options(overwrite: OverwritePolicy) -> AddOptions {
         AddOptions {
             overwrite,
             ..AddOptions::default()
@@ -130,6 +136,8 @@ pub struct OssupApp {
     settings: SettingsForm,
     tab: Tab,
     destination: DestinationForm,
+    /// Adds being checked for existing objects, or waiting for the answer to the question.
+    overwrite: OverwriteState,
     /// A one-line message in the status bar (hints, refusals, errors).
     status: Option<String>,
     picker_open: bool,
@@ -184,6 +192,7 @@ impl OssupApp {
             remote: RemoteUploadsModel::default(),
             tab: Tab::default(),
             destination: DestinationForm::default(),
+            overwrite: OverwriteState::default(),
             status,
             picker_open: false,
             pending_switch: None,
@@ -261,6 +270,16 @@ impl OssupApp {
 
     pub fn status(&self) -> Option<&str> {
         self.status.as_deref()
+    }
+
+    /// The question about existing objects on screen, as it reads.
+    pub fn overwrite_question(&self) -> Option<String> {
+        self.overwrite.questions.front().map(|q| q.text())
+    }
+
+    /// A check for existing objects is running.
+    pub fn is_checking_existing(&self) -> bool {
+        self.overwrite.checking > 0
     }
 
     pub fn tab(&self) -> Tab {
@@ -442,6 +461,10 @@ impl OssupApp {
                         }
                     }
                     None => {
+                        if self.overwrite.checking > 0 {
+                            ui.spinner();
+                            ui.label("Checking what already exists…");
+                        }
                         ui.label(RichText::new(self.transfers.status_line()).weak());
                     }
                 }
@@ -486,6 +509,7 @@ impl OssupApp {
             }
         });
         drop_overlay_ui(ui.ctx(), &self.destination.label());
+        overwrite_question_ui(ui.ctx(), &mut self.overwrite, commands);
     }
 
     /// Wraps onto a second line in a narrow window rather than cutting off the prefix and
@@ -560,6 +584,19 @@ impl OssupApp {
     pub fn apply(&mut self, command: UiCommand) {
         match command {
             UiCommand::AddPaths(paths) => self.add_paths(paths),
+            UiCommand::AnswerExisting {
+                choice,
+                apply_to_all,
+            } => {
+                for add in self.overwrite.answer(choice, apply_to_all) {
+                    self.send_add(add, choice.policy());
+                }
+            }
+            UiCommand::CancelExistingAdd => {
+                if self.overwrite.cancel().is_some() {
+                    self.status = Some("Nothing was added.".into());
+                }
+            }
             UiCommand::OpenPicker(kind) => self.open_picker(kind),
             UiCommand::Engine(command) => self.send(command),
             UiCommand::ListRemoteUploads => {
@@ -616,6 +653,8 @@ impl OssupApp {
         }
     }
 
+    /// Adds `paths` at once when the answer about existing objects is known (remembered,
+    /// or the toolbar skips unchanged files); otherwise checks the destination first.
     fn add_paths(&mut self, paths: Vec<PathBuf>) {
         if paths.is_empty() {
             return;
@@ -624,16 +663,81 @@ impl OssupApp {
             self.status = Some("Not connected: choose a working profile in Settings.".into());
             return;
         };
-        match self.destination.to_destination(&target) {
-            Ok(destination) => {
-                self.tab = Tab::Transfers;
-                self.send(EngineCommand::Add {
-                    paths,
-                    destination,
-                    options: self.destination.add_options(),
-                });
+        let destination = match self.destination.to_destination(&target) {
+            Ok(destination) => destination,
+            Err(message) => {
+                self.status = Some(message);
+                return;
             }
-            Err(message) => self.status = Some(message),
+        };
+        self.tab = Tab::Transfers;
+        let add = HeldAdd { paths, destination };
+        let policy = self.destination.overwrite_policy();
+        match self.overwrite.remembered {
+            Some(choice) => self.send_add(add, choice.policy()),
+            None if policy != OverwritePolicy::Overwrite => self.send_add(add, policy),
+            None => self.check_existing(add),
+        }
+    }
+
+    fn send_add(&mut self, add: HeldAdd, overwrite: OverwritePolicy) {
+        self.send(EngineCommand::Add {
+            paths: add.paths,
+            destination: add.destination,
+            options: DestinationForm::add_options(overwrite),
+        });
+    }
+
+    /// Counts the Add's files that already exist, off the UI thread;
+    /// [`JobResult::ExistingChecked`] brings the count back.
+    fn check_existing(&mut self, add: HeldAdd) {
+        let Some(connection) = &self.connection else {
+            // Not connected: sending says so.
+            self.send_add(add, OverwritePolicy::Overwrite);
+            return;
+        };
+        let Some(runtime) = self.engine.as_ref().and_then(EngineHandle::runtime) else {
+            self.send_add(add, OverwritePolicy::Overwrite);
+            return;
+        };
+        let client = connection.client.clone();
+        self.overwrite.checking += 1;
+        self.jobs.sender().spawn_blocking(move || {
+            let found = overwrite::count_existing(&runtime, &client, &add.destination, &add.paths);
+            JobResult::ExistingChecked { add, found }
+        });
+    }
+
+    /// Asks about a checked Add whose files exist; adds the others with the toolbar's
+    /// policy as it is now (an answer given meanwhile with "Apply to all" wins).
+    fn existing_checked(&mut self, add: HeldAdd, found: Result<ExistingCount, String>) {
+        self.overwrite.checking = self.overwrite.checking.saturating_sub(1);
+        let policy = match self.overwrite.remembered {
+            Some(choice) => choice.policy(),
+            None => self.destination.overwrite_policy(),
+        };
+        if policy != OverwritePolicy::Overwrite {
+            self.send_add(add, policy);
+            return;
+        }
+        match found {
+            Ok(existing) if existing.count > 0 => self.overwrite.ask(add, existing),
+            Ok(existing) if existing.at_least => {
+                self.status = Some(format!(
+                    "Existing objects in {} could not all be checked (more than {} pages to                      list); the files were added and replace what is there.",
+                    add.destination_label(),
+                    overwrite::MAX_LISTING_PAGES
+                ));
+                self.send_add(add, policy);
+            }
+            Ok(_) => self.send_add(add, policy),
+            Err(error) => {
+                self.status = Some(format!(
+                    "Existing objects in {} could not be checked ({error}); the files were                      added and replace what is there.",
+                    add.destination_label()
+                ));
+                self.send_add(add, policy);
+            }
         }
     }
 
@@ -1042,6 +1146,7 @@ impl OssupApp {
                     }
                 }
             }
+            JobResult::ExistingChecked { add, found } => self.existing_checked(add, found),
             JobResult::UploadsPage(page) => self.remote.apply_page(page),
             JobResult::AutoAbort(result) => self.remote.apply_auto_abort(result),
             JobResult::UploadParts { upload_id, result } => {

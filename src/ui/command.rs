@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::engine::EngineCommand;
 
+use super::overwrite::ExistingChoice;
+
 /// Which file dialog to open (off the UI thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PickKind {
@@ -15,8 +17,17 @@ pub enum PickKind {
 /// A request produced while drawing.
 #[derive(Debug, Clone)]
 pub enum UiCommand {
-    /// Upload these files or folders to the current destination.
+    /// Upload these files or folders to the current destination (asking first when some
+    /// of their objects already exist).
     AddPaths(Vec<PathBuf>),
+    /// The answer to "N of these files already exist": add the files of the question on
+    /// screen with `choice`, and with `apply_to_all` use it from now on without asking.
+    AnswerExisting {
+        choice: ExistingChoice,
+        apply_to_all: bool,
+    },
+    /// Cancel on that question: the question's files are not added.
+    CancelExistingAdd,
     OpenPicker(PickKind),
     /// A transfer command passed to the engine as it is: pause, resume, retry, start
     /// over, forget, pause or resume all, and abort once the user confirmed it.

@@ -11,6 +11,7 @@ use crate::engine::remote_uploads::{AbortOutcome, UploadParts};
 
 use super::command::PickKind;
 use super::connection::{Connection, EmbeddedEndpoint};
+use super::overwrite::{ExistingCount, HeldAdd};
 use super::profile_probe::ConnectionReport;
 use super::remote_page::UploadsPage;
 
@@ -27,6 +28,11 @@ pub enum JobResult {
     /// What aborts stale uploads of the cleanup view's bucket and prefix.
     AutoAbort(Result<Option<AbortProtection>, String>),
     SettingsSaved(Result<ConfigFile, String>),
+    /// How many of a held Add's files already exist at the destination.
+    ExistingChecked {
+        add: HeldAdd,
+        found: Result<ExistingCount, String>,
+    },
     /// A connection test of the profile the settings form described at `generation`.
     ConnectionTested {
         generation: u64,

@@ -8,6 +8,8 @@
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
 //! - [`notifications`]: desktop notifications when an upload finishes or fails.
+//! - [`overwrite`]: files added onto keys that already exist: the check, and the answer
+//!   that becomes the Add's overwrite policy.
 //! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
 //! - [`quit`]: the question asked when the window closes while uploads run.
 //! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
@@ -29,6 +31,7 @@ pub mod format;
 pub mod history;
 pub mod jobs;
 pub mod notifications;
+pub mod overwrite;
 pub mod profile_probe;
 pub mod quit;
 pub mod remote_page;
