@@ -16,6 +16,9 @@ pub struct TransferRow {
     pub arrival: u64,
     /// Order in which rows reached the history, so the newest finished shows first.
     pub finished_order: Option<u64>,
+    /// Goes up whenever `snapshot.parts` may have changed, so the part map redraws its
+    /// cells only then (together with `arrival` it names one version of one row's parts).
+    pub parts_version: u64,
 }
 
 impl TransferRow {
@@ -30,6 +33,7 @@ impl TransferRow {
             file_name,
             arrival,
             finished_order: None,
+            parts_version: 0,
         }
     }
 
@@ -209,6 +213,7 @@ impl TransfersModel {
                 let Some(&index) = self.index_by_id.get(&id) else {
                     return;
                 };
+                let parts_changed = !changed_parts.is_empty();
                 let row = &mut self.rows[index].snapshot;
                 row.state = state;
                 row.bytes_done = bytes_done;
@@ -219,6 +224,10 @@ impl TransfersModel {
                     if let Some(slot) = row.part_mut(number) {
                         *slot = part;
                     }
+                }
+                if parts_changed {
+                    let row = &mut self.rows[index];
+                    row.parts_version = row.parts_version.wrapping_add(1);
                 }
                 self.note_finish(index);
             }
@@ -264,8 +273,10 @@ impl TransfersModel {
             Some(&index) => {
                 let arrival = self.rows[index].arrival;
                 let finished_order = self.rows[index].finished_order;
+                let parts_version = self.rows[index].parts_version.wrapping_add(1);
                 self.rows[index] = TransferRow::from_snapshot(snapshot, arrival);
                 self.rows[index].finished_order = finished_order;
+                self.rows[index].parts_version = parts_version;
                 self.note_finish(index);
             }
             None => {

@@ -235,13 +235,7 @@ fn transfer_row_ui(
                     counts.queued,
                     counts.failed
                 );
-                part_map_ui(
-                    ui,
-                    &row.snapshot.parts,
-                    row.snapshot.part_size,
-                    row.snapshot.size,
-                    &label,
-                );
+                part_map_ui(ui, row, &label);
             }
             if let Some(error) = &row.snapshot.error
                 && !view.details_open.contains(&row.snapshot.id)

@@ -1,12 +1,18 @@
 //! The part map: one small cell per part, drawn as a single mesh per transfer so that
-//! 10,000 parts cost one paint call, not 10,000 widgets.
+//! 10,000 parts cost one paint call, not 10,000 widgets. The mesh is kept between frames
+//! and rebuilt only when the row's parts or the map's layout change, so a window of idle
+//! or slow maps does not walk every part of every map each frame.
 //!
 //! Built like egui's custom widgets: allocate the area, read the pointer, then paint.
 
-use egui::{Color32, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use egui::{Color32, Id, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2};
 
 use crate::engine::event::PartState;
 use crate::engine::plan::part_range;
+use crate::ui::state::TransferRow;
 
 /// Tallest a part map may grow; cells shrink until the map fits.
 const MAX_HEIGHT_PX: f32 = 64.0;
@@ -121,7 +127,8 @@ fn part_number(index: usize) -> u32 {
 /// Builds the mesh for all cells: in-flight cells get a queued background and a partial
 /// fill from the left. When cells touch (no gap, the layout for thousands of parts), a run
 /// of same-coloured full cells in one row becomes a single quad, so a mostly finished or
-/// mostly queued map of 10,000 parts costs a few dozen quads, not 10,000.
+/// mostly queued map of 10,000 parts costs a few dozen quads, not 10,000. The walk goes
+/// row by row so that a cell that only extends a run costs a comparison.
 pub fn part_map_mesh(
     parts: &[PartState],
     layout: &PartMapLayout,
@@ -131,57 +138,169 @@ pub fn part_map_mesh(
 ) -> Mesh {
     let mut mesh = Mesh::default();
     let merge_runs = layout.gap_px == 0.0;
-    // A run of full cells waiting to be emitted: its rectangle, colour and row.
-    let mut run: Option<(Rect, Color32, usize)> = None;
-    for (index, part) in parts.iter().enumerate() {
-        let rect = layout.cell_rect(origin, index);
-        let row = index / layout.columns;
-        let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
-        let (color, fill) = cell_look(part, bytes.end - bytes.start);
-        // A cell is one solid colour unless it is partly filled.
-        let solid = match fill {
-            f if f >= 1.0 => Some(color),
-            f if f <= 0.0 => Some(QUEUED_COLOR),
-            _ => None,
-        };
-        if let Some(solid) = solid {
-            match &mut run {
-                Some((run_rect, run_color, run_row))
-                    if merge_runs && *run_color == solid && *run_row == row =>
-                {
-                    run_rect.max.x = rect.max.x;
+    let columns = layout.columns.max(1);
+    // The quad over cells `first..=last` of a row.
+    let span = |first: usize, last: usize| {
+        Rect::from_min_max(
+            layout.cell_rect(origin, first).min,
+            layout.cell_rect(origin, last).max,
+        )
+    };
+    for (row, row_parts) in parts.chunks(columns).enumerate() {
+        let row_start = row * columns;
+        // A run of solid cells waiting to be emitted: its first cell and colour.
+        let mut run: Option<(usize, Color32)> = None;
+        for (column, part) in row_parts.iter().enumerate() {
+            let index = row_start + column;
+            let part_len_bytes = match part {
+                PartState::InFlight { .. } => {
+                    let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
+                    bytes.end - bytes.start
                 }
-                _ => {
-                    if let Some((run_rect, run_color, _)) = run.take() {
-                        mesh.add_colored_rect(run_rect, run_color);
+                _ => 0,
+            };
+            let (color, fill) = cell_look(part, part_len_bytes);
+            // A cell is one solid colour unless it is partly filled.
+            let solid = match fill {
+                f if f >= 1.0 => Some(color),
+                f if f <= 0.0 => Some(QUEUED_COLOR),
+                _ => None,
+            };
+            match (solid, run) {
+                (Some(solid), Some((_, run_color))) if merge_runs && run_color == solid => {}
+                (Some(solid), _) => {
+                    if let Some((first, run_color)) = run {
+                        mesh.add_colored_rect(span(first, index - 1), run_color);
                     }
-                    run = Some((rect, solid, row));
+                    run = Some((index, solid));
+                }
+                (None, _) => {
+                    if let Some((first, run_color)) = run.take() {
+                        mesh.add_colored_rect(span(first, index - 1), run_color);
+                    }
+                    let rect = layout.cell_rect(origin, index);
+                    mesh.add_colored_rect(rect, QUEUED_COLOR);
+                    let mut filled = rect;
+                    filled.set_width(rect.width() * fill);
+                    mesh.add_colored_rect(filled, color);
                 }
             }
-            continue;
         }
-        if let Some((run_rect, run_color, _)) = run.take() {
-            mesh.add_colored_rect(run_rect, run_color);
+        if let Some((first, run_color)) = run {
+            mesh.add_colored_rect(span(first, row_start + row_parts.len() - 1), run_color);
         }
-        mesh.add_colored_rect(rect, QUEUED_COLOR);
-        let mut filled = rect;
-        filled.set_width(rect.width() * fill);
-        mesh.add_colored_rect(filled, color);
-    }
-    if let Some((run_rect, run_color, _)) = run {
-        mesh.add_colored_rect(run_rect, run_color);
     }
     mesh
 }
 
-/// Draws the part map and shows details of the hovered part.
-pub fn part_map_ui(
-    ui: &mut Ui,
-    parts: &[PartState],
-    part_size_bytes: u64,
-    size_bytes: u64,
-    accessible_label: &str,
-) -> Response {
+/// The key a row's map is kept under: one per transfer.
+fn map_id(row: &TransferRow) -> Id {
+    Id::unique(("part_map", &row.snapshot.id))
+}
+
+/// What a kept mesh was built from: the same row (`arrival` tells a row apart from a
+/// later one with the same transfer id), the same version of its parts, the same layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MeshStamp {
+    arrival: u64,
+    parts_version: u64,
+    layout: PartMapLayout,
+}
+
+impl MeshStamp {
+    fn of(row: &TransferRow, layout: PartMapLayout) -> Self {
+        Self {
+            arrival: row.arrival,
+            parts_version: row.parts_version,
+            layout,
+        }
+    }
+}
+
+/// A map's mesh as last drawn.
+#[derive(Debug, Clone)]
+struct KeptMesh {
+    stamp: MeshStamp,
+    /// Where the mesh's cells start; a map that only moved (scrolling) is shifted there.
+    origin: Pos2,
+    mesh: Arc<Mesh>,
+    /// The egui pass that last drew it, to drop maps that went out of view.
+    drawn_pass: u64,
+}
+
+/// The meshes of the part maps drawn recently, kept in egui's memory between frames.
+#[derive(Debug, Clone, Default)]
+struct PartMapMeshes {
+    by_map: HashMap<Id, KeptMesh>,
+    /// The pass in which maps not drawn recently were last dropped.
+    swept_pass: u64,
+}
+
+impl PartMapMeshes {
+    /// A map not drawn for this many egui passes (scrolled away, finished) is dropped.
+    const KEEP_PASSES: u64 = 120;
+    /// At most this many maps are kept, however fast the user scrolls.
+    const MAX_MAPS: usize = 256;
+
+    /// The mesh for map `id` at `origin`: the kept one when its stamp matches (shifted if
+    /// the map moved), otherwise a fresh one from `build`.
+    fn mesh(
+        &mut self,
+        id: Id,
+        stamp: MeshStamp,
+        origin: Pos2,
+        pass: u64,
+        build: impl FnOnce() -> Mesh,
+    ) -> Arc<Mesh> {
+        if pass != self.swept_pass {
+            self.swept_pass = pass;
+            self.by_map
+                .retain(|_, kept| pass.saturating_sub(kept.drawn_pass) <= Self::KEEP_PASSES);
+        }
+        if let Some(kept) = self.by_map.get_mut(&id)
+            && kept.stamp == stamp
+        {
+            if kept.origin != origin {
+                Arc::make_mut(&mut kept.mesh).translate(origin - kept.origin);
+                kept.origin = origin;
+            }
+            kept.drawn_pass = pass;
+            return Arc::clone(&kept.mesh);
+        }
+        let mesh = Arc::new(build());
+        if self.by_map.len() >= Self::MAX_MAPS && !self.by_map.contains_key(&id) {
+            self.drop_least_recently_drawn();
+        }
+        self.by_map.insert(
+            id,
+            KeptMesh {
+                stamp,
+                origin,
+                mesh: Arc::clone(&mesh),
+                drawn_pass: pass,
+            },
+        );
+        mesh
+    }
+
+    fn drop_least_recently_drawn(&mut self) {
+        let oldest = self
+            .by_map
+            .iter()
+            .min_by_key(|(_, kept)| kept.drawn_pass)
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            self.by_map.remove(&id);
+        }
+    }
+}
+
+/// Draws the part map of `row` and shows details of the hovered part.
+pub fn part_map_ui(ui: &mut Ui, row: &TransferRow, accessible_label: &str) -> Response {
+    let parts = &row.snapshot.parts;
+    let part_size_bytes = row.snapshot.part_size;
+    let size_bytes = row.snapshot.size;
+
     // Allocate.
     let width_px = ui.available_width().max(16.0);
     let layout = PartMapLayout::for_parts(parts.len(), width_px);
@@ -196,8 +315,18 @@ pub fn part_map_ui(
 
     // Paint.
     if ui.is_rect_visible(rect) {
-        let mesh = part_map_mesh(parts, &layout, rect.min, part_size_bytes, size_bytes);
-        ui.painter().add(egui::Shape::mesh(mesh));
+        let pass = ui.ctx().cumulative_pass_nr();
+        let mesh = ui.ctx().data_mut(|data| {
+            data.get_temp_mut_or_default::<PartMapMeshes>(Id::unique("part_map_meshes"))
+                .mesh(
+                    map_id(row),
+                    MeshStamp::of(row, layout),
+                    rect.min,
+                    pass,
+                    || part_map_mesh(parts, &layout, rect.min, part_size_bytes, size_bytes),
+                )
+        });
+        ui.painter().add(egui::Shape::Mesh(mesh));
         if let Some(index) = hovered {
             let cell = layout.cell_rect(rect.min, index).expand(1.0);
             ui.painter().rect_stroke(
@@ -259,6 +388,10 @@ fn part_details_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::event::{
+        EngineEvent, SourceKind, TransferId, TransferSnapshot, TransferState,
+    };
+    use crate::ui::state::TransfersModel;
 
     #[test]
     fn ten_thousand_parts_fit_the_height_limit_in_a_normal_window() {
@@ -343,6 +476,177 @@ mod tests {
         assert!(
             (area - expected).abs() < 0.5,
             "area {area}, expected {expected}"
+        );
+    }
+
+    /// A model with one uploading transfer of `parts` queued parts of 100 bytes.
+    fn model_with(id: &str, parts: usize) -> TransfersModel {
+        let mut model = TransfersModel::default();
+        model.apply(EngineEvent::Snapshot(snapshot(id, parts)));
+        model
+    }
+
+    fn snapshot(id: &str, parts: usize) -> TransferSnapshot {
+        TransferSnapshot {
+            part_size: 100,
+            state: TransferState::Uploading,
+            parts: vec![PartState::Queued; parts],
+            ..TransferSnapshot::queued(
+                TransferId(id.into()),
+                format!("/data/{id}.bin").into(),
+                SourceKind::File,
+                "demo".into(),
+                format!("in/{id}.bin"),
+                parts as u64 * 100,
+            )
+        }
+    }
+
+    fn progress(id: &str, changed_parts: Vec<(u32, PartState)>) -> EngineEvent {
+        EngineEvent::Progress {
+            id: TransferId(id.into()),
+            state: TransferState::Uploading,
+            bytes_done: 0,
+            bytes_per_sec: 0.0,
+            eta_secs: None,
+            changed_parts,
+        }
+    }
+
+    /// Draws maps through a `PartMapMeshes` the way `part_map_ui` does, counting the
+    /// meshes it had to build.
+    #[derive(Default)]
+    struct CountingDrawer {
+        meshes: PartMapMeshes,
+        builds: usize,
+    }
+
+    impl CountingDrawer {
+        fn draw(&mut self, row: &TransferRow, origin: Pos2, width_px: f32, pass: u64) -> Arc<Mesh> {
+            let layout = PartMapLayout::for_parts(row.snapshot.parts.len(), width_px);
+            let builds = &mut self.builds;
+            self.meshes.mesh(
+                map_id(row),
+                MeshStamp::of(row, layout),
+                origin,
+                pass,
+                || {
+                    *builds += 1;
+                    part_map_mesh(
+                        &row.snapshot.parts,
+                        &layout,
+                        origin,
+                        row.snapshot.part_size,
+                        row.snapshot.size,
+                    )
+                },
+            )
+        }
+    }
+
+    fn row<'a>(model: &'a TransfersModel, id: &str) -> &'a TransferRow {
+        model.row(&TransferId(id.into())).expect("the row exists")
+    }
+
+    #[test]
+    fn a_map_whose_parts_did_not_change_reuses_its_mesh() {
+        let mut model = model_with("a", 10_000);
+        let mut drawer = CountingDrawer::default();
+        let first = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 1);
+        // Progress that moves only the byte counts leaves the parts as they were.
+        model.apply(progress("a", Vec::new()));
+        let second = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
+        assert_eq!(drawer.builds, 1);
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn one_changed_part_rebuilds_the_mesh() {
+        let mut model = model_with("a", 10_000);
+        let mut drawer = CountingDrawer::default();
+        let before = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 1);
+        model.apply(progress("a", vec![(5_000, PartState::Done)]));
+        let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
+        assert_eq!(drawer.builds, 2);
+        assert!(*before != *after, "the done part shows");
+    }
+
+    #[test]
+    fn a_new_snapshot_of_the_transfer_rebuilds_the_mesh() {
+        let mut model = model_with("a", 10_000);
+        let mut drawer = CountingDrawer::default();
+        let before = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 1);
+        let mut replaced = snapshot("a", 10_000);
+        replaced.parts[5_000] = PartState::Done;
+        model.apply(EngineEvent::Snapshot(replaced));
+        let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
+        assert_eq!(drawer.builds, 2);
+        assert!(*before != *after, "the done part shows");
+    }
+
+    #[test]
+    fn a_map_that_only_moved_is_shifted_not_rebuilt() {
+        let mut model = model_with("a", 100);
+        model.apply(progress("a", vec![(3, PartState::Done)]));
+        let mut drawer = CountingDrawer::default();
+        let here = drawer.draw(row(&model, "a"), Pos2::ZERO, 300.0, 1);
+        let here: Mesh = (*here).clone();
+        let moved_to = Pos2::new(7.0, 250.0);
+        let there = drawer.draw(row(&model, "a"), moved_to, 300.0, 2);
+        assert_eq!(drawer.builds, 1);
+        let fresh = part_map_mesh(
+            &row(&model, "a").snapshot.parts,
+            &PartMapLayout::for_parts(100, 300.0),
+            moved_to,
+            100,
+            10_000,
+        );
+        assert!(
+            *there == fresh,
+            "the kept mesh is shifted to where the map is now"
+        );
+        assert!(*there != here);
+    }
+
+    #[test]
+    fn a_new_layout_or_a_new_row_with_the_same_id_rebuilds_the_mesh() {
+        let mut model = model_with("a", 100);
+        let mut drawer = CountingDrawer::default();
+        drawer.draw(row(&model, "a"), Pos2::ZERO, 300.0, 1);
+        drawer.draw(row(&model, "a"), Pos2::ZERO, 600.0, 2);
+        assert_eq!(drawer.builds, 2, "a wider window lays the cells out again");
+        model.apply(EngineEvent::Removed(TransferId("a".into())));
+        model.apply(EngineEvent::Snapshot(snapshot("a", 100)));
+        drawer.draw(row(&model, "a"), Pos2::ZERO, 600.0, 3);
+        assert_eq!(drawer.builds, 3, "the transfer added again is a new row");
+    }
+
+    #[test]
+    fn maps_not_drawn_recently_are_dropped_and_the_count_is_bounded() {
+        let mut drawer = CountingDrawer::default();
+        let mut model = TransfersModel::default();
+        let count = PartMapMeshes::MAX_MAPS + 10;
+        for n in 0..count {
+            model.apply(EngineEvent::Snapshot(snapshot(&format!("t{n}"), 4)));
+        }
+        // A few maps a pass, as when scrolling through a long list.
+        let pass_of = |n: usize| 1 + n as u64 / 4;
+        for (n, row) in model.rows().iter().enumerate() {
+            drawer.draw(row, Pos2::ZERO, 300.0, pass_of(n));
+        }
+        assert_eq!(drawer.meshes.by_map.len(), PartMapMeshes::MAX_MAPS);
+        // The first rows were drawn longest ago: they are the ones that went.
+        let first = map_id(&model.rows()[0]);
+        let last = map_id(&model.rows()[count - 1]);
+        assert!(!drawer.meshes.by_map.contains_key(&first));
+        assert!(drawer.meshes.by_map.contains_key(&last));
+
+        let later = pass_of(count) + PartMapMeshes::KEEP_PASSES + 1;
+        drawer.draw(&model.rows()[0], Pos2::ZERO, 300.0, later);
+        assert_eq!(
+            drawer.meshes.by_map.len(),
+            1,
+            "only the map drawn lately is kept"
         );
     }
 
