@@ -5,13 +5,14 @@ mod support;
 
 use support::data::{data, write_file};
 use support::engine::*;
-use support::server::BUCKET;
+use support::server::{BUCKET, TestServer, client_with};
 
 use ossup::engine::{
     EngineCommand, EngineEvent, PartState, StreamSource, TransferId, TransferState,
 };
 use ossup::protocol::crc64;
 use ossup::server::faults::{FaultConfig, FaultScope};
+use ossup::server::permissions::Permissions;
 
 /// `bytes_done` of one transfer as the events reported it, in order.
 fn bytes_done_history(events: &[EngineEvent], id: &TransferId) -> Vec<u64> {
@@ -689,4 +690,80 @@ async fn single_uploads_land_in_the_history_and_it_can_be_searched_and_cleared()
         })
         .await;
     assert_eq!(history_page(&mut watcher, "", 0).await.0, 0);
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_file_is_verified_from_the_put_answer_alone() {
+    // A key that may only write: HeadObject would be refused, so "verified" can only come
+    // from the CRC-64 in the PutObject answer.
+    const WRITER: (&str, &str) = ("WRITEONLYKEY", "write-only-secret");
+    let server = TestServer::start_with(|config| {
+        config
+            .access_keys
+            .push((WRITER.0.to_owned(), WRITER.1.to_owned()));
+        config.permissions.push((
+            WRITER.0.to_owned(),
+            Permissions::parse("upload-only").unwrap(),
+        ));
+    })
+    .await;
+    let (files, sessions, queue) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let content = data(1024, 41);
+    let path = write_file(files.path(), "note.txt", &content);
+    let mut watcher = spawn_engine(
+        client_with(&server.endpoint(), WRITER.0, WRITER.1),
+        &server.endpoint(),
+        sessions.path(),
+        queue.path(),
+        tuning(),
+    );
+    watcher.add(vec![path], "small/");
+    let done = watcher
+        .until_key_state("small/note.txt", TransferState::Done)
+        .await;
+    let result = done.result.expect("a result");
+    assert!(result.verified, "the answer's CRC-64 was compared");
+    assert_eq!(result.crc64, Some(crc64::checksum(&content)));
+    assert_eq!(read_back(&server.client(), "small/note.txt").await, content);
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_whose_answered_crc_differs_is_retried_and_never_called_verified() {
+    let t = EngineFixture::start().await;
+    t.server.faults().set(FaultConfig {
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    // Damaged on the way once: sent again, and then the server holds our bytes.
+    t.server.faults().damage_next(1);
+    let once = data(2000, 42);
+    let mut watcher = t.engine();
+    watcher.add(vec![t.file("once.bin", &once)], "crc/");
+    let done = watcher
+        .until_key_state("crc/once.bin", TransferState::Done)
+        .await;
+    assert!(done.result.unwrap().verified);
+    assert_eq!(t.read_back("crc/once.bin").await, once);
+
+    // Damaged on every attempt: the transfer fails, saying why.
+    t.server.faults().damage_next(u32::MAX);
+    watcher.add(vec![t.file("always.bin", &data(3000, 43))], "crc/");
+    let failed = watcher
+        .until_key_state("crc/always.bin", TransferState::Failed)
+        .await;
+    assert!(
+        failed.result.as_ref().is_none_or(|r| !r.verified),
+        "{:?}",
+        failed.result
+    );
+    let error = failed.error.expect("a reason").message;
+    assert!(error.contains("CRC-64"), "{error}");
+    t.server.faults().clear();
+    watcher.stop().await;
 }

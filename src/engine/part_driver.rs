@@ -354,13 +354,15 @@ pub(crate) async fn put_and_verify(
     };
     reporter.part_done(1, len);
     reporter.set_state(TransferState::Verifying);
+    // The answer's CRC-64 is the server's own of what it stored: compared already, so
+    // HeadObject is asked only when the answer had none.
     verify(
         ctx,
         reporter,
         cancel,
         object,
         output.etag,
-        None,
+        output.server_crc64,
         output.crc64,
         sent_from,
     )

@@ -30,8 +30,12 @@ use super::session_store::{
 use super::source_file;
 use super::store::JobId;
 use crate::protocol::ObjectRef;
-use crate::protocol::client::{Body, InitiateOptions, PutOptions};
+use crate::protocol::client::{Body, CHUNK_BYTES, InitiateOptions, PutOptions};
 use crate::protocol::error::code;
+
+/// A file no longer than one body chunk is read once, with its identity, and sent from
+/// memory: the memory a streamed body holds anyway, without opening the file again.
+const READ_WHOLE_UP_TO: u64 = CHUNK_BYTES as u64;
 
 /// Finished parts are written to the session at most this often (and when the parts
 /// stop). Parts lost by a crash in between are found again by ListParts on resume.
@@ -195,11 +199,6 @@ async fn upload_file(
     cancel: &CancellationToken,
 ) -> Result<TransferResult, Stop> {
     let what = transfer.describe();
-    let path = transfer.path.clone();
-    let identity = blocking(move || source_file::identify(&path))
-        .await
-        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
-
     let stored = ctx.store.load(&transfer.id).map_err(|e| {
         Stop::Failed(
             TransferError::local(format!(
@@ -208,6 +207,18 @@ async fn upload_file(
             .suggesting_restart(),
         )
     })?;
+    let tuning = ctx.tuning();
+    // Without a session the file may go as one PutObject: read it whole if it is that small.
+    let read_up_to = if stored.is_none() {
+        READ_WHOLE_UP_TO.min(tuning.single_put_threshold.saturating_sub(1))
+    } else {
+        0
+    };
+    let path = transfer.path.clone();
+    let (identity, content) = blocking(move || source_file::identify_and_read(&path, read_up_to))
+        .await
+        .map_err(|e| Stop::local(format!("Could not read {}: {e}.", transfer.path.display())))?;
+
     let existing = match (mode, stored) {
         (StartMode::Fresh, Some(old)) => {
             abort_old_upload(ctx, reporter, cancel, &old).await?;
@@ -216,7 +227,6 @@ async fn upload_file(
         (_, stored) => stored,
     };
 
-    let tuning = ctx.tuning();
     let options = UploadOptions {
         content_type: source_file::content_type_for(&transfer.key),
         forbid_overwrite: tuning.forbid_overwrite,
@@ -231,8 +241,10 @@ async fn upload_file(
                 .map_err(|e| Stop::local(format!("Cannot upload {what}: {e}.")))?;
             if plan.single_put {
                 let _ = ctx.store.remove(&transfer.id);
-                return single_put(ctx, reporter, cancel, transfer, &identity, &plan, &options)
-                    .await;
+                return single_put(
+                    ctx, reporter, cancel, transfer, &identity, None, &plan, &options,
+                )
+                .await;
             }
             reporter.set_layout(plan.size, plan.part_size, plan.part_count, &BTreeMap::new());
             let earlier = UNIX_EPOCH + Duration::from_secs(session.created_unix_secs);
@@ -266,8 +278,10 @@ async fn upload_file(
             let plan = plan(identity.size, tuning.part_size, tuning.single_put_threshold)
                 .map_err(|e| Stop::local(format!("Cannot upload {what}: {e}.")))?;
             if plan.single_put {
-                return single_put(ctx, reporter, cancel, transfer, &identity, &plan, &options)
-                    .await;
+                return single_put(
+                    ctx, reporter, cancel, transfer, &identity, content, &plan, &options,
+                )
+                .await;
             }
             reporter.set_layout(plan.size, plan.part_size, plan.part_count, &BTreeMap::new());
             let session = initiate(
@@ -358,12 +372,16 @@ async fn abort_old_upload(
     Ok(())
 }
 
+/// Sends the file as one PutObject: from `content` when it was read whole (the bytes its
+/// identity was taken from), else streamed from the file.
+#[allow(clippy::too_many_arguments)]
 async fn single_put(
     ctx: &Arc<EngineContext>,
     reporter: &Reporter,
     cancel: &CancellationToken,
     transfer: &FileTransfer,
     identity: &FileIdentity,
+    content: Option<Bytes>,
     plan: &PartPlan,
     options: &UploadOptions,
 ) -> Result<TransferResult, Stop> {
@@ -380,7 +398,10 @@ async fn single_put(
         reporter,
         cancel,
         transfer.object(),
-        file_body(&transfer.path, 0, plan.size),
+        match content {
+            Some(bytes) if bytes.len() as u64 == plan.size => Body::Bytes(bytes),
+            _ => file_body(&transfer.path, 0, plan.size),
+        },
         plan.size,
         &put_options,
         SentFrom::LocalFile,

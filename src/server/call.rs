@@ -38,6 +38,8 @@ pub struct Call<'a> {
     pub connection: ConnectionInfo,
     /// Drop the connection after this many body bytes (fault injection).
     pub cut_after_bytes: Option<u64>,
+    /// Flip a byte of the body as it arrives (fault injection).
+    pub damage_body: bool,
 }
 
 impl Call<'_> {

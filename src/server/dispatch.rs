@@ -136,6 +136,7 @@ async fn serve(
         query,
         connection,
         cut_after_bytes: plan.cut_after_bytes,
+        damage_body: plan.damage_body,
     };
     tracing::debug!(
         operation = operation.name(),

@@ -88,6 +88,9 @@ pub struct FaultPlan {
     /// Serve the request, then cut the connection instead of answering: the operation
     /// took effect but the client never learns its result.
     pub lose_answer: bool,
+    /// Flip a byte of the request body as it arrives, as damage in transit would: the
+    /// server stores, and reports the CRC-64 of, bytes the client did not send.
+    pub damage_body: bool,
 }
 
 /// A failure answer chosen by the fault injector.
@@ -107,6 +110,8 @@ struct FaultState {
     forced_cuts: Option<(u32, u64)>,
     /// Requests in scope still to be served without an answer.
     forced_lost_answers: u32,
+    /// Requests in scope whose body is still to be damaged on arrival.
+    forced_damage: u32,
 }
 
 /// Shared, cloneable control over the server's fault injection.
@@ -125,6 +130,7 @@ impl FaultHandle {
                 forced_failures: 0,
                 forced_cuts: None,
                 forced_lost_answers: 0,
+                forced_damage: 0,
             })),
         }
     }
@@ -157,6 +163,7 @@ impl FaultHandle {
         state.forced_failures = 0;
         state.forced_cuts = None;
         state.forced_lost_answers = 0;
+        state.forced_damage = 0;
     }
 
     /// Fails the next `count` requests in scope with the configured status.
@@ -174,6 +181,11 @@ impl FaultHandle {
     /// answering them, as a server that dies right after doing the work would.
     pub fn lose_next_answers(&self, count: u32) {
         self.lock().forced_lost_answers = count;
+    }
+
+    /// Damages one byte of the body of the next `count` requests in scope as it arrives.
+    pub fn damage_next(&self, count: u32) {
+        self.lock().forced_damage = count;
     }
 
     /// Decides the fate of one request.
@@ -213,6 +225,10 @@ impl FaultHandle {
             return plan;
         }
 
+        if state.forced_damage > 0 {
+            state.forced_damage -= 1;
+            plan.damage_body = true;
+        }
         if state.forced_lost_answers > 0 {
             state.forced_lost_answers -= 1;
             plan.lose_answer = true;
@@ -297,6 +313,9 @@ mod tests {
         assert_eq!(faults.plan(FaultTarget::Other), FaultPlan::default());
         faults.lose_next_answers(1);
         assert!(faults.plan(FaultTarget::Other).lose_answer);
+        assert_eq!(faults.plan(FaultTarget::Other), FaultPlan::default());
+        faults.damage_next(1);
+        assert!(faults.plan(FaultTarget::Other).damage_body);
         assert_eq!(faults.plan(FaultTarget::Other), FaultPlan::default());
     }
 }

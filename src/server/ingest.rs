@@ -74,13 +74,15 @@ async fn finish_pending(pending: PendingWrite) -> Result<Sink, ServiceError> {
     }
 }
 
-/// Streams `body` into `file`. Refuses bodies over `max_bytes` (`EntityTooLarge`) and,
-/// with `cut_after_bytes`, stops reading once that many bytes have arrived.
+/// Streams `body` into `file`. Refuses bodies over `max_bytes` (`EntityTooLarge`);
+/// with `cut_after_bytes`, stops reading once that many bytes have arrived; with
+/// `damage`, flips the first byte that arrives.
 pub async fn receive_body(
     body: Body,
     file: &TempFile,
     max_bytes: u64,
     cut_after_bytes: Option<u64>,
+    mut damage: bool,
 ) -> Result<ReceivedBody, IngestError> {
     let path = file.path().to_owned();
     let created = tokio::task::spawn_blocking(move || std::fs::File::create(path))
@@ -101,7 +103,14 @@ pub async fn receive_body(
     let mut stream = body.into_data_stream();
 
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| IngestError::Refused(errors::incomplete_body(received)))?;
+        let mut chunk =
+            chunk.map_err(|_| IngestError::Refused(errors::incomplete_body(received)))?;
+        if damage && !chunk.is_empty() {
+            damage = false;
+            let mut damaged = bytes::BytesMut::from(&chunk[..]);
+            damaged[0] ^= 0xFF;
+            chunk = damaged.freeze();
+        }
         if let Some(limit) = cut_after_bytes {
             let room = limit.saturating_sub(received);
             if chunk.len() as u64 >= room {
@@ -153,7 +162,15 @@ pub async fn receive(
     {
         return Err(errors::entity_too_large(max_bytes));
     }
-    match receive_body(body, file, max_bytes, call.cut_after_bytes).await {
+    match receive_body(
+        body,
+        file,
+        max_bytes,
+        call.cut_after_bytes,
+        call.damage_body,
+    )
+    .await
+    {
         Ok(received) => Ok(received),
         Err(IngestError::Cut) => {
             call.connection.cut();

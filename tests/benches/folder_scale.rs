@@ -3,10 +3,10 @@
 //! release `ossup serve` whose data lives on /dev/shm (when there is one), so the client's
 //! own cost shows.
 //!
-//! - For each folder size in `OSSUP_SCALE_FILES` (comma list, default `100000`) of
-//!   100-byte files in subfolders of 1,000: wall time, files/s, client CPU per file and
-//!   peak RSS of the upload, then the time of an unchanged re-run with `--skip-unchanged`
-//!   (one listing, nothing sent).
+//! - For each folder size in `OSSUP_SCALE_FILES` (comma list, default `100000`; empty
+//!   for none, to run only the comparison below) of 100-byte files in subfolders of
+//!   1,000: wall time, files/s, client CPU per file and peak RSS of the upload, then the
+//!   time of an unchanged re-run with `--skip-unchanged` (one listing, nothing sent).
 //! - 5,000 files of 1 KiB: ossup with default settings, next to Alibaba's Node SDK
 //!   (ali-oss, 32 puts in flight) and Python SDK (oss2, 32 threads) against the same
 //!   server in the same run. The SDKs are installed under the target dir on first use;

@@ -97,6 +97,7 @@ fn add_big_job(model: &mut TransfersModel) {
     let file_bytes = 1 << 20;
     model.apply(EngineEvent::Job(JobSnapshot {
         id: JobId(1),
+        target: "local".into(),
         roots: vec![PathBuf::from("/data/photos")],
         bucket: "demo".into(),
         prefix: "backup/".into(),

@@ -134,6 +134,9 @@ pub struct UploadOutput {
     pub etag: String,
     /// CRC-64 of the bytes we sent; equal to the server's (checked) when it reports one.
     pub crc64: u64,
+    /// The CRC-64 the server reported for what it received, if it did: when present it
+    /// was compared with `crc64` and matched (a mismatch is an error).
+    pub server_crc64: Option<u64>,
     pub request_id: Option<String>,
 }
 
@@ -788,7 +791,8 @@ fn upload_output(
     let local = answer
         .sent_crc64
         .ok_or_else(|| invalid("no body was sent".into()))?;
-    if let Some(server) = crc64_header(&answer.headers, operation, &target)?
+    let server = crc64_header(&answer.headers, operation, &target)?;
+    if let Some(server) = server
         && server != local
     {
         return Err(OssError::ChecksumMismatch {
@@ -804,6 +808,7 @@ fn upload_output(
     Ok(UploadOutput {
         etag: etag.to_owned(),
         crc64: local,
+        server_crc64: server,
         request_id: answer.request_id(),
     })
 }
