@@ -29,6 +29,13 @@ async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over()
             w.jobs.values().any(|j| j.counts.in_flight > 0)
         })
         .await;
+    // Hold the first engine's next requests so that it cannot end the job before the
+    // second engine has looked, however slow the machine.
+    t.server.faults().set(FaultConfig {
+        delay: Duration::from_secs(600),
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
 
     // A second engine (another sessions folder, the same queue) asks for the same job.
     let sessions = tempfile::tempdir().unwrap();
@@ -57,6 +64,7 @@ async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over()
         })
         .await;
     first.stop().await;
+    t.server.faults().clear();
     let id = *second.jobs.keys().next().unwrap();
     second.send(ossup::engine::EngineCommand::ResumeJob(id));
     second.until_jobs_finished(1).await;
