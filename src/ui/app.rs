@@ -22,9 +22,10 @@ use super::jobs::{JobResult, Jobs};
 use super::profile_probe;
 use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
-use super::shortcuts::shortcuts_ui;
+use super::shortcuts::{ShortcutScope, shortcuts_ui};
 use super::single_instance::Inbox;
 use super::state::TransfersModel;
+use super::transfer_list::ListAction;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
 use super::views::settings::{SettingsForm, settings_ui};
 use super::views::transfers::{TransfersViewState, transfers_ui};
@@ -302,8 +303,14 @@ impl OssupApp {
 
     /// Shortcuts, and a close asked for by the window manager or Ctrl+Q.
     fn close_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
-        let can_add = self.connection.is_some() && !self.picker_open;
-        let keys = shortcuts_ui(ctx, can_add, commands);
+        let scope = ShortcutScope {
+            can_add: self.connection.is_some() && !self.picker_open,
+            selection_keys: self.tab == Tab::Transfers
+                && !self.quit.asking
+                && !self.transfers_view.is_asking()
+                && !self.transfers_view.selection.is_empty(),
+        };
+        let keys = shortcuts_ui(ctx, scope, commands);
         let closing = ctx.input(|input| input.viewport().close_requested());
         let running = self.running_uploads();
         if keys.quit || closing {
@@ -483,6 +490,14 @@ impl OssupApp {
             UiCommand::AddPaths(paths) => self.add_paths(paths),
             UiCommand::OpenPicker(kind) => self.open_picker(kind),
             UiCommand::Engine(command) => self.send(command),
+            UiCommand::List(action) => {
+                if action == ListAction::FocusFilter {
+                    self.tab = Tab::Transfers;
+                }
+                for command in self.transfers_view.act(action, &self.transfers) {
+                    self.send(command);
+                }
+            }
             UiCommand::ListRemoteUploads => {
                 self.list_remote_uploads(None);
                 self.auto_abort_job(None, false);

@@ -1,4 +1,6 @@
-//! Custom widgets: the part map (one mesh per transfer) and the drop overlay.
+//! Custom widgets: the part map (one mesh per transfer), the drop overlay, and a labelled
+//! drop-down of fixed choices.
 
+pub mod choice;
 pub mod drop_overlay;
 pub mod part_map;
