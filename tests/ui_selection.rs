@@ -20,6 +20,8 @@ const SLOW: Option<Duration> = Some(Duration::from_millis(150));
 
 /// Clicks the row of `name` with `modifiers` held and lets the app apply it.
 fn click_row(harness: &mut Harness<'_, OssupApp>, name: &str, modifiers: Modifiers) {
+    // Rows move as the bar above them appears: click where they are drawn now.
+    harness.run_steps(2);
     harness
         .get_by_label(&format!("Select {name}"))
         .click_modifiers(modifiers);

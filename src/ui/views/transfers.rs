@@ -150,7 +150,24 @@ pub fn transfers_ui(
                 };
                 view.row_heights.insert(key.clone(), response.rect.height());
                 if response.clicked() {
-                    let modifiers = ui.input(|input| input.modifiers);
+                    // The modifiers held at the release, which may differ from the
+                    // state at the end of this frame's events.
+                    let modifiers = ui.input(|input| {
+                        input
+                            .events
+                            .iter()
+                            .rev()
+                            .find_map(|event| match event {
+                                egui::Event::PointerButton {
+                                    button: egui::PointerButton::Primary,
+                                    pressed: false,
+                                    modifiers,
+                                    ..
+                                } => Some(*modifiers),
+                                _ => None,
+                            })
+                            .unwrap_or(input.modifiers)
+                    });
                     view.selection.click(&key, modifiers, &shown);
                 }
             }
@@ -251,7 +268,9 @@ fn selection_bar_ui(
                     .add_enabled(abortable, egui::Button::new("Abort selected…"))
                     .clicked()
                 {
-                    commands.push(UiCommand::List(ListAction::Abort));
+                    // Asked in this frame, as the row's Abort… does: a question that
+                    // appeared a frame later would take this click for one outside it.
+                    view.act(ListAction::Abort, model);
                 }
                 if ui.button("Clear selection").clicked() {
                     view.selection.clear();
