@@ -72,6 +72,14 @@ fn search_narrows_the_history_copy_takes_the_url_and_clear_asks_first() {
     harness.get_by_label(&url_of("alpha.txt"));
     harness.get_by_label(&url_of("beta.jpg"));
 
+    // Ctrl+F on this tab goes to its search, not to the transfers list.
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    harness.run_steps(2);
+    assert!(harness.get_by_label("Search history").is_focused());
+    harness.get_by_label("Search history").type_text("BETA");
+    harness.run_steps(2);
+    assert_eq!(harness.state().history().search, "BETA");
+
     type_into(&mut harness, "Search history", "BETA");
     wait_until(&mut harness, GENEROUS, "one match", |app| {
         app.history().total() == 1

@@ -27,10 +27,11 @@ use super::overwrite::{self, ExistingChoice, ExistingCount, HeldAdd, OverwriteSt
 use super::profile_probe;
 use super::quit::QuitGuard;
 use super::remote_page::{PageRequest, change_auto_abort, fetch_protection, fetch_uploads_page};
-use super::shortcuts::shortcuts_ui;
+use super::shortcuts::{ShortcutScope, shortcuts_ui};
 use super::single_instance::Inbox;
 use super::state::TransfersModel;
 use super::totals::{ThroughputHistory, Totals};
+use super::transfer_list::ListAction;
 use super::views::history::history_ui;
 use super::views::overwrite_question::overwrite_question_ui;
 use super::views::remote_uploads::{AutoAbortStatus, RemoteUploadsModel, remote_uploads_ui};
@@ -376,8 +377,14 @@ impl OssupApp {
 
     /// Shortcuts, and a close asked for by the window manager or Ctrl+Q.
     fn close_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
-        let can_add = self.connection.is_some() && !self.picker_open;
-        let keys = shortcuts_ui(ctx, can_add, commands);
+        let scope = ShortcutScope {
+            can_add: self.connection.is_some() && !self.picker_open,
+            selection_keys: self.tab == Tab::Transfers
+                && !self.quit.asking
+                && !self.transfers_view.is_asking()
+                && !self.transfers_view.selection.is_empty(),
+        };
+        let keys = shortcuts_ui(ctx, scope, commands);
         let closing = ctx.input(|input| input.viewport().close_requested());
         let running = self.running_uploads();
         if keys.quit || closing {
@@ -599,6 +606,19 @@ impl OssupApp {
             }
             UiCommand::OpenPicker(kind) => self.open_picker(kind),
             UiCommand::Engine(command) => self.send(command),
+            UiCommand::List(action) => {
+                // Ctrl+F searches the history where it is shown, the transfers elsewhere.
+                if action == ListAction::FocusFilter && self.tab == Tab::History {
+                    self.history.focus_search = true;
+                    return;
+                }
+                if action == ListAction::FocusFilter {
+                    self.tab = Tab::Transfers;
+                }
+                for command in self.transfers_view.act(action, &self.transfers) {
+                    self.send(command);
+                }
+            }
             UiCommand::ListRemoteUploads => {
                 self.list_remote_uploads(None);
                 self.auto_abort_job(None, false);

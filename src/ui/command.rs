@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::engine::EngineCommand;
 
 use super::overwrite::ExistingChoice;
+use super::transfer_list::ListAction;
 
 /// Which file dialog to open (off the UI thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub enum UiCommand {
     /// A transfer command passed to the engine as it is: pause, resume, retry, start
     /// over, forget, pause or resume all, and abort once the user confirmed it.
     Engine(EngineCommand),
+    /// A bulk action on the transfers list's selection (from its bar or the keyboard).
+    List(ListAction),
     /// (Re)list in-progress uploads of the cleanup view's bucket and prefix from the start.
     ListRemoteUploads,
     /// Fetch the next page of in-progress uploads.

@@ -41,6 +41,8 @@ pub struct HistoryModel {
     frame: u64,
     /// "Clear history" was clicked and waits for its confirmation.
     pub confirm_clear: bool,
+    /// Put the keyboard into the search on the next frame (Ctrl+F).
+    pub focus_search: bool,
 }
 
 impl HistoryModel {

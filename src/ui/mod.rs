@@ -13,6 +13,8 @@
 //! - [`profile_probe`]: Test connection and ListBuckets for the profile being edited.
 //! - [`quit`]: the question asked when the window closes while uploads run.
 //! - [`shortcuts`]: keyboard shortcuts, turned into the commands a click would give.
+//! - [`selection`]: which rows of a list are selected (click, Ctrl+click, Shift+click).
+//! - [`transfer_list`]: the transfers list's sort and filters, and its bulk actions.
 //! - [`remote_page`]: one page of in-progress uploads, fetched and classified.
 //! - [`single_instance`]: the socket a second `ossup --add` hands its paths over.
 //! - [`state`]: view models updated from engine events (no I/O).
@@ -35,10 +37,12 @@ pub mod overwrite;
 pub mod profile_probe;
 pub mod quit;
 pub mod remote_page;
+pub mod selection;
 pub mod shortcuts;
 pub mod single_instance;
 pub mod state;
 pub mod totals;
+pub mod transfer_list;
 pub mod views;
 pub mod widgets;
 

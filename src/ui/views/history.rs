@@ -18,12 +18,16 @@ const ROW_HEIGHT: f32 = 40.0;
 pub fn history_ui(ui: &mut Ui, model: &mut HistoryModel, commands: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         let search_label = ui.label("Search history");
-        ui.add(
-            egui::TextEdit::singleline(&mut model.search)
-                .desired_width(280.0)
-                .hint_text("part of an oss:// URL or a local path"),
-        )
-        .labelled_by(search_label.id);
+        let search = ui
+            .add(
+                egui::TextEdit::singleline(&mut model.search)
+                    .desired_width(280.0)
+                    .hint_text("part of an oss:// URL or a local path (Ctrl+F)"),
+            )
+            .labelled_by(search_label.id);
+        if std::mem::take(&mut model.focus_search) {
+            search.request_focus();
+        }
         model.search_changed();
         if model.is_loaded() {
             ui.label(RichText::new(format!("{} entries", model.total())).weak());

@@ -1,0 +1,565 @@
+//! The transfers list as the window shows it: which folder jobs and file rows are listed
+//! under the chosen filter and in the chosen order, and what a bulk action (pause,
+//! resume, retry, abort, clear finished) on the selected ones asks of the engine. Pure
+//! functions of the model, so the buttons, the keyboard and the tests share them.
+
+use std::cmp::Ordering;
+
+use crate::engine::event::{TransferId, TransferState};
+use crate::engine::store::{JobId, JobState};
+use crate::engine::{EngineCommand, JobSnapshot};
+
+use super::selection::Selection;
+use super::state::{TransferRow, TransfersModel};
+
+/// Names a row of the list: a folder job or a single transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RowKey {
+    Job(JobId),
+    Transfer(TransferId),
+}
+
+/// The order of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Arrival,
+    Name,
+    Size,
+    State,
+    Progress,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [
+        SortKey::Arrival,
+        SortKey::Name,
+        SortKey::Size,
+        SortKey::State,
+        SortKey::Progress,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Arrival => "Arrival",
+            SortKey::Name => "Name",
+            SortKey::Size => "Size",
+            SortKey::State => "State",
+            SortKey::Progress => "Progress",
+        }
+    }
+}
+
+/// Where a row is in its life, as the state filter and the state sort group them (in
+/// this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateGroup {
+    Active,
+    Paused,
+    Failed,
+    Done,
+}
+
+impl StateGroup {
+    fn of_transfer(row: &TransferRow) -> Self {
+        match row.snapshot.state {
+            TransferState::Paused => StateGroup::Paused,
+            TransferState::Failed => StateGroup::Failed,
+            TransferState::Done | TransferState::Skipped => StateGroup::Done,
+            TransferState::Queued
+            | TransferState::Preparing
+            | TransferState::Uploading
+            | TransferState::WaitingForNetwork
+            | TransferState::Verifying
+            | TransferState::LockedElsewhere => StateGroup::Active,
+        }
+    }
+
+    fn of_job(job: &JobSnapshot) -> Self {
+        match job.state {
+            JobState::Active => StateGroup::Active,
+            JobState::Paused => StateGroup::Paused,
+            JobState::Finished if job.counts.failed > 0 => StateGroup::Failed,
+            JobState::Finished => StateGroup::Done,
+        }
+    }
+}
+
+/// Which rows the list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    #[default]
+    All,
+    Only(StateGroup),
+}
+
+impl StateFilter {
+    pub const ALL: [StateFilter; 5] = [
+        StateFilter::All,
+        StateFilter::Only(StateGroup::Active),
+        StateFilter::Only(StateGroup::Paused),
+        StateFilter::Only(StateGroup::Failed),
+        StateFilter::Only(StateGroup::Done),
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StateFilter::All => "All",
+            StateFilter::Only(StateGroup::Active) => "Active",
+            StateFilter::Only(StateGroup::Paused) => "Paused",
+            StateFilter::Only(StateGroup::Failed) => "Failed",
+            StateFilter::Only(StateGroup::Done) => "Done",
+        }
+    }
+
+    fn admits(self, group: StateGroup) -> bool {
+        match self {
+            StateFilter::All => true,
+            StateFilter::Only(wanted) => wanted == group,
+        }
+    }
+}
+
+/// How the list is sorted and filtered.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    pub sort: SortKey,
+    pub descending: bool,
+    pub state: StateFilter,
+    /// Rows whose name contains this, ignoring case; empty lists all.
+    pub name_filter: String,
+}
+
+/// One shown row.
+#[derive(Debug, Clone, Copy)]
+pub enum ListEntry<'a> {
+    Job(&'a JobSnapshot),
+    Transfer(&'a TransferRow),
+}
+
+impl ListEntry<'_> {
+    pub fn key(&self) -> RowKey {
+        match self {
+            ListEntry::Job(job) => RowKey::Job(job.id),
+            ListEntry::Transfer(row) => RowKey::Transfer(row.snapshot.id.clone()),
+        }
+    }
+
+    fn group(&self) -> StateGroup {
+        match self {
+            ListEntry::Job(job) => StateGroup::of_job(job),
+            ListEntry::Transfer(row) => StateGroup::of_transfer(row),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            ListEntry::Job(job) => job_name(job),
+            ListEntry::Transfer(row) => row.file_name.clone(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            ListEntry::Job(job) => job.counts.bytes_total,
+            ListEntry::Transfer(row) => row.snapshot.size,
+        }
+    }
+
+    fn progress(&self) -> f64 {
+        match self {
+            ListEntry::Job(job) if job.counts.bytes_total == 0 => 0.0,
+            ListEntry::Job(job) => job.counts.bytes_done as f64 / job.counts.bytes_total as f64,
+            ListEntry::Transfer(row) => row.snapshot.fraction_done(),
+        }
+    }
+
+    fn arrival(&self) -> i64 {
+        match self {
+            ListEntry::Job(job) => job.id.0,
+            ListEntry::Transfer(row) => row.arrival as i64,
+        }
+    }
+}
+
+/// The names of a job's folders, as its row shows them.
+pub fn job_name(job: &JobSnapshot) -> String {
+    let names: Vec<String> = job
+        .roots
+        .iter()
+        .map(|root| {
+            root.file_name().map_or_else(
+                || root.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            )
+        })
+        .collect();
+    names.join(", ")
+}
+
+/// The rows to show: folder jobs first (a finished one only while it has failures to
+/// retry), then every transfer, each group filtered and sorted by `options`.
+pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> Vec<ListEntry<'a>> {
+    let needle = options.name_filter.trim().to_lowercase();
+    let admitted = |entry: &ListEntry| {
+        options.state.admits(entry.group())
+            && (needle.is_empty() || entry.name().to_lowercase().contains(&needle))
+    };
+    let mut jobs: Vec<ListEntry> = model
+        .jobs
+        .values()
+        .filter(|job| !job.is_finished() || job.counts.failed > 0)
+        .map(ListEntry::Job)
+        .filter(admitted)
+        .collect();
+    let mut transfers: Vec<ListEntry> = model
+        .rows()
+        .iter()
+        .map(ListEntry::Transfer)
+        .filter(admitted)
+        .collect();
+    for group in [&mut jobs, &mut transfers] {
+        sort_entries(group, options);
+    }
+    jobs.extend(transfers);
+    jobs
+}
+
+fn sort_entries(entries: &mut [ListEntry], options: &ListOptions) {
+    let order = |a: &ListEntry, b: &ListEntry| -> Ordering {
+        match options.sort {
+            SortKey::Arrival => Ordering::Equal,
+            SortKey::Name => a.name().to_lowercase().cmp(&b.name().to_lowercase()),
+            SortKey::Size => a.size().cmp(&b.size()),
+            SortKey::State => a.group().cmp(&b.group()),
+            SortKey::Progress => a.progress().total_cmp(&b.progress()),
+        }
+    };
+    entries.sort_by(|a, b| {
+        let ordering = order(a, b).then_with(|| a.arrival().cmp(&b.arrival()));
+        if options.descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    });
+}
+
+/// What a bulk button or key does to the selected rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAction {
+    Pause,
+    Resume,
+    /// Pause when any selected row is moving, else resume (the Space key).
+    PauseOrResume,
+    Retry,
+    /// Ask, then abort the selected uploads.
+    Abort,
+    /// Remove the finished (done or skipped) rows from the list.
+    ClearFinished,
+    /// Put the keyboard into the name filter.
+    FocusFilter,
+}
+
+/// The selected jobs and transfers that still exist.
+fn selected<'a>(
+    model: &'a TransfersModel,
+    selection: &Selection<RowKey>,
+) -> (Vec<&'a JobSnapshot>, Vec<&'a TransferRow>) {
+    let mut jobs = Vec::new();
+    let mut rows = Vec::new();
+    for key in selection.iter() {
+        match key {
+            RowKey::Job(id) => jobs.extend(model.jobs.get(id)),
+            RowKey::Transfer(id) => rows.extend(model.row(id)),
+        }
+    }
+    // The selection is a set: keep what is sent in the order the engine saw them.
+    jobs.sort_by_key(|job| job.id);
+    rows.sort_by_key(|row| row.arrival);
+    (jobs, rows)
+}
+
+fn job_controllable(job: &JobSnapshot) -> bool {
+    job.locked_by.is_none() && !job.is_finished()
+}
+
+/// Whether any selected row is moving (so Space pauses).
+fn any_running(jobs: &[&JobSnapshot], rows: &[&TransferRow]) -> bool {
+    rows.iter().any(|row| row.can_pause())
+        || jobs
+            .iter()
+            .any(|job| job_controllable(job) && job.state == JobState::Active)
+}
+
+/// The engine commands `action` gives for the selection; Abort, ClearFinished and
+/// FocusFilter are not sent straight away and give none here.
+pub fn bulk_commands(
+    action: ListAction,
+    model: &TransfersModel,
+    selection: &Selection<RowKey>,
+) -> Vec<EngineCommand> {
+    let (jobs, rows) = selected(model, selection);
+    let action = match action {
+        ListAction::PauseOrResume if any_running(&jobs, &rows) => ListAction::Pause,
+        ListAction::PauseOrResume => ListAction::Resume,
+        other => other,
+    };
+    type JobCommand = fn(&JobSnapshot) -> Option<EngineCommand>;
+    type RowCommand = fn(&TransferRow) -> Option<EngineCommand>;
+    let (job_command, row_command): (JobCommand, RowCommand) = match action {
+        ListAction::Pause => (
+            |job| {
+                (job_controllable(job) && job.state == JobState::Active)
+                    .then_some(EngineCommand::PauseJob(job.id))
+            },
+            |row| {
+                row.can_pause()
+                    .then(|| EngineCommand::Pause(row.snapshot.id.clone()))
+            },
+        ),
+        ListAction::Resume => (
+            |job| {
+                (job_controllable(job) && job.state == JobState::Paused)
+                    .then_some(EngineCommand::ResumeJob(job.id))
+            },
+            |row| {
+                row.can_resume()
+                    .then(|| EngineCommand::Resume(row.snapshot.id.clone()))
+            },
+        ),
+        ListAction::Retry => (
+            |job| {
+                (job.locked_by.is_none() && job.counts.failed > 0)
+                    .then_some(EngineCommand::RetryJob(job.id))
+            },
+            |row| {
+                row.can_retry()
+                    .then(|| EngineCommand::Retry(row.snapshot.id.clone()))
+            },
+        ),
+        ListAction::PauseOrResume
+        | ListAction::Abort
+        | ListAction::ClearFinished
+        | ListAction::FocusFilter => return Vec::new(),
+    };
+    jobs.into_iter()
+        .filter_map(job_command)
+        .chain(rows.into_iter().filter_map(row_command))
+        .collect()
+}
+
+/// The selected uploads an abort would stop: neither finished nor driven by another
+/// process. Folder jobs have no abort; their files in flight are rows of their own.
+pub fn abortable_selection(
+    model: &TransfersModel,
+    selection: &Selection<RowKey>,
+) -> Vec<TransferId> {
+    let (_, rows) = selected(model, selection);
+    rows.into_iter()
+        .filter(|row| can_abort(row))
+        .map(|row| row.snapshot.id.clone())
+        .collect()
+}
+
+/// Whether the row's Abort does anything: finished rows have nothing left to abort.
+pub fn can_abort(row: &TransferRow) -> bool {
+    !row.is_history() && row.snapshot.state != TransferState::LockedElsewhere
+}
+
+/// Forgets every finished (done or skipped) row; the objects stay in the bucket.
+pub fn clear_finished_commands(model: &TransfersModel) -> Vec<EngineCommand> {
+    model
+        .rows()
+        .iter()
+        .filter(|row| row.is_history())
+        .map(|row| EngineCommand::Forget(row.snapshot.id.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::engine::event::{EngineEvent, PartState, SourceKind, TransferSnapshot};
+    use crate::engine::store::JobCounts;
+
+    use super::*;
+
+    fn snapshot(id: &str, size: u64, bytes_done: u64, state: TransferState) -> TransferSnapshot {
+        TransferSnapshot {
+            part_size: 100,
+            state,
+            bytes_done,
+            parts: vec![PartState::Queued; 1],
+            ..TransferSnapshot::queued(
+                TransferId(id.to_string()),
+                PathBuf::from(format!("/data/{id}.bin")),
+                SourceKind::File,
+                "demo".into(),
+                format!("in/{id}.bin"),
+                size,
+            )
+        }
+    }
+
+    fn job(id: i64, root: &str, state: JobState, failed: u64) -> JobSnapshot {
+        JobSnapshot {
+            id: JobId(id),
+            target: "local".into(),
+            roots: vec![PathBuf::from(root)],
+            bucket: "demo".into(),
+            prefix: String::new(),
+            state,
+            walking: false,
+            counts: JobCounts {
+                failed,
+                pending: 1,
+                bytes_total: 1000,
+                ..Default::default()
+            },
+            excluded: 0,
+            locked_by: None,
+            problem: None,
+        }
+    }
+
+    fn model() -> TransfersModel {
+        let mut model = TransfersModel::default();
+        for (id, size, done, state) in [
+            ("Beta", 300, 150, TransferState::Uploading),
+            ("alpha", 100, 0, TransferState::Paused),
+            ("gamma", 200, 200, TransferState::Done),
+            ("delta", 50, 10, TransferState::Failed),
+        ] {
+            model.apply(EngineEvent::Snapshot(snapshot(id, size, done, state)));
+        }
+        model.apply(EngineEvent::Job(job(1, "/photos", JobState::Paused, 0)));
+        model.apply(EngineEvent::Job(job(2, "/done", JobState::Finished, 0)));
+        model
+    }
+
+    fn names(entries: &[ListEntry]) -> Vec<String> {
+        entries.iter().map(ListEntry::name).collect()
+    }
+
+    #[test]
+    fn sorts_by_each_key_with_arrival_breaking_ties() {
+        let model = model();
+        let order = |sort, descending| {
+            let options = ListOptions {
+                sort,
+                descending,
+                ..ListOptions::default()
+            };
+            names(&visible_entries(&model, &options))
+        };
+        // The finished job without failures is not listed; jobs come first.
+        assert_eq!(
+            order(SortKey::Arrival, false),
+            ["photos", "Beta.bin", "alpha.bin", "gamma.bin", "delta.bin"]
+        );
+        assert_eq!(
+            order(SortKey::Name, false),
+            ["photos", "alpha.bin", "Beta.bin", "delta.bin", "gamma.bin"]
+        );
+        assert_eq!(
+            order(SortKey::Size, true),
+            ["photos", "Beta.bin", "gamma.bin", "alpha.bin", "delta.bin"]
+        );
+        assert_eq!(
+            order(SortKey::State, false),
+            ["photos", "Beta.bin", "alpha.bin", "delta.bin", "gamma.bin"]
+        );
+        assert_eq!(
+            order(SortKey::Progress, false),
+            ["photos", "alpha.bin", "delta.bin", "Beta.bin", "gamma.bin"]
+        );
+    }
+
+    #[test]
+    fn filters_by_state_group_and_name_ignoring_case() {
+        let model = model();
+        let shown = |state, name: &str| {
+            let options = ListOptions {
+                state,
+                name_filter: name.into(),
+                ..ListOptions::default()
+            };
+            names(&visible_entries(&model, &options))
+        };
+        assert_eq!(
+            shown(StateFilter::Only(StateGroup::Paused), ""),
+            ["photos", "alpha.bin"]
+        );
+        assert_eq!(
+            shown(StateFilter::Only(StateGroup::Done), ""),
+            ["gamma.bin"]
+        );
+        assert_eq!(
+            shown(StateFilter::Only(StateGroup::Failed), ""),
+            ["delta.bin"]
+        );
+        assert_eq!(shown(StateFilter::All, "  BET "), ["Beta.bin"]);
+        assert!(shown(StateFilter::Only(StateGroup::Active), "alp").is_empty());
+    }
+
+    fn select(keys: &[RowKey]) -> Selection<RowKey> {
+        let mut selection = Selection::default();
+        for key in keys {
+            selection.click(key, egui::Modifiers::COMMAND, keys);
+        }
+        selection
+    }
+
+    fn transfer(id: &str) -> RowKey {
+        RowKey::Transfer(TransferId(id.into()))
+    }
+
+    #[test]
+    fn pause_or_resume_pauses_when_anything_selected_moves_else_resumes() {
+        let model = model();
+        let mixed = select(&[transfer("Beta"), transfer("alpha"), RowKey::Job(JobId(1))]);
+        let commands = bulk_commands(ListAction::PauseOrResume, &model, &mixed);
+        assert!(
+            matches!(commands.as_slice(), [EngineCommand::Pause(id)] if id.0 == "Beta"),
+            "{commands:?}"
+        );
+        let paused = select(&[transfer("alpha"), RowKey::Job(JobId(1)), transfer("gamma")]);
+        let commands = bulk_commands(ListAction::PauseOrResume, &model, &paused);
+        assert!(
+            matches!(
+                commands.as_slice(),
+                [EngineCommand::ResumeJob(JobId(1)), EngineCommand::Resume(id)] if id.0 == "alpha"
+            ),
+            "{commands:?}"
+        );
+    }
+
+    #[test]
+    fn abort_and_clear_finished_leave_finished_rows_and_jobs_alone_or_take_only_them() {
+        let model = model();
+        let all = select(&[
+            transfer("Beta"),
+            transfer("alpha"),
+            transfer("gamma"),
+            transfer("delta"),
+            RowKey::Job(JobId(1)),
+        ]);
+        let ids: Vec<String> = abortable_selection(&model, &all)
+            .into_iter()
+            .map(|id| id.0)
+            .collect();
+        assert_eq!(ids, ["Beta", "alpha", "delta"]);
+        let cleared = clear_finished_commands(&model);
+        assert!(
+            matches!(cleared.as_slice(), [EngineCommand::Forget(id)] if id.0 == "gamma"),
+            "{cleared:?}"
+        );
+        let retried = bulk_commands(ListAction::Retry, &model, &all);
+        assert!(
+            matches!(retried.as_slice(), [EngineCommand::Retry(id)] if id.0 == "delta"),
+            "{retried:?}"
+        );
+    }
+}
