@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::data::{data, write_file};
 use support::engine::*;
 use support::server::{BUCKET, TestServer, client_with};
@@ -159,6 +161,43 @@ async fn abort_leaves_nothing_behind() {
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
     assert_eq!(session_files(t.sessions()), 0);
     assert!(t.client.head_object(BUCKET, "gone.bin").await.is_err());
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_during_an_unanswered_initiate_aborts_the_upload_it_created() {
+    let t = EngineFixture::start().await;
+    // The server creates the upload at once and answers ten minutes later.
+    t.server.faults().set(FaultConfig {
+        delay: Duration::from_secs(600),
+        scope: FaultScope::Initiate,
+        ..FaultConfig::default()
+    });
+    let path = t.file("early.bin", &data(PART as usize * 4, 5));
+    let mut watcher = t.engine();
+    watcher.add(vec![path], "");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while t.uploads_in_progress().await.uploads.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no upload initiated"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    watcher
+        .until("the row", |w| w.row_for_key("early.bin").is_some())
+        .await;
+    let id = watcher.row_for_key("early.bin").unwrap().id.clone();
+    watcher.send(EngineCommand::Abort(id.clone()));
+    watcher
+        .until("the transfer to be removed", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Removed(gone) if *gone == id))
+        })
+        .await;
+    assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
+    assert_eq!(session_files(t.sessions()), 0);
     watcher.stop().await;
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,6 +19,7 @@ use super::event::{
 use super::existing::{ExistingObjects, common_prefix};
 use super::folder_plan::{self, FolderItem, PlannedFile};
 use super::history::History;
+use super::initiate;
 use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
@@ -1069,14 +1070,23 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
         .store
         .load(id)
         .map_err(|e| error(format!("Could not read the session to abort it: {e}.")))?;
-    // A session whose Initiate was never answered names no upload to abort.
-    if let Some(session) = session.filter(|s| !s.is_initiating()) {
+    let upload_id = match &session {
+        // An Initiate cut off before its answer (by this abort, a pause or a crash) may
+        // have created an upload all the same: the one only it can have started goes too.
+        Some(session) if session.is_initiating() => {
+            let sent_at = UNIX_EPOCH + Duration::from_secs(session.created_unix_secs);
+            initiate::find_unanswered(ctx, &session.bucket, &session.key, sent_at).await
+        }
+        Some(session) => Some(session.upload_id.clone()),
+        None => None,
+    };
+    if let (Some(session), Some(upload_id)) = (&session, upload_id) {
         let reporter = ctx.board.reporter(id.clone());
         // Aborting is never paused; it ends by itself when the retries run out.
         let never = CancellationToken::new();
         let aborted = request::request(ctx, &reporter, &never, None, || {
             ctx.client
-                .abort_multipart_upload(&session.bucket, &session.key, &session.upload_id)
+                .abort_multipart_upload(&session.bucket, &session.key, &upload_id)
         })
         .await;
         match aborted {

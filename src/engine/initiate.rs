@@ -5,8 +5,10 @@
 //! second upload and leaves the first one behind: an orphan only a cleanup or a lifecycle
 //! rule removes. So before sending an Initiate again after an attempt that got no
 //! answer, the engine looks for an upload of the same key, started since the first
-//! attempt, that no session of ours owns, and adopts it. Nothing is aborted on a guess: when the key may not list uploads, the
-//! listing fails, or more than one upload fits, the Initiate is simply sent again.
+//! attempt, that no session of ours owns, and adopts it; an abort of such a session
+//! aborts that upload. Nothing is adopted or aborted on a guess: when the key may not list
+//! uploads, the listing fails, or more than one upload fits, the Initiate is simply sent
+//! again (or, for an abort, the upload is left to a cleanup).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -82,7 +84,7 @@ pub(crate) struct NotInitiated {
 
 /// The upload id of the one in-progress upload of `bucket`/`key` initiated since
 /// `first_attempt` that no local session names, if there is exactly one.
-async fn find_unanswered(
+pub(crate) async fn find_unanswered(
     ctx: &EngineContext,
     bucket: &str,
     key: &str,
