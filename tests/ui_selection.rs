@@ -76,32 +76,42 @@ fn clicks_select_rows_and_the_bar_pauses_only_the_selection() {
     let dirs = TestDirs::new();
     dirs.write_config(SMALL_PARTS_CONFIG);
     let mut harness = harness(setup(&dirs, SLOW));
-    drop_slow_uploads(&mut harness, &dirs, &["a.bin", "b.bin", "c.bin"], 2 << 20);
+    let names = ["a.bin", "b.bin", "c.bin"];
+    drop_slow_uploads(&mut harness, &dirs, &names, 2 << 20);
     assert!(harness.query_by_label_contains(" selected").is_none());
+    // Files dropped together are listed in the order the engine took them up.
+    harness.run_steps(2);
+    let order = shown_order(&harness, &names);
+    let [first, middle, last] = [0, 1, 2].map(|i| order[i].as_str());
 
-    click_row(&mut harness, "a.bin", Modifiers::NONE);
+    click_row(&mut harness, first, Modifiers::NONE);
     harness.get_by_label("1 selected");
-    click_row(&mut harness, "c.bin", Modifiers::SHIFT);
+    click_row(&mut harness, last, Modifiers::SHIFT);
     harness.get_by_label("3 selected");
-    click_row(&mut harness, "b.bin", Modifiers::COMMAND);
+    click_row(&mut harness, middle, Modifiers::COMMAND);
     harness.get_by_label("2 selected");
 
     click(&mut harness, "Pause selected");
-    wait_until(&mut harness, GENEROUS, "a and c paused", |app| {
-        state_of(app, "a.bin") == Some(TransferState::Paused)
-            && state_of(app, "c.bin") == Some(TransferState::Paused)
+    wait_until(&mut harness, GENEROUS, "the first and last paused", |app| {
+        state_of(app, first) == Some(TransferState::Paused)
+            && state_of(app, last) == Some(TransferState::Paused)
     });
     assert_ne!(
-        state_of(harness.state(), "b.bin"),
+        state_of(harness.state(), middle),
         Some(TransferState::Paused),
         "the row left out of the selection is not paused"
     );
 
     click(&mut harness, "Resume selected");
-    wait_until(&mut harness, GENEROUS, "a and c moving again", |app| {
-        state_of(app, "a.bin") != Some(TransferState::Paused)
-            && state_of(app, "c.bin") != Some(TransferState::Paused)
-    });
+    wait_until(
+        &mut harness,
+        GENEROUS,
+        "the first and last moving again",
+        |app| {
+            state_of(app, first) != Some(TransferState::Paused)
+                && state_of(app, last) != Some(TransferState::Paused)
+        },
+    );
     click(&mut harness, "Clear selection");
     assert!(harness.query_by_label("2 selected").is_none());
 }
