@@ -422,6 +422,7 @@ impl Follower {
                 self.notice_about_wanted(&message);
             }
             EngineEvent::HistoryPage { .. }
+            | EngineEvent::JobFilesPage { .. }
             | EngineEvent::HistoryChanged
             | EngineEvent::Stopped => {}
         }

@@ -11,7 +11,7 @@ use tokio::io::AsyncRead;
 
 use super::event::TransferId;
 use super::folder_plan::{PathFilters, PlannedFile};
-use super::store::JobId;
+use super::store::{FileId, FileState, JobId};
 use super::tuning::Tuning;
 
 /// What to do with a file whose key already exists.
@@ -203,6 +203,15 @@ pub enum EngineCommand {
     LoadHistory {
         search: String,
         offset: u64,
+        limit: u32,
+    },
+    /// Read up to `limit` of a job's files in the order they were found, after `after`,
+    /// only those in `state` when given (a job's failures with their reasons, say);
+    /// answered by [`EngineEvent::JobFilesPage`](super::EngineEvent::JobFilesPage).
+    LoadJobFiles {
+        job: JobId,
+        state: Option<FileState>,
+        after: Option<FileId>,
         limit: u32,
     },
     /// Forget every history entry; [`EngineEvent::HistoryChanged`](super::EngineEvent::HistoryChanged)

@@ -424,6 +424,12 @@ impl Core {
                 limit,
             } => self.history.load(search, offset, limit),
             EngineCommand::ClearHistory => self.history.clear(),
+            EngineCommand::LoadJobFiles {
+                job,
+                state,
+                after,
+                limit,
+            } => self.jobs.load_files(job, state, after, limit),
             // Handled by the main loop.
             EngineCommand::Shutdown => {}
         }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::Waker;
 use super::retry::ConnectFailure;
-use super::store::{HistoryEntry, JobCounts, JobId, JobState};
+use super::store::{FileId, FileRow, FileState, HistoryEntry, JobCounts, JobId, JobState};
 
 /// Identifies a transfer; stable across restarts (it names the session file).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -360,6 +360,14 @@ pub enum EngineEvent {
     },
     /// Entries were added to the history or it was cleared: pages shown are out of date.
     HistoryChanged,
+    /// The page of a job's files a [`LoadJobFiles`](super::EngineCommand::LoadJobFiles)
+    /// asked for; fewer than its limit means there are no more.
+    JobFilesPage {
+        job: JobId,
+        state: Option<FileState>,
+        after: Option<FileId>,
+        files: Vec<FileRow>,
+    },
     /// Something the user should read that belongs to no transfer (an unreadable path
     /// in an Add, an invalid key, a command for an unknown id).
     Notice { message: String },

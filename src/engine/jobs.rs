@@ -22,7 +22,7 @@ use super::existing::ExistingObjects;
 use super::folder_plan::{self, FolderItem, FolderWalk, PathFilters, PlannedFile};
 use super::progress::Board;
 use super::store::{
-    FileOutcome, FileRow, FileState, Job, JobCounts, JobId, JobOptions, JobState, Lease,
+    FileId, FileOutcome, FileRow, FileState, Job, JobCounts, JobId, JobOptions, JobState, Lease,
     LeaseOwner, NewFile, NewJob, NewTarget, OutcomeBatch, QueueStore, StoreError, WalkState,
 };
 use super::target::Target;
@@ -869,6 +869,16 @@ impl Jobs {
     /// when it had finished). Files failed in this run and still in flight are left alone.
     pub(crate) fn retry_failed(&mut self, id: JobId) {
         let owner = self.owner;
+        let board = self.board.clone();
+        // Said when every failure is a name the walk could not give a key.
+        let nothing_to_retry = move |store: &QueueStore| -> Result<(), StoreError> {
+            let failed = store.job_counts(id)?.failed;
+            board.notice(format!(
+                "Nothing to retry: the {failed} failed files have names that cannot be object \
+                 keys. Rename them and add the folder again."
+            ));
+            Ok(())
+        };
         if let Some(running) = self.jobs.get(&id)
             && running.lease.is_some()
             && !running.paused
@@ -878,7 +888,10 @@ impl Jobs {
             // rejoin the queue, and the counts are read back.
             let excluded = running.excluded;
             self.with_store(Some(id), move |store| {
-                store.reset_failed(id, now_unix_secs())?;
+                if store.reset_failed(id, now_unix_secs())? == 0 {
+                    nothing_to_retry(store)?;
+                    return Ok(None);
+                }
                 Ok(Some(JobMessage::Walked {
                     job: id,
                     counts: store.job_counts(id)?,
@@ -889,6 +902,10 @@ impl Jobs {
             });
             return;
         }
+        let finished = self
+            .jobs
+            .get(&id)
+            .is_some_and(|running| running.job.state == JobState::Finished);
         if let Some(running) = self.jobs.get_mut(&id) {
             running.stop_walk.store(true, Ordering::Relaxed);
         }
@@ -898,13 +915,46 @@ impl Jobs {
                     what: format!("job {}", id.0),
                 });
             };
-            store.reset_failed(id, now_unix_secs())?;
+            // A finished job with nothing to send stays finished; a paused one is opened
+            // again all the same, as a resume would.
+            if store.reset_failed(id, now_unix_secs())? == 0 && finished {
+                nothing_to_retry(store)?;
+                return Ok(None);
+            }
             store.set_job_state(id, JobState::Active)?;
             let job = Job {
                 state: JobState::Active,
                 ..job
             };
             open_job(store, job, owner, true)
+        });
+    }
+
+    /// Reads a page of a job's files and answers with [`EngineEvent::JobFilesPage`].
+    pub(crate) fn load_files(
+        &self,
+        job: JobId,
+        state: Option<FileState>,
+        after: Option<FileId>,
+        limit: u32,
+    ) {
+        let Some(store) = self.store.clone() else {
+            return self
+                .board
+                .notice("The job's files cannot be listed: the queue store is unavailable.");
+        };
+        let board = self.board.clone();
+        tokio::task::spawn_blocking(move || {
+            let page = lock(&store).files_page(job, state, after, limit as usize);
+            match page {
+                Ok(files) => board.push_event(EngineEvent::JobFilesPage {
+                    job,
+                    state,
+                    after,
+                    files,
+                }),
+                Err(error) => board.notice(format!("The job's files could not be read: {error}.")),
+            }
         });
     }
 

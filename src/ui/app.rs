@@ -247,6 +247,11 @@ impl OssupApp {
         &self.transfers
     }
 
+    /// What the transfers view holds between frames (selection, unfolded failures).
+    pub fn transfers_view(&self) -> &TransfersViewState {
+        &self.transfers_view
+    }
+
     /// The finished uploads as the history view holds them.
     pub fn history(&self) -> &HistoryModel {
         &self.history
@@ -404,6 +409,9 @@ impl OssupApp {
                 match event {
                     EngineEvent::HistoryPage { .. } | EngineEvent::HistoryChanged => {
                         self.history.apply(event)
+                    }
+                    EngineEvent::JobFilesPage { .. } => {
+                        self.transfers_view.job_failures.apply(event)
                     }
                     event => self.transfers.apply(event),
                 }

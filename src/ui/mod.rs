@@ -5,6 +5,7 @@
 //! - [`connection`]: the target (profile or embedded local endpoint), its engine and
 //!   client; built off the UI thread when switching.
 //! - [`history`]: the history view's model: pages of finished uploads from the store.
+//! - [`job_failures`]: the failed files of an unfolded folder job, a page at a time.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
 //! - [`notifications`]: desktop notifications when an upload finishes or fails.
@@ -31,6 +32,7 @@ pub mod command;
 pub mod connection;
 pub mod format;
 pub mod history;
+pub mod job_failures;
 pub mod jobs;
 pub mod notifications;
 pub mod overwrite;

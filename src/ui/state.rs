@@ -251,7 +251,9 @@ impl TransfersModel {
             EngineEvent::Notice { message } => self.push_notice(message),
             EngineEvent::Stopped => self.engine_stopped = true,
             // The history view's model takes these.
-            EngineEvent::HistoryPage { .. } | EngineEvent::HistoryChanged => {}
+            EngineEvent::HistoryPage { .. }
+            | EngineEvent::HistoryChanged
+            | EngineEvent::JobFilesPage { .. } => {}
         }
     }
 

@@ -394,6 +394,41 @@ fn a_hundred_thousand_files_go_in_by_batches_and_come_back_by_pages() {
 }
 
 #[test]
+fn retry_puts_back_failed_uploads_but_not_names_the_walk_could_not_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, job) = store_with_job(dir.path());
+    let no_key = NewFile::pending(
+        "bad\nname".into(),
+        "/photos/bad\nname".into(),
+        String::new(),
+        0,
+        0,
+    )
+    .not_sent(FileState::Failed, "the name cannot be a key");
+    store
+        .insert_files(job, &[file("a.jpg", 10), no_key], NOW)
+        .unwrap();
+    let claimed = store.claim_pending(job, 1, NOW).unwrap();
+    let outcome = FileOutcome::not_done(claimed[0].id, FileState::Failed, "503");
+    store.record_outcomes(&[outcome], NOW).unwrap();
+    assert_eq!(store.job_counts(job).unwrap().failed, 2);
+
+    assert_eq!(store.reset_failed(job, NOW + 1).unwrap(), 1);
+    let failed = store
+        .files_page(job, Some(FileState::Failed), None, 10)
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].file.reason.as_deref(),
+        Some("the name cannot be a key")
+    );
+    let pending = store
+        .files_page(job, Some(FileState::Pending), None, 10)
+        .unwrap();
+    assert_eq!(pending[0].file.key, "backup/a.jpg");
+}
+
+#[test]
 fn outcome_batch_is_due_when_full_or_old() {
     let start = Instant::now();
     let mut batch = OutcomeBatch::new(3, Duration::from_millis(200));

@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use egui::{Color32, RichText, Ui};
 
 use crate::engine::event::{TransferId, TransferState};
-use crate::engine::store::JobState;
+use crate::engine::store::{JobId, JobState};
 use crate::engine::{EngineCommand, JobSnapshot};
 use crate::ui::command::UiCommand;
 use crate::ui::format::{bytes_label, eta_label, rate_label};
+use crate::ui::job_failures::JobFailures;
 use crate::ui::selection::Selection;
 use crate::ui::state::{TransferRow, TransfersModel, state_label};
 use crate::ui::transfer_list::{
@@ -40,6 +41,10 @@ pub struct TransfersViewState {
     pub focus_filter: bool,
     /// Each row's height when last drawn, allocated for it while it is scrolled away.
     row_heights: HashMap<RowKey, f32>,
+    /// Jobs whose failed files are unfolded.
+    pub failures_open: HashSet<JobId>,
+    /// The failed files read for them.
+    pub job_failures: JobFailures,
 }
 
 impl TransfersViewState {
@@ -141,7 +146,7 @@ pub fn transfers_ui(
                     ListEntry::Job(job) => {
                         let target = model.target_name(&job.target);
                         selectable_row_ui(ui, &key, selected, &job_name(job), |ui| {
-                            job_row_ui(ui, job, target, commands)
+                            job_row_ui(ui, job, target, view, commands)
                         })
                     }
                     ListEntry::Transfer(row) => {
@@ -317,7 +322,13 @@ fn selectable_row_ui(
 
 /// One folder job: its folders and destination, files done of all found so far, bytes,
 /// failures, and pause or resume.
-fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, target: &str, commands: &mut Vec<UiCommand>) {
+fn job_row_ui(
+    ui: &mut Ui,
+    job: &JobSnapshot,
+    target: &str,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
     let c = &job.counts;
     let total = c.done + c.skipped + c.failed + c.pending + c.in_flight;
     ui.horizontal(|ui| {
@@ -336,6 +347,22 @@ fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, target: &str, commands: &mut Vec<U
             }
             if c.failed > 0 && ui.button(format!("Retry failed ({})", c.failed)).clicked() {
                 commands.push(UiCommand::Engine(EngineCommand::RetryJob(job.id)));
+            }
+            let open = view.failures_open.contains(&job.id);
+            if c.failed > 0 || open {
+                let label = if open {
+                    "Hide failures"
+                } else {
+                    "Show failures"
+                };
+                if ui.button(label).clicked() {
+                    if open {
+                        view.failures_open.remove(&job.id);
+                        view.job_failures.close(job.id);
+                    } else {
+                        view.failures_open.insert(job.id);
+                    }
+                }
             }
             if job.is_finished() {
                 return;
@@ -372,6 +399,54 @@ fn job_row_ui(ui: &mut Ui, job: &JobSnapshot, target: &str, commands: &mut Vec<U
         c.bytes_done as f32 / c.bytes_total as f32
     };
     ui.add(egui::ProgressBar::new(fraction).show_percentage());
+    if view.failures_open.contains(&job.id) {
+        failed_files_ui(ui, job, view, commands);
+    }
+}
+
+/// A job's failed files with the reason of each, a page at a time.
+fn failed_files_ui(
+    ui: &mut Ui,
+    job: &JobSnapshot,
+    view: &mut TransfersViewState,
+    commands: &mut Vec<UiCommand>,
+) {
+    let mut requests = Vec::new();
+    let held = view
+        .job_failures
+        .shown(job.id, job.counts.failed, &mut requests);
+    let mut more = false;
+    if held.is_loading() {
+        ui.label(RichText::new("Reading the failed files…").weak());
+    } else if held.rows.is_empty() {
+        ui.label(RichText::new("No failed files.").weak());
+    }
+    egui::ScrollArea::vertical()
+        .id_salt(("job_failures", job.id))
+        .max_height(180.0)
+        .show(ui, |ui| {
+            ui.style_mut().interaction.selectable_labels = true;
+            egui::Grid::new(("job_failures_grid", job.id))
+                .num_columns(2)
+                .spacing([12.0, 2.0])
+                .show(ui, |ui| {
+                    for row in &held.rows {
+                        ui.label(row.file.relative_path.display().to_string());
+                        ui.colored_label(
+                            part_map::FAILED_COLOR,
+                            row.file.reason.as_deref().unwrap_or("failed"),
+                        );
+                        ui.end_row();
+                    }
+                });
+        });
+    if held.has_more() && !held.rows.is_empty() {
+        more = ui.button("Show more").clicked();
+    }
+    if more {
+        view.job_failures.more(job.id, &mut requests);
+    }
+    commands.extend(requests.into_iter().map(UiCommand::Engine));
 }
 
 /// What the part map colours mean.
