@@ -252,6 +252,20 @@ fn clear_finished_removes_done_rows_and_keeps_the_others() {
     wait_until(&mut harness, GENEROUS, "the small file done", |app| {
         state_of(app, "quick.txt") == Some(TransferState::Done)
     });
+    // A folder that finished stays listed as a job row until it is cleared.
+    let folder = dirs.root.path().join("files").join("album");
+    for name in ["one.jpg", "two.jpg"] {
+        support::data::write_file(&folder, name, b"picture");
+    }
+    drop_files(&mut harness, &[folder]);
+    wait_until(&mut harness, GENEROUS, "the folder done", |app| {
+        app.transfers()
+            .jobs
+            .values()
+            .any(|job| job.is_finished() && job.counts.done == 2)
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Select album");
     drop_files(&mut harness, &[dirs.file("long.bin", 2 << 20)]);
     wait_until(&mut harness, GENEROUS, "the large file listed", |app| {
         state_of(app, "long.bin").is_some()
@@ -266,6 +280,8 @@ fn clear_finished_removes_done_rows_and_keeps_the_others() {
         let rows = app.transfers().rows();
         rows.len() == 1 && rows[0].file_name == "long.bin"
     });
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Select album").is_none());
     assert!(harness.query_by_label_contains("History (").is_none());
 }
 

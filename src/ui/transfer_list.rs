@@ -4,6 +4,7 @@
 //! functions of the model, so the buttons, the keyboard and the tests share them.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use crate::engine::event::{TransferId, TransferState};
 use crate::engine::store::{JobId, JobState};
@@ -128,6 +129,9 @@ pub struct ListOptions {
     pub state: StateFilter,
     /// Rows whose name contains this, ignoring case; empty lists all.
     pub name_filter: String,
+    /// Finished jobs taken off the list by Clear finished (they come back if they run
+    /// again).
+    pub cleared_jobs: HashSet<JobId>,
 }
 
 /// One shown row.
@@ -197,8 +201,8 @@ pub fn job_name(job: &JobSnapshot) -> String {
     names.join(", ")
 }
 
-/// The rows to show: folder jobs first (a finished one only while it has failures to
-/// retry), then every transfer, each group filtered and sorted by `options`.
+/// The rows to show: folder jobs first (a finished one until Clear finished takes it
+/// off), then every transfer, each group filtered and sorted by `options`.
 pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> Vec<ListEntry<'a>> {
     let needle = options.name_filter.trim().to_lowercase();
     let admitted = |entry: &ListEntry| {
@@ -208,7 +212,7 @@ pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> 
     let mut jobs: Vec<ListEntry> = model
         .jobs
         .values()
-        .filter(|job| !job.is_finished() || job.counts.failed > 0)
+        .filter(|job| !(job.is_finished() && options.cleared_jobs.contains(&job.id)))
         .map(ListEntry::Job)
         .filter(admitted)
         .collect();
@@ -367,6 +371,15 @@ pub fn can_abort(row: &TransferRow) -> bool {
     !row.is_history() && row.snapshot.state != TransferState::LockedElsewhere
 }
 
+/// The finished jobs with nothing left to retry, which Clear finished takes off the list.
+pub fn clearable_jobs(model: &TransfersModel) -> impl Iterator<Item = JobId> + '_ {
+    model
+        .jobs
+        .values()
+        .filter(|job| job.is_finished() && job.counts.failed == 0)
+        .map(|job| job.id)
+}
+
 /// Forgets every finished (done or skipped) row; the objects stay in the bucket.
 pub fn clear_finished_commands(model: &TransfersModel) -> Vec<EngineCommand> {
     model
@@ -454,26 +467,69 @@ mod tests {
             };
             names(&visible_entries(&model, &options))
         };
-        // The finished job without failures is not listed; jobs come first.
+        // Jobs come first, the finished one too until it is cleared.
         assert_eq!(
             order(SortKey::Arrival, false),
-            ["photos", "Beta.bin", "alpha.bin", "gamma.bin", "delta.bin"]
+            [
+                "photos",
+                "done",
+                "Beta.bin",
+                "alpha.bin",
+                "gamma.bin",
+                "delta.bin"
+            ]
         );
         assert_eq!(
             order(SortKey::Name, false),
-            ["photos", "alpha.bin", "Beta.bin", "delta.bin", "gamma.bin"]
+            [
+                "done",
+                "photos",
+                "alpha.bin",
+                "Beta.bin",
+                "delta.bin",
+                "gamma.bin"
+            ]
         );
         assert_eq!(
             order(SortKey::Size, true),
-            ["photos", "Beta.bin", "gamma.bin", "alpha.bin", "delta.bin"]
+            [
+                "done",
+                "photos",
+                "Beta.bin",
+                "gamma.bin",
+                "alpha.bin",
+                "delta.bin"
+            ]
         );
         assert_eq!(
             order(SortKey::State, false),
-            ["photos", "Beta.bin", "alpha.bin", "delta.bin", "gamma.bin"]
+            [
+                "photos",
+                "done",
+                "Beta.bin",
+                "alpha.bin",
+                "delta.bin",
+                "gamma.bin"
+            ]
         );
         assert_eq!(
             order(SortKey::Progress, false),
-            ["photos", "alpha.bin", "delta.bin", "Beta.bin", "gamma.bin"]
+            [
+                "photos",
+                "done",
+                "alpha.bin",
+                "delta.bin",
+                "Beta.bin",
+                "gamma.bin"
+            ]
+        );
+        let cleared = ListOptions {
+            cleared_jobs: clearable_jobs(&model).collect(),
+            ..ListOptions::default()
+        };
+        assert_eq!(
+            names(&visible_entries(&model, &cleared)),
+            ["photos", "Beta.bin", "alpha.bin", "gamma.bin", "delta.bin"]
         );
     }
 
@@ -494,7 +550,7 @@ mod tests {
         );
         assert_eq!(
             shown(StateFilter::Only(StateGroup::Done), ""),
-            ["gamma.bin"]
+            ["done", "gamma.bin"]
         );
         assert_eq!(
             shown(StateFilter::Only(StateGroup::Failed), ""),

@@ -18,7 +18,7 @@ use crate::ui::selection::Selection;
 use crate::ui::state::{TransferRow, TransfersModel, state_label};
 use crate::ui::transfer_list::{
     ListAction, ListEntry, ListOptions, RowKey, SortKey, StateFilter, abortable_selection,
-    bulk_commands, can_abort, clear_finished_commands, job_name, visible_entries,
+    bulk_commands, can_abort, clear_finished_commands, clearable_jobs, job_name, visible_entries,
 };
 use crate::ui::widgets::choice::choice_ui;
 use crate::ui::widgets::part_map::{self, part_map_ui};
@@ -59,7 +59,10 @@ impl TransfersViewState {
                 }
                 Vec::new()
             }
-            ListAction::ClearFinished => clear_finished_commands(model),
+            ListAction::ClearFinished => {
+                self.list.cleared_jobs.extend(clearable_jobs(model));
+                clear_finished_commands(model)
+            }
             ListAction::FocusFilter => {
                 self.focus_filter = true;
                 Vec::new()
@@ -227,10 +230,11 @@ fn list_controls_ui(
             filter.request_focus();
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let finished = model.rows().iter().any(TransferRow::is_history);
+            let finished = model.rows().iter().any(TransferRow::is_history)
+                || clearable_jobs(model).any(|id| !view.list.cleared_jobs.contains(&id));
             if ui
                 .add_enabled(finished, egui::Button::new("Clear finished"))
-                .on_hover_text("Remove done and skipped rows (the objects stay in the bucket)")
+                .on_hover_text("Remove done and skipped rows and finished folders (the objects stay in the bucket)")
                 .clicked()
             {
                 commands.push(UiCommand::List(ListAction::ClearFinished));
