@@ -31,11 +31,22 @@ impl Totals {
     /// and whose done bytes count only finished files; those files' rows add the bytes
     /// they have sent so far, never their size again.
     pub fn of(model: &TransfersModel) -> Self {
+        Self::over(model, None)
+    }
+
+    /// The same sum for one folder job: its counts and its files in flight (nothing when
+    /// it does not run here).
+    pub fn of_job(model: &TransfersModel, job: JobId) -> Self {
+        Self::over(model, Some(job))
+    }
+
+    /// Every running transfer and job, or with `only` that job and its files.
+    fn over(model: &TransfersModel, only: Option<JobId>) -> Self {
         let mut totals = Self::default();
         let running_jobs: Vec<&JobSnapshot> = model
             .jobs
             .values()
-            .filter(|job| job_is_running(job))
+            .filter(|job| job_is_running(job) && only.is_none_or(|id| id == job.id))
             .collect();
         for job in &running_jobs {
             totals.running += 1;
@@ -45,6 +56,9 @@ impl Totals {
         let job_runs = |id: JobId| running_jobs.iter().any(|job| job.id == id);
         for row in model.active_rows().filter(|row| row_is_running(row)) {
             let snapshot = &row.snapshot;
+            if only.is_some() && snapshot.job != only {
+                continue;
+            }
             totals.bytes_per_sec += snapshot.bytes_per_sec.max(0.0);
             match snapshot.job {
                 Some(job) if job_runs(job) => totals.bytes_done += snapshot.bytes_done,
@@ -111,6 +125,12 @@ impl Totals {
             title.push_str(&part);
         }
         title
+    }
+
+    /// "512KiB/s · 5s left", or what of it is known; nothing when idle or still.
+    pub fn pace_label(&self) -> Option<String> {
+        let parts = self.speed_and_eta();
+        (!self.is_idle() && !parts.is_empty()).then(|| parts.join(" · "))
     }
 
     /// The speed and the time left, each only when known.
@@ -272,6 +292,27 @@ mod tests {
         assert_eq!(totals.bytes_per_sec, 300.0);
         assert_eq!(totals.percent_done(), 8);
         assert_eq!(totals.eta_secs(), Some(12_750.0 / 300.0));
+    }
+
+    #[test]
+    fn one_job_sums_its_own_counts_and_files_only() {
+        let model = model(vec![
+            file("a", 1_000, 250, TransferState::Uploading, None),
+            job(7, JobState::Active, 400, 10_000),
+            file("c", 6_000, 600, TransferState::Uploading, Some(7)),
+            file("d", 2_000, 100, TransferState::Uploading, Some(7)),
+            job(8, JobState::Active, 0, 5_000),
+            file("e", 5_000, 50, TransferState::Uploading, Some(8)),
+        ]);
+        let seven = Totals::of_job(&model, JobId(7));
+        assert_eq!(
+            (seven.bytes_done, seven.bytes_total),
+            (400 + 600 + 100, 10_000)
+        );
+        assert_eq!(seven.bytes_per_sec, 200.0);
+        assert_eq!(seven.pace_label().as_deref(), Some("200B/s · 45s left"));
+        assert_eq!(Totals::of_job(&model, JobId(8)).bytes_per_sec, 100.0);
+        assert_eq!(Totals::of_job(&model, JobId(9)).pace_label(), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::ui::format::{bytes_label, eta_label, rate_label};
 use crate::ui::job_failures::JobFailures;
 use crate::ui::selection::Selection;
 use crate::ui::state::{TransferRow, TransfersModel, state_label};
+use crate::ui::totals::Totals;
 use crate::ui::transfer_list::{
     ListAction, ListEntry, ListOptions, RowKey, SortKey, StateFilter, abortable_selection,
     bulk_commands, can_abort, clear_finished_commands, clearable_jobs, job_name, visible_entries,
@@ -148,8 +149,9 @@ pub fn transfers_ui(
                 let response = match entry {
                     ListEntry::Job(job) => {
                         let target = model.target_name(&job.target);
+                        let pace = Totals::of_job(model, job.id).pace_label();
                         selectable_row_ui(ui, &key, selected, &job_name(job), |ui| {
-                            job_row_ui(ui, job, target, view, commands)
+                            job_row_ui(ui, job, target, pace, view, commands)
                         })
                     }
                     ListEntry::Transfer(row) => {
@@ -330,6 +332,7 @@ fn job_row_ui(
     ui: &mut Ui,
     job: &JobSnapshot,
     target: &str,
+    pace: Option<String>,
     view: &mut TransfersViewState,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -392,6 +395,9 @@ fn job_row_ui(
     }
     if c.failed > 0 {
         line.push_str(&format!(", {} failed", c.failed));
+    }
+    if let Some(pace) = pace {
+        line.push_str(&format!(" · {pace}"));
     }
     ui.label(line);
     if let Some(problem) = &job.problem {
