@@ -151,13 +151,7 @@ async fn abort_leaves_nothing_behind() {
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 1);
     let id = watcher.row_for_key("gone.bin").unwrap().id.clone();
     watcher.send(EngineCommand::Abort(id.clone()));
-    watcher
-        .until("the transfer to be removed", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::Removed(gone) if *gone == id))
-        })
-        .await;
+    watcher.until_removed(&id).await;
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
     assert_eq!(session_files(t.sessions()), 0);
     assert!(t.client.head_object(BUCKET, "gone.bin").await.is_err());
@@ -189,13 +183,7 @@ async fn abort_during_an_unanswered_initiate_aborts_the_upload_it_created() {
         .await;
     let id = watcher.row_for_key("early.bin").unwrap().id.clone();
     watcher.send(EngineCommand::Abort(id.clone()));
-    watcher
-        .until("the transfer to be removed", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::Removed(gone) if *gone == id))
-        })
-        .await;
+    watcher.until_removed(&id).await;
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
     assert_eq!(session_files(t.sessions()), 0);
     watcher.stop().await;

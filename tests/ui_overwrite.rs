@@ -41,14 +41,6 @@ fn stored(client: &OssClient, key: &str) -> Option<Vec<u8>> {
         .map(|bytes| bytes.to_vec())
 }
 
-fn state_of(app: &OssupApp, name: &str) -> Option<TransferState> {
-    app.transfers()
-        .rows()
-        .iter()
-        .find(|row| row.file_name == name)
-        .map(|row| row.snapshot.state.clone())
-}
-
 /// Steps until the question is on screen; returns what it says.
 fn wait_for_question(harness: &mut Harness<'_, OssupApp>) -> String {
     wait_until(harness, GENEROUS, "the question", |app| {

@@ -35,14 +35,6 @@ fn press(harness: &mut Harness<'_, OssupApp>, modifiers: Modifiers, key: Key) {
     harness.step();
 }
 
-fn state_of(app: &OssupApp, name: &str) -> Option<TransferState> {
-    app.transfers()
-        .rows()
-        .iter()
-        .find(|row| row.file_name == name)
-        .map(|row| row.snapshot.state.clone())
-}
-
 /// The rows' names from top to bottom, as drawn.
 fn shown_order(harness: &Harness<'_, OssupApp>, names: &[&str]) -> Vec<String> {
     let mut shown: Vec<(f32, String)> = names

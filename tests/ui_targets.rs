@@ -43,17 +43,9 @@ access_key_secret = "{KEY_SECRET}"
     )
 }
 
-fn row_state(app: &OssupApp, name: &str) -> Option<TransferState> {
-    app.transfers()
-        .rows()
-        .iter()
-        .find(|r| r.file_name == name)
-        .map(|r| r.snapshot.state.clone())
-}
-
 fn wait_for_state(harness: &mut Harness<'_, OssupApp>, name: &str, state: TransferState) {
     wait_until(harness, GENEROUS, &format!("{name} {state:?}"), |app| {
-        row_state(app, name) == Some(state.clone())
+        state_of(app, name) == Some(state.clone())
     });
 }
 
@@ -100,13 +92,13 @@ fn saving_a_new_profile_keeps_every_row_in_view_and_running() {
     });
     harness.run_steps(3);
     let app = harness.state();
-    assert_eq!(row_state(app, "done.txt"), Some(TransferState::Done));
+    assert_eq!(state_of(app, "done.txt"), Some(TransferState::Done));
     assert_eq!(
-        row_state(app, "failed.txt"),
+        state_of(app, "failed.txt"),
         Some(TransferState::Failed),
         "a failed upload without a session waits for Retry"
     );
-    let movie = row_state(app, "movie.bin").expect("the running upload is still shown");
+    let movie = state_of(app, "movie.bin").expect("the running upload is still shown");
     assert!(
         !matches!(movie, TransferState::Paused),
         "saving a profile paused the running upload"
@@ -165,7 +157,7 @@ fn editing_another_profile_keeps_the_chosen_target_and_its_upload() {
         Some("one".into()),
         "saving profile two switched the target"
     );
-    let movie = row_state(harness.state(), "movie.bin").expect("still shown");
+    let movie = state_of(harness.state(), "movie.bin").expect("still shown");
     assert!(!matches!(movie, TransferState::Paused), "{movie:?}");
     wait_for_state(&mut harness, "movie.bin", TransferState::Done);
     drop(harness);

@@ -287,6 +287,16 @@ impl Watcher {
         self.row_for_key(key).cloned().unwrap()
     }
 
+    /// Waits until the engine has said that transfer `id` is gone.
+    pub async fn until_removed(&mut self, id: &TransferId) {
+        self.until("the transfer to be removed", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Removed(gone) if gone == id))
+        })
+        .await;
+    }
+
     pub async fn until_all_terminal(&mut self, count: usize) {
         self.until("all transfers to finish", |w| {
             w.rows.len() + w.retired.len() == count

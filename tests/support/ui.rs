@@ -147,6 +147,15 @@ pub fn drop_files(harness: &mut Harness<'_, OssupApp>, paths: &[PathBuf]) {
     harness.step();
 }
 
+/// The state of the row of the file called `name`, if it is listed.
+pub fn state_of(app: &OssupApp, name: &str) -> Option<ossup::engine::event::TransferState> {
+    app.transfers()
+        .rows()
+        .iter()
+        .find(|row| row.file_name == name)
+        .map(|row| row.snapshot.state.clone())
+}
+
 /// Clicks the widget labelled `label` and lets the app apply what it asked for.
 pub fn click(harness: &mut Harness<'_, OssupApp>, label: &str) {
     harness.get_by_label(label).click();
