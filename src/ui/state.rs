@@ -3,6 +3,7 @@
 use crate::engine::event::{EngineEvent, PartState, TransferId, TransferSnapshot, TransferState};
 use crate::protocol::ObjectRef;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// One row of the transfers view: the engine's snapshot with progress folded in, plus
 /// what only the window keeps.
@@ -136,12 +137,69 @@ pub struct TransfersModel {
     pub jobs: std::collections::BTreeMap<crate::engine::store::JobId, crate::engine::JobSnapshot>,
     /// What the window calls each target, by the engine's label.
     target_names: HashMap<String, String>,
+    /// How fast each job's finished bytes grow: the speed of a folder of small files,
+    /// each of which ends before its own speed can be measured.
+    job_rates: HashMap<crate::engine::store::JobId, FinishedBytesRate>,
+}
+
+/// The rate of a growing byte count, sampled when it changes and smoothed; it counts as
+/// still once the count has not moved for a while.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FinishedBytesRate {
+    sample: Option<(Instant, u64)>,
+    bytes_per_sec: f64,
+}
+
+impl FinishedBytesRate {
+    /// Shortest time between two samples, so one batch of outcomes is not a spike.
+    const MIN_INTERVAL: Duration = Duration::from_secs(1);
+    /// No change for this long means nothing is moving.
+    const STILL_AFTER: Duration = Duration::from_secs(5);
+    const SMOOTHING: f64 = 0.3;
+
+    pub fn observe(&mut self, now: Instant, bytes: u64) {
+        let Some((at, before)) = self.sample else {
+            self.sample = Some((now, bytes));
+            return;
+        };
+        if bytes < before {
+            *self = Self::default();
+            self.sample = Some((now, bytes));
+            return;
+        }
+        let elapsed = now.saturating_duration_since(at);
+        if elapsed < Self::MIN_INTERVAL || bytes == before && elapsed < Self::STILL_AFTER {
+            return;
+        }
+        let instant = (bytes - before) as f64 / elapsed.as_secs_f64();
+        self.bytes_per_sec = if self.bytes_per_sec == 0.0 {
+            instant
+        } else {
+            self.bytes_per_sec * (1.0 - Self::SMOOTHING) + instant * Self::SMOOTHING
+        };
+        self.sample = Some((now, bytes));
+    }
+
+    /// Bytes a second at `now`: zero once the count has been still for a while.
+    pub fn at(&self, now: Instant) -> f64 {
+        match self.sample {
+            Some((at, _)) if now.saturating_duration_since(at) < Self::STILL_AFTER => {
+                self.bytes_per_sec
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 impl TransfersModel {
     /// Names the target labelled `label` in the rows (a profile's name).
     pub fn name_target(&mut self, label: &str, name: String) {
         self.target_names.insert(label.to_owned(), name);
+    }
+
+    /// How fast `job`'s finished files add up, in bytes a second at `now`.
+    pub fn job_rate(&self, job: crate::engine::store::JobId, now: Instant) -> f64 {
+        self.job_rates.get(&job).map_or(0.0, |rate| rate.at(now))
     }
 
     /// What a row says its target is: its name, else its label.
@@ -200,6 +258,11 @@ impl TransfersModel {
 
     /// Folds one engine event into the rows.
     pub fn apply(&mut self, event: EngineEvent) {
+        self.apply_at(event, Instant::now());
+    }
+
+    /// [`Self::apply`] for an event that arrived at `now`.
+    pub fn apply_at(&mut self, event: EngineEvent, now: Instant) {
         match event {
             EngineEvent::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             EngineEvent::Progress {
@@ -233,6 +296,12 @@ impl TransfersModel {
             }
             EngineEvent::Removed(id) => self.remove(&id),
             EngineEvent::Job(job) => {
+                let rate = self.job_rates.entry(job.id).or_default();
+                if job.state == crate::engine::store::JobState::Active {
+                    rate.observe(now, job.counts.bytes_done);
+                } else {
+                    *rate = FinishedBytesRate::default();
+                }
                 self.jobs.insert(job.id, job);
             }
             EngineEvent::SessionCorrupt {

@@ -71,6 +71,17 @@ impl Totals {
                 }
             }
         }
+        // A job of small files moves by files that end before their own speed is known:
+        // its finished bytes' rate counts where it is higher than its files' speeds.
+        let now = Instant::now();
+        for job in &running_jobs {
+            let files: f64 = model
+                .active_rows()
+                .filter(|row| row.snapshot.job == Some(job.id) && row_is_running(row))
+                .map(|row| row.snapshot.bytes_per_sec.max(0.0))
+                .sum();
+            totals.bytes_per_sec += (model.job_rate(job.id, now) - files).max(0.0);
+        }
         // A file's row and its job's counts are updated by separate events: never more
         // than the whole.
         totals.bytes_done = totals.bytes_done.min(totals.bytes_total);
@@ -313,6 +324,38 @@ mod tests {
         assert_eq!(seven.pace_label().as_deref(), Some("200B/s · 45s left"));
         assert_eq!(Totals::of_job(&model, JobId(8)).bytes_per_sec, 100.0);
         assert_eq!(Totals::of_job(&model, JobId(9)).pace_label(), None);
+    }
+
+    #[test]
+    fn a_job_of_small_files_moves_at_the_rate_its_finished_bytes_grow() {
+        let start = Instant::now() - Duration::from_secs(2);
+        let mut model = TransfersModel::default();
+        model.apply_at(job(7, JobState::Active, 0, 100_000), start);
+        model.apply_at(
+            job(7, JobState::Active, 4_000, 100_000),
+            start + Duration::from_secs(2),
+        );
+        // Its file in flight has no speed of its own yet.
+        let mut in_flight = file("small", 1_000, 0, TransferState::Uploading, Some(7));
+        if let EngineEvent::Snapshot(snapshot) = &mut in_flight {
+            snapshot.bytes_per_sec = 0.0;
+        }
+        model.apply(in_flight);
+        assert_eq!(Totals::of(&model).bytes_per_sec, 2_000.0);
+        assert_eq!(Totals::of_job(&model, JobId(7)).bytes_per_sec, 2_000.0);
+
+        // Files with speeds of their own above the finished rate are not counted twice.
+        model.apply(file("big", 90_000, 10, TransferState::Uploading, Some(7)));
+        let mut fast = file("big", 90_000, 10, TransferState::Uploading, Some(7));
+        if let EngineEvent::Snapshot(snapshot) = &mut fast {
+            snapshot.bytes_per_sec = 5_000.0;
+        }
+        model.apply(fast);
+        assert_eq!(Totals::of(&model).bytes_per_sec, 5_000.0);
+
+        // A paused job moves at no speed.
+        model.apply(job(7, JobState::Paused, 4_000, 100_000));
+        assert_eq!(model.job_rate(JobId(7), Instant::now()), 0.0);
     }
 
     #[test]
