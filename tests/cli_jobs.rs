@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use ossup::engine::store::FileState;
-use support::cli::{BUCKET, Home, Server, read_object, run, spawn, text};
+use support::cli::{BUCKET, Home, KEY_ID, KEY_SECRET, Server, read_object, run, spawn, text};
 use support::data::data;
 
 const FILES: usize = 300;
@@ -159,4 +159,67 @@ fn resuming_a_job_that_does_not_exist_is_refused() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn a_job_resumed_by_number_goes_back_to_the_profile_it_was_started_with() {
+    let lab = Server::start(&["--fault-delay-ms", "100", "--fault-scope", "put-object"]);
+    let elsewhere = Server::start(&[]);
+    let home = Home::new();
+    let profile = |name: &str, server: &Server| {
+        format!(
+            "[profiles.{name}]\nendpoint = \"{}\"\naccess_key_id = \"{KEY_ID}\"\naccess_key_secret = \"{KEY_SECRET}\"\npath_style = true\n",
+            server.endpoint
+        )
+    };
+    let config = home.config_file();
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!("{}{}", profile("default", &elsewhere), profile("lab", &lab)),
+    )
+    .unwrap();
+    const FEW: usize = 60;
+    for index in 0..FEW {
+        home.file(&format!("box/f{index:02}.txt"), &data(100, index as u64));
+    }
+    let folder = home.path().join("files").join("box");
+    let mut first = spawn(
+        home.ossup_bare()
+            .args(["upload", "--profile", "lab"])
+            .arg(&folder)
+            .arg(format!("oss://{BUCKET}/up/")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while home.job_files().iter().all(|f| f.1 != FileState::Done) {
+        assert!(Instant::now() < deadline, "no file recorded done in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    // Another target named on purpose: refused, naming the job's own.
+    let refused = run(home
+        .ossup_bare()
+        .args(["resume", "--job", "1", "--profile", "default"]));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("resume it with --profile lab"),
+        "{}",
+        text(&refused)
+    );
+
+    // The number alone: the job's profile is used, not the default one.
+    let resumed = run(home.ossup_bare().args(["resume", "--job", "1"]));
+    let output = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{output}");
+    assert!(
+        output.contains(&format!("{FEW} of {FEW} uploaded")),
+        "{output}"
+    );
+    let client = lab.client();
+    for index in 0..FEW {
+        let key = format!("up/box/f{index:02}.txt");
+        assert_eq!(read_object(&client, &key), data(100, index as u64), "{key}");
+    }
 }

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use crate::config::AppPaths;
 use crate::config::units::format_bytes;
-use crate::engine::store::{JobId, JobState, JobSummary, OpenOptions, QueueStore};
+use crate::engine::store::{JobId, JobState, JobSummary, NewTarget, OpenOptions, QueueStore};
 
+use super::args::TargetArgs;
 use super::error::{CliError, Outcome};
 
 /// Opens the queue store, saying so when a damaged one was set aside.
@@ -43,20 +44,50 @@ pub fn unfinished(dir: &Path, owns: impl Fn(&str) -> bool) -> Result<Vec<JobId>,
     Ok(ids)
 }
 
-/// Refuses a job number the store does not have.
-pub fn check_exists(dir: &Path, id: JobId) -> Result<(), CliError> {
+/// Where job `id` uploads to, as stored (never a secret); refuses a job number the store
+/// does not have.
+pub fn target_of(dir: &Path, id: JobId) -> Result<NewTarget, CliError> {
     let store = open(dir)?;
-    match store.job(id) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(CliError::Usage(format!(
-            "there is no job {}; `ossup jobs` lists them",
-            id.0
-        ))),
-        Err(e) => Err(CliError::Failed(format!(
-            "job {} cannot be read: {e}",
-            id.0
-        ))),
-    }
+    let unreadable = |e| CliError::Failed(format!("job {} cannot be read: {e}", id.0));
+    let job = store.job(id).map_err(unreadable)?.ok_or_else(|| {
+        CliError::Usage(format!("there is no job {}; `ossup jobs` lists them", id.0))
+    })?;
+    let target = store
+        .target(job.spec.target)
+        .map_err(unreadable)?
+        .ok_or_else(|| CliError::Failed(format!("job {} has no target recorded", id.0)))?;
+    Ok(target.target)
+}
+
+/// The target to resume job `id` on: the one given, or else the profile the job was
+/// started with, so `ossup resume --job N` needs no more than the number.
+pub fn target_args_for(
+    dir: &Path,
+    id: JobId,
+    given: &TargetArgs,
+) -> Result<(TargetArgs, NewTarget), CliError> {
+    let recorded = target_of(dir, id)?;
+    let named = given.profile.is_some() || given.endpoint.is_some();
+    let args = match &recorded.profile {
+        Some(profile) if !named => TargetArgs {
+            profile: Some(profile.clone()),
+            ..given.clone()
+        },
+        _ => given.clone(),
+    };
+    Ok((args, recorded))
+}
+
+/// How to name a job's target to a user who gave another one.
+pub fn how_to_resume(id: JobId, recorded: &NewTarget) -> String {
+    let flag = match &recorded.profile {
+        Some(profile) => format!("--profile {profile}"),
+        None => format!("--endpoint {}", recorded.endpoint),
+    };
+    format!(
+        "job {} uploads to {}; resume it with {flag}",
+        id.0, recorded.label
+    )
 }
 
 fn state_word(summary: &JobSummary) -> &'static str {

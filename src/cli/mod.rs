@@ -240,13 +240,27 @@ fn upload(args: UploadArgs) -> Result<Outcome, CliError> {
 }
 
 fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
-    let setup = Setup::load(&args.target)?;
+    let job_target = match args.job {
+        Some(number) => Some(jobs::target_args_for(
+            &AppPaths::for_user()?.queue_dir,
+            JobId(number),
+            &args.target,
+        )?),
+        None => None,
+    };
+    let setup = Setup::load(job_target.as_ref().map_or(&args.target, |(t, _)| t))?;
     let tuning = setup.tuning(&args.tuning)?;
     let store = SessionStore::new(setup.paths.sessions_dir.clone());
     let label = setup.target_label();
     let jobs: Vec<JobId> = match (args.job, args.all) {
         (Some(number), _) => {
-            jobs::check_exists(&setup.paths.queue_dir, JobId(number))?;
+            let (_, recorded) = job_target.as_ref().expect("looked up above");
+            if !setup.owns(&recorded.label) {
+                return Err(CliError::Usage(jobs::how_to_resume(
+                    JobId(number),
+                    recorded,
+                )));
+            }
             vec![JobId(number)]
         }
         (None, true) => jobs::unfinished(&setup.paths.queue_dir, |recorded| setup.owns(recorded))?,
@@ -309,7 +323,10 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     for job in &jobs {
         // One job named: continue it and send its failed files again, finished or not.
         send(if args.job.is_some() {
-            EngineCommand::RetryJob(*job)
+            EngineCommand::RetryJob {
+                job: *job,
+                file: None,
+            }
         } else {
             EngineCommand::ResumeJob(*job)
         })?;
