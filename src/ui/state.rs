@@ -20,6 +20,9 @@ pub struct TransferRow {
     /// Goes up whenever `snapshot.parts` may have changed, so the part map redraws its
     /// cells only then (together with `arrival` it names one version of one row's parts).
     pub parts_version: u64,
+    /// `snapshot.parts` counted by state, kept up to date as parts change so a frame
+    /// does not count 10,000 parts per row.
+    part_counts: PartCounts,
 }
 
 impl TransferRow {
@@ -29,12 +32,26 @@ impl TransferRow {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| snapshot.source.display().to_string());
+        let mut part_counts = PartCounts::default();
+        for part in &snapshot.parts {
+            part_counts.add(part, 1);
+        }
         Self {
             snapshot,
             file_name,
             arrival,
             finished_order: None,
             parts_version: 0,
+            part_counts,
+        }
+    }
+
+    /// Puts `part` in place of part `number` (1-based), keeping the counts.
+    fn set_part(&mut self, number: u32, part: PartState) {
+        if let Some(slot) = self.snapshot.part_mut(number) {
+            self.part_counts.add(slot, -1);
+            self.part_counts.add(&part, 1);
+            *slot = part;
         }
     }
 
@@ -87,17 +104,7 @@ impl TransferRow {
 
     /// Counts parts per state, for the accessible label and the summary line.
     pub fn part_counts(&self) -> PartCounts {
-        let mut counts = PartCounts::default();
-        for part in &self.snapshot.parts {
-            match part {
-                PartState::Queued => counts.queued += 1,
-                PartState::InFlight { .. } => counts.in_flight += 1,
-                PartState::Done => counts.done += 1,
-                PartState::Retrying { .. } => counts.retrying += 1,
-                PartState::Failed { .. } => counts.failed += 1,
-            }
-        }
-        counts
+        self.part_counts
     }
 }
 
@@ -109,6 +116,20 @@ pub struct PartCounts {
     pub done: usize,
     pub retrying: usize,
     pub failed: usize,
+}
+
+impl PartCounts {
+    /// Counts `part` once more (`by` = 1) or once less (`by` = -1).
+    fn add(&mut self, part: &PartState, by: isize) {
+        let count = match part {
+            PartState::Queued => &mut self.queued,
+            PartState::InFlight { .. } => &mut self.in_flight,
+            PartState::Done => &mut self.done,
+            PartState::Retrying { .. } => &mut self.retrying,
+            PartState::Failed { .. } => &mut self.failed,
+        };
+        *count = count.saturating_add_signed(by);
+    }
 }
 
 /// The engine's label for a state, capitalised for a column.
@@ -276,22 +297,19 @@ impl TransfersModel {
                 let Some(&index) = self.index_by_id.get(&id) else {
                     return;
                 };
-                let parts_changed = !changed_parts.is_empty();
-                let row = &mut self.rows[index].snapshot;
+                let row = &mut self.rows[index];
+                if !changed_parts.is_empty() {
+                    row.parts_version = row.parts_version.wrapping_add(1);
+                }
+                for (number, part) in changed_parts {
+                    // Part numbers are 1-based on the wire and in events.
+                    row.set_part(number, part);
+                }
+                let row = &mut row.snapshot;
                 row.state = state;
                 row.bytes_done = bytes_done;
                 row.bytes_per_sec = bytes_per_sec;
                 row.eta_secs = eta_secs;
-                for (number, part) in changed_parts {
-                    // Part numbers are 1-based on the wire and in events.
-                    if let Some(slot) = row.part_mut(number) {
-                        *slot = part;
-                    }
-                }
-                if parts_changed {
-                    let row = &mut self.rows[index];
-                    row.parts_version = row.parts_version.wrapping_add(1);
-                }
                 self.note_finish(index);
             }
             EngineEvent::Removed(id) => self.remove(&id),
@@ -428,6 +446,16 @@ mod tests {
         assert_eq!(a.snapshot.parts[1], PartState::InFlight { bytes_sent: 50 });
         assert_eq!(a.snapshot.parts[2], PartState::Queued);
         assert_eq!(a.snapshot.fraction_done(), 0.5);
+        assert_eq!(
+            a.part_counts(),
+            PartCounts {
+                queued: 1,
+                in_flight: 1,
+                done: 1,
+                retrying: 0,
+                failed: 0
+            }
+        );
         let b = model.row(&TransferId("b".into())).expect("row b exists");
         assert!(b.snapshot.parts.iter().all(|p| *p == PartState::Queued));
     }
