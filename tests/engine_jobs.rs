@@ -5,10 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use ossup::engine::store::JobState;
+use ossup::engine::folder_plan::{FilterRule, PathFilters};
+use ossup::engine::store::{FileState, JobState};
+use ossup::engine::{AddOptions, Destination, EngineCommand};
 use ossup::server::faults::{FaultConfig, FaultScope};
 use support::data::{data, write_file};
 use support::engine::*;
+use support::server::BUCKET;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over() {
@@ -94,7 +97,10 @@ async fn retry_failed_sends_a_finished_jobs_failed_files_again() {
     assert_eq!(watcher.jobs[&id].counts.failed, 6);
 
     t.server.faults().clear();
-    watcher.send(ossup::engine::EngineCommand::RetryJob(id));
+    watcher.send(ossup::engine::EngineCommand::RetryJob {
+        job: id,
+        file: None,
+    });
     watcher
         .until("the failed files to be sent again", |w| {
             w.jobs[&id].is_finished() && w.jobs[&id].counts.done == 6
@@ -103,4 +109,111 @@ async fn retry_failed_sends_a_finished_jobs_failed_files_again() {
     assert_eq!(watcher.jobs[&id].counts.failed, 0);
     assert_eq!(t.read_back("flaky/f3.txt").await, data(100, 3));
     watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_of_one_failed_file_sends_it_alone() {
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("flaky");
+    for index in 0..4 {
+        write_file(&root, &format!("f{index}.txt"), &data(100, index));
+    }
+    t.server.faults().set(FaultConfig {
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "");
+    watcher.until_jobs_finished(1).await;
+    let id = *watcher.jobs.keys().next().unwrap();
+    t.server.faults().clear();
+
+    let failed = watcher.job_file_rows(id, FileState::Failed).await;
+    assert_eq!(failed.len(), 4);
+    let chosen = failed
+        .iter()
+        .find(|row| row.file.key == "flaky/f2.txt")
+        .expect("f2 failed")
+        .id;
+    watcher.send(EngineCommand::RetryJob {
+        job: id,
+        file: Some(chosen),
+    });
+    watcher
+        .until("the one file to be sent again", |w| {
+            w.jobs[&id].is_finished() && w.jobs[&id].counts.done == 1
+        })
+        .await;
+    assert_eq!(watcher.jobs[&id].counts.failed, 3);
+    assert_eq!(t.read_back("flaky/f2.txt").await, data(100, 2));
+    assert!(t.client.head_object(BUCKET, "flaky/f1.txt").await.is_err());
+    let still_failed = watcher.job_file_rows(id, FileState::Failed).await;
+    assert!(still_failed.iter().all(|row| row.id != chosen));
+    watcher.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_folders_added_again_with_other_filters_continue_the_job_under_them() {
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("mixed");
+    for index in 0..6 {
+        write_file(&root, &format!("keep{index}.txt"), &data(100, index));
+        write_file(
+            &root,
+            &format!("scratch{index}.tmp"),
+            &data(100, 10 + index),
+        );
+    }
+    // The first run is stopped before anything is stored: its requests are held, then
+    // would fail.
+    t.server.faults().set(FaultConfig {
+        delay: Duration::from_secs(600),
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut first = t.engine();
+    first.add(vec![root.clone()], "");
+    first
+        .until("the first run to send files", |w| {
+            w.jobs
+                .values()
+                .any(|j| j.counts.in_flight > 0 && !j.walking)
+        })
+        .await;
+    first.send(EngineCommand::PauseAll);
+    first
+        .until("the first run to pause", |w| {
+            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
+        })
+        .await;
+    let id = *first.jobs.keys().next().unwrap();
+    first.stop().await;
+    t.server.faults().clear();
+
+    // The same folder again, now without the scratch files: the job is continued and
+    // its pending scratch files are not sent.
+    let mut second = t.engine();
+    second.send(EngineCommand::Add {
+        paths: vec![root],
+        destination: Destination::new(&second.target, BUCKET, ""),
+        options: AddOptions {
+            filters: PathFilters::new(vec![FilterRule::Exclude("*.tmp".into())]).unwrap(),
+            ..AddOptions::default()
+        },
+    });
+    second.until_jobs_finished(1).await;
+    let job = second.jobs[&id].clone();
+    assert_eq!(job.counts.done, 6, "{job:?}");
+    assert_eq!(job.counts.failed, 0, "{job:?}");
+    assert_eq!(t.read_back("mixed/keep4.txt").await, data(100, 4));
+    for index in 0..6 {
+        let key = format!("mixed/scratch{index}.tmp");
+        assert!(
+            t.client.head_object(BUCKET, &key).await.is_err(),
+            "{key} was sent"
+        );
+    }
+    second.stop().await;
 }

@@ -108,3 +108,44 @@ fn a_jobs_failed_files_unfold_with_their_reasons_a_page_at_a_time() {
     assert!(harness.query_by_label_contains("000.txt").is_none());
     assert_eq!(failures_held(harness.state()), 0);
 }
+
+#[test]
+fn retry_on_one_failed_file_sends_that_file_alone() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let folder = dirs.root.path().join("files").join("album");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("first.jpg"), b"one").unwrap();
+    std::fs::write(folder.join("second.jpg"), b"two").unwrap();
+    let mut harness = harness(setup(&dirs, None));
+    // A bucket that does not exist yet: both files fail at once.
+    type_into(&mut harness, "Bucket", "later");
+    drop_files(&mut harness, &[folder]);
+    wait_until(&mut harness, GENEROUS, "both files failed", |app| {
+        the_job(app).is_some_and(|job| job.is_finished() && job.counts.failed == 2)
+    });
+    let endpoint = connected_endpoint(&harness);
+    let other = other_client(&endpoint);
+    block_on(other.create_bucket("later")).expect("the bucket is made");
+
+    click(&mut harness, "Show failures");
+    wait_until(&mut harness, GENEROUS, "the failures listed", |app| {
+        failures_held(app) == 2
+    });
+    harness.run_steps(2);
+    click(&mut harness, "Retry second.jpg");
+    wait_until(&mut harness, GENEROUS, "the one file sent", |app| {
+        the_job(app).is_some_and(|job| job.is_finished() && job.counts.done == 1)
+    });
+    let job = the_job(harness.state()).unwrap().clone();
+    assert_eq!(job.counts.failed, 1, "{job:?}");
+    let sent = block_on(other.get_object("later", "album/second.jpg", None)).expect("sent");
+    assert_eq!(&sent[..], b"two");
+    assert!(block_on(other.head_object("later", "album/first.jpg")).is_err());
+    wait_until(&mut harness, GENEROUS, "the list read again", |app| {
+        failures_held(app) == 1
+    });
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Retry second.jpg").is_none());
+    harness.get_by_label("Retry first.jpg");
+}

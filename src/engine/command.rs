@@ -191,8 +191,12 @@ pub enum EngineCommand {
     PauseJob(JobId),
     /// Resume a paused job (or one stopped by a store failure).
     ResumeJob(JobId),
-    /// Send a job's failed files again (Retry failed), finished job or not.
-    RetryJob(JobId),
+    /// Send a job's failed files again (Retry failed), finished job or not; only `file`
+    /// when given (Retry on one failed file's row).
+    RetryJob {
+        job: JobId,
+        file: Option<FileId>,
+    },
     PauseAll,
     ResumeAll,
     /// New tuning; parallelism and bandwidth apply at once, part size to new uploads.

@@ -24,7 +24,9 @@ use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
 use super::session_store::{Session, SessionError, SessionStore, session_id};
-use super::store::{FileOutcome, FileRow, FileState, JobId, NewHistory, OpenOptions, QueueStore};
+use super::store::{
+    FileId, FileOutcome, FileRow, FileState, JobId, NewHistory, OpenOptions, QueueStore,
+};
 use super::stream;
 use super::target::Target;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
@@ -345,7 +347,7 @@ impl Core {
             }
             EngineCommand::PauseJob(id) => self.pause_job(id),
             EngineCommand::ResumeJob(id) => self.resume_job(id),
-            EngineCommand::RetryJob(id) => self.retry_job(id),
+            EngineCommand::RetryJob { job, file } => self.retry_job(job, file),
             EngineCommand::AddFiles {
                 files,
                 target,
@@ -1027,12 +1029,13 @@ impl Core {
 
     /// Sends a job's failed files again. The rows of files that failed in this run go,
     /// so the job claims them afresh from the store.
-    fn retry_job(&mut self, job: JobId) {
+    fn retry_job(&mut self, job: JobId, file: Option<FileId>) {
         let failed: Vec<TransferId> = self
             .controls
             .iter()
             .filter(|(id, c)| {
-                c.job.is_some_and(|f| f.job == job)
+                c.job
+                    .is_some_and(|f| f.job == job && file.is_none_or(|only| only == f.file))
                     && c.running.is_none()
                     && self.board().state(id) == Some(TransferState::Failed)
             })
@@ -1042,7 +1045,7 @@ impl Core {
             self.controls.remove(&id);
             self.board().remove(&id);
         }
-        self.jobs.retry_failed(job);
+        self.jobs.retry_failed(job, file);
     }
 
     async fn shutdown(&mut self) {

@@ -250,7 +250,7 @@ impl Jobs {
                     continue;
                 }
                 let run = resume && summary.job.state == JobState::Active;
-                if let Some(message) = open_job(store, summary.job, owner, run)? {
+                if let Some(message) = open_job(store, summary.job, owner, run, None)? {
                     let _ = tx.send(message);
                 }
             }
@@ -284,6 +284,7 @@ impl Jobs {
             ..JobOptions::default()
         };
         let destination = destination.clone();
+        let board = self.board.clone();
         // Jobs this engine drives already: adding the same folders again changes nothing
         // (their files in flight must not go back to the queue).
         let driven: Vec<JobId> = self
@@ -300,13 +301,31 @@ impl Jobs {
                 &destination.bucket,
                 &destination.prefix,
             )?;
-            let job = match existing {
-                Some(id) if driven.contains(&id) => return Ok(None),
-                Some(id) => {
-                    store.set_job_state(id, JobState::Active)?;
-                    store.job(id)?.ok_or_else(|| StoreError::NotFound {
-                        what: format!("job {}", id.0),
-                    })?
+            let found = match existing {
+                Some(id) => Some(store.job(id)?.ok_or_else(|| StoreError::NotFound {
+                    what: format!("job {}", id.0),
+                })?),
+                None => None,
+            };
+            // Putting a folder's files under its own name or straight under the prefix
+            // gives other keys: that is another job, not this one continued.
+            let found =
+                found.filter(|job| job.spec.options.contents_only == spec_options.contents_only);
+            let job = match found {
+                Some(job) if driven.contains(&job.id) => {
+                    if job.spec.options != spec_options {
+                        board.notice(format!(
+                            "Job {} is already uploading these folders with its own options; \
+                             pause it and add them again to use the new ones.",
+                            job.id.0
+                        ));
+                    }
+                    return Ok(None);
+                }
+                Some(job) => {
+                    store.set_job_state(job.id, JobState::Active)?;
+                    let options = (job.spec.options != spec_options).then_some(spec_options);
+                    return open_job(store, job, owner, true, options);
                 }
                 None => {
                     let spec = NewJob {
@@ -323,7 +342,7 @@ impl Jobs {
                     })?
                 }
             };
-            open_job(store, job, owner, true)
+            open_job(store, job, owner, true, None)
         });
     }
 }
@@ -341,12 +360,15 @@ fn stored_target(target: &Target) -> NewTarget {
 }
 
 /// Takes the lease of a job that is to run (putting files a dead driver left in flight
-/// back in the queue) and reads its counts.
+/// back in the queue) and reads its counts. With `new_options` (a re-run of the same
+/// folders with other options), the job takes them once its lease is ours, never while
+/// another process drives it.
 fn open_job(
     store: &mut QueueStore,
-    job: Job,
+    mut job: Job,
     owner: LeaseOwner,
     run: bool,
+    new_options: Option<JobOptions>,
 ) -> Result<Option<JobMessage>, StoreError> {
     let mut lease = None;
     let mut held_by = None;
@@ -355,6 +377,12 @@ fn open_job(
             Ok(taken) => {
                 store.reset_in_flight(job.id, now_unix_secs())?;
                 lease = Some(taken);
+                if let Some(options) = new_options {
+                    store.change_job_options(job.id, &options)?;
+                    job = store.job(job.id)?.ok_or_else(|| StoreError::NotFound {
+                        what: format!("job {}", job.id.0),
+                    })?;
+                }
             }
             Err(StoreError::LeaseHeld { pid, .. }) => held_by = Some(pid),
             Err(other) => return Err(other),
@@ -836,7 +864,7 @@ impl Jobs {
                     return Ok(None);
                 }
                 store.set_job_state(id, JobState::Active)?;
-                open_job(store, job, owner, true)
+                open_job(store, job, owner, true, None)
             });
             return true;
         };
@@ -859,7 +887,7 @@ impl Jobs {
             self.with_store(Some(id), move |store| {
                 store.set_job_state(id, JobState::Active)?;
                 let job = store.job(job.id)?.unwrap_or(job);
-                open_job(store, job, owner, true)
+                open_job(store, job, owner, true, None)
             });
         }
         true
@@ -867,11 +895,18 @@ impl Jobs {
 
     /// Sends a job's failed files again: they go back to the queue and the job runs (again,
     /// when it had finished). Files failed in this run and still in flight are left alone.
-    pub(crate) fn retry_failed(&mut self, id: JobId) {
+    pub(crate) fn retry_failed(&mut self, id: JobId, only: Option<FileId>) {
         let owner = self.owner;
         let board = self.board.clone();
         // Said when every failure is a name the walk could not give a key.
         let nothing_to_retry = move |store: &QueueStore| -> Result<(), StoreError> {
+            if only.is_some() {
+                board.notice(
+                    "Nothing to retry: that file is no longer failed, or its name cannot be \
+                     an object key.",
+                );
+                return Ok(());
+            }
             let failed = store.job_counts(id)?.failed;
             board.notice(format!(
                 "Nothing to retry: the {failed} failed files have names that cannot be object \
@@ -888,7 +923,7 @@ impl Jobs {
             // rejoin the queue, and the counts are read back.
             let excluded = running.excluded;
             self.with_store(Some(id), move |store| {
-                if store.reset_failed(id, now_unix_secs())? == 0 {
+                if store.reset_failed(id, only, now_unix_secs())? == 0 {
                     nothing_to_retry(store)?;
                     return Ok(None);
                 }
@@ -917,7 +952,7 @@ impl Jobs {
             };
             // A finished job with nothing to send stays finished; a paused one is opened
             // again all the same, as a resume would.
-            if store.reset_failed(id, now_unix_secs())? == 0 && finished {
+            if store.reset_failed(id, only, now_unix_secs())? == 0 && finished {
                 nothing_to_retry(store)?;
                 return Ok(None);
             }
@@ -926,7 +961,7 @@ impl Jobs {
                 state: JobState::Active,
                 ..job
             };
-            open_job(store, job, owner, true)
+            open_job(store, job, owner, true, None)
         });
     }
 

@@ -334,8 +334,12 @@ pub fn bulk_commands(
         ),
         ListAction::Retry => (
             |job| {
-                (job.locked_by.is_none() && job.counts.failed > 0)
-                    .then_some(EngineCommand::RetryJob(job.id))
+                (job.locked_by.is_none() && job.counts.failed > 0).then_some(
+                    EngineCommand::RetryJob {
+                        job: job.id,
+                        file: None,
+                    },
+                )
             },
             |row| {
                 row.can_retry()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ossup::engine::store::{FileState, JobId, OpenOptions, QueueStore};
+use ossup::engine::store::{FileRow, FileState, JobId, OpenOptions, QueueStore};
 use ossup::engine::{
     Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
     PartState, RetryPolicy, Target, TransferId, TransferSnapshot, TransferState, Tuning,
@@ -239,6 +239,30 @@ impl Watcher {
             .values()
             .find(|row| row.key == key)
             .or_else(|| self.retired.values().find(|row| row.key == key))
+    }
+
+    /// A page of `job`'s files in `state`, read from the queue store through the engine.
+    pub async fn job_file_rows(&mut self, job: JobId, state: FileState) -> Vec<FileRow> {
+        let seen = self.events.len();
+        self.send(EngineCommand::LoadJobFiles {
+            job,
+            state: Some(state),
+            after: None,
+            limit: 1000,
+        });
+        self.until("a page of the job's files", |w| {
+            w.events[seen..]
+                .iter()
+                .any(|e| matches!(e, EngineEvent::JobFilesPage { job: j, .. } if *j == job))
+        })
+        .await;
+        self.events[seen..]
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::JobFilesPage { job: j, files, .. } if *j == job => Some(files.clone()),
+                _ => None,
+            })
+            .unwrap()
     }
 
     /// Lets a few parts of `key` finish, pauses it, and returns the paused row.

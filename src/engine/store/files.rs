@@ -437,16 +437,23 @@ impl QueueStore {
     }
 
     /// Puts a job's failed files back to pending, to be sent again (Retry failed); the
-    /// reasons go with them. A file the walk could not give a key (a name that is not
-    /// UTF-8 or cannot be a key) keeps its failure and reason: sending it again would fail
-    /// the same way, with a worse sentence. Returns how many.
-    pub fn reset_failed(&mut self, job: JobId, now_unix_secs: u64) -> Result<usize, StoreError> {
+    /// reasons go with them; only the file `only` when given (a Retry on one row). A file
+    /// the walk could not give a key (a name that is not UTF-8 or cannot be a key) keeps
+    /// its failure and reason: sending it again would fail the same way, with a worse
+    /// sentence. Returns how many.
+    pub fn reset_failed(
+        &mut self,
+        job: JobId,
+        only: Option<FileId>,
+        now_unix_secs: u64,
+    ) -> Result<usize, StoreError> {
         let now = to_db_int(now_unix_secs, "time")?;
         self.conn
             .execute(
                 "UPDATE files SET state = 'pending', reason = NULL, updated_unix_secs = ?2
-                 WHERE job_id = ?1 AND state = 'failed' AND key <> ''",
-                params![job.0, now],
+                 WHERE job_id = ?1 AND state = 'failed' AND key <> ''
+                   AND (?3 IS NULL OR id = ?3)",
+                params![job.0, now, only.map(|file| file.0)],
             )
             .map_err(self.sql_error("put failed files back in the queue"))
     }

@@ -583,6 +583,35 @@ impl QueueStore {
         )
     }
 
+    /// Gives a job continued by a re-run the options it was run with this time. The files
+    /// still to decide (pending, or skipped by the old policy or filters) are dropped and
+    /// the walk runs again, so the new filters and overwrite policy decide them; files
+    /// done or failed keep their rows. Called with the job's lease held and its files in
+    /// flight put back in the queue. One transaction: a crash leaves either the old
+    /// options and rows or the new ones.
+    pub fn change_job_options(
+        &mut self,
+        job: JobId,
+        options: &JobOptions,
+    ) -> Result<(), StoreError> {
+        let options_json = options.to_json()?;
+        let (tx, path) = self.begin_write("change a job's options")?;
+        let error = |e| super::classify(path, "change a job's options", e);
+        let changed = tx
+            .execute(
+                "UPDATE jobs SET options_json = ?2, walk_state = ?3 WHERE id = ?1",
+                params![job.0, options_json, WalkState::Walking.as_str()],
+            )
+            .map_err(error)?;
+        found(changed, job)?;
+        tx.execute(
+            "DELETE FROM files WHERE job_id = ?1 AND state IN ('pending', 'skipped')",
+            params![job.0],
+        )
+        .map_err(error)?;
+        tx.commit().map_err(error)
+    }
+
     /// Runs one `UPDATE jobs … WHERE id = ?1` with `value` as `?2`; the job must exist.
     fn update_job(
         &mut self,

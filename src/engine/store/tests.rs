@@ -413,7 +413,7 @@ fn retry_puts_back_failed_uploads_but_not_names_the_walk_could_not_send() {
     store.record_outcomes(&[outcome], NOW).unwrap();
     assert_eq!(store.job_counts(job).unwrap().failed, 2);
 
-    assert_eq!(store.reset_failed(job, NOW + 1).unwrap(), 1);
+    assert_eq!(store.reset_failed(job, None, NOW + 1).unwrap(), 1);
     let failed = store
         .files_page(job, Some(FileState::Failed), None, 10)
         .unwrap();
@@ -426,6 +426,36 @@ fn retry_puts_back_failed_uploads_but_not_names_the_walk_could_not_send() {
         .files_page(job, Some(FileState::Pending), None, 10)
         .unwrap();
     assert_eq!(pending[0].file.key, "backup/a.jpg");
+}
+
+#[test]
+fn retry_of_one_file_puts_back_that_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, job) = store_with_job(dir.path());
+    store
+        .insert_files(job, &[file("a.jpg", 10), file("b.jpg", 20)], NOW)
+        .unwrap();
+    let claimed = store.claim_pending(job, 2, NOW).unwrap();
+    let outcomes: Vec<_> = claimed
+        .iter()
+        .map(|row| FileOutcome::not_done(row.id, FileState::Failed, "503"))
+        .collect();
+    store.record_outcomes(&outcomes, NOW).unwrap();
+    let second = claimed
+        .iter()
+        .find(|row| row.file.key == "backup/b.jpg")
+        .unwrap()
+        .id;
+
+    assert_eq!(store.reset_failed(job, Some(second), NOW + 1).unwrap(), 1);
+    let pending = store
+        .files_page(job, Some(FileState::Pending), None, 10)
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, second);
+    assert_eq!(store.job_counts(job).unwrap().failed, 1);
+    // Already back in the queue: nothing more to put back.
+    assert_eq!(store.reset_failed(job, Some(second), NOW + 2).unwrap(), 0);
 }
 
 #[test]

@@ -353,7 +353,10 @@ fn job_row_ui(
                 return;
             }
             if c.failed > 0 && ui.button(format!("Retry failed ({})", c.failed)).clicked() {
-                commands.push(UiCommand::Engine(EngineCommand::RetryJob(job.id)));
+                commands.push(UiCommand::Engine(EngineCommand::RetryJob {
+                    job: job.id,
+                    file: None,
+                }));
             }
             let open = view.failures_open.contains(&job.id);
             if c.failed > 0 || open {
@@ -426,6 +429,7 @@ fn failed_files_ui(
         .job_failures
         .shown(job.id, job.counts.failed, &mut requests);
     let mut more = false;
+    let mut retry = None;
     if held.is_loading() {
         ui.label(RichText::new("Reading the failed files…").weak());
     } else if held.rows.is_empty() {
@@ -437,11 +441,31 @@ fn failed_files_ui(
         .show(ui, |ui| {
             ui.style_mut().interaction.selectable_labels = true;
             egui::Grid::new(("job_failures_grid", job.id))
-                .num_columns(2)
+                .num_columns(3)
                 .spacing([12.0, 2.0])
                 .show(ui, |ui| {
                     for row in &held.rows {
-                        ui.label(row.file.relative_path.display().to_string());
+                        // A name the walk could not turn into a key would fail again the
+                        // same way: it gets no Retry.
+                        let retryable = job.locked_by.is_none() && !row.file.key.is_empty();
+                        let path = row.file.relative_path.display().to_string();
+                        if retryable {
+                            // Named after its file, for screen readers among many Retries.
+                            let button = ui.small_button("Retry");
+                            button.widget_info(|| {
+                                egui::WidgetInfo::labeled(
+                                    egui::Role::Button,
+                                    true,
+                                    format!("Retry {path}"),
+                                )
+                            });
+                            if button.clicked() {
+                                retry = Some(row.id);
+                            }
+                        } else {
+                            ui.label("");
+                        }
+                        ui.label(path);
                         ui.colored_label(
                             part_map::FAILED_COLOR,
                             row.file.reason.as_deref().unwrap_or("failed"),
@@ -455,6 +479,12 @@ fn failed_files_ui(
     }
     if more {
         view.job_failures.more(job.id, &mut requests);
+    }
+    if let Some(file) = retry {
+        requests.push(EngineCommand::RetryJob {
+            job: job.id,
+            file: Some(file),
+        });
     }
     commands.extend(requests.into_iter().map(UiCommand::Engine));
 }
