@@ -126,9 +126,9 @@ fn part_number(index: usize) -> u32 {
 
 /// Builds the mesh for all cells: in-flight cells get a queued background and a partial
 /// fill from the left. When cells touch (no gap, the layout for thousands of parts), a run
-/// of same-coloured full cells in one row becomes a single quad, so a mostly finished or
-/// mostly queued map of 10,000 parts costs a few dozen quads, not 10,000. The walk goes
-/// row by row so that a cell that only extends a run costs a comparison.
+/// of same-coloured full cells becomes at most three quads whatever its length (the end
+/// of its first row, the whole rows between, the start of its last row), so a mostly
+/// finished or mostly queued map of 10,000 parts costs a handful of quads, not 10,000.
 pub fn part_map_mesh(
     parts: &[PartState],
     layout: &PartMapLayout,
@@ -138,59 +138,87 @@ pub fn part_map_mesh(
 ) -> Mesh {
     let mut mesh = Mesh::default();
     let merge_runs = layout.gap_px == 0.0;
+    // A run of solid cells waiting to be emitted: its first cell and colour.
+    let mut run: Option<(usize, Color32)> = None;
+    for (index, part) in parts.iter().enumerate() {
+        let part_len_bytes = match part {
+            PartState::InFlight { .. } => {
+                let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
+                bytes.end - bytes.start
+            }
+            _ => 0,
+        };
+        let (color, fill) = cell_look(part, part_len_bytes);
+        // A cell is one solid colour unless it is partly filled.
+        let solid = match fill {
+            f if f >= 1.0 => Some(color),
+            f if f <= 0.0 => Some(QUEUED_COLOR),
+            _ => None,
+        };
+        match (solid, run) {
+            (Some(solid), Some((_, run_color))) if merge_runs && run_color == solid => {}
+            (Some(solid), _) => {
+                if let Some((first, run_color)) = run {
+                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                }
+                run = Some((index, solid));
+            }
+            (None, _) => {
+                if let Some((first, run_color)) = run.take() {
+                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                }
+                let rect = layout.cell_rect(origin, index);
+                mesh.add_colored_rect(rect, QUEUED_COLOR);
+                let mut filled = rect;
+                filled.set_width(rect.width() * fill);
+                mesh.add_colored_rect(filled, color);
+            }
+        }
+    }
+    if let Some((first, run_color)) = run {
+        add_run(&mut mesh, layout, origin, first..parts.len(), run_color);
+    }
+    mesh
+}
+
+/// The quads over the touching cells `cells` (row-major) in one colour: the rest of the
+/// first row, the whole rows between, the start of the last row.
+fn add_run(
+    mesh: &mut Mesh,
+    layout: &PartMapLayout,
+    origin: Pos2,
+    cells: std::ops::Range<usize>,
+    color: Color32,
+) {
+    let Some(last) = cells.end.checked_sub(1) else {
+        return;
+    };
     let columns = layout.columns.max(1);
-    // The quad over cells `first..=last` of a row.
     let span = |first: usize, last: usize| {
         Rect::from_min_max(
             layout.cell_rect(origin, first).min,
             layout.cell_rect(origin, last).max,
         )
     };
-    for (row, row_parts) in parts.chunks(columns).enumerate() {
-        let row_start = row * columns;
-        // A run of solid cells waiting to be emitted: its first cell and colour.
-        let mut run: Option<(usize, Color32)> = None;
-        for (column, part) in row_parts.iter().enumerate() {
-            let index = row_start + column;
-            let part_len_bytes = match part {
-                PartState::InFlight { .. } => {
-                    let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
-                    bytes.end - bytes.start
-                }
-                _ => 0,
-            };
-            let (color, fill) = cell_look(part, part_len_bytes);
-            // A cell is one solid colour unless it is partly filled.
-            let solid = match fill {
-                f if f >= 1.0 => Some(color),
-                f if f <= 0.0 => Some(QUEUED_COLOR),
-                _ => None,
-            };
-            match (solid, run) {
-                (Some(solid), Some((_, run_color))) if merge_runs && run_color == solid => {}
-                (Some(solid), _) => {
-                    if let Some((first, run_color)) = run {
-                        mesh.add_colored_rect(span(first, index - 1), run_color);
-                    }
-                    run = Some((index, solid));
-                }
-                (None, _) => {
-                    if let Some((first, run_color)) = run.take() {
-                        mesh.add_colored_rect(span(first, index - 1), run_color);
-                    }
-                    let rect = layout.cell_rect(origin, index);
-                    mesh.add_colored_rect(rect, QUEUED_COLOR);
-                    let mut filled = rect;
-                    filled.set_width(rect.width() * fill);
-                    mesh.add_colored_rect(filled, color);
-                }
-            }
-        }
-        if let Some((first, run_color)) = run {
-            mesh.add_colored_rect(span(first, row_start + row_parts.len() - 1), run_color);
-        }
+    let (first_row, last_row) = (cells.start / columns, last / columns);
+    if first_row == last_row {
+        mesh.add_colored_rect(span(cells.start, last), color);
+        return;
     }
-    mesh
+    // Whole rows from `top` to `bottom` inclusive, once the partial ends are drawn.
+    let mut top = first_row;
+    if !cells.start.is_multiple_of(columns) {
+        mesh.add_colored_rect(span(cells.start, (first_row + 1) * columns - 1), color);
+        top += 1;
+    }
+    let mut bottom = last_row + 1;
+    if last % columns != columns - 1 {
+        mesh.add_colored_rect(span(last_row * columns, last), color);
+        bottom -= 1;
+    }
+    if top < bottom {
+        mesh.add_colored_rect(span(top * columns, bottom * columns - 1), color);
+    }
 }
 
 /// The key a row's map is kept under: one per transfer.
@@ -437,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn touching_cells_of_one_colour_merge_into_one_quad_per_row() {
+    fn touching_cells_of_one_colour_merge_into_a_few_quads_across_rows() {
         let mut parts = vec![PartState::Done; 6_000];
         parts.extend(vec![PartState::Queued; 4_000]);
         parts[7_000] = PartState::InFlight { bytes_sent: 10 };
@@ -445,13 +473,9 @@ mod tests {
         assert_eq!(layout.gap_px, 0.0, "10,000 parts use touching cells");
         let mesh = part_map_mesh(&parts, &layout, Pos2::ZERO, 100, 1_000_000);
         let quads = mesh.indices.len() / 6;
-        // At most one run per colour per row, plus the in-flight cell's two quads and the
-        // queued runs it splits.
-        assert!(
-            quads <= 2 * layout.rows + 4,
-            "{quads} quads for {} rows",
-            layout.rows
-        );
+        // Three runs (done, queued, queued) of at most three quads each, and the in-flight
+        // cell's two.
+        assert!(quads <= 3 * 3 + 2, "{quads} quads for {} rows", layout.rows);
         // Every cell is still covered: the merged quads span the same area as the cells.
         let area: f32 = mesh
             .indices
