@@ -93,8 +93,13 @@ access_key_secret = "secret"
         },
     );
     harness.run_steps(2);
-    harness.get_by_label("Cannot connect");
-    assert!(harness.query_by_label("Waiting for network").is_none());
+    // The row's status line: size · state · speed …
+    harness.get_by_label_contains("·  Cannot connect  ·");
+    assert!(
+        harness
+            .query_by_label_contains("Waiting for network")
+            .is_none()
+    );
     harness.get_by_label_contains("connection refused by 127.0.0.1:1");
     click(&mut harness, "Details");
     harness.run_steps(2);

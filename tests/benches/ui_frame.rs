@@ -7,7 +7,7 @@
 //! each frame (every map rebuilt, as while all 50 upload); and a folder job of 1,000,000
 //! files beside the transfers (its files live in the queue store, the window holds counts).
 //!
-//! `cargo bench --bench ui_frame`
+//! `cargo bench --bench ui_frame`; `OSSUP_FRAME_CASE=<part of a label>` runs that case alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -214,14 +214,18 @@ fn main() {
             &send_a_little_more,
         ),
     ];
+    // One case alone (say, under a profiler): OSSUP_FRAME_CASE=<part of its label>.
+    let only = std::env::var("OSSUP_FRAME_CASE").unwrap_or_default();
     for (label, height, before_frame) in cases {
-        report(label, &measure(height, &mut model, before_frame));
+        if label.contains(&only) {
+            report(label, &measure(height, &mut model, before_frame));
+        }
     }
-    add_big_job(&mut model);
-    report(
-        "window 1100x720 with a folder job of 1,000,000 files",
-        &measure(720.0, &mut model, unchanged),
-    );
+    let label = "window 1100x720 with a folder job of 1,000,000 files";
+    if label.contains(&only) {
+        add_big_job(&mut model);
+        report(label, &measure(720.0, &mut model, unchanged));
+    }
 }
 
 fn report(label: &str, m: &Measured) {

@@ -22,7 +22,9 @@ use crate::ui::transfer_list::{
     bulk_commands, can_abort, clear_finished_commands, clearable_jobs, job_name, visible_entries,
 };
 use crate::ui::widgets::choice::choice_ui;
+use crate::ui::widgets::overall_bar::overall_bar_ui;
 use crate::ui::widgets::part_map::{self, part_map_ui};
+use crate::ui::widgets::status_line::{StatusLine, title_ui};
 
 /// Height given to a row that has not been laid out yet (it is measured once drawn).
 const UNMEASURED_ROW_HEIGHT: f32 = 110.0;
@@ -339,13 +341,10 @@ fn job_row_ui(
     let c = &job.counts;
     let total = c.done + c.skipped + c.failed + c.pending + c.in_flight;
     ui.horizontal(|ui| {
-        ui.label(RichText::new(job_name(job)).strong().size(15.0));
-        ui.label(
-            RichText::new(format!(
-                "to oss://{}/{} on {target}",
-                job.bucket, job.prefix
-            ))
-            .weak(),
+        title_ui(
+            ui,
+            &job_name(job),
+            &format!("to oss://{}/{} on {target}", job.bucket, job.prefix),
         );
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if job.locked_by.is_some() {
@@ -411,7 +410,7 @@ fn job_row_ui(
     } else {
         c.bytes_done as f32 / c.bytes_total as f32
     };
-    ui.add(egui::ProgressBar::new(fraction).show_percentage());
+    overall_bar_ui(ui, fraction, ui.spacing().interact_size.y);
     if view.failures_open.contains(&job.id) {
         failed_files_ui(ui, job, view, commands);
     }
@@ -515,45 +514,39 @@ fn transfer_row_ui(
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal(|ui| {
-        ui.label(RichText::new(&row.file_name).strong().size(15.0));
-        ui.label(RichText::new(format!("{} on {target}", row.destination_label())).weak());
+        title_ui(
+            ui,
+            &row.file_name,
+            &format!("{} on {target}", row.destination_label()),
+        );
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             row_buttons_ui(ui, row, view, commands);
         });
     });
-    ui.horizontal(|ui| {
-        ui.label(bytes_label(row.snapshot.size));
-        ui.separator();
-        ui.label(RichText::new(row.state_text()).color(state_color(&row.snapshot.state)));
-        ui.separator();
-        ui.label(rate_label(row.snapshot.bytes_per_sec));
-        ui.separator();
-        ui.label(format!("ETA {}", eta_label(row.snapshot.eta_secs)));
-        let counts = row.part_counts();
-        ui.separator();
-        if row.snapshot.parts.is_empty() {
-            ui.label("not planned yet");
-        } else {
-            ui.label(format!(
-                "{} of {} parts",
-                counts.done,
-                row.snapshot.parts.len()
-            ));
-        }
-        if counts.retrying > 0 {
-            ui.colored_label(
-                part_map::RETRYING_COLOR,
-                format!("{} retrying", counts.retrying),
-            );
-        }
-    });
-    ui.add(
-        egui::ProgressBar::new(row.snapshot.fraction_done() as f32)
-            .desired_height(10.0)
-            .show_percentage(),
-    );
+    let counts = row.part_counts();
+    let mut line = StatusLine::new(ui);
+    line.fact(&bytes_label(row.snapshot.size))
+        .colored(&row.state_text(), state_color(&row.snapshot.state))
+        .fact(&rate_label(row.snapshot.bytes_per_sec))
+        .fact(&format!("ETA {}", eta_label(row.snapshot.eta_secs)));
+    if row.snapshot.parts.is_empty() {
+        line.fact("not planned yet");
+    } else {
+        line.fact(&format!(
+            "{} of {} parts",
+            counts.done,
+            row.snapshot.parts.len()
+        ));
+    }
+    if counts.retrying > 0 {
+        line.colored(
+            &format!("{} retrying", counts.retrying),
+            part_map::RETRYING_COLOR,
+        );
+    }
+    line.show(ui);
+    overall_bar_ui(ui, row.snapshot.fraction_done() as f32, 10.0);
     if !row.snapshot.parts.is_empty() {
-        let counts = row.part_counts();
         let label = format!(
             "Part map of {}: {} done, {} sending, {} queued, {} failed",
             row.file_name,
