@@ -325,6 +325,10 @@ impl Jobs {
                 Some(job) => {
                     store.set_job_state(job.id, JobState::Active)?;
                     let options = (job.spec.options != spec_options).then_some(spec_options);
+                    let job = Job {
+                        state: JobState::Active,
+                        ..job
+                    };
                     return open_job(store, job, owner, true, options);
                 }
                 None => {
