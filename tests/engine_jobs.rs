@@ -217,3 +217,41 @@ async fn the_same_folders_added_again_with_other_filters_continue_the_job_under_
     }
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_job_added_again_with_the_same_options_runs_to_the_end() {
+    let t = EngineFixture::start().await;
+    let root = t.files.path().join("again");
+    for index in 0..6 {
+        write_file(&root, &format!("f{index}.txt"), &data(100, index));
+    }
+    t.server.faults().set(FaultConfig {
+        delay: Duration::from_secs(600),
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut first = t.engine();
+    first.add(vec![root.clone()], "");
+    first
+        .until("the first run to send files", |w| {
+            w.jobs.values().any(|j| j.counts.in_flight > 0)
+        })
+        .await;
+    first.send(EngineCommand::PauseAll);
+    first
+        .until("the first run to pause", |w| {
+            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
+        })
+        .await;
+    first.stop().await;
+    t.server.faults().clear();
+
+    let mut second = t.engine();
+    second.add(vec![root], "");
+    second.until_jobs_finished(1).await;
+    let job = second.jobs.values().next().unwrap().clone();
+    assert_eq!(job.counts.done, 6, "{job:?}");
+    assert_eq!(t.read_back("again/f5.txt").await, data(100, 5));
+    second.stop().await;
+}
