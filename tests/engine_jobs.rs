@@ -3,10 +3,11 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use ossup::engine::folder_plan::{FilterRule, PathFilters};
-use ossup::engine::store::{FileState, JobState};
+use ossup::engine::store::{FileState, JobId, JobState};
 use ossup::engine::{AddOptions, Destination, EngineCommand};
 use ossup::server::faults::{FaultConfig, FaultScope};
 use support::data::{data, write_file};
@@ -80,23 +81,8 @@ async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_failed_sends_a_finished_jobs_failed_files_again() {
     let t = EngineFixture::start().await;
-    let root = t.files.path().join("flaky");
-    for index in 0..6 {
-        write_file(&root, &format!("f{index}.txt"), &data(100, index));
-    }
-    // Every PutObject fails until the retries run out.
-    t.server.faults().set(FaultConfig {
-        fail_rate: 1.0,
-        scope: FaultScope::PutObject,
-        ..FaultConfig::default()
-    });
-    let mut watcher = t.engine();
-    watcher.add(vec![root], "");
-    watcher.until_jobs_finished(1).await;
-    let id = *watcher.jobs.keys().next().unwrap();
+    let (mut watcher, id) = a_job_whose_files_all_failed(&t, 6).await;
     assert_eq!(watcher.jobs[&id].counts.failed, 6);
-
-    t.server.faults().clear();
     watcher.send(ossup::engine::EngineCommand::RetryJob {
         job: id,
         file: None,
@@ -114,20 +100,7 @@ async fn retry_failed_sends_a_finished_jobs_failed_files_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_of_one_failed_file_sends_it_alone() {
     let t = EngineFixture::start().await;
-    let root = t.files.path().join("flaky");
-    for index in 0..4 {
-        write_file(&root, &format!("f{index}.txt"), &data(100, index));
-    }
-    t.server.faults().set(FaultConfig {
-        fail_rate: 1.0,
-        scope: FaultScope::PutObject,
-        ..FaultConfig::default()
-    });
-    let mut watcher = t.engine();
-    watcher.add(vec![root], "");
-    watcher.until_jobs_finished(1).await;
-    let id = *watcher.jobs.keys().next().unwrap();
-    t.server.faults().clear();
+    let (mut watcher, id) = a_job_whose_files_all_failed(&t, 4).await;
 
     let failed = watcher.job_file_rows(id, FileState::Failed).await;
     assert_eq!(failed.len(), 4);
@@ -165,32 +138,7 @@ async fn the_same_folders_added_again_with_other_filters_continue_the_job_under_
             &data(100, 10 + index),
         );
     }
-    // The first run is stopped before anything is stored: its requests are held, then
-    // would fail.
-    t.server.faults().set(FaultConfig {
-        delay: Duration::from_secs(600),
-        fail_rate: 1.0,
-        scope: FaultScope::PutObject,
-        ..FaultConfig::default()
-    });
-    let mut first = t.engine();
-    first.add(vec![root.clone()], "");
-    first
-        .until("the first run to send files", |w| {
-            w.jobs
-                .values()
-                .any(|j| j.counts.in_flight > 0 && !j.walking)
-        })
-        .await;
-    first.send(EngineCommand::PauseAll);
-    first
-        .until("the first run to pause", |w| {
-            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
-        })
-        .await;
-    let id = *first.jobs.keys().next().unwrap();
-    first.stop().await;
-    t.server.faults().clear();
+    let id = a_job_paused_before_anything_was_stored(&t, &root).await;
 
     // The same folder again, now without the scratch files: the job is continued and
     // its pending scratch files are not sent.
@@ -225,27 +173,7 @@ async fn a_paused_job_added_again_with_the_same_options_runs_to_the_end() {
     for index in 0..6 {
         write_file(&root, &format!("f{index}.txt"), &data(100, index));
     }
-    t.server.faults().set(FaultConfig {
-        delay: Duration::from_secs(600),
-        fail_rate: 1.0,
-        scope: FaultScope::PutObject,
-        ..FaultConfig::default()
-    });
-    let mut first = t.engine();
-    first.add(vec![root.clone()], "");
-    first
-        .until("the first run to send files", |w| {
-            w.jobs.values().any(|j| j.counts.in_flight > 0)
-        })
-        .await;
-    first.send(EngineCommand::PauseAll);
-    first
-        .until("the first run to pause", |w| {
-            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
-        })
-        .await;
-    first.stop().await;
-    t.server.faults().clear();
+    a_job_paused_before_anything_was_stored(&t, &root).await;
 
     let mut second = t.engine();
     second.add(vec![root], "");
@@ -254,4 +182,54 @@ async fn a_paused_job_added_again_with_the_same_options_runs_to_the_end() {
     assert_eq!(job.counts.done, 6, "{job:?}");
     assert_eq!(t.read_back("again/f5.txt").await, data(100, 5));
     second.stop().await;
+}
+
+/// A finished job of `count` files under `flaky/` whose every PutObject failed until the
+/// retries ran out; the server takes uploads again afterwards.
+async fn a_job_whose_files_all_failed(t: &EngineFixture, count: u64) -> (Watcher, JobId) {
+    let root = t.files.path().join("flaky");
+    for index in 0..count {
+        write_file(&root, &format!("f{index}.txt"), &data(100, index));
+    }
+    t.server.faults().set(FaultConfig {
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut watcher = t.engine();
+    watcher.add(vec![root], "");
+    watcher.until_jobs_finished(1).await;
+    let id = *watcher.jobs.keys().next().unwrap();
+    t.server.faults().clear();
+    (watcher, id)
+}
+
+/// Adds `root` in an engine that is paused and stopped with files in flight before any
+/// is stored (its requests are held, then would fail); returns the job.
+async fn a_job_paused_before_anything_was_stored(t: &EngineFixture, root: &Path) -> JobId {
+    t.server.faults().set(FaultConfig {
+        delay: Duration::from_secs(600),
+        fail_rate: 1.0,
+        scope: FaultScope::PutObject,
+        ..FaultConfig::default()
+    });
+    let mut first = t.engine();
+    first.add(vec![root.to_path_buf()], "");
+    first
+        .until("the first run to send files", |w| {
+            w.jobs
+                .values()
+                .any(|j| j.counts.in_flight > 0 && !j.walking)
+        })
+        .await;
+    first.send(EngineCommand::PauseAll);
+    first
+        .until("the first run to pause", |w| {
+            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
+        })
+        .await;
+    let id = *first.jobs.keys().next().unwrap();
+    first.stop().await;
+    t.server.faults().clear();
+    id
 }
