@@ -314,3 +314,42 @@ fn files_dragged_over_the_window_show_where_they_will_go() {
         "the overlay goes away with the drag"
     );
 }
+
+#[test]
+fn a_folder_job_lists_its_files_in_flight_under_it_only_while_opened() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let folder = dirs.root.path().join("files").join("album");
+    std::fs::create_dir_all(&folder).unwrap();
+    let body: Vec<u8> = (0..2 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(folder.join("big.bin"), &body).unwrap();
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+    drop_files(&mut harness, std::slice::from_ref(&folder));
+    wait_until(
+        &mut harness,
+        GENEROUS,
+        "the job and its file in flight",
+        |app| {
+            !app.transfers().jobs.is_empty()
+                && app
+                    .transfers()
+                    .rows()
+                    .iter()
+                    .any(|row| row.file_name == "big.bin" && row.snapshot.job.is_some())
+        },
+    );
+    harness.run_steps(2);
+    let part_map = "Part map of big.bin";
+    assert!(
+        harness.query_by_label_contains(part_map).is_none(),
+        "a closed job shows one row"
+    );
+
+    harness.get_by_label("Show files (1)").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains(part_map);
+
+    click(&mut harness, "Hide files");
+    assert!(harness.query_by_label_contains(part_map).is_none());
+    click(&mut harness, "Pause");
+}

@@ -4,7 +4,7 @@
 //! functions of the model, so the buttons, the keyboard and the tests share them.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::engine::event::{TransferId, TransferState};
 use crate::engine::store::{JobId, JobState};
@@ -132,6 +132,8 @@ pub struct ListOptions {
     /// Finished jobs taken off the list by Clear finished (they come back if they run
     /// again).
     pub cleared_jobs: HashSet<JobId>,
+    /// Jobs opened to list their files in flight under them.
+    pub open_jobs: HashSet<JobId>,
 }
 
 /// One shown row.
@@ -139,34 +141,38 @@ pub struct ListOptions {
 pub enum ListEntry<'a> {
     Job(&'a JobSnapshot),
     Transfer(&'a TransferRow),
+    /// A file in flight of the open job listed just above it.
+    JobFile(&'a TransferRow),
 }
 
 impl ListEntry<'_> {
     pub fn key(&self) -> RowKey {
         match self {
             ListEntry::Job(job) => RowKey::Job(job.id),
-            ListEntry::Transfer(row) => RowKey::Transfer(row.snapshot.id.clone()),
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => {
+                RowKey::Transfer(row.snapshot.id.clone())
+            }
         }
     }
 
     fn group(&self) -> StateGroup {
         match self {
             ListEntry::Job(job) => StateGroup::of_job(job),
-            ListEntry::Transfer(row) => StateGroup::of_transfer(row),
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => StateGroup::of_transfer(row),
         }
     }
 
     fn name(&self) -> String {
         match self {
             ListEntry::Job(job) => job_name(job),
-            ListEntry::Transfer(row) => row.file_name.clone(),
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => row.file_name.clone(),
         }
     }
 
     fn size(&self) -> u64 {
         match self {
             ListEntry::Job(job) => job.counts.bytes_total,
-            ListEntry::Transfer(row) => row.snapshot.size,
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => row.snapshot.size,
         }
     }
 
@@ -174,14 +180,14 @@ impl ListEntry<'_> {
         match self {
             ListEntry::Job(job) if job.counts.bytes_total == 0 => 0.0,
             ListEntry::Job(job) => job.counts.bytes_done as f64 / job.counts.bytes_total as f64,
-            ListEntry::Transfer(row) => row.snapshot.fraction_done(),
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => row.snapshot.fraction_done(),
         }
     }
 
     fn arrival(&self) -> i64 {
         match self {
             ListEntry::Job(job) => job.id.0,
-            ListEntry::Transfer(row) => row.arrival as i64,
+            ListEntry::Transfer(row) | ListEntry::JobFile(row) => row.arrival as i64,
         }
     }
 }
@@ -202,7 +208,9 @@ pub fn job_name(job: &JobSnapshot) -> String {
 }
 
 /// The rows to show: folder jobs first (a finished one until Clear finished takes it
-/// off), then every transfer, each group filtered and sorted by `options`.
+/// off), then every other transfer, each group filtered and sorted by `options`. A
+/// job's files are listed under it while it is open and hidden while it is closed; a
+/// file whose job is filtered out is listed on its own, so a search by name finds it.
 pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> Vec<ListEntry<'a>> {
     let needle = options.name_filter.trim().to_lowercase();
     let admitted = |entry: &ListEntry| {
@@ -216,17 +224,54 @@ pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> 
         .map(ListEntry::Job)
         .filter(admitted)
         .collect();
-    let mut transfers: Vec<ListEntry> = model
-        .rows()
+    let listed_jobs: HashSet<JobId> = jobs
         .iter()
-        .map(ListEntry::Transfer)
-        .filter(admitted)
+        .filter_map(|entry| match entry {
+            ListEntry::Job(job) => Some(job.id),
+            _ => None,
+        })
         .collect();
-    for group in [&mut jobs, &mut transfers] {
-        sort_entries(group, options);
+    let mut job_files: HashMap<JobId, Vec<ListEntry>> = HashMap::new();
+    let mut transfers: Vec<ListEntry> = Vec::new();
+    for row in model.rows() {
+        match row.snapshot.job.filter(|job| listed_jobs.contains(job)) {
+            Some(job) if options.open_jobs.contains(&job) => {
+                job_files
+                    .entry(job)
+                    .or_default()
+                    .push(ListEntry::JobFile(row));
+            }
+            Some(_) => {}
+            None => transfers.push(ListEntry::Transfer(row)),
+        }
     }
-    jobs.extend(transfers);
-    jobs
+    transfers.retain(admitted);
+    sort_entries(&mut jobs, options);
+    sort_entries(&mut transfers, options);
+    let mut entries = Vec::with_capacity(jobs.len() + transfers.len());
+    for job in jobs {
+        let files = match job {
+            ListEntry::Job(snapshot) => job_files.remove(&snapshot.id),
+            _ => None,
+        };
+        entries.push(job);
+        if let Some(mut files) = files {
+            sort_entries(&mut files, options);
+            entries.extend(files);
+        }
+    }
+    entries.extend(transfers);
+    entries
+}
+
+/// How many files of each job are in the list of transfers (in flight, or finished and
+/// not yet cleared), for the job row's Show files button.
+pub fn files_per_job(model: &TransfersModel) -> HashMap<JobId, usize> {
+    let mut counts = HashMap::new();
+    for job in model.rows().iter().filter_map(|row| row.snapshot.job) {
+        *counts.entry(job).or_insert(0) += 1;
+    }
+    counts
 }
 
 fn sort_entries(entries: &mut [ListEntry], options: &ListOptions) {
@@ -562,6 +607,30 @@ mod tests {
         );
         assert_eq!(shown(StateFilter::All, "  BET "), ["Beta.bin"]);
         assert!(shown(StateFilter::Only(StateGroup::Active), "alp").is_empty());
+    }
+
+    #[test]
+    fn a_jobs_files_are_listed_under_it_while_open_and_on_their_own_when_it_is_filtered_out() {
+        let mut model = model();
+        let mut in_photos = snapshot("cat", 10, 0, TransferState::Uploading);
+        in_photos.job = Some(JobId(1));
+        model.apply(EngineEvent::Snapshot(in_photos));
+        let shown = |open: &[i64], name: &str| {
+            let options = ListOptions {
+                name_filter: name.into(),
+                open_jobs: open.iter().map(|&id| JobId(id)).collect(),
+                ..ListOptions::default()
+            };
+            names(&visible_entries(&model, &options))
+        };
+        let singles = ["Beta.bin", "alpha.bin", "gamma.bin", "delta.bin"];
+        assert_eq!(shown(&[], ""), [&["photos", "done"][..], &singles].concat());
+        assert_eq!(
+            shown(&[1], ""),
+            [&["photos", "cat.bin", "done"][..], &singles].concat()
+        );
+        assert_eq!(shown(&[], "cat"), ["cat.bin"]);
+        assert_eq!(files_per_job(&model).get(&JobId(1)), Some(&1));
     }
 
     fn select(keys: &[RowKey]) -> Selection<RowKey> {

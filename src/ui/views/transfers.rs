@@ -19,7 +19,8 @@ use crate::ui::state::{TransferRow, TransfersModel, state_label};
 use crate::ui::totals::Totals;
 use crate::ui::transfer_list::{
     ListAction, ListEntry, ListOptions, RowKey, SortKey, StateFilter, abortable_selection,
-    bulk_commands, can_abort, clear_finished_commands, clearable_jobs, job_name, visible_entries,
+    bulk_commands, can_abort, clear_finished_commands, clearable_jobs, files_per_job, job_name,
+    visible_entries,
 };
 use crate::ui::widgets::choice::choice_ui;
 use crate::ui::widgets::overall_bar::overall_bar_ui;
@@ -115,6 +116,7 @@ pub fn transfers_ui(
         selection_bar_ui(ui, model, view, commands);
     }
     let active_count = model.active_rows().count();
+    let files_per_job = files_per_job(model);
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show_viewport(ui, |ui, viewport| {
@@ -131,7 +133,10 @@ pub fn transfers_ui(
                 ui.add_space(8.0);
                 ui.label(RichText::new("No transfers match the filter.").weak());
             }
-            if entries.iter().any(|e| matches!(e, ListEntry::Transfer(_))) {
+            if entries
+                .iter()
+                .any(|e| matches!(e, ListEntry::Transfer(_) | ListEntry::JobFile(_)))
+            {
                 part_legend_ui(ui);
             }
             let content_top = ui.max_rect().top();
@@ -152,9 +157,19 @@ pub fn transfers_ui(
                     ListEntry::Job(job) => {
                         let target = model.target_name(&job.target);
                         let pace = Totals::of_job(model, job.id).pace_label();
+                        let files = files_per_job.get(&job.id).copied().unwrap_or(0);
                         selectable_row_ui(ui, &key, selected, &job_name(job), |ui| {
-                            job_row_ui(ui, job, target, pace, view, commands)
+                            job_row_ui(ui, job, target, pace, files, view, commands)
                         })
+                    }
+                    ListEntry::JobFile(row) => {
+                        let target = model.target_name(&row.snapshot.target);
+                        ui.indent(&key, |ui| {
+                            selectable_row_ui(ui, &key, selected, &row.file_name, |ui| {
+                                transfer_row_ui(ui, row, target, view, commands)
+                            })
+                        })
+                        .inner
                     }
                     ListEntry::Transfer(row) => {
                         let target = model.target_name(&row.snapshot.target);
@@ -335,6 +350,7 @@ fn job_row_ui(
     job: &JobSnapshot,
     target: &str,
     pace: Option<String>,
+    files_listed: usize,
     view: &mut TransfersViewState,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -347,6 +363,17 @@ fn job_row_ui(
             &format!("to oss://{}/{} on {target}", job.bucket, job.prefix),
         );
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let open = view.list.open_jobs.contains(&job.id);
+            if open || files_listed > 0 {
+                let label = if open {
+                    "Hide files".to_string()
+                } else {
+                    format!("Show files ({files_listed})")
+                };
+                if ui.button(label).clicked() && !view.list.open_jobs.remove(&job.id) {
+                    view.list.open_jobs.insert(job.id);
+                }
+            }
             if job.locked_by.is_some() {
                 ui.label("in use by another process");
                 return;
