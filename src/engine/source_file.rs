@@ -46,32 +46,25 @@ pub fn identify_and_read(
     let middle = (size / 2).saturating_sub(FINGERPRINT_WINDOW / 2);
     let last = size.saturating_sub(FINGERPRINT_WINDOW);
     let windows = [0, middle, last].map(|start| (start, FINGERPRINT_WINDOW.min(size - start)));
-    // The size and the windows hashed as one stream: the value folding each window's CRC
-    // into the size's gives (what sessions store), without the cost of folding.
-    let (fingerprint, content) = if size <= read_up_to {
+    // The size and the windows hashed as one stream. Folding a window's CRC in with
+    // `crc64::combine` instead costs tens of microseconds, far more than hashing the few
+    // kilobytes of a small file again.
+    let mut fingerprint = Crc64::new();
+    fingerprint.update(&size.to_le_bytes());
+    let content = if size <= read_up_to {
         let mut content = vec![0u8; size as usize];
         file.read_exact(&mut content)?;
-        // Held whole, a window's CRC is folded in rather than hashed again: in a file of
-        // up to one window the three are the same bytes, hashed once instead of thrice.
-        let mut fingerprint = crc64::checksum(&size.to_le_bytes());
-        let mut previous: Option<((u64, u64), u64)> = None;
-        for window @ (start, len) in windows {
-            let crc = match previous {
-                Some((seen, crc)) if seen == window => crc,
-                _ => crc64::checksum(&content[start as usize..(start + len) as usize]),
-            };
-            fingerprint = crc64::combine(fingerprint, crc, len);
-            previous = Some((window, crc));
+        for (start, len) in windows {
+            fingerprint.update(&content[start as usize..(start + len) as usize]);
         }
-        (fingerprint, Some(Bytes::from(content)))
+        Some(Bytes::from(content))
     } else {
-        let mut fingerprint = Crc64::new();
-        fingerprint.update(&size.to_le_bytes());
         for (start, len) in windows {
             hash_open_range(&mut file, start, len, &mut fingerprint)?;
         }
-        (fingerprint.value(), None)
+        None
     };
+    let fingerprint = fingerprint.value();
     let identity = FileIdentity {
         size,
         mtime_unix_nanos,
