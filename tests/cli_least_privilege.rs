@@ -124,19 +124,19 @@ fn an_upload_only_key_resumes_after_kill_and_cleanup_names_the_missing_action() 
 
     // A recorded part the server does not hold as recorded: Complete refuses it and
     // the resume sends it again.
-    let session_file = std::fs::read_dir(home.sessions_dir())
-        .expect("sessions dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a session file");
-    let mut session: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&session_file).expect("read session"))
-            .expect("session json");
-    let first = &mut session["completed_parts"][0];
-    let tampered_part = first["number"].as_u64().expect("part number");
-    first["etag"] = serde_json::Value::String("\"00000000000000000000000000000000\"".into());
-    std::fs::write(&session_file, serde_json::to_vec(&session).expect("json")).expect("write");
+    let sessions = home.sessions();
+    let mut session = sessions
+        .load_all()
+        .expect("sessions load")
+        .sessions
+        .remove(0);
+    let first = &mut session.completed_parts[0];
+    let tampered_part = first.number;
+    first.etag = "\"00000000000000000000000000000000\"".into();
+    sessions
+        .save(&session)
+        .expect("the tampered session is saved");
+    drop(sessions);
 
     let output = run(ossup_as(&home, &server, WRITER_ID, WRITER_SECRET).args([
         "resume",

@@ -560,3 +560,54 @@ async fn a_session_with_impossible_numbers_is_set_aside_before_anything_is_alloc
         .await;
     engine.stop().await;
 }
+
+/// A session file left by an earlier version, which kept one JSON file per upload: the
+/// next start brings it into the queue store and the upload resumes where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_file_of_an_earlier_version_is_imported_and_resumed() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let bytes = data(PART as usize * 12 + 5, 41);
+    let path = t.file("legacy.bin", &bytes);
+    let mut first = t.engine();
+    first.add(vec![path], "");
+    let paused = first.pause_partway("legacy.bin").await;
+    first.stop().await;
+
+    // Written back as the file an earlier version kept, and gone from the store.
+    let session = t.saved_sessions().remove(0);
+    assert!(!session.completed_parts.is_empty());
+    sessions_in(t.queue.path(), t.sessions())
+        .remove(&session.transfer_id())
+        .unwrap();
+    let file = t.sessions().join(format!("{}.json", session.id));
+    std::fs::write(&file, serde_json::to_vec_pretty(&session).unwrap()).unwrap();
+
+    t.server.faults().clear();
+    let mut second = t.engine();
+    let loaded = second
+        .until_key_state("legacy.bin", TransferState::Paused)
+        .await;
+    assert_eq!(loaded.upload_id, paused.upload_id);
+    assert_eq!(loaded.bytes_done, paused.bytes_done);
+    assert!(!file.exists(), "moved out of the sessions folder");
+    assert!(
+        t.sessions()
+            .join("imported")
+            .join(format!("{}.json", session.id))
+            .exists(),
+        "kept, not deleted"
+    );
+    second.send(EngineCommand::Resume(loaded.id));
+    let done = second
+        .until_key_state("legacy.bin", TransferState::Done)
+        .await;
+    assert_eq!(done.upload_id, paused.upload_id, "the same upload went on");
+    assert!(done.result.unwrap().verified);
+    assert_eq!(t.read_back("legacy.bin").await, bytes);
+    assert!(
+        t.saved_sessions().is_empty(),
+        "finished: nothing left saved"
+    );
+    second.stop().await;
+}

@@ -30,14 +30,6 @@ fn bytes_done_history(events: &[EngineEvent], id: &TransferId) -> Vec<u64> {
         .collect()
 }
 
-fn session_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sizes_around_part_boundaries_round_trip() {
     let t = EngineFixture::start().await;
@@ -77,11 +69,11 @@ async fn sizes_around_part_boundaries_round_trip() {
         assert!(row.parts.iter().all(|p| *p == PartState::Done), "{key}");
     }
     // Finished uploads leave no session (nor lock file) behind.
-    let leftovers: Vec<_> = std::fs::read_dir(t.sessions())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(t.saved_sessions().is_empty());
+    let locks: Vec<_> = std::fs::read_dir(t.queue.path().join("locks"))
+        .map(|dir| dir.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(locks.is_empty(), "{locks:?}");
     watcher.stop().await;
 }
 
@@ -115,7 +107,10 @@ async fn pause_then_resume_completes_without_going_backwards() {
         "nothing in flight after a pause: {:?}",
         paused.parts
     );
-    assert!(std::fs::metadata(t.sessions().join(format!("{id}.json"))).is_ok());
+    assert!(
+        t.saved_sessions().iter().any(|s| s.id == id.0),
+        "the paused upload's session is saved"
+    );
 
     watcher.send(EngineCommand::Resume(id.clone()));
     let done = watcher
@@ -153,7 +148,7 @@ async fn abort_leaves_nothing_behind() {
     watcher.send(EngineCommand::Abort(id.clone()));
     watcher.until_removed(&id).await;
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
-    assert_eq!(session_files(t.sessions()), 0);
+    assert_eq!(t.saved_sessions().len(), 0);
     assert!(t.client.head_object(BUCKET, "gone.bin").await.is_err());
     watcher.stop().await;
 }
@@ -185,7 +180,7 @@ async fn abort_during_an_unanswered_initiate_aborts_the_upload_it_created() {
     watcher.send(EngineCommand::Abort(id.clone()));
     watcher.until_removed(&id).await;
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
-    assert_eq!(session_files(t.sessions()), 0);
+    assert_eq!(t.saved_sessions().len(), 0);
     watcher.stop().await;
 }
 
@@ -437,7 +432,7 @@ async fn forbid_overwrite_skips_existing_objects_and_leaves_no_upload() {
         assert!(reason.message.contains("already exists"), "{reason}");
     }
     assert_eq!(t.uploads_in_progress().await.uploads.len(), 0);
-    assert_eq!(session_files(t.sessions()), 0);
+    assert_eq!(t.saved_sessions().len(), 0);
 
     // Skipped rows can be forgotten.
     let id = watcher.row_for_key("exists-big.bin").unwrap().id.clone();

@@ -287,7 +287,9 @@ async fn cleanup_says_which_action_an_upload_only_key_lacks() {
         },
         class: UploadClass::Orphan,
     };
-    let outcomes = remote_uploads::abort_uploads(&writer, &[target], true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = support::engine::sessions_in(&dir.path().join("queue"), dir.path());
+    let outcomes = remote_uploads::abort_uploads(&writer, &sessions, &[target], true).await;
     assert!(
         matches!(&outcomes[0].result, AbortResult::Failed(e) if e.is_code("AccessDenied")),
         "{outcomes:?}"

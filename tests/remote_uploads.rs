@@ -32,6 +32,13 @@ async fn start() -> (TestServer, OssClient, tempfile::TempDir) {
     (server, client, tempfile::tempdir().expect("temp dir"))
 }
 
+/// The saved sessions of a private data folder.
+fn sessions_in(dir: &Path) -> SessionStore {
+    SessionStore::open(&dir.join("queue"), &dir.join("sessions"))
+        .expect("the queue store opens")
+        .0
+}
+
 fn save_session(store: &SessionStore, endpoint: &str, local: &Path, key: &str, upload_id: &str) {
     let session = Session {
         format_version: FORMAT_VERSION,
@@ -58,7 +65,7 @@ fn save_session(store: &SessionStore, endpoint: &str, local: &Path, key: &str, u
 #[tokio::test]
 async fn classification_then_abort_many() {
     let (server, client, dir) = start().await;
-    let store = SessionStore::new(dir.path().join("sessions"));
+    let store = sessions_in(dir.path());
     let local = dir.path().join("local.bin");
     std::fs::write(&local, b"x").expect("write");
 
@@ -99,7 +106,7 @@ async fn classification_then_abort_many() {
     assert_eq!(class_of(&elsewhere), None, "outside the prefix");
 
     // Without confirmation only the orphan goes; the two with sessions stay.
-    let outcomes = remote_uploads::abort_uploads(&client, &classified, false).await;
+    let outcomes = remote_uploads::abort_uploads(&client, &store, &classified, false).await;
     assert_eq!(outcomes.len(), 3);
     for outcome in &outcomes {
         let expected_gone = outcome.upload.upload_id == orphan;
@@ -115,7 +122,7 @@ async fn classification_then_abort_many() {
 
     // Confirmed: both go, and their sessions are removed.
     let classified = remote_uploads::classify(left, &sessions);
-    let outcomes = remote_uploads::abort_uploads(&client, &classified, true).await;
+    let outcomes = remote_uploads::abort_uploads(&client, &store, &classified, true).await;
     assert!(
         outcomes.iter().all(|o| matches!(
             o.result,
@@ -136,7 +143,7 @@ async fn classification_then_abort_many() {
     assert_eq!(left.len(), 1, "only the upload outside the prefix remains");
 
     // Aborting again reports it as already gone, not as a failure.
-    let outcomes = remote_uploads::abort_uploads(&client, &classified, true).await;
+    let outcomes = remote_uploads::abort_uploads(&client, &store, &classified, true).await;
     assert!(
         outcomes
             .iter()
@@ -148,7 +155,8 @@ async fn classification_then_abort_many() {
 
 #[tokio::test]
 async fn prune_dry_run_then_real() {
-    let (server, client, _dir) = start().await;
+    let (server, client, dir) = start().await;
+    let store = sessions_in(dir.path());
     let old: Vec<String> = futures_util::future::join_all((0..3).map(|i| {
         let client = client.clone();
         async move { initiate(&client, BUCKET, &format!("old-{i}")).await }
@@ -187,7 +195,7 @@ async fn prune_dry_run_then_real() {
         dry_run: true,
         confirm_local_sessions: false,
     };
-    let report = remote_uploads::prune(&client, &request, &[])
+    let report = remote_uploads::prune(&client, &request, &store, &[])
         .await
         .expect("dry run");
     let mut selected: Vec<_> = report
@@ -215,6 +223,7 @@ async fn prune_dry_run_then_real() {
             dry_run: false,
             ..request
         },
+        &store,
         &[],
     )
     .await
@@ -233,7 +242,8 @@ async fn prune_dry_run_then_real() {
 
 #[tokio::test]
 async fn listings_follow_every_page() {
-    let (server, client, _dir) = start().await;
+    let (server, client, dir) = start().await;
+    let store = sessions_in(dir.path());
     let mut ids = Vec::new();
     for index in 0..23 {
         // Several uploads share a key, so the upload-id marker matters too.
@@ -271,7 +281,7 @@ async fn listings_follow_every_page() {
 
     let classified = remote_uploads::classify(listed, &[] as &[LocalSession]);
     assert!(classified.iter().all(|c| c.class == UploadClass::Orphan));
-    let outcomes = remote_uploads::abort_uploads(&client, &classified, false).await;
+    let outcomes = remote_uploads::abort_uploads(&client, &store, &classified, false).await;
     assert!(outcomes.iter().all(|o| o.result.is_gone()));
     assert!(
         remote_uploads::list_uploads(&client, BUCKET, None, None)

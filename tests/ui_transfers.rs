@@ -8,6 +8,7 @@ use std::time::Duration;
 use egui_kittest::kittest::Queryable;
 use ossup::engine::event::{PartState, TransferState};
 use ossup::server;
+use support::engine::saved_sessions;
 use support::ui::*;
 
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -135,14 +136,8 @@ fn abort_after_confirmation_removes_the_transfer_and_its_server_upload() {
     let client = other_client(&endpoint);
     let left = open_uploads(&client);
     assert!(left.is_empty(), "left behind: {left:?}");
-    let sessions = std::fs::read_dir(&dirs.paths.sessions_dir)
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(sessions, 0, "no session file left");
+    let sessions = saved_sessions(&dirs.paths.queue_dir, &dirs.paths.sessions_dir);
+    assert!(sessions.is_empty(), "no session left: {sessions:?}");
 }
 
 #[test]

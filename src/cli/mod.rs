@@ -23,7 +23,7 @@ use crate::config::{
 };
 use crate::engine::remote_uploads;
 use crate::engine::retry::Retrier;
-use crate::engine::session_store::SessionStore;
+use crate::engine::session_store::{CorruptSession, SessionStore};
 use crate::engine::store::JobId;
 use crate::engine::{Engine, EngineCommand, EngineConfig, EngineHandle, RetryPolicy, Tuning};
 use crate::protocol::ObjectRef;
@@ -250,7 +250,7 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     };
     let setup = Setup::load(job_target.as_ref().map_or(&args.target, |(t, _)| t))?;
     let tuning = setup.tuning(&args.tuning)?;
-    let store = SessionStore::new(setup.paths.sessions_dir.clone());
+    let (store, unusable) = open_sessions_reporting(&setup.paths)?;
     let label = setup.target_label();
     let jobs: Vec<JobId> = match (args.job, args.all) {
         (Some(number), _) => {
@@ -266,7 +266,7 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
         (None, true) => jobs::unfinished(&setup.paths.queue_dir, |recorded| setup.owns(recorded))?,
         (None, false) => Vec::new(),
     };
-    let selection = if args.job.is_some() {
+    let mut selection = if args.job.is_some() {
         transfers::SessionSelection {
             sessions: Vec::new(),
             corrupt: Vec::new(),
@@ -274,12 +274,9 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     } else {
         transfers::select_sessions(&store, args.id.as_deref())?
     };
+    selection.corrupt.extend(unusable);
     for corrupt in &selection.corrupt {
-        eprintln!(
-            "error: the saved session {} could not be read ({}); it was left in place",
-            corrupt.path.display(),
-            corrupt.error
-        );
+        report_unusable(corrupt);
     }
     let damaged = if selection.corrupt.is_empty() {
         Outcome::Success
@@ -349,19 +346,16 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
 
 fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
     let paths = AppPaths::for_user()?;
-    let store = SessionStore::new(paths.sessions_dir.clone());
-    let report = store
-        .load_all(false)
+    let (store, mut unusable) = open_sessions_reporting(&paths)?;
+    let mut report = store
+        .load_all()
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    report.corrupt.append(&mut unusable);
     for corrupt in &report.corrupt {
-        eprintln!(
-            "warning: the saved session {} could not be read: {}",
-            corrupt.path.display(),
-            corrupt.error
-        );
+        report_unusable(corrupt);
     }
     if report.sessions.is_empty() {
-        println!("No saved uploads in {}.", paths.sessions_dir.display());
+        println!("No saved uploads in {}.", paths.queue_dir.display());
     } else {
         println!(
             "{:<32}  {:>9}  {:>10}  {:<40}  SOURCE",
@@ -388,4 +382,40 @@ fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
     } else {
         Outcome::SomeFailed
     })
+}
+
+/// Opens the saved sessions (the queue store, with the session files of an earlier
+/// version brought in), printing what opening had to say.
+pub(crate) fn open_sessions(paths: &AppPaths) -> Result<SessionStore, CliError> {
+    let (store, unusable) = open_sessions_reporting(paths)?;
+    for corrupt in &unusable {
+        report_unusable(corrupt);
+    }
+    Ok(store)
+}
+
+/// [`open_sessions`], handing back the saved sessions that could not be used instead of
+/// printing them, for a command whose exit code counts them.
+fn open_sessions_reporting(
+    paths: &AppPaths,
+) -> Result<(SessionStore, Vec<CorruptSession>), CliError> {
+    let (store, notes) = SessionStore::open(&paths.queue_dir, &paths.sessions_dir)
+        .map_err(|e| CliError::Failed(format!("the saved sessions cannot be read: {e}")))?;
+    for sentence in &notes.sentences {
+        eprintln!("note: {sentence}");
+    }
+    Ok((store, notes.corrupt))
+}
+
+/// One saved session that could not be used, and where its bytes were kept.
+fn report_unusable(corrupt: &CorruptSession) {
+    eprintln!(
+        "error: the saved session {} could not be read ({}); {}",
+        corrupt.path.display(),
+        corrupt.error,
+        match &corrupt.moved_to {
+            Some(to) => format!("it was kept as {}", to.display()),
+            None => "it was kept and will not be resumed".to_string(),
+        }
+    );
 }

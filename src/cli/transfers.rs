@@ -957,7 +957,7 @@ pub fn select_sessions(
     id: Option<&str>,
 ) -> Result<SessionSelection, CliError> {
     let report = store
-        .load_all(false)
+        .load_all()
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let Some(id) = id else {
         return Ok(SessionSelection {

@@ -114,7 +114,7 @@ fn ls(args: UploadsLsArgs) -> Result<Outcome, CliError> {
     let location = OssLocation::parse(&args.location)?;
     let setup = Setup::load(&args.target)?;
     let client = setup.client()?;
-    let sessions = local_sessions(&setup)?;
+    let (_, sessions) = local_sessions(&setup)?;
     let uploads = block_on(remote_uploads::list_uploads(
         &client,
         &location.bucket,
@@ -197,7 +197,7 @@ fn abort(args: UploadsAbortArgs) -> Result<Outcome, CliError> {
     let key = location.key()?.to_owned();
     let setup = Setup::load(&args.target)?;
     let client = setup.client()?;
-    let sessions = local_sessions(&setup)?;
+    let (store, sessions) = local_sessions(&setup)?;
     let upload = RemoteUpload {
         bucket: location.bucket.clone(),
         key,
@@ -208,6 +208,7 @@ fn abort(args: UploadsAbortArgs) -> Result<Outcome, CliError> {
     let classified = remote_uploads::classify(vec![upload], &sessions);
     let outcomes = block_on(remote_uploads::abort_uploads(
         &client,
+        &store,
         &classified,
         args.yes,
     ))?;
@@ -225,7 +226,7 @@ fn abort(args: UploadsAbortArgs) -> Result<Outcome, CliError> {
             AbortResult::AlreadyGone { session_removed } => {
                 let forgot = session_removed
                     .as_ref()
-                    .map(|p| format!(" (forgot the saved session {})", p.display()))
+                    .map(|id| format!(" (forgot the saved session {id})"))
                     .unwrap_or_default();
                 eprintln!(
                     "error: the server has no upload {} for {location}; it was already aborted or completed{forgot}.",
@@ -249,7 +250,7 @@ fn prune(args: UploadsPruneArgs) -> Result<Outcome, CliError> {
         parse_duration(&args.older_than).map_err(|e| CliError::Usage(e.to_string()))?;
     let setup = Setup::load(&args.target)?;
     let client = setup.client()?;
-    let sessions = local_sessions(&setup)?;
+    let (store, sessions) = local_sessions(&setup)?;
     let now = SystemTime::now();
     let request = PruneRequest {
         bucket: &location.bucket,
@@ -259,7 +260,7 @@ fn prune(args: UploadsPruneArgs) -> Result<Outcome, CliError> {
         dry_run: args.dry_run,
         confirm_local_sessions: args.yes,
     };
-    let report = block_on(remote_uploads::prune(&client, &request, &sessions))??;
+    let report = block_on(remote_uploads::prune(&client, &request, &store, &sessions))??;
     if report.selected.is_empty() {
         println!(
             "No uploads under {location} are older than {}.",
@@ -336,10 +337,10 @@ fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
         ObjectRef::new(&item.upload.bucket, &item.upload.key),
         item.upload.upload_id
     );
-    let forgot = |removed: &Option<std::path::PathBuf>| {
+    let forgot = |removed: &Option<String>| {
         removed
             .as_ref()
-            .map(|p| format!("; forgot the saved session {}", p.display()))
+            .map(|id| format!("; forgot the saved session {id}"))
             .unwrap_or_default()
     };
     match &item.result {
@@ -352,10 +353,9 @@ fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
             gone_is_fine
         }
         AbortResult::NeedsConfirmation(_) => false,
-        AbortResult::SessionNotRemoved { path, error } => {
+        AbortResult::SessionNotRemoved { id, error } => {
             eprintln!(
-                "error: aborted {target}, but its saved session {} could not be removed: {error}",
-                path.display()
+                "error: aborted {target}, but its saved session {id} could not be removed: {error}"
             );
             false
         }
@@ -373,13 +373,17 @@ fn report_abort(item: &AbortOutcome, gone_is_fine: bool) -> bool {
     }
 }
 
-fn local_sessions(setup: &Setup) -> Result<Vec<remote_uploads::LocalSession>, CliError> {
-    let store = SessionStore::new(setup.paths.sessions_dir.clone());
+/// The saved sessions, and those of them started on this command's target.
+fn local_sessions(
+    setup: &Setup,
+) -> Result<(SessionStore, Vec<remote_uploads::LocalSession>), CliError> {
+    let store = super::open_sessions(&setup.paths)?;
     let sessions =
         remote_uploads::local_sessions(&store).map_err(|e| CliError::Failed(e.to_string()))?;
     // A session started against another endpoint says nothing about this server's uploads.
-    Ok(sessions
+    let ours = sessions
         .into_iter()
         .filter(|s| setup.owns(&s.endpoint))
-        .collect())
+        .collect();
+    Ok((store, ours))
 }

@@ -141,9 +141,10 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 pub struct AppPaths {
     /// The profiles and tuning file.
     pub config_file: PathBuf,
-    /// One JSON file per resumable upload.
+    /// Where earlier versions kept one JSON file per resumable upload; read once at start
+    /// to bring them into the queue store.
     pub sessions_dir: PathBuf,
-    /// The queue store: folder jobs, their files and the history.
+    /// The queue store: jobs, their files, the multipart sessions and the history.
     pub queue_dir: PathBuf,
     /// Default storage of the local endpoint (`ossup serve`).
     pub server_dir: PathBuf,

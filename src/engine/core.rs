@@ -23,10 +23,10 @@ use super::initiate;
 use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
-use super::session_store::{Session, SessionError, SessionStore, session_id};
-use super::store::{
-    FileId, FileOutcome, FileRow, FileState, JobId, NewHistory, OpenOptions, QueueStore,
+use super::session_store::{
+    CorruptSession, Session, SessionError, SessionStore, open_queue, session_id,
 };
+use super::store::{FileId, FileOutcome, FileRow, FileState, JobId, NewHistory};
 use super::stream;
 use super::target::Target;
 use super::transfer::{self, FileTransfer, Outcome, StartMode};
@@ -135,27 +135,31 @@ pub(crate) async fn run(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let board = Board::default();
     let resume_on_start = config.tuning.resume_on_start;
-    let queue = match QueueStore::open(&config.queue_dir, OpenOptions::default()) {
-        Ok((queue, report)) => {
-            if let Some(sentence) = report.sentence() {
+    let (queue, unavailable) = match open_queue(&config.queue_dir, &config.sessions_dir) {
+        Ok((queue, notes)) => {
+            for sentence in notes.sentences {
                 board.notice(sentence);
             }
-            Some(queue)
+            for corrupt in notes.corrupt {
+                report_corrupt(&board, corrupt);
+            }
+            (Some(queue), None)
         }
         Err(e) => {
             board.notice(format!(
-                "The queue store cannot be used ({e}); folders cannot be added until this is fixed."
+                "The queue store cannot be used ({e}); folders cannot be added and large files cannot be resumed until this is fixed."
             ));
-            None
+            (None, Some(e.to_string()))
         }
     };
     let (job_tx, mut job_rx) = mpsc::unbounded_channel::<JobMessage>();
     let jobs = Jobs::new(queue, job_tx, board.clone());
-    let shared = Shared::new(
-        SessionStore::new(config.sessions_dir),
-        config.tuning,
-        board.clone(),
+    let sessions = SessionStore::new(
+        jobs.shared_store()
+            .ok_or_else(|| unavailable.unwrap_or_default()),
+        &config.queue_dir,
     );
+    let shared = Shared::new(sessions, config.tuning, board.clone());
     let stop_publisher = CancellationToken::new();
     let publisher = {
         let board = board.clone();
@@ -261,7 +265,7 @@ impl Core {
     }
 
     fn load_sessions(&mut self, target: &Target, resume: bool) {
-        let report = match self.shared.store.load_all(true) {
+        let report = match self.shared.store.load_all() {
             Ok(report) => report,
             Err(e) => {
                 self.board()
@@ -270,12 +274,7 @@ impl Core {
             }
         };
         for corrupt in report.corrupt {
-            tracing::warn!(path = %corrupt.path.display(), "corrupt session: {}", corrupt.error);
-            self.board().push_event(EngineEvent::SessionCorrupt {
-                path: corrupt.path,
-                moved_to: corrupt.moved_to,
-                error: corrupt.error,
-            });
+            report_corrupt(self.board(), corrupt);
         }
         for session in report.sessions {
             if !target.owns(&session.endpoint) || self.controls.contains_key(&session.transfer_id())
@@ -1116,6 +1115,16 @@ async fn abort_session(ctx: &EngineContext, id: &TransferId) -> Result<(), Trans
     ctx.store
         .remove(id)
         .map_err(|e| error(format!("Could not delete the session: {e}.")))
+}
+
+/// Tells the front end about a saved session that cannot be used (and was kept).
+fn report_corrupt(board: &Board, corrupt: CorruptSession) {
+    tracing::warn!(path = %corrupt.path.display(), "corrupt session: {}", corrupt.error);
+    board.push_event(EngineEvent::SessionCorrupt {
+        path: corrupt.path,
+        moved_to: corrupt.moved_to,
+        error: corrupt.error,
+    });
 }
 
 /// A row for a session loaded from disk: its part map filled from the recorded parts.

@@ -101,7 +101,7 @@ pub(crate) async fn find_unanswered(
             return None;
         }
     };
-    let known = match ctx.store.load_all(false) {
+    let known = match ctx.store.load_all() {
         Ok(report) => report
             .sessions
             .into_iter()

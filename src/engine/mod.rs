@@ -32,9 +32,10 @@
 //! - [`retry`]: backoff with jitter, clock-skew repair, waiting out a network outage (for
 //!   as long as the policy's outage limit allows).
 //! - [`throttle`]: the shared bandwidth token bucket.
-//! - [`session_store`]: crash-safe JSON sessions with per-session locks.
-//! - [`store`]: the durable queue in SQLite: jobs, files, history, leases (and sessions,
-//!   which the transfers still keep as JSON files).
+//! - [`session_store`]: multipart sessions kept in the queue store, with per-session lock
+//!   files; the one way front ends open that store (bringing in older session files).
+//! - [`store`]: the durable queue in SQLite: jobs, files, multipart sessions, history and
+//!   leases.
 //! - `history`: finished uploads outside a job batched into the store's history, and
 //!   its pages read for front ends.
 //! - `jobs`: an added folder as a job: walked into the store in batches, its files fed to

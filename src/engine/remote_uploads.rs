@@ -6,7 +6,7 @@
 //! spawned, so a front end runs them where it likes (the engine's runtime, a CLI's own).
 //! Unfinished uploads cost storage until aborted, which is why this exists.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use thiserror::Error;
@@ -93,10 +93,8 @@ impl RemoteUpload {
 /// A local session, reduced to what matching against the server needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSession {
-    /// The transfer id (also the session file's stem).
+    /// The transfer id, which names the session in the store.
     pub id: String,
-    /// The session file, removed when its upload is aborted.
-    pub session_file: PathBuf,
     /// The endpoint the upload was started on.
     pub endpoint: String,
     pub local_path: PathBuf,
@@ -269,15 +267,14 @@ pub async fn list_upload_parts(
     Ok(UploadParts { parts, total_bytes })
 }
 
-/// The sessions saved in `store`, reduced for matching. Unreadable session files are
-/// skipped here (the engine reports and sets them aside when it loads them).
+/// The sessions saved in `store`, reduced for matching. Unusable sessions are skipped
+/// here (they are flagged, and reported by whoever reads them first).
 pub fn local_sessions(store: &SessionStore) -> Result<Vec<LocalSession>, SessionError> {
-    let report = store.load_all(false)?;
+    let report = store.load_all()?;
     Ok(report
         .sessions
         .into_iter()
         .map(|session| LocalSession {
-            session_file: store.path_of(&session.transfer_id()),
             id: session.id,
             endpoint: session.endpoint,
             local_path: session.local_path,
@@ -309,20 +306,20 @@ pub fn classify(uploads: Vec<RemoteUpload>, sessions: &[LocalSession]) -> Vec<Cl
 /// What happened to one upload asked to be aborted.
 #[derive(Debug)]
 pub enum AbortResult {
-    /// Aborted on the server; `session_removed` names the local session file deleted.
+    /// Aborted on the server; `session_removed` names the local session deleted.
     Aborted {
-        session_removed: Option<PathBuf>,
+        session_removed: Option<String>,
     },
     /// Left alone: a local session points to it and aborting was not confirmed.
     NeedsConfirmation(LocalSession),
     /// The server no longer knew it (aborted or completed meanwhile); any local session
     /// pointing to it was removed, since it can never be resumed.
     AlreadyGone {
-        session_removed: Option<PathBuf>,
+        session_removed: Option<String>,
     },
     /// Aborted on the server, but the local session could not be removed.
     SessionNotRemoved {
-        path: PathBuf,
+        id: String,
         error: String,
     },
     Failed(OssError),
@@ -349,15 +346,17 @@ pub struct AbortOutcome {
 
 /// Aborts each upload in turn and reports per item; one failure does not stop the rest.
 /// Uploads a local session points to are only aborted when `confirm_local_sessions`;
-/// their session file is then deleted so nothing tries to resume a dead upload id.
+/// their session is then deleted from `sessions` so nothing tries to resume a dead upload
+/// id.
 pub async fn abort_uploads(
     client: &OssClient,
+    sessions: &SessionStore,
     targets: &[ClassifiedUpload],
     confirm_local_sessions: bool,
 ) -> Vec<AbortOutcome> {
     let mut outcomes = Vec::with_capacity(targets.len());
     for target in targets {
-        let result = abort_one(client, target, confirm_local_sessions).await;
+        let result = abort_one(client, sessions, target, confirm_local_sessions).await;
         outcomes.push(AbortOutcome {
             upload: target.upload.clone(),
             result,
@@ -368,6 +367,7 @@ pub async fn abort_uploads(
 
 async fn abort_one(
     client: &OssClient,
+    sessions: &SessionStore,
     target: &ClassifiedUpload,
     confirm_local_sessions: bool,
 ) -> AbortResult {
@@ -396,11 +396,11 @@ async fn abort_one(
     };
     let session_removed = match session {
         None => None,
-        Some(session) => match remove_session_file(session) {
+        Some(session) => match remove_session(sessions, session) {
             Ok(removed) => removed,
             Err(error) => {
                 return AbortResult::SessionNotRemoved {
-                    path: session.session_file.clone(),
+                    id: session.id.clone(),
                     error: error.to_string(),
                 };
             }
@@ -413,15 +413,17 @@ async fn abort_one(
     }
 }
 
-/// Forgets the session through the store (which also drops its lock file); `None` when
-/// there was no session file left to remove.
-fn remove_session_file(session: &LocalSession) -> Result<Option<PathBuf>, SessionError> {
-    if !session.session_file.exists() {
+/// Forgets the session (and its lock file); `None` when it was no longer saved.
+fn remove_session(
+    sessions: &SessionStore,
+    session: &LocalSession,
+) -> Result<Option<String>, SessionError> {
+    let id = TransferId(session.id.clone());
+    if !sessions.exists(&id)? {
         return Ok(None);
     }
-    let dir = session.session_file.parent().unwrap_or(Path::new("."));
-    SessionStore::new(dir).remove(&TransferId(session.id.clone()))?;
-    Ok(Some(session.session_file.clone()))
+    sessions.remove(&id)?;
+    Ok(Some(session.id.clone()))
 }
 
 /// The uploads started more than `older_than` before `now`. Uploads whose start time
@@ -468,6 +470,7 @@ pub struct PruneRequest<'a> {
 pub async fn prune(
     client: &OssClient,
     request: &PruneRequest<'_>,
+    store: &SessionStore,
     sessions: &[LocalSession],
 ) -> Result<PruneReport, RemoteUploadsError> {
     let listed = list_uploads(client, request.bucket, request.prefix, None).await?;
@@ -476,7 +479,7 @@ pub async fn prune(
     let outcomes = if request.dry_run {
         Vec::new()
     } else {
-        abort_uploads(client, &selected, request.confirm_local_sessions).await
+        abort_uploads(client, store, &selected, request.confirm_local_sessions).await
     };
     Ok(PruneReport {
         selected,
@@ -524,7 +527,6 @@ mod tests {
         std::fs::write(&present, b"x").expect("writes");
         let session = |id: &str, path: PathBuf| LocalSession {
             id: id.into(),
-            session_file: dir.path().join(format!("{id}.json")),
             endpoint: "http://127.0.0.1:1".into(),
             local_path: path,
             bucket: "b".into(),

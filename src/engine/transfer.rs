@@ -115,7 +115,7 @@ pub(crate) async fn run_file(
     let small = transfer
         .size
         .is_some_and(|size| size < ctx.tuning().single_put_threshold)
-        && !ctx.store.path_of(&transfer.id).exists();
+        && !ctx.store.exists(&transfer.id).unwrap_or(false);
     let slot = if small {
         ctx.scheduler.small_file_slot_unless(&cancel).await
     } else {
@@ -156,9 +156,7 @@ pub(crate) async fn run_file(
             let result = upload_file(&ctx, &transfer, mode, &reporter, &cancel).await;
             // A run that ends without a session (single put, failure before Initiate)
             // leaves no lock file behind either.
-            if !ctx.store.path_of(&transfer.id).exists()
-                && let Err(e) = ctx.store.remove(&transfer.id)
-            {
+            if let Err(e) = ctx.store.release_unsaved(&transfer.id) {
                 tracing::warn!("{e}");
             }
             result
@@ -199,14 +197,20 @@ async fn upload_file(
     cancel: &CancellationToken,
 ) -> Result<TransferResult, Stop> {
     let what = transfer.describe();
-    let stored = ctx.store.load(&transfer.id).map_err(|e| {
-        Stop::Failed(
-            TransferError::local(format!(
-                "The saved session of {what} could not be read: {e}."
-            ))
-            .suggesting_restart(),
-        )
-    })?;
+    let stored = match ctx.store.load(&transfer.id) {
+        Ok(stored) => stored,
+        // Nothing can have been saved: a small file still goes as one PutObject, and a
+        // large one stops when its session cannot be saved, saying why.
+        Err(SessionError::Unavailable(_)) => None,
+        Err(e) => {
+            return Err(Stop::Failed(
+                TransferError::local(format!(
+                    "The saved session of {what} could not be read: {e}."
+                ))
+                .suggesting_restart(),
+            ));
+        }
+    };
     let tuning = ctx.tuning();
     // Without a session the file may go as one PutObject: read it whole if it is that small.
     let read_up_to = if stored.is_none() {

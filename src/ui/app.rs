@@ -791,7 +791,6 @@ impl OssupApp {
 
     /// Sessions the engine knows, reduced to what matching server uploads needs.
     fn local_sessions(&self) -> Vec<LocalSession> {
-        let store = SessionStore::new(self.paths.sessions_dir.clone());
         let endpoint = self
             .target()
             .map(|t| t.session_label.clone())
@@ -804,7 +803,6 @@ impl OssupApp {
                 let upload_id = row.snapshot.upload_id.clone()?;
                 Some(LocalSession {
                     id: row.snapshot.id.0.clone(),
-                    session_file: store.path_of(&row.snapshot.id),
                     endpoint: endpoint.clone(),
                     local_path: row.snapshot.source.clone(),
                     bucket: row.snapshot.bucket.clone(),
@@ -928,11 +926,17 @@ impl OssupApp {
             return;
         };
         let client = connection.client.clone();
+        let paths = self.paths.clone();
         self.remote.busy = true;
         self.jobs.sender().spawn_on(&runtime, async move {
             // Confirmed in the view: uploads of sessions the engine has not loaded are
-            // aborted too, and their session files removed.
-            JobResult::Aborted(remote_uploads::abort_uploads(&client, &on_server, true).await)
+            // aborted too, and their sessions removed.
+            let sessions = SessionStore::open(&paths.queue_dir, &paths.sessions_dir)
+                .map(|(sessions, _)| sessions)
+                .unwrap_or_else(|e| SessionStore::new(Err(e.to_string()), &paths.queue_dir));
+            JobResult::Aborted(
+                remote_uploads::abort_uploads(&client, &sessions, &on_server, true).await,
+            )
         });
     }
 

@@ -8,12 +8,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ossup::engine::session_store::SessionStore;
 use ossup::engine::store::{FileState, OpenOptions, QueueStore};
 use ossup::protocol::OssClient;
 use ossup::protocol::client::ListUploadsParams;
 use tempfile::TempDir;
 
 use super::data::write_file;
+use super::engine::{saved_sessions, sessions_in};
 use super::server::path_style_client;
 
 pub const BUCKET: &str = "cli-test";
@@ -210,22 +212,16 @@ impl Home {
         command
     }
 
-    /// Completed-part counts of every session file, by upload id.
+    /// The sessions saved in this home's queue store.
+    pub fn sessions(&self) -> SessionStore {
+        sessions_in(&self.queue_dir(), &self.sessions_dir())
+    }
+
+    /// Completed-part counts of every saved session, by upload id.
     pub fn session_parts(&self) -> Vec<(String, usize)> {
-        let Ok(entries) = std::fs::read_dir(self.sessions_dir()) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .map(|v| {
-                (
-                    v["upload_id"].as_str().unwrap_or_default().to_owned(),
-                    v["completed_parts"].as_array().map_or(0, Vec::len),
-                )
-            })
+        saved_sessions(&self.queue_dir(), &self.sessions_dir())
+            .into_iter()
+            .map(|s| (s.upload_id, s.completed_parts.len()))
             .collect()
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ossup::engine::session_store::{Session, SessionStore};
 use ossup::engine::store::{FileRow, FileState, JobId, OpenOptions, QueueStore};
 use ossup::engine::{
     Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
@@ -62,8 +63,14 @@ impl EngineFixture {
         self.server.endpoint()
     }
 
+    /// Where an earlier version kept its session files, imported when an engine starts.
     pub fn sessions(&self) -> &Path {
         self.sessions.path()
+    }
+
+    /// The sessions saved in the fixture's queue store.
+    pub fn saved_sessions(&self) -> Vec<Session> {
+        saved_sessions(self.queue.path(), self.sessions.path())
     }
 
     /// Writes `bytes` to `name` in the files folder.
@@ -349,4 +356,20 @@ impl Watcher {
 
 pub async fn read_back(client: &OssClient, key: &str) -> Vec<u8> {
     client.get_object(BUCKET, key, None).await.unwrap().to_vec()
+}
+
+/// The saved sessions of the queue store in `queue_dir` (with `legacy_dir`'s session files
+/// brought in, as any front end does on opening it).
+pub fn sessions_in(queue_dir: &Path, legacy_dir: &Path) -> SessionStore {
+    SessionStore::open(queue_dir, legacy_dir)
+        .expect("the queue store opens")
+        .0
+}
+
+/// Every usable session saved in the queue store in `queue_dir`.
+pub fn saved_sessions(queue_dir: &Path, legacy_dir: &Path) -> Vec<Session> {
+    sessions_in(queue_dir, legacy_dir)
+        .load_all()
+        .expect("sessions load")
+        .sessions
 }

@@ -1,23 +1,25 @@
-//! Bringing today's JSON session files into the store on first start, each as a session
-//! with a paused job of one file, so they appear in the queue and resume as before.
+//! Bringing the JSON session files of earlier versions into the store on first start,
+//! so their uploads appear in the queue and resume as before: a session that belonged to
+//! a job stays tied to it, any other resumes as a file of its own.
 //!
-//! The files are read with [`SessionStore::load_all`] (one parser for them) and moved
-//! into `imported/` once their rows are committed, never deleted. Every step is safe to
-//! repeat: a crash halfway, or a second run, finishes the work without duplicating it.
+//! The files are parsed and checked here (the only reader left of that format) and moved
+//! into `imported/` once their rows are committed, never deleted; a file that cannot be
+//! read is renamed `*.corrupt` and reported. Every step is safe to repeat: a crash
+//! halfway, or a second run, finishes the work without duplicating it.
 
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
-
-use super::files::NewFile;
-use super::jobs::{JobOptions, JobState, NewJob, NewTarget, WalkState};
-use super::{FileId, JobId, QueueStore, StoreError, path_to_blob};
+use super::{QueueStore, StoreError};
 use crate::durable;
-use crate::engine::plan::{MAX_PART_SIZE, MIN_PART_SIZE};
-use crate::engine::session_store::{CorruptSession, Session, SessionStore};
+use crate::engine::session_store::{CorruptSession, FORMAT_VERSION, Session};
 
 /// The folder, inside the sessions folder, that imported files are moved to.
 pub const IMPORTED_DIR: &str = "imported";
+
+/// The extension of a session file.
+const SESSION_EXTENSION: &str = "json";
 
 /// What an import did.
 #[derive(Debug, Default)]
@@ -28,26 +30,27 @@ pub struct ImportReport {
     pub already_present: Vec<String>,
     /// Sessions the store refused to write (a number it cannot hold); left where they are.
     pub rejected: Vec<(PathBuf, String)>,
-    /// Files `SessionStore::load_all` could not read (renamed to `*.corrupt` by it).
+    /// Files that could not be read or used (renamed to `*.corrupt`).
     pub unreadable: Vec<CorruptSession>,
     /// Imported, but the file could not be moved; the next run moves it.
     pub not_moved: Vec<(PathBuf, String)>,
 }
 
 impl ImportReport {
-    /// One sentence for the user, or `None` when there was nothing to import.
+    /// One sentence for the user, or `None` when there was nothing to import. Unreadable
+    /// files are not in it: they are reported one by one.
     pub fn sentence(&self) -> Option<String> {
         let mut parts = Vec::new();
         if !self.imported.is_empty() {
             parts.push(format!(
-                "{} saved upload session(s) were moved into the queue",
+                "{} saved upload session(s) were moved into the queue store",
                 self.imported.len()
             ));
         }
-        if !self.rejected.is_empty() || !self.unreadable.is_empty() {
+        if !self.rejected.is_empty() {
             parts.push(format!(
-                "{} session file(s) could not be used and were kept as they are",
-                self.rejected.len() + self.unreadable.len()
+                "{} session file(s) could not be stored and were kept as they are",
+                self.rejected.len()
             ));
         }
         if !self.not_moved.is_empty() {
@@ -60,31 +63,18 @@ impl ImportReport {
     }
 }
 
-/// The session's key split into the job's prefix and the file's relative name.
-fn split_key(key: &str) -> (&str, &str) {
-    match key.rfind('/') {
-        Some(slash) => key.split_at(slash + 1),
-        None => ("", key),
-    }
-}
-
 impl QueueStore {
     /// Imports every session file in `sessions_dir` (see the module's doc).
     pub fn import_json_sessions(
         &mut self,
         sessions_dir: &Path,
-        now_unix_secs: u64,
     ) -> Result<ImportReport, StoreError> {
-        let files = SessionStore::new(sessions_dir);
-        let loaded = files
-            .load_all(true)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let (sessions, unreadable) = read_session_files(sessions_dir)?;
         let mut report = ImportReport {
-            unreadable: loaded.corrupt,
+            unreadable,
             ..ImportReport::default()
         };
-        for session in loaded.sessions {
-            let source = files.path_of(&session.transfer_id());
+        for (source, session) in sessions {
             if self.has_session(&session.id)? {
                 report.already_present.push(session.id.clone());
             } else {
@@ -97,88 +87,77 @@ impl QueueStore {
                     Err(other) => return Err(other),
                 }
             }
-            if !self.session_is_linked(&session.id)? {
-                self.queue_imported_session(&session, now_unix_secs)?;
-            }
             if let Err(reason) = move_into_imported(sessions_dir, &source) {
                 report.not_moved.push((source, reason));
             }
         }
         Ok(report)
     }
+}
 
-    pub(super) fn session_is_linked(&self, id: &str) -> Result<bool, StoreError> {
-        let job: Option<Option<i64>> = self
-            .conn
-            .query_row("SELECT job_id FROM sessions WHERE id = ?1", [id], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(self.sql_error("read a session's job"))?;
-        Ok(job.flatten().is_some())
-    }
+/// The session files read from a folder: each usable one with its path, and those set aside.
+type SessionFiles = (Vec<(PathBuf, Session)>, Vec<CorruptSession>);
 
-    /// A paused job of one file for the session, found again rather than made twice.
-    fn queue_imported_session(
-        &mut self,
-        session: &Session,
-        now_unix_secs: u64,
-    ) -> Result<(), StoreError> {
-        let target = self.find_or_create_target(&NewTarget {
-            label: session.endpoint.clone(),
-            endpoint: session.endpoint.clone(),
-            region: None,
-            profile: None,
-            credentials_ref: None,
-        })?;
-        let (prefix, name) = split_key(&session.key);
-        let roots = vec![session.local_path.clone()];
-        let job = match self.find_unfinished_job(target, &roots, &session.bucket, prefix)? {
-            Some(job) => job,
-            None => {
-                let part_size = Some(session.part_size)
-                    .filter(|size| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(size));
-                self.create_job(&NewJob {
-                    target,
-                    roots,
-                    bucket: session.bucket.clone(),
-                    prefix: prefix.to_string(),
-                    options: JobOptions {
-                        part_size,
-                        ..JobOptions::default()
-                    },
-                    created_unix_secs: session.created_unix_secs,
-                })?
+/// Reads every `*.json` session in `dir`, in name order; a file that cannot be used is
+/// renamed to `*.json.corrupt` and listed with the reason instead.
+fn read_session_files(dir: &Path) -> Result<SessionFiles, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                action: "list the session files in",
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == SESSION_EXTENSION))
+        .collect();
+    paths.sort();
+    let mut sessions = Vec::new();
+    let mut corrupt = Vec::new();
+    for path in paths {
+        match fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| parse_session_file(&path, &bytes))
+        {
+            Ok(session) => sessions.push((path, session)),
+            Err(error) => {
+                let aside = path.with_extension(format!("{SESSION_EXTENSION}.corrupt"));
+                let moved_to = durable::set_aside(&path, &aside).ok().map(|()| aside);
+                corrupt.push(CorruptSession {
+                    path,
+                    moved_to,
+                    error,
+                });
             }
-        };
-        let relative = PathBuf::from(name);
-        self.insert_files(
-            job,
-            &[NewFile::pending(
-                relative.clone(),
-                session.local_path.clone(),
-                session.key.clone(),
-                session.file.size,
-                session.file.mtime_unix_nanos,
-            )],
-            now_unix_secs,
-        )?;
-        let file = self.file_id_by_path(job, &relative)?;
-        self.set_walk_state(job, WalkState::Walked)?;
-        self.set_job_state(job, JobState::Paused)?;
-        self.link_session(&session.id, job, file)
+        }
     }
+    Ok((sessions, corrupt))
+}
 
-    fn file_id_by_path(&self, job: JobId, relative: &Path) -> Result<Option<FileId>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id FROM files WHERE job_id = ?1 AND relative_path = ?2",
-                params![job.0, path_to_blob(relative)],
-                |row| row.get(0).map(FileId),
-            )
-            .optional()
-            .map_err(self.sql_error("find a file by its path"))
+/// One session file, checked: its format version, that its name is its id, and every
+/// number against the OSS limits and its own plan before anything is allocated by it.
+fn parse_session_file(path: &Path, bytes: &[u8]) -> Result<Session, String> {
+    let session: Session = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if session.format_version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {} is not the supported {FORMAT_VERSION}",
+            session.format_version
+        ));
     }
+    let expected_name = format!("{}.{SESSION_EXTENSION}", session.id);
+    if path.file_name().and_then(|n| n.to_str()) != Some(expected_name.as_str()) {
+        return Err(format!(
+            "the file's name does not match its id {}",
+            session.id
+        ));
+    }
+    session.check_numbers()?;
+    Ok(session)
 }
 
 /// Moves `source` into `sessions_dir/imported/`, adding `.N` when the name is taken.

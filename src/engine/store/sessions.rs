@@ -5,6 +5,8 @@
 //! session is handed out or anything is allocated by it; a row that fails is flagged
 //! with the reason and kept (never resumed, never deleted), and the caller is told once.
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{OptionalExtension, params};
 
 use super::{
@@ -47,6 +49,7 @@ struct RawSession {
     part_size: i64,
     options_json: String,
     created_unix_secs: i64,
+    job_id: Option<i64>,
 }
 
 impl RawSession {
@@ -75,14 +78,17 @@ impl RawSession {
             completed_parts: Vec::new(),
             options,
             created_unix_secs,
-            job: None,
+            job: self.job_id,
         })
     }
 }
 
 impl QueueStore {
-    /// Writes a session and all its parts in one transaction, replacing an older version
-    /// (and clearing a damaged flag). Its link to a job and file, if any, is kept.
+    /// Writes a session in one transaction, replacing an older version (and clearing a
+    /// damaged flag). Only the parts that changed since the stored version are written, so
+    /// saving a session of 10,000 parts again costs the parts finished since. The session's
+    /// job is recorded when that job is in the store; a link made by [`Self::link_session`]
+    /// is kept.
     pub fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
         session.check_numbers().map_err(|reason| {
             StoreError::Invalid(format!("session {} cannot be saved: {reason}", session.id))
@@ -103,15 +109,17 @@ impl QueueStore {
         tx.execute(
             "INSERT INTO sessions (id, local_path, file_size, file_mtime_unix_nanos,
                  file_fingerprint, endpoint, bucket, key, upload_id, part_size, options_json,
-                 created_unix_secs, damaged_reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL)
+                 created_unix_secs, damaged_reason, job_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL,
+                 (SELECT id FROM jobs WHERE id = ?13))
              ON CONFLICT (id) DO UPDATE SET
                  local_path = excluded.local_path, file_size = excluded.file_size,
                  file_mtime_unix_nanos = excluded.file_mtime_unix_nanos,
                  file_fingerprint = excluded.file_fingerprint, endpoint = excluded.endpoint,
                  bucket = excluded.bucket, key = excluded.key, upload_id = excluded.upload_id,
                  part_size = excluded.part_size, options_json = excluded.options_json,
-                 created_unix_secs = excluded.created_unix_secs, damaged_reason = NULL",
+                 created_unix_secs = excluded.created_unix_secs, damaged_reason = NULL,
+                 job_id = COALESCE(excluded.job_id, sessions.job_id)",
             params![
                 session.id,
                 path_to_blob(&session.local_path),
@@ -124,32 +132,58 @@ impl QueueStore {
                 session.upload_id,
                 part_size,
                 options,
-                created
+                created,
+                session.job
             ],
         )
         .map_err(error)?;
-        tx.execute(
-            "DELETE FROM session_parts WHERE session_id = ?1",
-            [&session.id],
-        )
-        .map_err(error)?;
-        {
+        let stored: HashMap<u32, (String, i64)> = {
             let mut statement = tx
                 .prepare_cached(
+                    "SELECT number, etag, crc64 FROM session_parts WHERE session_id = ?1",
+                )
+                .map_err(error)?;
+            let rows = statement
+                .query_map([&session.id], |row| {
+                    Ok((row.get::<_, u32>(0)?, (row.get(1)?, row.get(2)?)))
+                })
+                .map_err(error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(error)?
+        };
+        {
+            let mut upsert = tx
+                .prepare_cached(
                     "INSERT INTO session_parts (session_id, number, size, etag, crc64)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (session_id, number) DO UPDATE SET
+                         size = excluded.size, etag = excluded.etag, crc64 = excluded.crc64",
                 )
                 .map_err(error)?;
             for part in &session.completed_parts {
-                statement
-                    .execute(params![
-                        session.id,
-                        part.number,
-                        part.size as i64,
-                        part.etag,
-                        part.crc64 as i64
-                    ])
-                    .map_err(error)?;
+                let unchanged = stored
+                    .get(&part.number)
+                    .is_some_and(|(etag, crc64)| *etag == part.etag && *crc64 == part.crc64 as i64);
+                if !unchanged {
+                    upsert
+                        .execute(params![
+                            session.id,
+                            part.number,
+                            part.size as i64,
+                            part.etag,
+                            part.crc64 as i64
+                        ])
+                        .map_err(error)?;
+                }
+            }
+        }
+        {
+            // Parts a reconciliation with ListParts dropped.
+            let kept: HashSet<u32> = session.completed_parts.iter().map(|p| p.number).collect();
+            let mut delete = tx
+                .prepare_cached("DELETE FROM session_parts WHERE session_id = ?1 AND number = ?2")
+                .map_err(error)?;
+            for number in stored.keys().filter(|number| !kept.contains(number)) {
+                delete.execute(params![session.id, number]).map_err(error)?;
             }
         }
         tx.commit().map_err(error)
@@ -185,7 +219,7 @@ impl QueueStore {
             .query_row(
                 "SELECT id, local_path, file_size, file_mtime_unix_nanos, file_fingerprint,
                         endpoint, bucket, key, upload_id, part_size, options_json,
-                        created_unix_secs
+                        created_unix_secs, job_id
                  FROM sessions WHERE id = ?1 AND damaged_reason IS NULL",
                 [id],
                 |row| {
@@ -202,6 +236,7 @@ impl QueueStore {
                         part_size: row.get(9)?,
                         options_json: row.get(10)?,
                         created_unix_secs: row.get(11)?,
+                        job_id: row.get(12)?,
                     })
                 },
             )
@@ -283,11 +318,16 @@ impl QueueStore {
         Ok(session.check_numbers().map(|()| session))
     }
 
-    /// Every usable session started on `endpoint`, setting aside those that fail.
-    pub fn sessions_for_endpoint(&self, endpoint: &str) -> Result<SessionsReport, StoreError> {
+    /// Every usable session started on `endpoint` (on any endpoint with `None`), setting
+    /// aside those that fail.
+    pub fn sessions_for_endpoint(
+        &self,
+        endpoint: Option<&str>,
+    ) -> Result<SessionsReport, StoreError> {
         let ids: Vec<String> = (|| {
             let mut statement = self.conn.prepare_cached(
-                "SELECT id FROM sessions WHERE endpoint = ?1 AND damaged_reason IS NULL
+                "SELECT id FROM sessions
+                 WHERE (?1 IS NULL OR endpoint = ?1) AND damaged_reason IS NULL
                  ORDER BY id",
             )?;
             let rows = statement.query_map([endpoint], |row| row.get(0))?;

@@ -9,7 +9,7 @@ use super::*;
 use crate::engine::folder_plan::FilterRule;
 use crate::engine::plan::MIN_PART_SIZE;
 use crate::engine::session_store::{
-    CompletedPart, FORMAT_VERSION, FileIdentity, Session, SessionStore, UploadOptions,
+    CompletedPart, FORMAT_VERSION, FileIdentity, Session, UploadOptions,
 };
 
 const NOW: u64 = 1_767_000_000;
@@ -554,7 +554,7 @@ fn sessions_round_trip_with_their_parts() {
     elsewhere.endpoint = "https://oss-cn-hangzhou.aliyuncs.com".into();
     store.save_session(&elsewhere).unwrap();
     let report = store
-        .sessions_for_endpoint("http://127.0.0.1:9090")
+        .sessions_for_endpoint(Some("http://127.0.0.1:9090"))
         .unwrap();
     assert_eq!(report.sessions, vec![saved.clone()]);
     assert!(report.set_aside.is_empty());
@@ -564,9 +564,20 @@ fn sessions_round_trip_with_their_parts() {
         store.link_session("nope", job, None),
         Err(StoreError::NotFound { .. })
     ));
-    // Saving again keeps the link.
+    // Saving again keeps the link, and loading tells the job.
     store.save_session(&saved).unwrap();
-    assert!(store.session_is_linked("s1").unwrap());
+    assert_eq!(store.load_session("s1").unwrap().unwrap().job, Some(job.0));
+
+    // A part the server no longer holds is dropped from the record when saved without it.
+    saved.completed_parts.retain(|p| p.number != 1);
+    store.save_session(&saved).unwrap();
+    let reloaded = store.load_session("s1").unwrap().unwrap();
+    assert_eq!(reloaded.completed_parts, saved.completed_parts);
+    // A job that is not in the store is not recorded.
+    let mut orphan = session("s3", 300 << 20, 100 << 20);
+    orphan.job = Some(job.0 + 100);
+    store.save_session(&orphan).unwrap();
+    assert_eq!(store.load_session("s3").unwrap().unwrap().job, None);
 
     assert!(store.remove_session("s1").unwrap());
     assert!(!store.remove_session("s1").unwrap());
@@ -624,7 +635,7 @@ fn tampered_session_numbers_are_set_aside_not_deleted() {
         )
         .unwrap();
     let report = store
-        .sessions_for_endpoint("http://127.0.0.1:9090")
+        .sessions_for_endpoint(Some("http://127.0.0.1:9090"))
         .unwrap();
     assert_eq!(
         report
@@ -994,34 +1005,52 @@ fn the_write_lock_holder_is_read_from_proc_locks() {
     assert_eq!(posix_write_lock_holder(locks, "fe:00:1", 120), None);
 }
 
-fn write_json_session(sessions: &SessionStore, id: &str, key: &str) -> Session {
-    let mut s = session(id, 300 << 20, 100 << 20);
-    s.key = key.into();
-    sessions.save(&s).unwrap();
-    s
+fn write_json_session(sessions_dir: &Path, session: &Session) {
+    fs::create_dir_all(sessions_dir).unwrap();
+    fs::write(
+        sessions_dir.join(format!("{}.json", session.id)),
+        serde_json::to_vec_pretty(session).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
 fn json_sessions_are_imported_once_and_moved_not_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let sessions_dir = dir.path().join("sessions");
-    let json = SessionStore::new(&sessions_dir);
-    let first = write_json_session(&json, "aaaa", "videos/big.bin");
-    let second = write_json_session(&json, "bbbb", "top.bin");
+    let (mut store, job) = store_with_job(&dir.path().join("data"));
+    let mut first = session("aaaa", 300 << 20, 100 << 20);
+    first.key = "videos/big.bin".into();
+    first.job = Some(job.0);
+    write_json_session(&sessions_dir, &first);
+    let mut second = session("bbbb", 300 << 20, 100 << 20);
+    second.key = "top.bin".into();
+    write_json_session(&sessions_dir, &second);
     let mut tampered = session("cccc", 4 << 30, 1);
     tampered.completed_parts.clear();
-    json.save(&tampered).unwrap();
+    write_json_session(&sessions_dir, &tampered);
     fs::write(sessions_dir.join("dddd.json"), b"{ torn").unwrap();
+    let mut misnamed = session("eeee", 300 << 20, 100 << 20);
+    misnamed.id = "ffff".into();
+    fs::write(
+        sessions_dir.join("eeee.json"),
+        serde_json::to_vec(&misnamed).unwrap(),
+    )
+    .unwrap();
 
-    let mut store = open_in(&dir.path().join("data"));
-    let report = store.import_json_sessions(&sessions_dir, NOW).unwrap();
+    let report = store.import_json_sessions(&sessions_dir).unwrap();
     assert_eq!(
         report.imported,
         vec!["aaaa".to_string(), "bbbb".to_string()]
     );
-    // The session files' own check refuses the impossible numbers and sets the file aside.
+    // Impossible numbers, a torn file and a name that is not the id are refused and set aside.
     assert!(report.rejected.is_empty());
-    assert_eq!(report.unreadable.len(), 2);
+    assert_eq!(report.unreadable.len(), 3);
+    assert!(
+        report.unreadable[0].error.contains("10000"),
+        "{:?}",
+        report.unreadable
+    );
     assert!(report.not_moved.is_empty());
     assert!(
         report
@@ -1035,40 +1064,30 @@ fn json_sessions_are_imported_once_and_moved_not_deleted() {
     let imported = sessions_dir.join(super::import::IMPORTED_DIR);
     assert!(imported.join("aaaa.json").exists() && imported.join("bbbb.json").exists());
     assert!(!sessions_dir.join("aaaa.json").exists());
-    assert!(
-        sessions_dir.join("cccc.json.corrupt").exists(),
-        "a refused file is kept, set aside"
-    );
-    assert!(sessions_dir.join("dddd.json.corrupt").exists());
-
-    let listing = store.list_jobs().unwrap();
-    assert_eq!(listing.jobs.len(), 2);
-    let job = &listing.jobs[0];
-    assert_eq!(
-        (job.job.spec.bucket.as_str(), job.job.spec.prefix.as_str()),
-        ("demo", "videos/")
-    );
-    assert_eq!(job.job.state, JobState::Paused);
-    assert_eq!(job.counts.pending, 1);
-    assert_eq!(listing.jobs[1].job.spec.prefix, "");
-    let files = store.files_page(job.job.id, None, None, 10).unwrap();
-    assert_eq!(files[0].file.key, "videos/big.bin");
-    assert_eq!(files[0].file.relative_path, Path::new("big.bin"));
+    for refused in ["cccc", "dddd", "eeee"] {
+        assert!(
+            sessions_dir
+                .join(format!("{refused}.json.corrupt"))
+                .exists(),
+            "a refused file is kept, set aside: {refused}"
+        );
+    }
+    // A session of its own resumes as a file of its own: no job is made for it.
+    assert_eq!(store.list_jobs().unwrap().jobs.len(), 1);
 
     // A second run finds nothing new; a file put back (a crash before the move) is
-    // recognised and moved without a second job.
+    // recognised and moved without being written twice.
     assert!(
         store
-            .import_json_sessions(&sessions_dir, NOW)
+            .import_json_sessions(&sessions_dir)
             .unwrap()
             .imported
             .is_empty()
     );
     fs::copy(imported.join("aaaa.json"), sessions_dir.join("aaaa.json")).unwrap();
-    let again = store.import_json_sessions(&sessions_dir, NOW).unwrap();
+    let again = store.import_json_sessions(&sessions_dir).unwrap();
     assert_eq!(again.already_present, vec!["aaaa".to_string()]);
     assert!(again.imported.is_empty());
-    assert_eq!(store.list_jobs().unwrap().jobs.len(), 2);
     assert!(
         imported.join("aaaa.json.1").exists(),
         "both copies are kept"

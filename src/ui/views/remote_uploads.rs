@@ -240,10 +240,9 @@ fn describe_outcome(outcome: &AbortOutcome) -> String {
             "{name} was left alone: the local upload of {} points to it.",
             session.local_path.display()
         ),
-        AbortResult::SessionNotRemoved { path, error } => format!(
-            "Aborted {name}, but its session file {} could not be removed: {error}",
-            path.display()
-        ),
+        AbortResult::SessionNotRemoved { id, error } => {
+            format!("Aborted {name}, but its saved session {id} could not be removed: {error}")
+        }
         AbortResult::Failed(error) if error.is_code(code::ACCESS_DENIED) => format!(
             "Could not abort {name}: {}; its saved session is kept",
             remote_uploads::DENIED_ABORT
