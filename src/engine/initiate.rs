@@ -101,12 +101,8 @@ pub(crate) async fn find_unanswered(
             return None;
         }
     };
-    let known = match ctx.store.load_all() {
-        Ok(report) => report
-            .sessions
-            .into_iter()
-            .filter(|s| !s.is_initiating())
-            .collect::<Vec<_>>(),
+    let ours = match ctx.store.upload_ids_of(bucket, key) {
+        Ok(ours) => ours,
         Err(error) => {
             tracing::info!("cannot read the sessions to match an unanswered initiate: {error}");
             return None;
@@ -116,9 +112,7 @@ pub(crate) async fn find_unanswered(
     let mut candidates = page.uploads.into_iter().filter(|upload| {
         upload.key == key
             && parse_initiated(&upload.initiated).is_some_and(|at| at >= earliest)
-            && !known
-                .iter()
-                .any(|s| s.bucket == bucket && s.key == key && s.upload_id == upload.upload_id)
+            && !ours.contains(&upload.upload_id)
     });
     let found = candidates.next()?;
     if candidates.next().is_some() {

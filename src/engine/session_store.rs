@@ -274,6 +274,11 @@ impl SessionStore {
         })
     }
 
+    /// The upload ids saved sessions hold for `bucket/key` (the uploads of it that are ours).
+    pub fn upload_ids_of(&self, bucket: &str, key: &str) -> Result<Vec<String>, SessionError> {
+        Ok(lock(self.queue()?).session_upload_ids(bucket, key)?)
+    }
+
     /// Deletes a session with its parts, and its lock file; a missing one is no error.
     pub fn remove(&self, id: &TransferId) -> Result<(), SessionError> {
         lock(self.queue()?).remove_session(&id.0)?;

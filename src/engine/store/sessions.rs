@@ -348,6 +348,20 @@ impl QueueStore {
         Ok(report)
     }
 
+    /// The upload ids that sessions (usable or not) hold for `bucket/key`: the uploads of
+    /// that key that are ours, without reading any session's parts.
+    pub fn session_upload_ids(&self, bucket: &str, key: &str) -> Result<Vec<String>, StoreError> {
+        (|| {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT upload_id FROM sessions
+                 WHERE bucket = ?1 AND key = ?2 AND upload_id != ''",
+            )?;
+            let rows = statement.query_map([bucket, key], |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })()
+        .map_err(self.sql_error("list the uploads of a key's sessions"))
+    }
+
     /// Every session flagged as damaged, with its reason, for the user to see.
     pub fn damaged_sessions(&self) -> Result<Vec<SetAsideSession>, StoreError> {
         (|| {

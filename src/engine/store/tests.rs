@@ -558,6 +558,16 @@ fn sessions_round_trip_with_their_parts() {
         .unwrap();
     assert_eq!(report.sessions, vec![saved.clone()]);
     assert!(report.set_aside.is_empty());
+    // The uploads of a key that are ours, by any endpoint's session.
+    let mut ours = store.session_upload_ids("demo", "videos/big.bin").unwrap();
+    ours.sort();
+    assert_eq!(ours, ["UPLOAD-1", "UPLOAD-2"]);
+    assert!(
+        store
+            .session_upload_ids("demo", "other")
+            .unwrap()
+            .is_empty()
+    );
 
     store.link_session("s1", job, None).unwrap();
     assert!(matches!(
