@@ -330,26 +330,8 @@ pub struct OpenNotes {
     pub corrupt: Vec<CorruptSession>,
 }
 
-impl OpenNotes {
-    /// Everything as sentences, for a front end that prints them.
-    pub fn into_sentences(self) -> Vec<String> {
-        let mut sentences = self.sentences;
-        sentences.extend(self.corrupt.into_iter().map(|c| {
-            format!(
-                "The saved session {} could not be used ({}){}.",
-                c.path.display(),
-                c.error,
-                c.moved_to
-                    .map(|to| format!("; it was kept as {}", to.display()))
-                    .unwrap_or_default()
-            )
-        }));
-        sentences
-    }
-}
-
 /// Opens the queue store and imports the session files an earlier version left in
-/// `legacy_sessions_dir`: the one way every front end opens it.
+/// `legacy_sessions_dir`: how the engine and every command that reads sessions open it.
 pub fn open_queue(
     queue_dir: &Path,
     legacy_sessions_dir: &Path,
