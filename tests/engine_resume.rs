@@ -611,3 +611,77 @@ async fn a_session_file_of_an_earlier_version_is_imported_and_resumed() {
     );
     second.stop().await;
 }
+
+/// A session row damaged in the queue store (numbers no upload can have) is reported once
+/// with the reason, kept where it is, and never resumed; the other uploads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_session_row_is_reported_once_and_kept() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let path = t.file("damaged.bin", &data(PART as usize * 8, 43));
+    let mut first = t.engine();
+    first.add(vec![path], "");
+    first.pause_partway("damaged.bin").await;
+    first.stop().await;
+
+    let database = t.queue.path().join("queue.sqlite3");
+    let changed = rusqlite::Connection::open(&database)
+        .unwrap()
+        .execute(
+            "UPDATE sessions SET part_size = 1, file_size = 4000000000",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    let mut second = t.engine();
+    second
+        .until("the damaged session to be reported", |w| {
+            w.events
+                .iter()
+                .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. }))
+        })
+        .await;
+    let (path, moved_to, error) = second
+        .events
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::SessionCorrupt {
+                path,
+                moved_to,
+                error,
+            } => Some((path.clone(), moved_to.clone(), error.clone())),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(path, database);
+    assert_eq!(moved_to, None, "a row is flagged where it is");
+    assert!(error.contains("10000 parts"), "{error}");
+    assert!(second.row_for_key("damaged.bin").is_none(), "never resumed");
+    second.stop().await;
+
+    // Kept, and not reported again.
+    let kept: i64 = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM sessions WHERE damaged_reason IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, 1);
+    let mut third = t.engine();
+    let good = t.file("after.bin", &data(PART as usize * 2, 44));
+    third.add(vec![good], "");
+    third
+        .until_key_state("after.bin", TransferState::Done)
+        .await;
+    assert!(
+        !third
+            .events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. })),
+        "reported once"
+    );
+    third.stop().await;
+}
