@@ -285,3 +285,51 @@ fn upload_survives_random_failures_and_cut_connections() {
     assert!(read_object(&client, "faults/small.txt") == data(5000, 6));
     assert!(open_uploads(&client).is_empty());
 }
+
+#[test]
+fn a_damaged_saved_upload_is_listed_with_its_reason_and_kept() {
+    use ossup::engine::session_store::{FORMAT_VERSION, FileIdentity, Session, UploadOptions};
+
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let session = Session {
+        format_version: FORMAT_VERSION,
+        id: "0123456789abcdef0123456789abcdef".into(),
+        local_path: home.file("big.bin", b"x"),
+        file: FileIdentity {
+            size: 300 << 20,
+            mtime_unix_nanos: 0,
+            fingerprint: 0,
+        },
+        endpoint: server.endpoint.clone(),
+        bucket: "demo".into(),
+        key: "big.bin".into(),
+        upload_id: "UPLOAD".into(),
+        part_size: 100 << 20,
+        completed_parts: Vec::new(),
+        options: UploadOptions::default(),
+        created_unix_secs: 0,
+        job: None,
+    };
+    home.sessions().save(&session).expect("saved");
+    rusqlite::Connection::open(home.queue_dir().join("queue.sqlite3"))
+        .expect("opens")
+        .execute("UPDATE sessions SET part_size = 0", [])
+        .expect("tampered");
+
+    for _ in 0..2 {
+        let output = run(home.ossup(&server).arg("sessions"));
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(
+            stderr(&output).contains(&format!("the saved upload {} is damaged", session.id))
+                && stderr(&output).contains("part size of 0 bytes"),
+            "{}",
+            text(&output)
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("No saved uploads"),
+            "{}",
+            text(&output)
+        );
+    }
+}

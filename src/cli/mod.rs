@@ -346,13 +346,21 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
 
 fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
     let paths = AppPaths::for_user()?;
-    let (store, mut unusable) = open_sessions_reporting(&paths)?;
-    let mut report = store
+    let (store, unusable_files) = open_sessions_reporting(&paths)?;
+    for corrupt in &unusable_files {
+        report_unusable(corrupt);
+    }
+    // Reading flags what fails its checks; the flagged rows, old and new, are listed below.
+    let report = store
         .load_all()
         .map_err(|e| CliError::Failed(e.to_string()))?;
-    report.corrupt.append(&mut unusable);
-    for corrupt in &report.corrupt {
-        report_unusable(corrupt);
+    let damaged = store
+        .damaged()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    for (id, reason) in &damaged {
+        eprintln!(
+            "error: the saved upload {id} is damaged ({reason}); it is kept and will not be resumed"
+        );
     }
     if report.sessions.is_empty() {
         println!("No saved uploads in {}.", paths.queue_dir.display());
@@ -377,7 +385,7 @@ fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
             report.sessions.len()
         );
     }
-    Ok(if report.corrupt.is_empty() {
+    Ok(if unusable_files.is_empty() && damaged.is_empty() {
         Outcome::Success
     } else {
         Outcome::SomeFailed

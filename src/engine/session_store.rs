@@ -279,6 +279,12 @@ impl SessionStore {
         Ok(lock(self.queue()?).session_upload_ids(bucket, key)?)
     }
 
+    /// Every session set aside as damaged (by this read or an earlier one): its id and why.
+    pub fn damaged(&self) -> Result<Vec<(String, String)>, SessionError> {
+        let damaged = lock(self.queue()?).damaged_sessions()?;
+        Ok(damaged.into_iter().map(|d| (d.id, d.reason)).collect())
+    }
+
     /// Deletes a session with its parts, and its lock file; a missing one is no error.
     pub fn remove(&self, id: &TransferId) -> Result<(), SessionError> {
         lock(self.queue()?).remove_session(&id.0)?;
