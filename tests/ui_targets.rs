@@ -1,6 +1,6 @@
 //! One queue across targets: uploads to every target the window has used stay in view and
 //! keep running whatever the Target choice or a settings save does; the choice only says
-//! where new drops go.
+//! where new drops go. The queue is shared with a CLI process on the same store too.
 
 mod support;
 
@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ossup::config::AppPaths;
 use ossup::engine::event::{PartState, TransferState};
+use ossup::engine::store::JobState;
 use ossup::server;
 use ossup::ui::OssupApp;
 use ossup::ui::command::UiCommand;
@@ -221,6 +224,98 @@ fn jobs_of_two_targets_are_shown_together_and_both_finish() {
             .values()
             .all(|j| j.is_finished() && j.counts.done == 20)
     });
+    drop(harness);
+    runtime.block_on(lab.server.shutdown());
+}
+
+/// The window and a CLI process on one queue store: the window shows the CLI's job as in
+/// use by it; once the CLI is killed, the window takes the job over and ends it.
+#[test]
+fn a_job_a_cli_process_drives_is_shown_in_use_then_taken_over_by_the_window() {
+    let mut dirs = TestDirs::new();
+    // Where the `ossup` binary finds its config and data under XDG_CONFIG_HOME/XDG_DATA_HOME.
+    let root = dirs.root.path().to_path_buf();
+    let data = root.join("data").join("ossup");
+    dirs.paths = AppPaths {
+        config_file: root.join("config").join("ossup").join("config.toml"),
+        sessions_dir: data.join("sessions"),
+        queue_dir: data.join("queue"),
+        server_dir: data.join("server"),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lab = lab_server(&runtime, "photos", Duration::from_millis(100));
+    dirs.write_config(&format!(
+        "default_profile = \"lab\"\n[tuning]\nsmall_files_at_once = 2\n{}",
+        profile_toml("lab", &lab, "photos")
+    ));
+    let album = folder(&dirs, "shared", 40);
+
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_ossup"))
+        .args(["upload", "--profile", "lab"])
+        .arg(&album)
+        .arg("oss://photos/")
+        .env("HOME", &root)
+        .env("XDG_CONFIG_HOME", root.join("config"))
+        .env("XDG_DATA_HOME", root.join("data"))
+        .env("XDG_RUNTIME_DIR", &root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ossup runs");
+    let client = support::server::path_style_client(&lab.endpoint(), KEY_ID, KEY_SECRET);
+    let deadline = std::time::Instant::now() + GENEROUS;
+    while runtime
+        .block_on(client.head_object("photos", "shared/f01.txt"))
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "the CLI sent nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The window loads the job from the store and shows who drives it.
+    let mut harness = harness(setup(&dirs, None));
+    wait_until(&mut harness, GENEROUS, "the job shown in use", |app| {
+        app.transfers()
+            .jobs
+            .values()
+            .any(|j| j.locked_by == Some(cli.id()))
+    });
+    harness.run_steps(2);
+    harness.get_by_label("in use by another process");
+    assert!(
+        harness.state().transfers().rows().is_empty(),
+        "the window sends nothing of it"
+    );
+
+    cli.kill().expect("killed");
+    cli.wait().expect("reaped");
+    wait_until(&mut harness, GENEROUS, "the job free to resume", |app| {
+        app.transfers()
+            .jobs
+            .values()
+            .any(|j| j.locked_by.is_none() && j.state == JobState::Paused)
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Resume").click();
+    wait_until(
+        &mut harness,
+        GENEROUS,
+        "the job taken over and finished",
+        |app| {
+            app.transfers()
+                .jobs
+                .values()
+                .any(|j| j.is_finished() && j.counts.done == 40)
+        },
+    );
+    for i in 0..40 {
+        let key = format!("shared/f{i:02}.txt");
+        let stored = runtime
+            .block_on(client.get_object("photos", &key, None))
+            .expect("every file was uploaded");
+        assert_eq!(stored.len(), 300 + i, "{key}");
+    }
     drop(harness);
     runtime.block_on(lab.server.shutdown());
 }

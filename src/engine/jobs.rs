@@ -34,6 +34,8 @@ const WALK_BATCH: usize = 1000;
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
 /// How often a held lease is renewed.
 const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a job another process drives is looked at again.
+const HELD_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What store work on blocking threads reports back to the engine's loop.
 pub(crate) enum JobMessage {
@@ -84,6 +86,8 @@ struct RunningJob {
     target: Option<String>,
     counts: JobCounts,
     lease: Option<Lease>,
+    /// When the lease was last renewed, or for a job another process drives, when this
+    /// process last looked whether it still does.
     last_renewed: Instant,
     held_by: Option<u32>,
     walking: bool,
@@ -391,6 +395,8 @@ fn open_job(
             Err(StoreError::LeaseHeld { pid, .. }) => held_by = Some(pid),
             Err(other) => return Err(other),
         }
+    } else {
+        held_by = store.live_lease_holder(job.id, owner, now_unix_secs(), LEASE_TTL)?;
     }
     let counts = store.job_counts(job.id)?;
     let target = store
@@ -1013,6 +1019,26 @@ impl Jobs {
         let Some(store) = self.store.clone() else {
             return;
         };
+        let mut look_again = Vec::new();
+        for (id, running) in &mut self.jobs {
+            if running.held_by.is_some()
+                && now.duration_since(running.last_renewed) >= HELD_LOOK_INTERVAL
+            {
+                running.last_renewed = now;
+                look_again.push(*id);
+            }
+        }
+        // A job another process drove is read again: once that process has ended (or
+        // died) it is shown as it was left, ready to be resumed (its lease taken over).
+        for id in look_again {
+            let owner = self.owner;
+            self.with_store(Some(id), move |store| {
+                let Some(job) = store.job(id)? else {
+                    return Ok(None);
+                };
+                open_job(store, job, owner, false, None)
+            });
+        }
         for (id, running) in &mut self.jobs {
             let id = *id;
             let settled = running.settled() && running.job.state != JobState::Finished;

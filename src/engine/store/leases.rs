@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{JobId, QueueStore, StoreError, classify, to_db_int};
 
@@ -54,6 +54,46 @@ fn process_is_alive(pid: u32) -> bool {
     proc_root.join(pid.to_string()).exists()
 }
 
+/// A lease row as stored.
+struct HeldLease {
+    pid: i64,
+    token: i64,
+    heartbeat_unix_secs: i64,
+}
+
+impl HeldLease {
+    fn is(&self, owner: LeaseOwner) -> bool {
+        self.pid == i64::from(owner.pid) && self.token == owner.token
+    }
+
+    /// The holder's pid when it is another owner, alive, and renewed within `ttl`: a
+    /// lease that may not be taken over.
+    fn live_holder_other_than(&self, owner: LeaseOwner, now: i64, ttl: Duration) -> Option<u32> {
+        if self.is(owner) {
+            return None;
+        }
+        let holder = u32::try_from(self.pid).ok()?;
+        let age_secs = now.saturating_sub(self.heartbeat_unix_secs).max(0) as u64;
+        let silent = age_secs >= ttl.as_secs();
+        (!silent && process_is_alive(holder)).then_some(holder)
+    }
+}
+
+fn held_lease(conn: &Connection, job: JobId) -> rusqlite::Result<Option<HeldLease>> {
+    conn.query_row(
+        "SELECT owner_pid, owner_token, heartbeat_unix_secs FROM leases WHERE job_id = ?1",
+        [job.0],
+        |row| {
+            Ok(HeldLease {
+                pid: row.get(0)?,
+                token: row.get(1)?,
+                heartbeat_unix_secs: row.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
 impl QueueStore {
     /// Takes the job's lease for `owner`, unless another live owner renewed it within
     /// `ttl`: then [`StoreError::LeaseHeld`]. Taking it again as the same owner renews it.
@@ -67,30 +107,15 @@ impl QueueStore {
         let now = to_db_int(now_unix_secs, "time")?;
         let (tx, path) = self.begin_write("take a job's lease")?;
         let error = |e| classify(path, "take a job's lease", e);
-        let held: Option<(i64, i64, i64)> = tx
-            .query_row(
-                "SELECT owner_pid, owner_token, heartbeat_unix_secs FROM leases WHERE job_id = ?1",
-                [job.0],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
-            .map_err(error)?;
+        let held = held_lease(&tx, job).map_err(error)?;
         let mut took_over_from = None;
-        if let Some((pid, token, heartbeat)) = held {
-            let same_owner = pid == i64::from(owner.pid) && token == owner.token;
-            if !same_owner {
+        if let Some(held) = held {
+            if let Some(pid) = held.live_holder_other_than(owner, now, ttl) {
+                return Err(StoreError::LeaseHeld { job, pid });
+            }
+            if !held.is(owner) {
                 // A pid that cannot be one was not written by a live process.
-                let holder = u32::try_from(pid).ok();
-                let age_secs = now.saturating_sub(heartbeat).max(0) as u64;
-                let silent = age_secs >= ttl.as_secs();
-                let gone = holder.is_none_or(|pid| !process_is_alive(pid));
-                if !(silent || gone) {
-                    return Err(StoreError::LeaseHeld {
-                        job,
-                        pid: holder.unwrap_or_default(),
-                    });
-                }
-                took_over_from = Some(holder.unwrap_or_default());
+                took_over_from = Some(u32::try_from(held.pid).unwrap_or_default());
             }
         }
         tx.execute(
@@ -142,6 +167,20 @@ impl QueueStore {
             )
             .map_err(self.sql_error("release a job's lease"))?;
         Ok(())
+    }
+
+    /// The pid of another live process driving `job` (its heartbeat younger than `ttl`),
+    /// read without taking anything: whom a job only shown here waits for.
+    pub fn live_lease_holder(
+        &self,
+        job: JobId,
+        owner: LeaseOwner,
+        now_unix_secs: u64,
+        ttl: Duration,
+    ) -> Result<Option<u32>, StoreError> {
+        let now = to_db_int(now_unix_secs, "time")?;
+        let held = held_lease(&self.conn, job).map_err(self.sql_error("read a job's lease"))?;
+        Ok(held.and_then(|held| held.live_holder_other_than(owner, now, ttl)))
     }
 
     /// The pid holding a job's lease, if any, however old its heartbeat.
