@@ -1,7 +1,8 @@
 //! The part map: one small cell per part, drawn as a single mesh per transfer so that
 //! 10,000 parts cost one paint call, not 10,000 widgets. The mesh is kept between frames
-//! and rebuilt only when the row's parts or the map's layout change, so a window of idle
-//! or slow maps does not walk every part of every map each frame.
+//! in chunks of [`PARTS_PER_CHUNK`] parts; a chunk is rebuilt only when one of its parts
+//! changed (a new snapshot or layout rebuilds them all), so a window of idle maps walks
+//! no parts at all and a map whose one part moved walks that part's chunk, not 10,000.
 //!
 //! Built like egui's custom widgets: allocate the area, read the pointer, then paint.
 
@@ -12,7 +13,7 @@ use egui::{Color32, Id, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2};
 
 use crate::engine::event::PartState;
 use crate::engine::plan::part_range;
-use crate::ui::state::TransferRow;
+use crate::ui::state::{PARTS_PER_CHUNK, TransferRow};
 
 /// Tallest a part map may grow; cells shrink until the map fits.
 const MAX_HEIGHT_PX: f32 = 64.0;
@@ -137,10 +138,34 @@ pub fn part_map_mesh(
     size_bytes: u64,
 ) -> Mesh {
     let mut mesh = Mesh::default();
+    add_cells(
+        &mut mesh,
+        parts,
+        0..parts.len(),
+        layout,
+        origin,
+        (part_size_bytes, size_bytes),
+    );
+    mesh
+}
+
+/// Adds the quads of the cells `cells` of `parts` to `mesh` (see [`part_map_mesh`]);
+/// `sizes` is the part size and the file size in bytes.
+fn add_cells(
+    mesh: &mut Mesh,
+    parts: &[PartState],
+    cells: std::ops::Range<usize>,
+    layout: &PartMapLayout,
+    origin: Pos2,
+    (part_size_bytes, size_bytes): (u64, u64),
+) {
     let merge_runs = layout.gap_px == 0.0;
+    let end = cells.end.min(parts.len());
+    let start = cells.start.min(end);
     // A run of solid cells waiting to be emitted: its first cell and colour.
     let mut run: Option<(usize, Color32)> = None;
-    for (index, part) in parts.iter().enumerate() {
+    for (index, part) in parts[start..end].iter().enumerate() {
+        let index = start + index;
         let part_len_bytes = match part {
             PartState::InFlight { .. } => {
                 let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
@@ -159,13 +184,13 @@ pub fn part_map_mesh(
             (Some(solid), Some((_, run_color))) if merge_runs && run_color == solid => {}
             (Some(solid), _) => {
                 if let Some((first, run_color)) = run {
-                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                    add_run(mesh, layout, origin, first..index, run_color);
                 }
                 run = Some((index, solid));
             }
             (None, _) => {
                 if let Some((first, run_color)) = run.take() {
-                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                    add_run(mesh, layout, origin, first..index, run_color);
                 }
                 let rect = layout.cell_rect(origin, index);
                 mesh.add_colored_rect(rect, QUEUED_COLOR);
@@ -176,8 +201,22 @@ pub fn part_map_mesh(
         }
     }
     if let Some((first, run_color)) = run {
-        add_run(&mut mesh, layout, origin, first..parts.len(), run_color);
+        add_run(mesh, layout, origin, first..end, run_color);
     }
+}
+
+/// The quads of chunk `n` (parts `n * PARTS_PER_CHUNK ..`), laid out from (0, 0).
+fn chunk_mesh(parts: &[PartState], n: usize, layout: &PartMapLayout, sizes: (u64, u64)) -> Mesh {
+    let first = n * PARTS_PER_CHUNK;
+    let mut mesh = Mesh::default();
+    add_cells(
+        &mut mesh,
+        parts,
+        first..first + PARTS_PER_CHUNK,
+        layout,
+        Pos2::ZERO,
+        sizes,
+    );
     mesh
 }
 
@@ -249,11 +288,29 @@ impl MeshStamp {
 #[derive(Debug, Clone)]
 struct KeptMesh {
     stamp: MeshStamp,
+    /// Each chunk's quads, laid out from the origin (0, 0), with the version of the
+    /// chunk's parts they were built from.
+    chunks: Vec<(u64, Mesh)>,
     /// Where the mesh's cells start; a map that only moved (scrolling) is shifted there.
     origin: Pos2,
+    /// The chunks joined and shifted to `origin`: what is painted.
     mesh: Arc<Mesh>,
     /// The egui pass that last drew it, to drop maps that went out of view.
     drawn_pass: u64,
+}
+
+impl KeptMesh {
+    /// The chunks joined into one mesh at `origin`.
+    fn join(chunks: &[(u64, Mesh)], origin: Pos2) -> Arc<Mesh> {
+        let mut mesh = Mesh::default();
+        mesh.reserve_vertices(chunks.iter().map(|(_, m)| m.vertices.len()).sum());
+        mesh.reserve_triangles(chunks.iter().map(|(_, m)| m.indices.len() / 3).sum());
+        for (_, chunk) in chunks {
+            mesh.append_ref(chunk);
+        }
+        mesh.translate(origin.to_vec2());
+        Arc::new(mesh)
+    }
 }
 
 /// The meshes of the part maps drawn recently, kept in egui's memory between frames.
@@ -270,15 +327,18 @@ impl PartMapMeshes {
     /// At most this many maps are kept, however fast the user scrolls.
     const MAX_MAPS: usize = 256;
 
-    /// The mesh for map `id` at `origin`: the kept one when its stamp matches (shifted if
-    /// the map moved), otherwise a fresh one from `build`.
+    /// The mesh for map `id` at `origin`: the kept one when its stamp and chunk versions
+    /// match (shifted if the map moved); otherwise the kept one with the chunks whose
+    /// version changed built again by `build_chunk` (every chunk when the stamp changed).
+    /// `build_chunk(n)` lays out chunk `n` from the origin (0, 0).
     fn mesh(
         &mut self,
         id: Id,
         stamp: MeshStamp,
+        chunk_versions: &[u64],
         origin: Pos2,
         pass: u64,
-        build: impl FnOnce() -> Mesh,
+        mut build_chunk: impl FnMut(usize) -> Mesh,
     ) -> Arc<Mesh> {
         if pass != self.swept_pass {
             self.swept_pass = pass;
@@ -287,15 +347,35 @@ impl PartMapMeshes {
         }
         if let Some(kept) = self.by_map.get_mut(&id)
             && kept.stamp == stamp
+            && kept.chunks.len() == chunk_versions.len()
         {
-            if kept.origin != origin {
-                Arc::make_mut(&mut kept.mesh).translate(origin - kept.origin);
-                kept.origin = origin;
+            let mut rebuilt = false;
+            for (n, (&version, (kept_version, chunk))) in chunk_versions
+                .iter()
+                .zip(kept.chunks.iter_mut())
+                .enumerate()
+            {
+                if *kept_version != version {
+                    *chunk = build_chunk(n);
+                    *kept_version = version;
+                    rebuilt = true;
+                }
             }
+            if rebuilt {
+                kept.mesh = KeptMesh::join(&kept.chunks, origin);
+            } else if kept.origin != origin {
+                Arc::make_mut(&mut kept.mesh).translate(origin - kept.origin);
+            }
+            kept.origin = origin;
             kept.drawn_pass = pass;
             return Arc::clone(&kept.mesh);
         }
-        let mesh = Arc::new(build());
+        let chunks: Vec<(u64, Mesh)> = chunk_versions
+            .iter()
+            .enumerate()
+            .map(|(n, &version)| (version, build_chunk(n)))
+            .collect();
+        let mesh = KeptMesh::join(&chunks, origin);
         if self.by_map.len() >= Self::MAX_MAPS && !self.by_map.contains_key(&id) {
             self.drop_least_recently_drawn();
         }
@@ -303,6 +383,7 @@ impl PartMapMeshes {
             id,
             KeptMesh {
                 stamp,
+                chunks,
                 origin,
                 mesh: Arc::clone(&mesh),
                 drawn_pass: pass,
@@ -349,9 +430,10 @@ pub fn part_map_ui(ui: &mut Ui, row: &TransferRow, accessible_label: &str) -> Re
                 .mesh(
                     map_id(row),
                     MeshStamp::of(row, layout),
+                    row.chunk_versions(),
                     rect.min,
                     pass,
-                    || part_map_mesh(parts, &layout, rect.min, part_size_bytes, size_bytes),
+                    |n| chunk_mesh(parts, n, &layout, (part_size_bytes, size_bytes)),
                 )
         });
         ui.painter().add(egui::Shape::Mesh(mesh));
@@ -538,7 +620,7 @@ mod tests {
     }
 
     /// Draws maps through a `PartMapMeshes` the way `part_map_ui` does, counting the
-    /// meshes it had to build.
+    /// chunk meshes it had to build.
     #[derive(Default)]
     struct CountingDrawer {
         meshes: PartMapMeshes,
@@ -552,16 +634,16 @@ mod tests {
             self.meshes.mesh(
                 map_id(row),
                 MeshStamp::of(row, layout),
+                row.chunk_versions(),
                 origin,
                 pass,
-                || {
+                |n| {
                     *builds += 1;
-                    part_map_mesh(
+                    chunk_mesh(
                         &row.snapshot.parts,
+                        n,
                         &layout,
-                        origin,
-                        row.snapshot.part_size,
-                        row.snapshot.size,
+                        (row.snapshot.part_size, row.snapshot.size),
                     )
                 },
             )
@@ -572,6 +654,28 @@ mod tests {
         model.row(&TransferId(id.into())).expect("the row exists")
     }
 
+    /// The area each colour covers, rounded to whole square points (quads may overlap
+    /// only where a partial fill lies on its queued background).
+    fn area_by_color(mesh: &Mesh) -> std::collections::BTreeMap<[u8; 4], i64> {
+        let mut areas = std::collections::BTreeMap::new();
+        for quad in mesh.indices.chunks(6) {
+            let corners: Vec<_> = quad.iter().map(|&i| mesh.vertices[i as usize]).collect();
+            let (mut min, mut max) = (corners[0].pos, corners[0].pos);
+            for corner in &corners {
+                min = min.min(corner.pos);
+                max = max.max(corner.pos);
+            }
+            *areas.entry(corners[0].color.to_array()).or_insert(0.0) +=
+                f64::from((max.x - min.x) * (max.y - min.y));
+        }
+        areas
+            .into_iter()
+            .map(|(c, a)| (c, a.round() as i64))
+            .collect()
+    }
+
+    const CHUNKS_OF_10_000: usize = 10_000usize.div_ceil(PARTS_PER_CHUNK);
+
     #[test]
     fn a_map_whose_parts_did_not_change_reuses_its_mesh() {
         let mut model = model_with("a", 10_000);
@@ -580,19 +684,35 @@ mod tests {
         // Progress that moves only the byte counts leaves the parts as they were.
         model.apply(progress("a", Vec::new()));
         let second = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 1);
+        assert_eq!(drawer.builds, CHUNKS_OF_10_000);
         assert!(Arc::ptr_eq(&first, &second));
     }
 
     #[test]
-    fn one_changed_part_rebuilds_the_mesh() {
+    fn one_changed_part_rebuilds_only_its_chunk() {
         let mut model = model_with("a", 10_000);
         let mut drawer = CountingDrawer::default();
-        let before = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 1);
-        model.apply(progress("a", vec![(5_000, PartState::Done)]));
-        let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 2);
+        let origin = Pos2::new(3.0, 40.0);
+        let before = drawer.draw(row(&model, "a"), origin, 900.0, 1);
+        model.apply(progress(
+            "a",
+            vec![
+                (5_000, PartState::Done),
+                (5_001, PartState::InFlight { bytes_sent: 30 }),
+            ],
+        ));
+        let after = drawer.draw(row(&model, "a"), origin, 900.0, 2);
+        assert_eq!(drawer.builds, CHUNKS_OF_10_000 + 1);
         assert!(*before != *after, "the done part shows");
+        // The joined chunks cover what one mesh of the whole map covers, colour by colour.
+        let whole = part_map_mesh(
+            &row(&model, "a").snapshot.parts,
+            &PartMapLayout::for_parts(10_000, 900.0),
+            origin,
+            100,
+            1_000_000,
+        );
+        assert_eq!(area_by_color(&after), area_by_color(&whole));
     }
 
     #[test]
@@ -604,7 +724,7 @@ mod tests {
         replaced.parts[5_000] = PartState::Done;
         model.apply(EngineEvent::Snapshot(replaced));
         let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 2);
+        assert_eq!(drawer.builds, 2 * CHUNKS_OF_10_000);
         assert!(*before != *after, "the done part shows");
     }
 
