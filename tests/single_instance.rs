@@ -1,13 +1,16 @@
 //! A second `ossup --add PATH` (the real binary, as a file manager runs it) hands its paths
 //! to the window's socket and exits at once; the listening side is the window's own
-//! listener, started in this process as the window starts it.
+//! listener, started in this process as the window starts it. The window uploads what it
+//! is handed and comes to the front.
 
 mod support;
 
 use std::time::Duration;
 
-use ossup::ui::single_instance::{Listener, socket_path};
+use ossup::engine::event::TransferState;
+use ossup::ui::single_instance::{Listener, hand_over, socket_path};
 use support::cli::{Home, run, text};
+use support::ui::{TestDirs, harness, setup, state_of};
 
 #[test]
 fn a_second_ossup_add_hands_its_paths_to_the_running_window_and_exits() {
@@ -48,4 +51,41 @@ fn a_second_ossup_add_hands_its_paths_to_the_running_window_and_exits() {
             Some(Vec::new())
         );
     }
+}
+
+#[test]
+fn the_window_uploads_what_it_is_handed_and_comes_to_the_front() {
+    let dirs = TestDirs::new();
+    let runtime_dir = dirs.root.path().join("run");
+    std::fs::create_dir_all(&runtime_dir).expect("runtime folder");
+    let socket = socket_path(Some(runtime_dir), &dirs.paths);
+    let inbox = Listener::bind(&socket)
+        .expect("the window's socket")
+        .serve(|| {});
+    let mut harness = harness(setup(&dirs, None));
+    harness.state_mut().accept_hand_overs(inbox);
+    harness.step();
+
+    let file = dirs.file("handed.jpg", 5_000);
+    assert!(hand_over(&socket, &[file]).expect("handed over"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut focused = false;
+    loop {
+        harness.step();
+        focused |= harness.output().viewport_output.values().any(|viewport| {
+            viewport
+                .commands
+                .iter()
+                .any(|c| matches!(c, egui::ViewportCommand::Focus))
+        });
+        if state_of(harness.state(), "handed.jpg") == Some(TransferState::Done) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handed file was not uploaded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(focused, "the window did not ask to come to the front");
 }

@@ -202,3 +202,25 @@ fn the_theme_comes_from_the_file_changes_at_once_and_is_saved() {
     let saved = ConfigFile::load(&dirs.paths.config_file).expect("saved");
     assert_eq!(saved.window.theme, ossup::config::window::ThemeChoice::Dark);
 }
+
+#[test]
+fn the_region_picker_builds_a_public_or_internal_endpoint() {
+    let dirs = TestDirs::new();
+    let mut harness = harness(setup(&dirs, None));
+    click(&mut harness, "Settings");
+    click(&mut harness, "Alibaba region");
+    click(&mut harness, "cn-shanghai");
+    click(&mut harness, "Set endpoint");
+    assert_eq!(
+        harness.state().settings().profile.endpoint,
+        "https://oss-cn-shanghai.aliyuncs.com"
+    );
+    click(&mut harness, "Kind of endpoint");
+    click(&mut harness, "Internal (from inside Alibaba Cloud)");
+    click(&mut harness, "Set endpoint");
+    assert_eq!(
+        harness.state().settings().profile.endpoint,
+        "https://oss-cn-shanghai-internal.aliyuncs.com"
+    );
+    assert_eq!(harness.state().settings().profile.region, "cn-shanghai");
+}

@@ -120,6 +120,14 @@ fn saving_a_new_profile_keeps_every_row_in_view_and_running() {
     };
     assert_eq!(target_of("beach.jpg"), format!("lab@{}", lab.endpoint()));
     assert_ne!(target_of("movie.bin"), target_of("beach.jpg"));
+
+    // The history kept what was sent before the save (done.txt, movie.bin) and after.
+    click(&mut harness, "History");
+    wait_until(&mut harness, GENEROUS, "the history listed", |app| {
+        app.history().total() == 3
+    });
+    harness.run_steps(2);
+    harness.get_by_label(&format!("oss://{}/done.txt", server::DEFAULT_BUCKET));
     drop(harness);
     runtime.block_on(lab.server.shutdown());
 }
@@ -316,6 +324,74 @@ fn a_job_a_cli_process_drives_is_shown_in_use_then_taken_over_by_the_window() {
             .expect("every file was uploaded");
         assert_eq!(stored.len(), 300 + i, "{key}");
     }
+    drop(harness);
+    runtime.block_on(lab.server.shutdown());
+}
+
+/// What the built-in endpoint was left with (a paused upload) shows beside the default
+/// profile's, and resumes, when the window starts on a profile.
+#[test]
+fn a_paused_upload_to_the_built_in_endpoint_shows_when_a_profile_is_the_default() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lab = lab_server(&runtime, "photos", Duration::ZERO);
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(60))));
+    drop_files(&mut harness, &[dirs.file("movie.bin", 2 * 1024 * 1024)]);
+    wait_for_a_part(&mut harness, "movie.bin");
+    click(&mut harness, "Pause");
+    wait_for_state(&mut harness, "movie.bin", TransferState::Paused);
+    drop(harness);
+
+    dirs.write_config(&format!(
+        "default_profile = \"lab\"\n{SMALL_PARTS_CONFIG}{}",
+        profile_toml("lab", &lab, "photos")
+    ));
+    let mut harness = support::ui::harness(setup(&dirs, None));
+    assert_eq!(
+        harness
+            .state()
+            .target()
+            .expect("connected")
+            .profile
+            .as_deref(),
+        Some("lab")
+    );
+    wait_for_state(&mut harness, "movie.bin", TransferState::Paused);
+    click(&mut harness, "Resume");
+    wait_for_state(&mut harness, "movie.bin", TransferState::Done);
+    assert_eq!(
+        harness
+            .state()
+            .target()
+            .expect("connected")
+            .profile
+            .as_deref(),
+        Some("lab"),
+        "new drops still go to the default profile"
+    );
+    drop(harness);
+    runtime.block_on(lab.server.shutdown());
+}
+
+/// With a profile as the default and nothing left on the built-in endpoint, the endpoint
+/// is not started at all.
+#[test]
+fn the_built_in_endpoint_is_not_started_when_nothing_of_it_is_left() {
+    let dirs = TestDirs::new();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lab = lab_server(&runtime, "photos", Duration::ZERO);
+    dirs.write_config(&format!(
+        "default_profile = \"lab\"\n{}",
+        profile_toml("lab", &lab, "photos")
+    ));
+    let mut harness = harness(setup(&dirs, None));
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(harness.state().embedded_endpoint(), None);
     drop(harness);
     runtime.block_on(lab.server.shutdown());
 }

@@ -95,3 +95,36 @@ fn turning_notifications_off_is_saved_in_the_window_table() {
     let again = support::ui::harness(setup(&dirs, None));
     assert!(!again.state().settings().window.notifications);
 }
+
+#[test]
+fn a_paused_upload_is_counted_apart_from_the_active_ones() {
+    let dirs = TestDirs::new();
+    dirs.write_config(SMALL_PARTS_CONFIG);
+    let files = [
+        dirs.file("first.bin", 2 * 1024 * 1024),
+        dirs.file("second.bin", 2 * 1024 * 1024),
+    ];
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(150))));
+    drop_files(&mut harness, &files);
+    wait_until(&mut harness, GENEROUS, "both running", |app| {
+        let rows = app.transfers().rows();
+        rows.len() == 2
+            && rows
+                .iter()
+                .all(|r| r.snapshot.state == TransferState::Uploading)
+    });
+    harness.run_steps(2);
+    harness
+        .query_all_by_label("Pause")
+        .next()
+        .expect("a row's Pause")
+        .click();
+    wait_until(&mut harness, GENEROUS, "one paused", |app| {
+        app.transfers()
+            .rows()
+            .iter()
+            .any(|r| r.snapshot.state == TransferState::Paused)
+    });
+    harness.run_steps(2);
+    harness.get_by_label_contains("1 active · 1 paused");
+}

@@ -348,3 +348,68 @@ fn a_folder_job_lists_its_files_in_flight_under_it_only_while_opened() {
     assert!(harness.query_by_label_contains(part_map).is_none());
     click(&mut harness, "Pause");
 }
+
+/// A folder of 100,000 files is one row that counts them all, and opening it lists only
+/// its files in flight, never the whole folder.
+#[test]
+fn a_job_of_100_000_files_is_one_row_and_opens_to_its_files_in_flight() {
+    const FOLDERS: usize = 100;
+    const FILES_PER_FOLDER: usize = 1_000;
+    let dirs = TestDirs::new();
+    let folder = dirs.root.path().join("files").join("archive");
+    for f in 0..FOLDERS {
+        let sub = folder.join(format!("d{f:03}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for n in 0..FILES_PER_FOLDER {
+            std::fs::write(sub.join(format!("f{n:04}.txt")), b"x").unwrap();
+        }
+    }
+    let total = (FOLDERS * FILES_PER_FOLDER) as u64;
+    let mut harness = harness(setup(&dirs, Some(Duration::from_millis(200))));
+    drop_files(&mut harness, std::slice::from_ref(&folder));
+    wait_until(
+        &mut harness,
+        Duration::from_secs(180),
+        "the whole folder counted",
+        |app| {
+            app.transfers().jobs.values().next().is_some_and(|job| {
+                let c = &job.counts;
+                !job.walking && c.done + c.skipped + c.failed + c.pending + c.in_flight == total
+            }) && app
+                .transfers()
+                .rows()
+                .iter()
+                .any(|r| r.snapshot.job.is_some())
+        },
+    );
+    harness.run_steps(2);
+    assert_eq!(harness.state().transfers().jobs.len(), 1, "one job row");
+    harness.get_by_label_contains(&format!("of {total} files"));
+
+    let in_flight = harness.state().transfers().rows().len();
+    assert!(
+        in_flight < 256,
+        "{in_flight} rows held: the window holds files in flight, not the folder"
+    );
+    harness
+        .query_all_by_label_contains("Show files (")
+        .next()
+        .expect("the job can be opened")
+        .click();
+    harness.run_steps(2);
+    let listed = harness
+        .query_all_by_label_contains(" on local endpoint")
+        .count();
+    assert!(
+        (2..=257).contains(&listed),
+        "the job row and its files in flight are listed: {listed} rows"
+    );
+    click(&mut harness, "Hide files");
+    assert_eq!(
+        harness
+            .query_all_by_label_contains(" on local endpoint")
+            .count(),
+        1,
+        "a closed job is one row"
+    );
+}

@@ -1,5 +1,6 @@
-//! The window's frame: the toolbar wraps instead of clipping in a small window, and the
-//! first-run banner tells the truth about where uploads go.
+//! The window's frame: the toolbar wraps instead of clipping in a small window, the
+//! first-run banner tells the truth about where uploads go, and rows say plainly what
+//! they are waiting for.
 
 mod support;
 
@@ -104,4 +105,40 @@ access_key_secret = "secret"
     click(&mut harness, "Details");
     harness.run_steps(2);
     harness.get_by_label_contains("connection refused by 127.0.0.1:1");
+}
+
+#[test]
+fn a_queued_row_says_it_is_not_planned_yet_instead_of_0_of_0_parts() {
+    let dirs = TestDirs::new();
+    dirs.write_config(
+        r#"
+[tuning]
+part_size = "100KiB"
+parallel_parts = 1
+concurrent_transfers = 1
+"#,
+    );
+    let files = [
+        dirs.file("first.bin", 2 * 1024 * 1024),
+        dirs.file("second.bin", 2 * 1024 * 1024),
+    ];
+    let mut harness = harness(setup(&dirs, Some(std::time::Duration::from_millis(150))));
+    drop_files(&mut harness, &files);
+    wait_until(
+        &mut harness,
+        std::time::Duration::from_secs(30),
+        "one running, one waiting",
+        |app| {
+            let rows = app.transfers().rows();
+            rows.len() == 2 && rows.iter().any(|r| r.snapshot.parts.is_empty())
+        },
+    );
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_all_by_label_contains("not planned yet")
+            .next()
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("0 of 0 parts").is_none());
 }

@@ -129,6 +129,9 @@ pub struct OssupApp {
     embedded: Option<EmbeddedEndpoint>,
     /// A target switch is running in the background.
     connecting: bool,
+    /// The embedded endpoint is being started beside the current target (it had uploads
+    /// left); a switch to it waits for that, so two servers never share its folder.
+    embedded_starting: bool,
     jobs: Jobs,
     transfers: TransfersModel,
     transfers_view: TransfersViewState,
@@ -187,6 +190,7 @@ impl OssupApp {
             connection: None,
             embedded: None,
             connecting: false,
+            embedded_starting: false,
             transfers: TransfersModel::default(),
             transfers_view: TransfersViewState::default(),
             history: HistoryModel::default(),
@@ -225,7 +229,12 @@ impl OssupApp {
             connection::connect(request)
         };
         match result {
-            Ok(connection) => app.install_connection(connection),
+            Ok(connection) => {
+                app.install_connection(connection);
+                if !needs_embedded {
+                    app.show_embedded_leftovers();
+                }
+            }
             Err(error) => {
                 app.status = Some(format!(
                     "Could not connect: {error}. Add or fix a profile in Settings."
@@ -268,6 +277,11 @@ impl OssupApp {
     /// Where the window uploads to, once connected.
     pub fn target(&self) -> Option<&TargetInfo> {
         self.connection.as_ref().map(|c| &c.target)
+    }
+
+    /// The built-in endpoint's address while it runs (`None`: not started).
+    pub fn embedded_endpoint(&self) -> Option<String> {
+        self.embedded.as_ref().map(EmbeddedEndpoint::endpoint)
     }
 
     pub fn config(&self) -> &ConfigFile {
@@ -1058,9 +1072,41 @@ impl OssupApp {
         }
     }
 
+    /// Starts the embedded endpoint beside the current target, off the UI thread, when
+    /// it left uploads or jobs unfinished, so they show (and resume) with the rest;
+    /// [`JobResult::EmbeddedLeftovers`] brings it back.
+    fn show_embedded_leftovers(&mut self) {
+        if self.embedded.is_some() {
+            return;
+        }
+        self.embedded_starting = true;
+        let request = self.connect_request(None, true);
+        let delay = self.embedded_delay;
+        self.jobs.sender().spawn_blocking(move || {
+            let label = connection::EMBEDDED_ENDPOINT_LABEL;
+            if !super::leftovers::anything_left_for(&request.paths, label) {
+                return JobResult::EmbeddedLeftovers(None);
+            }
+            let started = EmbeddedEndpoint::start(request.paths.server_dir.clone(), delay)
+                .and_then(|embedded| {
+                    let request = ConnectRequest {
+                        embedded_endpoint: Some(embedded.endpoint()),
+                        ..request
+                    };
+                    connection::connect(request).map(|c| (c, embedded))
+                });
+            JobResult::EmbeddedLeftovers(Some(started))
+        });
+    }
+
     /// Reconnects to `profile` (`None`: the embedded endpoint) in the background.
     fn switch_target(&mut self, profile: Option<String>) {
         if self.connecting {
+            return;
+        }
+        if self.embedded_starting && profile.is_none() {
+            // Once it runs (or is known not to), the switch goes on.
+            self.pending_switch = Some(None);
             return;
         }
         self.connecting = true;
@@ -1255,6 +1301,25 @@ impl OssupApp {
                 }
                 Err(error) => tracing::warn!("a profile could not be prepared: {error}"),
             },
+            JobResult::EmbeddedLeftovers(started) => {
+                self.embedded_starting = false;
+                match started {
+                    Some(Ok((connection, embedded))) => {
+                        self.embedded = Some(embedded);
+                        self.register_target(&connection);
+                    }
+                    Some(Err(error)) => {
+                        self.status = Some(format!(
+                            "The built-in endpoint's unfinished uploads cannot be shown: {error}"
+                        ))
+                    }
+                    None => {}
+                }
+                if self.pending_switch == Some(None) && !self.settings.saving {
+                    self.pending_switch = None;
+                    self.switch_target(None);
+                }
+            }
             JobResult::EmbeddedConnected(result) => {
                 self.connecting = false;
                 match result {

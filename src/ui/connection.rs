@@ -13,7 +13,7 @@ use crate::server::{self, RunningServer, ServerConfig};
 
 /// Label under which sessions against the embedded endpoint are saved: its port changes
 /// from run to run, its data folder does not.
-const EMBEDDED_ENDPOINT_LABEL: &str = "ossup-embedded-local";
+pub const EMBEDDED_ENDPOINT_LABEL: &str = "ossup-embedded-local";
 
 /// The embedded local endpoint: the `ossup serve` code running in-process on a free
 /// 127.0.0.1 port, with its data in the user data dir.

@@ -54,6 +54,9 @@ pub enum JobResult {
     },
     /// Connected to the embedded endpoint, which had to be started first.
     EmbeddedConnected(Result<(Connection, EmbeddedEndpoint), String>),
+    /// The embedded endpoint started beside the current target because it had uploads
+    /// or jobs left (`None`: it had none, and was not started).
+    EmbeddedLeftovers(Option<Result<(Connection, EmbeddedEndpoint), String>>),
 }
 
 /// Sends job results to the frame loop and wakes it.

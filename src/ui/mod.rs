@@ -8,6 +8,7 @@
 //! - [`job_failures`]: the failed files of an unfolded folder job, a page at a time.
 //! - [`jobs`]: background work (file dialogs, listings, saves) whose results come back as
 //!   messages the frame loop drains.
+//! - [`leftovers`]: whether the built-in endpoint left uploads or jobs unfinished.
 //! - [`notifications`]: desktop notifications when an upload finishes or fails.
 //! - [`overwrite`]: files added onto keys that already exist: the check, and the answer
 //!   that becomes the Add's overwrite policy.
@@ -34,6 +35,7 @@ pub mod format;
 pub mod history;
 pub mod job_failures;
 pub mod jobs;
+pub mod leftovers;
 pub mod notifications;
 pub mod overwrite;
 pub mod profile_probe;

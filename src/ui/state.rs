@@ -5,6 +5,10 @@ use crate::protocol::ObjectRef;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// How many parts the part map builds at a time: a changed part costs its map the cells
+/// of its chunk only.
+pub const PARTS_PER_CHUNK: usize = 512;
+
 /// One row of the transfers view: the engine's snapshot with progress folded in, plus
 /// what only the window keeps.
 #[derive(Debug, Clone)]
@@ -17,9 +21,14 @@ pub struct TransferRow {
     pub arrival: u64,
     /// Order in which rows reached the history, so the newest finished shows first.
     pub finished_order: Option<u64>,
-    /// Goes up whenever `snapshot.parts` may have changed, so the part map redraws its
-    /// cells only then (together with `arrival` it names one version of one row's parts).
+    /// Goes up whenever `snapshot.parts` is replaced as a whole (a new snapshot), so the
+    /// part map lays out all its cells again only then (together with `arrival` it names
+    /// one version of one row's parts).
     pub parts_version: u64,
+    /// One counter per [`PARTS_PER_CHUNK`] parts, going up when a part in that chunk
+    /// changes, so the part map rebuilds only the chunks that changed: one part moving
+    /// in a map of 10,000 costs the cells of its chunk, not all of them.
+    chunk_versions: Vec<u64>,
     /// `snapshot.parts` counted by state, kept up to date as parts change so a frame
     /// does not count 10,000 parts per row.
     part_counts: PartCounts,
@@ -36,19 +45,30 @@ impl TransferRow {
         for part in &snapshot.parts {
             part_counts.add(part, 1);
         }
+        let chunk_versions = vec![0; snapshot.parts.len().div_ceil(PARTS_PER_CHUNK)];
         Self {
             snapshot,
             file_name,
             arrival,
             finished_order: None,
             parts_version: 0,
+            chunk_versions,
             part_counts,
         }
+    }
+
+    /// The counters of the row's part chunks (see [`PARTS_PER_CHUNK`]), in part order.
+    pub fn chunk_versions(&self) -> &[u64] {
+        &self.chunk_versions
     }
 
     /// Puts `part` in place of part `number` (1-based), keeping the counts.
     fn set_part(&mut self, number: u32, part: PartState) {
         if let Some(slot) = self.snapshot.part_mut(number) {
+            let chunk = (number as usize).saturating_sub(1) / PARTS_PER_CHUNK;
+            if let Some(version) = self.chunk_versions.get_mut(chunk) {
+                *version = version.wrapping_add(1);
+            }
             self.part_counts.add(slot, -1);
             self.part_counts.add(&part, 1);
             *slot = part;
@@ -298,9 +318,6 @@ impl TransfersModel {
                     return;
                 };
                 let row = &mut self.rows[index];
-                if !changed_parts.is_empty() {
-                    row.parts_version = row.parts_version.wrapping_add(1);
-                }
                 for (number, part) in changed_parts {
                     // Part numbers are 1-based on the wire and in events.
                     row.set_part(number, part);

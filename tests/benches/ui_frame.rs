@@ -4,7 +4,8 @@
 //!
 //! Cases: a normal window; all 50 part maps on screen with their parts unchanged between
 //! frames (the kept meshes are drawn again), and with one part of every map changed before
-//! each frame (every map rebuilt, as while all 50 upload); and a folder job of 1,000,000
+//! each frame (every map made again from its chunks, the changed part's chunk rebuilt, as
+//! while all 50 upload); and a folder job of 1,000,000
 //! files beside the transfers (its files live in the queue store, the window holds counts).
 //!
 //! `cargo bench --bench ui_frame`; `OSSUP_FRAME_CASE=<part of a label>` runs that case alone.

@@ -362,6 +362,19 @@ impl QueueStore {
         .map_err(self.sql_error("list the uploads of a key's sessions"))
     }
 
+    /// Whether any session (usable or not) was started on `endpoint`.
+    pub fn has_sessions_for(&self, endpoint: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sessions WHERE endpoint = ?1 LIMIT 1",
+                [endpoint],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.sql_error("look for the sessions of an endpoint"))
+    }
+
     /// Every session flagged as damaged, with its reason, for the user to see.
     pub fn damaged_sessions(&self) -> Result<Vec<SetAsideSession>, StoreError> {
         (|| {

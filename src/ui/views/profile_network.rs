@@ -143,6 +143,8 @@ pub fn region_picker_ui(
             })
             .response
             .labelled_by(label.id);
+        // Its own label, so a screen reader (and a test) tells the two pickers apart.
+        let kind_label = ui.label("Kind of endpoint");
         egui::ComboBox::from_id_salt("endpoint_kind")
             .selected_text(form.endpoint_kind.label())
             .show_ui(ui, |ui| {
@@ -151,7 +153,7 @@ pub fn region_picker_ui(
                 }
             })
             .response
-            .labelled_by(label.id);
+            .labelled_by(kind_label.id);
         if let Some(picked) = picked {
             *region = picked;
         }

@@ -1,7 +1,8 @@
 //! The part map: one small cell per part, drawn as a single mesh per transfer so that
 //! 10,000 parts cost one paint call, not 10,000 widgets. The mesh is kept between frames
-//! and rebuilt only when the row's parts or the map's layout change, so a window of idle
-//! or slow maps does not walk every part of every map each frame.
+//! in chunks of [`PARTS_PER_CHUNK`] parts; a chunk is rebuilt only when one of its parts
+//! changed (a new snapshot or layout rebuilds them all), so a window of idle maps walks
+//! no parts at all and a map whose one part moved walks that part's chunk, not 10,000.
 //!
 //! Built like egui's custom widgets: allocate the area, read the pointer, then paint.
 
@@ -12,7 +13,7 @@ use egui::{Color32, Id, Mesh, Pos2, Rect, Response, Sense, Ui, Vec2};
 
 use crate::engine::event::PartState;
 use crate::engine::plan::part_range;
-use crate::ui::state::TransferRow;
+use crate::ui::state::{PARTS_PER_CHUNK, TransferRow};
 
 /// Tallest a part map may grow; cells shrink until the map fits.
 const MAX_HEIGHT_PX: f32 = 64.0;
@@ -67,6 +68,11 @@ impl PartMapLayout {
             cell_px: 1.0,
             gap_px: 0.0,
         })
+    }
+
+    /// Whether cells touch, so that a run of one colour can be drawn as a few quads.
+    fn merges_runs(&self) -> bool {
+        self.gap_px == 0.0
     }
 
     pub fn height_px(&self) -> f32 {
@@ -124,6 +130,25 @@ fn part_number(index: usize) -> u32 {
     u32::try_from(index + 1).unwrap_or(u32::MAX)
 }
 
+/// What a stretch of cells looks like before it becomes quads: a chunk of the map keeps
+/// these between frames, and the map's mesh is made from the chunks' pieces in order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Piece {
+    /// Cells `first..end` (row-major) in one solid colour.
+    Run {
+        first: usize,
+        end: usize,
+        color: Color32,
+    },
+    /// A partly filled cell: a queued background with `fill` of it in `color`, from the
+    /// left.
+    Partial {
+        index: usize,
+        color: Color32,
+        fill: f32,
+    },
+}
+
 /// Builds the mesh for all cells: in-flight cells get a queued background and a partial
 /// fill from the left. When cells touch (no gap, the layout for thousands of parts), a run
 /// of same-coloured full cells becomes at most three quads whatever its length (the end
@@ -136,11 +161,28 @@ pub fn part_map_mesh(
     part_size_bytes: u64,
     size_bytes: u64,
 ) -> Mesh {
+    let pieces = pieces_of(parts, 0..parts.len(), layout, (part_size_bytes, size_bytes));
     let mut mesh = Mesh::default();
-    let merge_runs = layout.gap_px == 0.0;
-    // A run of solid cells waiting to be emitted: its first cell and colour.
+    add_pieces(&mut mesh, &pieces, layout, origin);
+    mesh
+}
+
+/// The pieces of the cells `cells` of `parts`; `sizes` is the part size and the file
+/// size in bytes. Touching cells of one colour make one run.
+fn pieces_of(
+    parts: &[PartState],
+    cells: std::ops::Range<usize>,
+    layout: &PartMapLayout,
+    (part_size_bytes, size_bytes): (u64, u64),
+) -> Vec<Piece> {
+    let merge_runs = layout.merges_runs();
+    let end = cells.end.min(parts.len());
+    let start = cells.start.min(end);
+    let mut pieces = Vec::new();
+    // A run of solid cells not pushed yet: its first cell and colour.
     let mut run: Option<(usize, Color32)> = None;
-    for (index, part) in parts.iter().enumerate() {
+    for (index, part) in parts[start..end].iter().enumerate() {
+        let index = start + index;
         let part_len_bytes = match part {
             PartState::InFlight { .. } => {
                 let bytes = part_range(size_bytes, part_size_bytes, part_number(index));
@@ -158,14 +200,61 @@ pub fn part_map_mesh(
         match (solid, run) {
             (Some(solid), Some((_, run_color))) if merge_runs && run_color == solid => {}
             (Some(solid), _) => {
-                if let Some((first, run_color)) = run {
-                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                if let Some((first, color)) = run {
+                    pieces.push(Piece::Run {
+                        first,
+                        end: index,
+                        color,
+                    });
                 }
                 run = Some((index, solid));
             }
             (None, _) => {
-                if let Some((first, run_color)) = run.take() {
-                    add_run(&mut mesh, layout, origin, first..index, run_color);
+                if let Some((first, color)) = run.take() {
+                    pieces.push(Piece::Run {
+                        first,
+                        end: index,
+                        color,
+                    });
+                }
+                pieces.push(Piece::Partial { index, color, fill });
+            }
+        }
+    }
+    if let Some((first, color)) = run {
+        pieces.push(Piece::Run { first, end, color });
+    }
+    pieces
+}
+
+/// The quads of `pieces` (in cell order, possibly from several chunks): a run that goes
+/// on in the next chunk's first run is drawn as one, so chunks add no quads.
+fn add_pieces<'a>(
+    mesh: &mut Mesh,
+    pieces: impl IntoIterator<Item = &'a Piece>,
+    layout: &PartMapLayout,
+    origin: Pos2,
+) {
+    let merge_runs = layout.merges_runs();
+    let mut pending: Option<(usize, usize, Color32)> = None;
+    for piece in pieces {
+        match *piece {
+            Piece::Run { first, end, color } => {
+                if let Some((_, pending_end, pending_color)) = &mut pending
+                    && merge_runs
+                    && *pending_color == color
+                    && *pending_end == first
+                {
+                    *pending_end = end;
+                    continue;
+                }
+                if let Some((first, end, color)) = pending.replace((first, end, color)) {
+                    add_run(mesh, layout, origin, first..end, color);
+                }
+            }
+            Piece::Partial { index, color, fill } => {
+                if let Some((first, end, color)) = pending.take() {
+                    add_run(mesh, layout, origin, first..end, color);
                 }
                 let rect = layout.cell_rect(origin, index);
                 mesh.add_colored_rect(rect, QUEUED_COLOR);
@@ -175,10 +264,20 @@ pub fn part_map_mesh(
             }
         }
     }
-    if let Some((first, run_color)) = run {
-        add_run(&mut mesh, layout, origin, first..parts.len(), run_color);
+    if let Some((first, end, color)) = pending {
+        add_run(mesh, layout, origin, first..end, color);
     }
-    mesh
+}
+
+/// The pieces of chunk `n` (parts `n * PARTS_PER_CHUNK ..`).
+fn chunk_pieces(
+    parts: &[PartState],
+    n: usize,
+    layout: &PartMapLayout,
+    sizes: (u64, u64),
+) -> Vec<Piece> {
+    let first = n * PARTS_PER_CHUNK;
+    pieces_of(parts, first..first + PARTS_PER_CHUNK, layout, sizes)
 }
 
 /// The quads over the touching cells `cells` (row-major) in one colour: the rest of the
@@ -249,11 +348,28 @@ impl MeshStamp {
 #[derive(Debug, Clone)]
 struct KeptMesh {
     stamp: MeshStamp,
+    /// Each chunk's pieces, with the version of the chunk's parts they were made from.
+    chunks: Vec<(u64, Vec<Piece>)>,
     /// Where the mesh's cells start; a map that only moved (scrolling) is shifted there.
     origin: Pos2,
+    /// The chunks' pieces as quads at `origin`: what is painted.
     mesh: Arc<Mesh>,
     /// The egui pass that last drew it, to drop maps that went out of view.
     drawn_pass: u64,
+}
+
+impl KeptMesh {
+    /// The quads of every chunk's pieces, at `origin`.
+    fn join(chunks: &[(u64, Vec<Piece>)], layout: &PartMapLayout, origin: Pos2) -> Arc<Mesh> {
+        let mut mesh = Mesh::default();
+        add_pieces(
+            &mut mesh,
+            chunks.iter().flat_map(|(_, pieces)| pieces),
+            layout,
+            origin,
+        );
+        Arc::new(mesh)
+    }
 }
 
 /// The meshes of the part maps drawn recently, kept in egui's memory between frames.
@@ -270,15 +386,18 @@ impl PartMapMeshes {
     /// At most this many maps are kept, however fast the user scrolls.
     const MAX_MAPS: usize = 256;
 
-    /// The mesh for map `id` at `origin`: the kept one when its stamp matches (shifted if
-    /// the map moved), otherwise a fresh one from `build`.
+    /// The mesh for map `id` at `origin`: the kept one when its stamp and chunk versions
+    /// match (shifted if the map moved); otherwise one made from the kept chunks, those
+    /// whose version changed made again by `build_chunk` (every chunk when the stamp
+    /// changed).
     fn mesh(
         &mut self,
         id: Id,
         stamp: MeshStamp,
+        chunk_versions: &[u64],
         origin: Pos2,
         pass: u64,
-        build: impl FnOnce() -> Mesh,
+        mut build_chunk: impl FnMut(usize) -> Vec<Piece>,
     ) -> Arc<Mesh> {
         if pass != self.swept_pass {
             self.swept_pass = pass;
@@ -287,15 +406,35 @@ impl PartMapMeshes {
         }
         if let Some(kept) = self.by_map.get_mut(&id)
             && kept.stamp == stamp
+            && kept.chunks.len() == chunk_versions.len()
         {
-            if kept.origin != origin {
-                Arc::make_mut(&mut kept.mesh).translate(origin - kept.origin);
-                kept.origin = origin;
+            let mut rebuilt = false;
+            for (n, (&version, (kept_version, chunk))) in chunk_versions
+                .iter()
+                .zip(kept.chunks.iter_mut())
+                .enumerate()
+            {
+                if *kept_version != version {
+                    *chunk = build_chunk(n);
+                    *kept_version = version;
+                    rebuilt = true;
+                }
             }
+            if rebuilt {
+                kept.mesh = KeptMesh::join(&kept.chunks, &stamp.layout, origin);
+            } else if kept.origin != origin {
+                Arc::make_mut(&mut kept.mesh).translate(origin - kept.origin);
+            }
+            kept.origin = origin;
             kept.drawn_pass = pass;
             return Arc::clone(&kept.mesh);
         }
-        let mesh = Arc::new(build());
+        let chunks: Vec<(u64, Vec<Piece>)> = chunk_versions
+            .iter()
+            .enumerate()
+            .map(|(n, &version)| (version, build_chunk(n)))
+            .collect();
+        let mesh = KeptMesh::join(&chunks, &stamp.layout, origin);
         if self.by_map.len() >= Self::MAX_MAPS && !self.by_map.contains_key(&id) {
             self.drop_least_recently_drawn();
         }
@@ -303,6 +442,7 @@ impl PartMapMeshes {
             id,
             KeptMesh {
                 stamp,
+                chunks,
                 origin,
                 mesh: Arc::clone(&mesh),
                 drawn_pass: pass,
@@ -349,9 +489,10 @@ pub fn part_map_ui(ui: &mut Ui, row: &TransferRow, accessible_label: &str) -> Re
                 .mesh(
                     map_id(row),
                     MeshStamp::of(row, layout),
+                    row.chunk_versions(),
                     rect.min,
                     pass,
-                    || part_map_mesh(parts, &layout, rect.min, part_size_bytes, size_bytes),
+                    |n| chunk_pieces(parts, n, &layout, (part_size_bytes, size_bytes)),
                 )
         });
         ui.painter().add(egui::Shape::Mesh(mesh));
@@ -538,7 +679,7 @@ mod tests {
     }
 
     /// Draws maps through a `PartMapMeshes` the way `part_map_ui` does, counting the
-    /// meshes it had to build.
+    /// chunk meshes it had to build.
     #[derive(Default)]
     struct CountingDrawer {
         meshes: PartMapMeshes,
@@ -552,16 +693,16 @@ mod tests {
             self.meshes.mesh(
                 map_id(row),
                 MeshStamp::of(row, layout),
+                row.chunk_versions(),
                 origin,
                 pass,
-                || {
+                |n| {
                     *builds += 1;
-                    part_map_mesh(
+                    chunk_pieces(
                         &row.snapshot.parts,
+                        n,
                         &layout,
-                        origin,
-                        row.snapshot.part_size,
-                        row.snapshot.size,
+                        (row.snapshot.part_size, row.snapshot.size),
                     )
                 },
             )
@@ -572,6 +713,8 @@ mod tests {
         model.row(&TransferId(id.into())).expect("the row exists")
     }
 
+    const CHUNKS_OF_10_000: usize = 10_000usize.div_ceil(PARTS_PER_CHUNK);
+
     #[test]
     fn a_map_whose_parts_did_not_change_reuses_its_mesh() {
         let mut model = model_with("a", 10_000);
@@ -580,19 +723,36 @@ mod tests {
         // Progress that moves only the byte counts leaves the parts as they were.
         model.apply(progress("a", Vec::new()));
         let second = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 1);
+        assert_eq!(drawer.builds, CHUNKS_OF_10_000);
         assert!(Arc::ptr_eq(&first, &second));
     }
 
     #[test]
-    fn one_changed_part_rebuilds_the_mesh() {
+    fn one_changed_part_rebuilds_only_its_chunk() {
         let mut model = model_with("a", 10_000);
         let mut drawer = CountingDrawer::default();
-        let before = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 1);
-        model.apply(progress("a", vec![(5_000, PartState::Done)]));
-        let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 2);
+        let origin = Pos2::new(3.0, 40.0);
+        let before = drawer.draw(row(&model, "a"), origin, 900.0, 1);
+        model.apply(progress(
+            "a",
+            vec![
+                (5_000, PartState::Done),
+                (5_001, PartState::InFlight { bytes_sent: 30 }),
+            ],
+        ));
+        let after = drawer.draw(row(&model, "a"), origin, 900.0, 2);
+        assert_eq!(drawer.builds, CHUNKS_OF_10_000 + 1);
         assert!(*before != *after, "the done part shows");
+        // The chunks make the very quads one pass over the whole map makes: a run that
+        // crosses a chunk's edge is still one run.
+        let whole = part_map_mesh(
+            &row(&model, "a").snapshot.parts,
+            &PartMapLayout::for_parts(10_000, 900.0),
+            origin,
+            100,
+            1_000_000,
+        );
+        assert!(*after == whole);
     }
 
     #[test]
@@ -604,7 +764,7 @@ mod tests {
         replaced.parts[5_000] = PartState::Done;
         model.apply(EngineEvent::Snapshot(replaced));
         let after = drawer.draw(row(&model, "a"), Pos2::ZERO, 900.0, 2);
-        assert_eq!(drawer.builds, 2);
+        assert_eq!(drawer.builds, 2 * CHUNKS_OF_10_000);
         assert!(*before != *after, "the done part shows");
     }
 
