@@ -386,11 +386,16 @@ fn the_built_in_endpoint_is_not_started_when_nothing_of_it_is_left() {
         profile_toml("lab", &lab, "photos")
     ));
     let mut harness = harness(setup(&dirs, None));
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while std::time::Instant::now() < deadline {
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &mut harness,
+        GENEROUS,
+        "connected, leftovers looked for",
+        |app| {
+            !app.is_connecting()
+                && app.target().is_some()
+                && !app.is_looking_for_embedded_leftovers()
+        },
+    );
     assert_eq!(harness.state().embedded_endpoint(), None);
     drop(harness);
     runtime.block_on(lab.server.shutdown());

@@ -311,6 +311,12 @@ impl OssupApp {
         self.connecting
     }
 
+    /// Whether the look for the built-in endpoint's leftovers (and its start beside a
+    /// profile) is still under way.
+    pub fn is_looking_for_embedded_leftovers(&self) -> bool {
+        self.embedded_starting
+    }
+
     /// The title the window was last given ("ossup — 42% · …" while uploading).
     pub fn window_title(&self) -> &str {
         &self.window_title
