@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 
 use super::session_store::FileIdentity;
-use crate::protocol::crc64::{self, Crc64};
+use crate::protocol::crc64::Crc64;
 
 /// Bytes hashed at the start, middle and end of a file for its fingerprint.
 const FINGERPRINT_WINDOW: u64 = 64 * 1024;
