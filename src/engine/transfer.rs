@@ -130,7 +130,7 @@ pub(crate) async fn run_file(
         Some(_slot) if small => {
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
-            upload_file(&ctx, &transfer, mode, &reporter, &cancel).await
+            upload_file(&ctx, &transfer, mode, false, &reporter, &cancel).await
         }
         Some(_slot) => {
             // Held until this run ends, so no other process drives the same session.
@@ -153,7 +153,7 @@ pub(crate) async fn run_file(
             };
             reporter.clear_error();
             reporter.set_state(TransferState::Preparing);
-            let result = upload_file(&ctx, &transfer, mode, &reporter, &cancel).await;
+            let result = upload_file(&ctx, &transfer, mode, true, &reporter, &cancel).await;
             // A run that ends without a session (single put, failure before Initiate)
             // leaves no lock file behind either.
             if let Err(e) = ctx.store.release_unsaved(&transfer.id) {
@@ -189,27 +189,34 @@ pub(crate) async fn run_file(
     }
 }
 
+/// Uploads the file, continuing its saved session if there is one. `may_have_session` is
+/// false when the caller has just found none (a small file), so it is not looked for again.
 async fn upload_file(
     ctx: &Arc<EngineContext>,
     transfer: &FileTransfer,
     mode: StartMode,
+    may_have_session: bool,
     reporter: &Reporter,
     cancel: &CancellationToken,
 ) -> Result<TransferResult, Stop> {
     let what = transfer.describe();
-    let stored = match ctx.store.load(&transfer.id) {
-        Ok(stored) => stored,
-        // Nothing can have been saved: a small file still goes as one PutObject, and a
-        // large one stops when its session cannot be saved, saying why.
-        Err(SessionError::Unavailable(_)) => None,
-        Err(e) => {
-            return Err(Stop::Failed(
-                TransferError::local(format!(
-                    "The saved session of {what} could not be read: {e}."
-                ))
-                .suggesting_restart(),
-            ));
+    let stored = if may_have_session {
+        match ctx.store.load(&transfer.id) {
+            Ok(stored) => stored,
+            // Nothing can have been saved: a small file still goes as one PutObject, and a
+            // large one stops when its session cannot be saved, saying why.
+            Err(SessionError::Unavailable(_)) => None,
+            Err(e) => {
+                return Err(Stop::Failed(
+                    TransferError::local(format!(
+                        "The saved session of {what} could not be read: {e}."
+                    ))
+                    .suggesting_restart(),
+                ));
+            }
         }
+    } else {
+        None
     };
     let tuning = ctx.tuning();
     // Without a session the file may go as one PutObject: read it whole if it is that small.

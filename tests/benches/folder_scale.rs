@@ -49,26 +49,23 @@ fn main() {
         })
         .unwrap_or_else(|| vec![100_000]);
     println!(
-        "{:<46} {:>8} {:>9} {:>14} {:>12}",
-        "run", "secs", "files/s", "CPU ms/file", "peak RSS MiB"
+        "{:<46} {:>8} {:>9} {:>14} {:>12} {:>17}",
+        "run", "secs", "files/s", "CPU ms/file", "peak RSS MiB", "server ms/file"
     );
     for count in sizes {
         let folder = scratch.join(format!("tree-{count}"));
         make_files(&folder, count, 100, true);
         let destination = format!("oss://{BUCKET}/scale-{count}/");
-        let first = measure(ossup(&home, &server, &folder, &destination, &[]));
+        let first = measured(&server, ossup(&home, &server, &folder, &destination, &[]));
         print_row(
             &format!("ossup upload, {count} files of 100 B"),
             count,
             &first,
         );
-        let again = measure(ossup(
-            &home,
+        let again = measured(
             &server,
-            &folder,
-            &destination,
-            &["--skip-unchanged"],
-        ));
+            ossup(&home, &server, &folder, &destination, &["--skip-unchanged"]),
+        );
         print_row(
             &format!("unchanged re-run, {count} files (--skip-unchanged)"),
             count,
@@ -79,13 +76,16 @@ fn main() {
 
     let small = scratch.join("small");
     make_files(&small, SMALL_FILES, 1024, false);
-    let ossup_small = measure(ossup(
-        &home,
+    let ossup_small = measured(
         &server,
-        &small,
-        &format!("oss://{BUCKET}/small-ossup/"),
-        &[],
-    ));
+        ossup(
+            &home,
+            &server,
+            &small,
+            &format!("oss://{BUCKET}/small-ossup/"),
+            &[],
+        ),
+    );
     print_row(
         &format!("ossup upload, {SMALL_FILES} × 1 KiB (defaults)"),
         SMALL_FILES,
@@ -107,7 +107,7 @@ fn main() {
             print_row(
                 &format!("ali-oss put, {SMALL_FILES} × 1 KiB ({PEER_IN_FLIGHT} in flight)"),
                 SMALL_FILES,
-                &measure(command),
+                &measured(&server, command),
             );
         }
         None => println!("{:<46} skipped: ali-oss could not be installed", "ali-oss"),
@@ -126,7 +126,7 @@ fn main() {
             print_row(
                 &format!("oss2 put_object, {SMALL_FILES} × 1 KiB ({PEER_IN_FLIGHT} threads)"),
                 SMALL_FILES,
-                &measure(command),
+                &measured(&server, command),
             );
         }
         None => println!("{:<46} skipped: oss2 could not be installed", "oss2"),
@@ -159,13 +159,21 @@ fn ossup(
     command
 }
 
-fn print_row(label: &str, files: usize, m: &Measured) {
+/// A client run, with the CPU the server spent on it meanwhile.
+fn measured(server: &Server, command: Command) -> (Measured, f64) {
+    let before = server.cpu_secs();
+    let m = measure(command);
+    (m, server.cpu_secs() - before)
+}
+
+fn print_row(label: &str, files: usize, (m, server_cpu_secs): &(Measured, f64)) {
     let secs = m.wall.as_secs_f64();
     println!(
-        "{label:<46} {secs:>8.2} {:>9.0} {:>14.3} {:>12.1}{}",
+        "{label:<46} {secs:>8.2} {:>9.0} {:>14.3} {:>12.1} {:>17.3}{}",
         files as f64 / secs,
         m.cpu_secs * 1000.0 / files as f64,
         m.peak_rss_kib as f64 / 1024.0,
+        server_cpu_secs * 1000.0 / files as f64,
         if m.success { "" } else { "  (FAILED)" }
     );
 }

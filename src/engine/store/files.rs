@@ -304,6 +304,10 @@ impl QueueStore {
 
     /// Marks up to `limit` pending files of a job in flight (oldest first) and returns
     /// them. Only the lease holder claims, so two processes never send the same file.
+    ///
+    /// The rows are read first, then marked with one range update inside the same write
+    /// transaction: the pending rows of the job between the first and last id read are
+    /// exactly the ones read.
     pub fn claim_pending(
         &mut self,
         job: JobId,
@@ -315,24 +319,45 @@ impl QueueStore {
         let error = |e| classify(path, "claim files", e);
         let mut claimed = Vec::new();
         {
-            let mut statement = tx
+            // The rows come in id order from the `(job_id, state)` index, so stopping
+            // after `limit` reads no more than that.
+            let mut select = tx
                 .prepare_cached(&format!(
-                    "UPDATE files SET state = 'in_flight', attempts = attempts + 1,
-                         updated_unix_secs = ?3
-                     WHERE id IN (SELECT id FROM files WHERE job_id = ?1 AND state = 'pending'
-                                  ORDER BY id LIMIT ?2)
-                     RETURNING {FILE_COLUMNS}"
+                    "SELECT {FILE_COLUMNS} FROM files WHERE job_id = ?1 AND state = 'pending'
+                     ORDER BY id"
                 ))
                 .map_err(error)?;
-            let mut rows = statement
-                .query(params![job.0, page_limit(limit), now])
-                .map_err(error)?;
-            while let Some(row) = rows.next().map_err(error)? {
+            let mut rows = select.query(params![job.0]).map_err(error)?;
+            let most = usize::try_from(page_limit(limit)).unwrap_or(0);
+            while claimed.len() < most
+                && let Some(row) = rows.next().map_err(error)?
+            {
                 claimed.push(file_row(row).map_err(error)?.map_err(StoreError::Invalid)?);
             }
         }
+        if let (Some(first), Some(last)) = (claimed.first(), claimed.last()) {
+            let marked = tx
+                .prepare_cached(
+                    "UPDATE files SET state = 'in_flight', attempts = attempts + 1,
+                         updated_unix_secs = ?4
+                     WHERE job_id = ?1 AND state = 'pending' AND id BETWEEN ?2 AND ?3",
+                )
+                .and_then(|mut update| update.execute(params![job.0, first.id.0, last.id.0, now]))
+                .map_err(error)?;
+            if marked != claimed.len() {
+                return Err(StoreError::Invalid(format!(
+                    "claiming {} files of job {} marked {marked} rows",
+                    claimed.len(),
+                    job.0
+                )));
+            }
+        }
         tx.commit().map_err(error)?;
-        claimed.sort_by_key(|f| f.id);
+        for row in &mut claimed {
+            row.file.state = FileState::InFlight;
+            row.attempts = row.attempts.saturating_add(1);
+            row.updated_unix_secs = now_unix_secs;
+        }
         Ok(claimed)
     }
 

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::schema::{self, SCHEMA_VERSION};
@@ -165,6 +166,13 @@ fn connect(path: &Path, options: OpenOptions) -> Result<QueueStore, Unusable> {
         .map_err(sorted("set synchronous mode"))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(sorted("turn on foreign keys"))?;
+    // Plans that never depend on bound values. Without this, SQLite marks a statement
+    // whose plan could weigh a parameter's value (a `LIMIT ?`, or a column the bundled
+    // build's STAT4 statistics could estimate) to be compiled again when that parameter
+    // is bound anew: the cached claim of the next files was compiled on every call. The
+    // store's queries have one right plan whatever the values.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(sorted("fix its query plans"))?;
     schema::migrate(&mut conn).map_err(sorted("be brought to the current schema"))?;
     Ok(QueueStore {
         conn,
