@@ -945,7 +945,7 @@ fn folder_job(target: &str, planned: &[PlannedUpload]) -> Option<(Destination, V
     ))
 }
 
-/// The sessions `resume` should continue, and the session files that could not be read.
+/// The sessions `resume` should continue, and the saved sessions that could not be used.
 pub struct SessionSelection {
     pub sessions: Vec<Session>,
     pub corrupt: Vec<CorruptSession>,

@@ -15,7 +15,7 @@ use super::Waker;
 use super::retry::ConnectFailure;
 use super::store::{FileId, FileRow, FileState, HistoryEntry, JobCounts, JobId, JobState};
 
-/// Identifies a transfer; stable across restarts (it names the session file).
+/// Identifies a transfer; stable across restarts (it names the saved session).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransferId(pub String);
 
@@ -344,7 +344,8 @@ pub enum EngineEvent {
     Removed(TransferId),
     /// A job appeared or its counts changed (coalesced with the engine's tick).
     Job(JobSnapshot),
-    /// A session file could not be read; it was renamed to `moved_to`.
+    /// A saved session cannot be used: a session file of an earlier version (renamed to
+    /// `moved_to`), or a row of the queue store (`path`), flagged and kept where it is.
     SessionCorrupt {
         path: PathBuf,
         moved_to: Option<PathBuf>,

@@ -100,9 +100,9 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// Everything the engine needs to start.
 pub struct EngineConfig {
-    /// Where session files live (created if missing).
+    /// Where earlier versions kept session files, brought into the queue store at start.
     pub sessions_dir: PathBuf,
-    /// Where the queue store (folder jobs, their files, history) lives (created if
+    /// Where the queue store (jobs, their files, sessions, history) lives (created if
     /// missing).
     pub queue_dir: PathBuf,
     /// The targets known from the start (more come with [`EngineCommand::SetTarget`]);

@@ -11,7 +11,7 @@
 //! - `sessions`: multipart sessions, validated against the OSS limits when read back.
 //! - `leases`: which process drives a job, taken over when it died or went silent.
 //! - `history`: finished files.
-//! - `import`: today's JSON session files brought into the store once.
+//! - `import`: the JSON session files of earlier versions brought into the store once.
 //!
 //! Every write is one transaction; the engine batches file outcomes ([`OutcomeBatch`]) so
 //! a small file costs a row in a shared commit, not a commit of its own; finished

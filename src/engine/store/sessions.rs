@@ -1,5 +1,5 @@
-//! Multipart sessions: what resuming one upload needs, the same [`Session`] the JSON
-//! session files hold, with its parts in a child table.
+//! Multipart sessions: what resuming one upload needs (a [`Session`]), with its parts in a
+//! child table.
 //!
 //! Every number read back is checked against the OSS limits and the part plan before a
 //! session is handed out or anything is allocated by it; a row that fails is flagged
