@@ -5,8 +5,9 @@
 //! Cases: a normal window; all 50 part maps on screen with their parts unchanged between
 //! frames (the kept meshes are drawn again), and with one part of every map changed before
 //! each frame (every map made again from its chunks, the changed part's chunk rebuilt, as
-//! while all 50 upload); and a folder job of 1,000,000
-//! files beside the transfers (its files live in the queue store, the window holds counts).
+//! while all 50 upload); a folder job of 1,000,000
+//! files beside the transfers (its files live in the queue store, the window holds counts);
+//! and the History tab over 1,000,000 finished uploads (the window holds the pages in view).
 //!
 //! `cargo bench --bench ui_frame`; `OSSUP_FRAME_CASE=<part of a label>` runs that case alone.
 
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 use ossup::engine::event::{
     EngineEvent, JobSnapshot, PartState, SourceKind, TransferId, TransferSnapshot, TransferState,
 };
-use ossup::engine::store::{JobCounts, JobId, JobState};
+use ossup::engine::store::{HistoryEntry, HistoryId, JobCounts, JobId, JobState, NewHistory};
+use ossup::ui::history::{HISTORY_PAGE_ROWS, HistoryModel};
 use ossup::ui::state::TransfersModel;
+use ossup::ui::views::history::history_ui;
 use ossup::ui::views::transfers::{TransfersViewState, transfers_ui};
 
 const TRANSFERS: usize = 50;
@@ -25,6 +28,7 @@ const PARTS_PER_TRANSFER: usize = 10_000;
 const PART_SIZE: u64 = 8 << 20;
 const FRAMES: usize = 30;
 const JOB_FILES: u64 = 1_000_000;
+const HISTORY_ROWS: u64 = 1_000_000;
 
 /// Where the in-flight band of transfer `t` starts.
 fn done_parts(t: usize) -> usize {
@@ -119,6 +123,34 @@ fn add_big_job(model: &mut TransfersModel) {
     }));
 }
 
+/// A history of `HISTORY_ROWS` finished uploads, its first page fetched, as the store
+/// answers the History tab when it opens.
+fn big_history() -> HistoryModel {
+    let mut history = HistoryModel::default();
+    let entries = (0..u64::from(HISTORY_PAGE_ROWS))
+        .map(|i| HistoryEntry {
+            id: HistoryId((HISTORY_ROWS - i) as i64),
+            entry: NewHistory {
+                finished_unix_secs: 1_767_000_000 - i * 60,
+                duration_ms: 1_500 + i,
+                bytes: (i + 1) << 20,
+                etag: format!("\"{i:032X}\""),
+                crc64_verified: true,
+                url: format!("oss://demo/photos/2026/IMG_{i:05}.jpg"),
+                target_label: "local".into(),
+                local_path: PathBuf::from(format!("/data/photos/2026/IMG_{i:05}.jpg")),
+            },
+        })
+        .collect();
+    history.apply(EngineEvent::HistoryPage {
+        search: String::new(),
+        offset: 0,
+        total: HISTORY_ROWS,
+        entries,
+    });
+    history
+}
+
 /// CPU time this thread has used (Linux schedstat), or wall time elsewhere.
 fn thread_cpu_time() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -135,15 +167,15 @@ struct Measured {
 /// What a case does to the model before each frame (the frame's number).
 type BeforeFrame = dyn Fn(&mut TransfersModel, usize);
 
-/// Runs `FRAMES` frames of a `height_px` tall window, calling `before_frame` (with the
-/// frame's number) ahead of each.
-fn measure(
+/// Runs `FRAMES` frames of a `height_px` tall window drawing `state` with `draw`, calling
+/// `before_frame` (with the frame's number) ahead of each.
+fn measure<S>(
     height_px: f32,
-    model: &mut TransfersModel,
-    mut before_frame: impl FnMut(&mut TransfersModel, usize),
+    state: &mut S,
+    mut before_frame: impl FnMut(&mut S, usize),
+    mut draw: impl FnMut(&mut egui::Ui, &mut S),
 ) -> Measured {
     let ctx = egui::Context::default();
-    let mut view = TransfersViewState::default();
     let raw = || egui::RawInput {
         screen_rect: Some(egui::Rect::from_min_size(
             egui::Pos2::ZERO,
@@ -151,12 +183,9 @@ fn measure(
         )),
         ..Default::default()
     };
-    let mut frame = |ctx: &egui::Context, model: &TransfersModel| {
+    let mut frame = |ctx: &egui::Context, state: &mut S| {
         let mut output = ctx.run_ui(raw(), |ui| {
-            egui::CentralPanel::default().show(ui, |ui| {
-                let mut commands = Vec::new();
-                transfers_ui(ui, model, &mut view, &mut commands);
-            });
+            egui::CentralPanel::default().show(ui, |ui| draw(ui, state));
         });
         // No GPU takes the font atlas; debug builds insist it is handled.
         output.textures_delta.clear();
@@ -164,14 +193,14 @@ fn measure(
     };
     // Warm up: fonts, galley caches, layout memory.
     for _ in 0..3 {
-        frame(&ctx, model);
+        frame(&ctx, state);
     }
     let cpu_start = thread_cpu_time();
     let wall_start = Instant::now();
     let mut triangles = 0;
     for n in 0..FRAMES {
-        before_frame(model, n);
-        let primitives = frame(&ctx, model);
+        before_frame(state, n);
+        let primitives = frame(&ctx, state);
         triangles = primitives
             .iter()
             .map(|p| match &p.primitive {
@@ -217,15 +246,33 @@ fn main() {
     ];
     // One case alone (say, under a profiler): OSSUP_FRAME_CASE=<part of its label>.
     let only = std::env::var("OSSUP_FRAME_CASE").unwrap_or_default();
+    // Each case draws with a view state of its own, as a new window would.
+    let transfers = || {
+        let mut view = TransfersViewState::default();
+        move |ui: &mut egui::Ui, model: &mut TransfersModel| {
+            transfers_ui(ui, model, &mut view, &mut Vec::new());
+        }
+    };
     for (label, height, before_frame) in cases {
         if label.contains(&only) {
-            report(label, &measure(height, &mut model, before_frame));
+            report(
+                label,
+                &measure(height, &mut model, before_frame, transfers()),
+            );
         }
     }
     let label = "window 1100x720 with a folder job of 1,000,000 files";
     if label.contains(&only) {
         add_big_job(&mut model);
-        report(label, &measure(720.0, &mut model, unchanged));
+        report(label, &measure(720.0, &mut model, unchanged, transfers()));
+    }
+    let label = "History tab 1100x720, 1,000,000 entries";
+    if label.contains(&only) {
+        let mut history = big_history();
+        let draw = |ui: &mut egui::Ui, history: &mut HistoryModel| {
+            history_ui(ui, history, &mut Vec::new());
+        };
+        report(label, &measure(720.0, &mut history, |_, _| {}, draw));
     }
 }
 
