@@ -8,6 +8,29 @@ use support::data::data;
 use support::engine::*;
 use support::server::{BUCKET, client_with};
 
+/// Waits for the engine to report a saved session it cannot use: where it was, where it
+/// was put aside, and why.
+async fn until_a_session_is_reported_corrupt(
+    watcher: &mut Watcher,
+) -> (std::path::PathBuf, Option<std::path::PathBuf>, String) {
+    let reported = |w: &Watcher| {
+        w.events.iter().find_map(|e| match e {
+            EngineEvent::SessionCorrupt {
+                path,
+                moved_to,
+                error,
+            } => Some((path.clone(), moved_to.clone(), error.clone())),
+            _ => None,
+        })
+    };
+    watcher
+        .until("a saved session reported as unusable", |w| {
+            reported(w).is_some()
+        })
+        .await;
+    reported(watcher).expect("reported")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_engine_resumes_the_same_upload() {
     let t = EngineFixture::start().await;
@@ -275,23 +298,7 @@ async fn corrupt_sessions_are_reported_and_the_others_load() {
     second
         .until_key_state("kept.bin", TransferState::Paused)
         .await;
-    second
-        .until("the corrupt session to be reported", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. }))
-        })
-        .await;
-    let (path, moved_to) = second
-        .events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::SessionCorrupt { path, moved_to, .. } => {
-                Some((path.clone(), moved_to.clone()))
-            }
-            _ => None,
-        })
-        .unwrap();
+    let (path, moved_to, _) = until_a_session_is_reported_corrupt(&mut second).await;
     assert!(path.ends_with("broken.json"));
     assert!(moved_to.unwrap().exists());
     assert!(!t.sessions().join("broken.json").exists());
@@ -530,23 +537,7 @@ async fn a_session_with_impossible_numbers_is_set_aside_before_anything_is_alloc
     std::fs::write(&file, serde_json::to_vec(&tampered).unwrap()).unwrap();
 
     let mut engine = t.engine();
-    engine
-        .until("the impossible session to be reported", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. }))
-        })
-        .await;
-    let (moved_to, error) = engine
-        .events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::SessionCorrupt {
-                moved_to, error, ..
-            } => Some((moved_to.clone(), error.clone())),
-            _ => None,
-        })
-        .unwrap();
+    let (_, moved_to, error) = until_a_session_is_reported_corrupt(&mut engine).await;
     assert!(error.contains("10000 parts"), "{error}");
     assert!(moved_to.unwrap().exists());
     assert!(!file.exists());
@@ -635,25 +626,7 @@ async fn a_damaged_session_row_is_reported_once_and_kept() {
     assert_eq!(changed, 1);
 
     let mut second = t.engine();
-    second
-        .until("the damaged session to be reported", |w| {
-            w.events
-                .iter()
-                .any(|e| matches!(e, EngineEvent::SessionCorrupt { .. }))
-        })
-        .await;
-    let (path, moved_to, error) = second
-        .events
-        .iter()
-        .find_map(|e| match e {
-            EngineEvent::SessionCorrupt {
-                path,
-                moved_to,
-                error,
-            } => Some((path.clone(), moved_to.clone(), error.clone())),
-            _ => None,
-        })
-        .unwrap();
+    let (path, moved_to, error) = until_a_session_is_reported_corrupt(&mut second).await;
     assert_eq!(path, database);
     assert_eq!(moved_to, None, "a row is flagged where it is");
     assert!(error.contains("10000 parts"), "{error}");
