@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ossup::engine::folder_plan::{FilterRule, PathFilters};
 use ossup::engine::store::{FileState, JobId, JobState};
-use ossup::engine::{AddOptions, Destination, EngineCommand};
+use ossup::engine::{AddOptions, Destination, EngineCommand, TransferState};
 use ossup::server::faults::{FaultConfig, FaultScope};
 use support::data::{data, write_file};
 use support::engine::*;
@@ -232,4 +232,121 @@ async fn a_job_paused_before_anything_was_stored(t: &EngineFixture, root: &Path)
     first.stop().await;
     t.server.faults().clear();
     id
+}
+
+/// Pausing one file of a job holds that file: its row stays Paused with its upload kept
+/// while the rest of the job goes on, and the job ends only once it is resumed and sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_paused_on_its_own_stays_paused_while_its_job_goes_on() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let root = t.files.path().join("album");
+    let big = data(PART as usize * 12 + 5, 7);
+    write_file(&root, "big.bin", &big);
+    for index in 0..5 {
+        write_file(&root, &format!("s{index}.txt"), &data(300, index));
+    }
+    let mut watcher = t.engine();
+    watcher.add(vec![root.clone()], "");
+    let paused = watcher.pause_partway("album/big.bin").await;
+    watcher
+        .until("the job's other files to be sent", |w| {
+            w.jobs.values().any(|j| j.counts.done == 5)
+        })
+        .await;
+
+    // Several job ticks: a paused file that went back to the queue is taken up again.
+    let taken_up_again = tokio::time::timeout(
+        Duration::from_millis(800),
+        watcher.until("the paused file to move", |w| {
+            w.row_for_key("album/big.bin")
+                .is_none_or(|row| row.state != TransferState::Paused)
+        }),
+    )
+    .await;
+    assert!(taken_up_again.is_err(), "the paused file was sent again");
+    let job = watcher.jobs.values().next().unwrap().clone();
+    assert!(!job.is_finished(), "{job:?}");
+    assert_eq!(job.counts.in_flight, 1, "{job:?}");
+
+    watcher.send(EngineCommand::Resume(paused.id.clone()));
+    watcher.until_jobs_finished(1).await;
+    let finished = watcher.row_for_key("album/big.bin").unwrap();
+    assert_eq!(
+        finished.upload_id, paused.upload_id,
+        "the same upload went on"
+    );
+    assert_eq!(t.read_back("album/big.bin").await, big);
+    watcher.stop().await;
+}
+
+/// A job's file paused on its own, then aborted: its upload goes from the server and the
+/// job ends with it recorded as aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_file_of_a_job_aborted_ends_the_job_without_leaving_its_upload() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let root = t.files.path().join("album");
+    write_file(&root, "big.bin", &data(PART as usize * 12 + 5, 8));
+    write_file(&root, "small.txt", &data(300, 1));
+    let mut watcher = t.engine();
+    watcher.add(vec![root.clone()], "");
+    let paused = watcher.pause_partway("album/big.bin").await;
+    assert_eq!(t.uploads_in_progress().await.uploads.len(), 1);
+
+    watcher.send(EngineCommand::Abort(paused.id.clone()));
+    watcher.until_jobs_finished(1).await;
+    let job = watcher.jobs.values().next().unwrap().clone();
+    assert_eq!((job.counts.done, job.counts.failed), (1, 1), "{job:?}");
+    watcher.until_removed(&paused.id).await;
+    assert!(t.uploads_in_progress().await.uploads.is_empty());
+    let files = watcher.job_files();
+    assert_eq!(
+        files[0],
+        (
+            "album/big.bin".to_owned(),
+            FileState::Failed,
+            Some("The upload was aborted.".to_owned())
+        )
+    );
+    watcher.stop().await;
+}
+
+/// A job paused while one of its files was paused on its own lets go of everything: another
+/// engine on the same queue takes the job over and ends it, continuing that file's upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_paused_after_one_of_its_files_can_be_taken_over() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let root = t.files.path().join("album");
+    let big = data(PART as usize * 12 + 5, 9);
+    write_file(&root, "big.bin", &big);
+    write_file(&root, "small.txt", &data(300, 2));
+    let mut first = t.engine();
+    first.add(vec![root.clone()], "");
+    let paused = first.pause_partway("album/big.bin").await;
+    let job = *first.jobs.keys().next().unwrap();
+    first.send(EngineCommand::PauseJob(job));
+    first
+        .until("the job to pause and hand its file back", |w| {
+            w.jobs[&job].state == JobState::Paused && w.jobs[&job].counts.in_flight == 0
+        })
+        .await;
+
+    let sessions = tempfile::tempdir().unwrap();
+    let mut second = spawn_engine(
+        t.client.clone(),
+        &t.endpoint(),
+        sessions.path(),
+        t.queue.path(),
+        tuning(),
+    );
+    second.add(vec![root.clone()], "");
+    second.until_jobs_finished(1).await;
+    assert_eq!(second.jobs[&job].counts.done, 2);
+    let finished = second.row_for_key("album/big.bin").unwrap();
+    assert_eq!(finished.upload_id, paused.upload_id, "the same upload went on");
+    assert_eq!(t.read_back("album/big.bin").await, big);
+    first.stop().await;
+    second.stop().await;
 }

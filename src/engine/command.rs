@@ -173,7 +173,8 @@ pub enum EngineCommand {
     /// settings: requests from now on use it, nothing is paused). The sessions and jobs
     /// saved for it are loaded as they are at start.
     SetTarget(super::Target),
-    /// Stop in-flight parts promptly; the session is kept.
+    /// Stop in-flight parts promptly; the session is kept. A job's file stays paused, and
+    /// its job waits for it, while the job's other files go on.
     Pause(TransferId),
     Resume(TransferId),
     /// Cancel, AbortMultipartUpload on the server, and forget the session.

@@ -87,6 +87,9 @@ struct Control {
     abort_requested: bool,
     /// Start over once the running task has stopped.
     restart_requested: bool,
+    /// Paused on its own (not with its job): a job's file then stays claimed, its row
+    /// Paused, until it is resumed, aborted or its job is paused.
+    pause_requested: bool,
     /// The job and row of a file of an added folder.
     job: Option<JobFile>,
     /// When its current run started, for the history's duration.
@@ -101,6 +104,7 @@ impl Control {
             running: None,
             abort_requested: false,
             restart_requested: false,
+            pause_requested: false,
             job: None,
             started: Instant::now(),
         }
@@ -709,6 +713,7 @@ impl Core {
             });
         });
         control.started = Instant::now();
+        control.pause_requested = false;
         control.running = Some(Running {
             cancel,
             handle,
@@ -731,7 +736,10 @@ impl Core {
             );
             return;
         }
-        if let Some(running) = &control.running {
+        if let Some(control) = self.controls.get_mut(id)
+            && let Some(running) = &control.running
+        {
+            control.pause_requested = true;
             running.cancel.cancel();
         }
     }
@@ -774,7 +782,16 @@ impl Core {
         control.abort_requested = true;
         match &control.running {
             Some(running) => running.cancel.cancel(),
-            None => self.spawn_abort(id),
+            None => {
+                // A job's file paused on its own is still its job's: the job learns how
+                // it ended before the upload goes.
+                if let Some(job) = control.job
+                    && std::mem::take(&mut control.pause_requested)
+                {
+                    self.job_file_ended(id, job, Outcome::Paused, true);
+                }
+                self.spawn_abort(id)
+            }
         }
     }
 
@@ -855,7 +872,14 @@ impl Core {
                 let restart = std::mem::take(&mut control.restart_requested);
                 let job = control.job;
                 let aborting = control.abort_requested;
-                if let Some(job) = job
+                let held = control.pause_requested
+                    && outcome == Outcome::Paused
+                    && !aborting
+                    && job.is_some_and(|job| !self.jobs.is_paused(job.job));
+                if held {
+                    // Paused on its own while its job goes on: it stays claimed, so the
+                    // job neither sends it again nor ends without it.
+                } else if let Some(job) = job
                     && (!restart || aborting)
                 {
                     self.job_file_ended(&id, job, outcome, aborting);
@@ -1011,12 +1035,23 @@ impl Core {
         if !self.jobs.set_paused(job, true) {
             return self.board().notice(format!("There is no job {}.", job.0));
         }
-        for control in self.controls.values() {
-            if control.job.is_some_and(|f| f.job == job)
-                && let Some(running) = &control.running
-            {
-                running.cancel.cancel();
+        let mut held = Vec::new();
+        for (id, control) in &mut self.controls {
+            let Some(file) = control.job.filter(|f| f.job == job) else {
+                continue;
+            };
+            match &control.running {
+                Some(running) => running.cancel.cancel(),
+                None if std::mem::take(&mut control.pause_requested) => {
+                    held.push((id.clone(), file))
+                }
+                None => {}
             }
+        }
+        // Files paused on their own go back to the queue with the rest, so the paused job
+        // holds nothing and its lease can go.
+        for (id, file) in held {
+            self.job_file_ended(&id, file, Outcome::Paused, false);
         }
     }
 

@@ -1003,6 +1003,11 @@ impl Jobs {
         });
     }
 
+    /// Whether the job is paused (or unknown here).
+    pub(crate) fn is_paused(&self, id: JobId) -> bool {
+        self.jobs.get(&id).is_none_or(|running| running.paused)
+    }
+
     /// The ids of every job that is running (for pause all) or paused (for resume all).
     pub(crate) fn ids(&self, paused: bool) -> Vec<JobId> {
         self.jobs
