@@ -103,6 +103,45 @@ fn a_killed_job_continues_without_sending_what_was_recorded_done() {
     assert!(finished.contains(&format!("{FILES}/{FILES}")), "{finished}");
 }
 
+#[test]
+fn files_named_on_the_command_line_are_one_job_each_with_its_line() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let names = ["a.txt", "b.txt", "c.bin"];
+    let paths: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| home.file(name, &data(2_000, index as u64)))
+        .collect();
+    let output = run(home
+        .ossup(&server)
+        .arg("upload")
+        .args(&paths)
+        .arg(format!("oss://{BUCKET}/named/")));
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    let expected: BTreeSet<String> = names.iter().map(|n| format!("named/{n}")).collect();
+    assert_eq!(uploaded_keys(&shown), expected, "{shown}");
+    assert!(shown.contains("3 of 3 uploaded"), "{shown}");
+
+    let listing = text(&run(home.ossup(&server).arg("jobs")));
+    let job_lines: Vec<&str> = listing.lines().filter(|l| l.contains("oss://")).collect();
+    assert_eq!(job_lines.len(), 1, "{listing}");
+    assert!(job_lines[0].contains(" finished "), "{listing}");
+    assert!(listing.contains("3/3"), "{listing}");
+    let stored: BTreeSet<String> = home.job_files().into_iter().map(|f| f.0).collect();
+    assert_eq!(stored, expected);
+    let client = server.client();
+    for (index, name) in names.iter().enumerate() {
+        let key = format!("named/{name}");
+        assert_eq!(
+            read_object(&client, &key),
+            data(2_000, index as u64),
+            "{key}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn symbolic_links_are_skipped_with_a_reason_unless_followed() {

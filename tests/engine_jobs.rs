@@ -62,11 +62,7 @@ async fn a_job_driven_by_one_engine_is_shown_in_use_by_another_then_taken_over()
 
     // The first stops (its lease is released); the second resumes the job and ends it.
     first.send(ossup::engine::EngineCommand::PauseAll);
-    first
-        .until("the first engine to pause", |w| {
-            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
-        })
-        .await;
+    first.until_jobs_paused().await;
     first.stop().await;
     t.server.faults().clear();
     let id = *second.jobs.keys().next().unwrap();
@@ -223,11 +219,7 @@ async fn a_job_paused_before_anything_was_stored(t: &EngineFixture, root: &Path)
         })
         .await;
     first.send(EngineCommand::PauseAll);
-    first
-        .until("the first run to pause", |w| {
-            w.jobs.values().all(|j| j.state == JobState::Paused) && w.rows.is_empty()
-        })
-        .await;
+    first.until_jobs_paused().await;
     let id = *first.jobs.keys().next().unwrap();
     first.stop().await;
     t.server.faults().clear();
@@ -345,8 +337,52 @@ async fn a_job_paused_after_one_of_its_files_can_be_taken_over() {
     second.until_jobs_finished(1).await;
     assert_eq!(second.jobs[&job].counts.done, 2);
     let finished = second.row_for_key("album/big.bin").unwrap();
-    assert_eq!(finished.upload_id, paused.upload_id, "the same upload went on");
+    assert_eq!(
+        finished.upload_id, paused.upload_id,
+        "the same upload went on"
+    );
     assert_eq!(t.read_back("album/big.bin").await, big);
     first.stop().await;
+    second.stop().await;
+}
+
+/// A file added on its own is a job of that one file: stored with its row, shown paused by
+/// a restarted engine from its saved upload, and continued through its job from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_added_on_its_own_is_a_job_a_restarted_engine_continues() {
+    let t = EngineFixture::start().await;
+    t.server.slow_parts();
+    let bytes = data(PART as usize * 12 + 3, 21);
+    let path = t.file("alone.bin", &bytes);
+    let mut first = t.engine();
+    first.add(vec![path.clone()], "solo/");
+    let paused = first.pause_partway("solo/alone.bin").await;
+    let job = first.jobs.values().next().unwrap().clone();
+    assert_eq!(job.roots, [std::path::absolute(&path).unwrap()]);
+    assert_eq!(paused.job, Some(job.id));
+    first.stop().await;
+
+    let mut second = t.engine();
+    let loaded = second
+        .until_key_state("solo/alone.bin", TransferState::Paused)
+        .await;
+    assert_eq!(
+        (loaded.job, &loaded.upload_id),
+        (Some(job.id), &paused.upload_id)
+    );
+    second.send(EngineCommand::Resume(loaded.id.clone()));
+    second.until_jobs_finished(1).await;
+    let finished = second.row_for_key("solo/alone.bin").unwrap();
+    assert_eq!(
+        finished.upload_id, paused.upload_id,
+        "the same upload went on"
+    );
+    assert_eq!(t.read_back("solo/alone.bin").await, bytes);
+    let files = second.job_files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        (files[0].0.as_str(), files[0].1),
+        ("solo/alone.bin", FileState::Done)
+    );
     second.stop().await;
 }

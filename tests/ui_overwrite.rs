@@ -199,7 +199,12 @@ fn cancel_adds_nothing_of_the_drop() {
         .map(|row| row.file_name.clone())
         .collect();
     assert_eq!(names, ["later.txt"]);
-    assert!(harness.state().transfers().jobs.is_empty());
+    let jobs: Vec<_> = harness.state().transfers().jobs.values().collect();
+    assert!(
+        jobs.iter()
+            .all(|job| job.roots.len() == 1 && job.roots[0].ends_with("later.txt")),
+        "only the later drop made a job: {jobs:?}"
+    );
     assert_eq!(
         stored(&client, "old.txt").as_deref(),
         Some(&b"what was there before"[..])

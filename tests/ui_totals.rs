@@ -55,12 +55,18 @@ fn the_status_bar_and_the_title_add_up_two_running_uploads() {
         "{title}"
     );
 
-    wait_until(&mut harness, GENEROUS, "both done", |app| {
-        app.transfers()
-            .rows()
-            .iter()
-            .all(|r| r.snapshot.state == TransferState::Done)
-    });
+    wait_until(
+        &mut harness,
+        GENEROUS,
+        "both done and their job finished",
+        |app| {
+            app.transfers()
+                .rows()
+                .iter()
+                .all(|r| r.snapshot.state == TransferState::Done)
+                && app.transfers().jobs.values().all(|job| job.is_finished())
+        },
+    );
     harness.run_steps(2);
     assert!(harness.query_by_label_contains(" of 5MiB").is_none());
     assert_eq!(harness.state().window_title(), "ossup");

@@ -113,7 +113,7 @@ pub fn run() -> Result<Outcome, CliError> {
         return Ok(Outcome::Success);
     }
     println!(
-        "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  {:<12}  DESTINATION  FOLDERS",
+        "{:>5}  {:<10}  {:>9}  {:>7}  {:>6}  {:>7}  {:>10}  {:<12}  DESTINATION  PATHS",
         "JOB", "STATE", "DONE", "SKIPPED", "FAILED", "PENDING", "BYTES", "TARGET"
     );
     for summary in &listing.jobs {

@@ -286,16 +286,26 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     let (here, elsewhere): (Vec<_>, Vec<_>) = selection
         .sessions
         .into_iter()
-        // A job's file is resumed by its job.
-        .filter(|s| s.job.is_none() || !args.all)
         .partition(|s| setup.owns(&s.endpoint));
+    // A job's saved upload is resumed by its job: continued when unfinished, otherwise its
+    // failed files are sent again.
+    let (job_sessions, here): (Vec<_>, Vec<_>) = here.into_iter().partition(|s| s.job.is_some());
+    let mut retried: Vec<JobId> = Vec::new();
+    for session in &job_sessions {
+        if let Some(job) = session.job.map(JobId)
+            && !jobs.contains(&job)
+            && !retried.contains(&job)
+        {
+            retried.push(job);
+        }
+    }
     for session in &elsewhere {
         eprintln!(
             "note: saved upload {} belongs to {}, not {label}; it was left alone",
             session.id, session.endpoint
         );
     }
-    if here.is_empty() && jobs.is_empty() {
+    if here.is_empty() && jobs.is_empty() && retried.is_empty() {
         if args.id.is_some() && !elsewhere.is_empty() {
             return Err(CliError::Usage(format!(
                 "that upload was started on {}; resume it with --endpoint or the matching profile",
@@ -309,7 +319,7 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
     setup.preflight(buckets.iter().map(String::as_str))?;
     let mut handle = setup.start_engine(&tuning)?;
     let follower = Follower::for_sessions(&here)
-        .with_jobs(jobs.iter().copied())
+        .with_jobs(jobs.iter().chain(&retried).copied())
         .verbose(args.verbose)
         .queue_dir(setup.paths.queue_dir.clone());
     let send = |command| {
@@ -327,6 +337,16 @@ fn resume(args: ResumeArgs) -> Result<Outcome, CliError> {
         } else {
             EngineCommand::ResumeJob(*job)
         })?;
+    }
+    for job in &retried {
+        send(EngineCommand::RetryJob {
+            job: *job,
+            file: None,
+        })?;
+    }
+    for session in job_sessions.iter().filter(|_| args.restart) {
+        // Started over when its job sends it.
+        send(EngineCommand::Restart(session.transfer_id()))?;
     }
     for session in &here {
         let id = session.transfer_id();

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::units::format_bytes;
-use crate::engine::folder_plan::PlannedFile;
 use crate::engine::folder_plan::{describe_io_error, file_key, folder_key_prefix};
 use crate::engine::session_store::{CorruptSession, Session, SessionStore};
 use crate::engine::store::{FileState, JobId, OpenOptions, QueueStore};
@@ -158,6 +157,10 @@ struct Wanted {
     resumable: bool,
 }
 
+/// Up to this many files named on the command line get a line each, as with `--verbose`;
+/// more (a shell glob) are followed like a folder's: a bar and the failures.
+const NAMED_FILE_LINES: usize = 100;
+
 /// A job the CLI waits for: found by its folders and destination, then by its id.
 #[derive(Debug)]
 struct WantedJob {
@@ -170,6 +173,8 @@ struct WantedJob {
     last: Option<JobSnapshot>,
     /// Its stop was reported already.
     told_problem: bool,
+    /// That it waits for the network was said already.
+    told_waiting: bool,
 }
 
 impl WantedJob {
@@ -198,6 +203,8 @@ pub struct Follower {
     job_rows: HashMap<TransferId, JobRow>,
     /// A line for every file of a job, not only its failures.
     verbose: bool,
+    /// Keys of the files named on the command line, each given its line like `verbose`.
+    named: std::collections::HashSet<String>,
     /// The queue store, read at the end for the failures no row reported (files the walk
     /// could not send).
     queue_dir: Option<PathBuf>,
@@ -209,7 +216,7 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// For `upload`: the transfers the engine creates for these destinations.
+    /// For `upload`: the job of the files and folders, and the stream from stdin.
     pub fn for_uploads(planned: &[PlannedUpload]) -> Self {
         let mut follower = Self::empty(
             planned
@@ -220,38 +227,38 @@ impl Follower {
                 })
                 .sum(),
         );
-        if let Some((destination, roots)) = folder_job("", planned) {
-            let mut roots = roots;
+        if let Some(job) = upload_job("", planned) {
+            let mut roots = job.paths;
             roots.sort();
             follower.jobs.push(WantedJob {
                 roots,
-                bucket: destination.bucket,
-                prefix: destination.prefix,
+                bucket: job.destination.bucket,
+                prefix: job.destination.prefix,
                 id: None,
                 last: None,
                 told_problem: false,
+                told_waiting: false,
             });
         }
+        let named: Vec<&PlannedUpload> = planned
+            .iter()
+            .filter(|p| matches!(p.source, PlannedSource::File { .. }))
+            .collect();
+        if named.len() <= NAMED_FILE_LINES {
+            follower.named = named.iter().map(|p| p.key.clone()).collect();
+        }
         for upload in planned {
-            if matches!(upload.source, PlannedSource::Folder { .. }) {
-                continue;
+            if let PlannedSource::Stdin = upload.source {
+                let index = follower.push(
+                    ObjectRef::new(&upload.bucket, &upload.key).to_string(),
+                    0,
+                    None,
+                    None,
+                );
+                follower
+                    .by_destination
+                    .insert((upload.bucket.clone(), upload.key.clone()), index);
             }
-            let index = follower.push(
-                ObjectRef::new(&upload.bucket, &upload.key).to_string(),
-                match &upload.source {
-                    PlannedSource::File { size, .. } => *size,
-                    PlannedSource::Folder { .. } | PlannedSource::Stdin => 0,
-                },
-                None,
-                match &upload.source {
-                    PlannedSource::File { path, .. } => Some(path.display().to_string()),
-                    PlannedSource::Folder { .. } | PlannedSource::Stdin => None,
-                },
-            );
-            follower.wanted[index].resumable = matches!(upload.source, PlannedSource::File { .. });
-            follower
-                .by_destination
-                .insert((upload.bucket.clone(), upload.key.clone()), index);
         }
         follower
     }
@@ -278,6 +285,7 @@ impl Follower {
                 id: Some(id),
                 last: None,
                 told_problem: false,
+                told_waiting: false,
             });
         }
         self
@@ -308,6 +316,7 @@ impl Follower {
             jobs: Vec::new(),
             job_rows: HashMap::new(),
             verbose: false,
+            named: Default::default(),
             queue_dir: None,
             failures_told: Default::default(),
             progress: ProgressView::new(total_bytes),
@@ -571,14 +580,37 @@ impl Follower {
             self.failures_told.insert(snapshot.key.clone());
         }
         let line = match &snapshot.state {
-            TransferState::Failed => Some(format!(
-                "failed {label}: {}",
-                snapshot
-                    .error
-                    .as_ref()
-                    .map_or_else(|| "the transfer failed".to_owned(), ToString::to_string)
-            )),
-            TransferState::Done if self.verbose => {
+            TransferState::Failed => {
+                let error = snapshot.error.as_ref();
+                let hint = if error.is_some_and(|e| e.restart_suggested) {
+                    format!(
+                        "; to start over, run `ossup resume {} --restart`",
+                        snapshot.id
+                    )
+                } else {
+                    String::new()
+                };
+                Some(format!(
+                    "failed {label}: {}{hint}",
+                    error.map_or_else(|| "the transfer failed".to_owned(), ToString::to_string)
+                ))
+            }
+            TransferState::WaitingForNetwork => self
+                .jobs
+                .iter_mut()
+                .find(|j| j.id.is_some() && j.id == snapshot.job && !j.told_waiting)
+                .map(|job| {
+                    job.told_waiting = true;
+                    let reason = snapshot
+                        .error
+                        .as_ref()
+                        .map(|e| e.message.trim_end_matches(['.', ' ']).to_owned())
+                        .unwrap_or_else(|| "waiting for the network".into());
+                    format!(
+                        "{reason}: the upload will continue by itself once the server can be reached (Ctrl-C pauses)"
+                    )
+                }),
+            TransferState::Done if self.verbose || self.named.contains(&snapshot.key) => {
                 let check = match snapshot.result.as_ref().map(|r| r.verified) {
                     Some(true) => ", CRC-64 verified",
                     _ => "",
@@ -588,7 +620,7 @@ impl Follower {
                     format_bytes(snapshot.size)
                 ))
             }
-            TransferState::Skipped if self.verbose => Some(format!(
+            TransferState::Skipped if self.verbose || self.named.contains(&snapshot.key) => Some(format!(
                 "skipped {label}: {}",
                 snapshot
                     .error
@@ -843,6 +875,16 @@ impl Follower {
             text.push_str(&format!(", {failed} failed"));
         }
         println!("{text}.");
+        for job in &self.jobs {
+            if let (Some(id), Some(last)) = (job.id, &job.last)
+                && last.counts.failed > 0
+            {
+                println!(
+                    "`ossup resume --job {}` sends the failed files of job {} again.",
+                    id.0, id.0
+                );
+            }
+        }
         if failed > 0 || self.corrupt_sessions > 0 {
             Outcome::SomeFailed
         } else {
@@ -851,8 +893,7 @@ impl Follower {
     }
 }
 
-/// Sends the planned files as one command (so what exists is listed once) and stdin as
-/// its own.
+/// Sends the planned files and folders as one job, and stdin as a stream of its own.
 pub fn send_uploads(
     handle: &EngineHandle,
     target: &str,
@@ -864,85 +905,63 @@ pub fn send_uploads(
             .send(command)
             .map_err(|e| CliError::Failed(e.to_string()))
     };
-    if let Some((destination, paths)) = folder_job(target, planned) {
-        let contents_only = planned.iter().any(|p| {
-            matches!(p.source, PlannedSource::Folder { .. }) && p.key == destination.prefix
-        });
+    if let Some(job) = upload_job(target, planned) {
         send(EngineCommand::Add {
-            paths,
-            destination,
+            paths: job.paths,
+            destination: job.destination,
             options: AddOptions {
-                contents_only,
+                contents_only: job.contents_only,
                 ..options.clone()
             },
         })?;
     }
-    let mut by_bucket: Vec<(String, Vec<PlannedFile>)> = Vec::new();
     for upload in planned {
-        match &upload.source {
-            PlannedSource::Folder { .. } => {}
-            PlannedSource::File { path, size } => {
-                let file = PlannedFile {
-                    path: path.clone(),
-                    key: upload.key.clone(),
-                    size: *size,
-                    relative: path.file_name().map(PathBuf::from).unwrap_or_default(),
-                    mtime_unix_nanos: 0,
-                };
-                match by_bucket.iter_mut().find(|(b, _)| *b == upload.bucket) {
-                    Some((_, files)) => files.push(file),
-                    None => by_bucket.push((upload.bucket.clone(), vec![file])),
-                }
-            }
-            PlannedSource::Stdin => send(EngineCommand::AddStream {
+        if let PlannedSource::Stdin = upload.source {
+            send(EngineCommand::AddStream {
                 source: StreamSource::stdin(),
                 target: target.to_owned(),
                 bucket: upload.bucket.clone(),
                 key: upload.key.clone(),
-            })?,
+            })?;
         }
-    }
-    for (bucket, files) in by_bucket {
-        send(EngineCommand::AddFiles {
-            files,
-            target: target.to_owned(),
-            bucket,
-            options: options.clone(),
-        })?;
     }
     Ok(())
 }
 
-/// The one job the folders of a command make: its destination and its folders. A folder
-/// given alone to an exact key (`upload DIR oss://bucket/name`) keeps that name as its
-/// prefix, without the folder's own name.
-fn folder_job(target: &str, planned: &[PlannedUpload]) -> Option<(Destination, Vec<PathBuf>)> {
-    let folders: Vec<&PlannedUpload> = planned
-        .iter()
-        .filter(|p| matches!(p.source, PlannedSource::Folder { .. }))
-        .collect();
-    let first = folders.first()?;
-    let paths: Vec<PathBuf> = folders
-        .iter()
-        .filter_map(|p| match &p.source {
-            PlannedSource::Folder { path } => Some(path.clone()),
-            _ => None,
-        })
-        .collect();
-    let PlannedSource::Folder { path } = &first.source else {
-        return None;
-    };
-    // The prefix the folder's name was appended to, or the exact key's own prefix.
-    let prefix = match folder_key_prefix("", path) {
-        Ok(name) if first.key.ends_with(&name) => {
-            first.key[..first.key.len() - name.len()].to_owned()
+/// The one job the files and folders of a command make.
+struct UploadJob {
+    destination: Destination,
+    paths: Vec<PathBuf>,
+    /// The one source given goes to the exact name given (`upload FILE oss://b/name`, or
+    /// a folder's files straight under `oss://b/name/`), not under its own name.
+    contents_only: bool,
+}
+
+fn upload_job(target: &str, planned: &[PlannedUpload]) -> Option<UploadJob> {
+    let mut paths = Vec::new();
+    let mut first = None;
+    for upload in planned {
+        let (path, own_name) = match &upload.source {
+            PlannedSource::Folder { path } => (path, folder_key_prefix("", path).ok()),
+            PlannedSource::File { path, .. } => (path, file_key("", path).ok()),
+            PlannedSource::Stdin => continue,
+        };
+        paths.push(path.clone());
+        first.get_or_insert((upload, own_name));
+    }
+    let (first, own_name) = first?;
+    // The prefix its own name was appended to; otherwise it was given a name of its own.
+    let (prefix, contents_only) = match own_name {
+        Some(name) if first.key.ends_with(&name) => {
+            (first.key[..first.key.len() - name.len()].to_owned(), false)
         }
-        _ => first.key.clone(),
+        _ => (first.key.clone(), true),
     };
-    Some((
-        Destination::new(target, first.bucket.clone(), prefix),
+    Some(UploadJob {
+        destination: Destination::new(target, first.bucket.clone(), prefix),
         paths,
-    ))
+        contents_only,
+    })
 }
 
 /// The sessions `resume` should continue, and the saved sessions that could not be used.

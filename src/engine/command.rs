@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 use super::event::TransferId;
-use super::folder_plan::{PathFilters, PlannedFile};
+use super::folder_plan::PathFilters;
 use super::store::{FileId, FileState, JobId};
 use super::tuning::Tuning;
 
@@ -137,24 +137,16 @@ impl fmt::Debug for StreamSource {
 /// Commands a front end sends; each is answered by events, never by a blocking reply.
 #[derive(Debug, Clone)]
 pub enum EngineCommand {
-    /// Upload these files and folders to a known target. The folders become one job: walked into the queue
-    /// store in batches and sent a few files at a time; the same folders to the same
-    /// destination continue the unfinished job. A file that already has a session for
-    /// the same destination resumes that session.
+    /// Upload these files and folders to a known target, as one job: walked into the
+    /// queue store in batches and sent a few files at a time. The same paths to the same
+    /// destination continue the unfinished job, and a file whose upload was paused or cut
+    /// off resumes it.
     Add {
         paths: Vec<PathBuf>,
         destination: Destination,
         options: AddOptions,
     },
-    /// Upload files already planned (keys chosen, folders walked) into one bucket, e.g.
-    /// by the CLI; `options.overwrite` applies, the filters were applied by the planner.
-    AddFiles {
-        files: Vec<PlannedFile>,
-        target: String,
-        bucket: String,
-        options: AddOptions,
-    },
-    /// Upload one file to an exact key.
+    /// Upload one file to an exact key: a job of that one file.
     AddFile {
         path: PathBuf,
         target: String,
@@ -183,6 +175,7 @@ pub enum EngineCommand {
     Retry(TransferId),
     /// Start over: abort the old upload id (if any) and upload from scratch, e.g. after
     /// the local file changed or the server forgot the upload.
+    /// A job's file not sent yet starts over when its job sends it.
     Restart(TransferId),
     /// Drop a transfer from the list. Done and skipped ones just go; one that still has
     /// an upload on the server (paused, failed) is aborted like [`EngineCommand::Abort`],

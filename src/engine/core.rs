@@ -16,11 +16,11 @@ use super::event::{
     EngineEvent, EventSink, PartState, SourceKind, TransferError, TransferId, TransferSnapshot,
     TransferState,
 };
-use super::existing::{ExistingObjects, common_prefix};
+use super::existing::ExistingObjects;
 use super::folder_plan::{self, FolderItem, PlannedFile};
 use super::history::History;
 use super::initiate;
-use super::jobs::{FileEnd, JobFile, JobMessage, Jobs};
+use super::jobs::{ABORTED, FileEnd, JobFile, JobMessage, Jobs};
 use super::progress::Board;
 use super::request;
 use super::session_store::{
@@ -90,8 +90,11 @@ struct Control {
     /// Paused on its own (not with its job): a job's file then stays claimed, its row
     /// Paused, until it is resumed, aborted or its job is paused.
     pause_requested: bool,
-    /// The job and row of a file of an added folder.
+    /// The job and row of a file its job handed out.
     job: Option<JobFile>,
+    /// A saved upload of a job that has not handed the file out (yet): shown from its
+    /// session, and resumed, or aborted, through its job.
+    saved_for_job: Option<JobId>,
     /// When its current run started, for the history's duration.
     started: Instant,
 }
@@ -106,6 +109,7 @@ impl Control {
             restart_requested: false,
             pause_requested: false,
             job: None,
+            saved_for_job: None,
             started: Instant::now(),
         }
     }
@@ -120,6 +124,9 @@ struct Core {
     next_generation: u64,
     jobs: Jobs,
     history: History,
+    /// Files of jobs to start over once their job hands them out (a restart asked for
+    /// before the job was loaded).
+    restart_when_claimed: std::collections::HashSet<TransferId>,
 }
 
 /// A registered target: what the front end gave, and the context its tasks use.
@@ -181,6 +188,7 @@ pub(crate) async fn run(
         next_generation: 0,
         jobs,
         history,
+        restart_when_claimed: Default::default(),
     };
     for target in config.targets {
         core.set_target(target, resume_on_start);
@@ -285,10 +293,8 @@ impl Core {
             {
                 continue;
             }
-            if session.job.is_some() && self.jobs.has_store() {
-                // Its job claims it again and resumes it.
-                continue;
-            }
+            // A job's file is shown as saved until its job hands it out again.
+            let saved_for_job = session.job.map(JobId).filter(|_| self.jobs.has_store());
             let id = session.transfer_id();
             // Only a look: the lock is taken again when the transfer runs.
             let locked = self.shared.store.try_lock(&id).is_ok();
@@ -299,6 +305,7 @@ impl Core {
             };
             self.board().insert(TransferSnapshot {
                 target: target.label.clone(),
+                job: saved_for_job,
                 ..session_snapshot(&session, state)
             });
             let transfer = FileTransfer {
@@ -310,9 +317,14 @@ impl Core {
                 job: None,
                 size: Some(session.file.size),
             };
-            self.controls
-                .insert(id.clone(), Control::idle(Source::File(transfer)));
-            if resume && locked {
+            self.controls.insert(
+                id.clone(),
+                Control {
+                    saved_for_job,
+                    ..Control::idle(Source::File(transfer))
+                },
+            );
+            if resume && locked && saved_for_job.is_none() {
                 self.start(&id, StartMode::Continue);
             }
         }
@@ -325,58 +337,24 @@ impl Core {
                 destination,
                 options,
             } => {
-                let Some(ctx) = self.ctx(&destination.target) else {
-                    return;
-                };
-                let mut folders = Vec::new();
-                for path in paths {
-                    if path.is_dir() {
-                        folders.push(std::path::absolute(&path).unwrap_or(path));
-                    } else {
-                        self.add_path(path, &destination, &options);
-                    }
-                }
-                if !folders.is_empty() {
-                    if self.jobs.has_store() {
-                        let target = &self.targets[&ctx.endpoint_label].target;
-                        self.jobs
-                            .add_folders(folders, &destination, &options, target);
-                    } else {
-                        self.board().notice(
-                            "Folders cannot be added while the queue store is unavailable.",
-                        );
-                    }
-                }
+                self.add(paths, destination, options);
             }
             EngineCommand::PauseJob(id) => self.pause_job(id),
             EngineCommand::ResumeJob(id) => self.resume_job(id),
             EngineCommand::RetryJob { job, file } => self.retry_job(job, file),
-            EngineCommand::AddFiles {
-                files,
-                target,
-                bucket,
-                options,
-            } => {
-                if self.ctx(&target).is_none() {
-                    return;
-                }
-                let place = Place { target, bucket };
-                if options.overwrite == OverwritePolicy::Overwrite {
-                    for file in files {
-                        self.add_file(file.path, &place, file.key, Some(file.size));
-                    }
-                } else {
-                    let prefix = common_prefix(files.iter().map(|f| f.key.as_str()));
-                    let items = files.into_iter().map(FolderItem::File);
-                    self.add_checked(place, prefix, options.overwrite, items);
-                }
-            }
             EngineCommand::AddFile {
                 path,
                 target,
                 bucket,
                 key,
-            } => self.add_file(path, &Place { target, bucket }, key, None),
+            } => self.add(
+                vec![path],
+                Destination::new(target, bucket, key),
+                AddOptions {
+                    contents_only: true,
+                    ..AddOptions::default()
+                },
+            ),
             EngineCommand::AddStream {
                 source,
                 target,
@@ -403,13 +381,19 @@ impl Core {
                 }
             }
             EngineCommand::ResumeAll => {
+                let mut paused = Vec::new();
                 for job in self.jobs.ids(true) {
                     self.resume_job(job);
                 }
-                for id in self.controls.keys().cloned().collect::<Vec<_>>() {
-                    if self.board().state(&id) == Some(TransferState::Paused) {
-                        self.resume(&id);
+                // Files waiting for their job go on with it.
+                let waiting_for_job = |c: &Control| c.saved_for_job.is_some();
+                for (id, _) in self.controls.iter().filter(|(_, c)| !waiting_for_job(c)) {
+                    if self.board().state(id) == Some(TransferState::Paused) {
+                        paused.push(id.clone());
                     }
+                }
+                for id in paused {
+                    self.resume(&id);
                 }
             }
             EngineCommand::SetTuning(tuning) => match tuning.validate() {
@@ -447,6 +431,61 @@ impl Core {
         )
     }
 
+    /// Makes `paths` one job (or continues the unfinished job of the same paths and
+    /// destination). Without a queue store, files go up on their own and folders wait.
+    fn add(&mut self, paths: Vec<PathBuf>, destination: Destination, options: AddOptions) {
+        let Some(ctx) = self.ctx(&destination.target) else {
+            return;
+        };
+        if let Err(e) = validate_bucket_name(&destination.bucket) {
+            return self.board().notice(format!(
+                "Cannot upload to oss://{}: {e}.",
+                destination.bucket
+            ));
+        }
+        if !self.jobs.has_store() {
+            for path in paths {
+                if path.is_dir() {
+                    self.board().notice(format!(
+                        "{} cannot be added while the queue store is unavailable: folders are queued there.",
+                        path.display()
+                    ));
+                } else {
+                    self.add_path(path, &destination, &options);
+                }
+            }
+            return;
+        }
+        // A file that cannot be sent as named is said at once rather than queued to fail.
+        let roots: Vec<PathBuf> = paths
+            .into_iter()
+            .filter(|path| {
+                let problem = match std::fs::metadata(path) {
+                    Ok(meta) if meta.is_dir() => None,
+                    Ok(_) if options.contents_only => {
+                        folder_plan::exact_key(&destination.prefix, path).err()
+                    }
+                    Ok(_) => folder_plan::file_key(&destination.prefix, path).err(),
+                    Err(e) => Some(format!(
+                        "Cannot upload {}: {}.",
+                        path.display(),
+                        folder_plan::describe_io_error(&e)
+                    )),
+                };
+                problem
+                    .map(|problem| self.board().notice(problem))
+                    .is_none()
+            })
+            .map(|path| std::path::absolute(&path).unwrap_or(path))
+            .collect();
+        if roots.is_empty() {
+            return;
+        }
+        let target = &self.targets[&ctx.endpoint_label].target;
+        self.jobs.add_job(roots, &destination, &options, target);
+    }
+
+    /// A file added while the queue store is unavailable: a transfer of its own.
     fn add_path(&mut self, path: PathBuf, destination: &Destination, options: &AddOptions) {
         let meta = match std::fs::metadata(&path) {
             Ok(meta) => meta,
@@ -460,7 +499,12 @@ impl Core {
             target: destination.target.clone(),
             bucket: destination.bucket.clone(),
         };
-        match folder_plan::file_key(&destination.prefix, &path) {
+        let key = if options.contents_only {
+            folder_plan::exact_key(&destination.prefix, &path)
+        } else {
+            folder_plan::file_key(&destination.prefix, &path)
+        };
+        match key {
             Ok(key) if options.overwrite == OverwritePolicy::Overwrite => {
                 self.add_file(path, &place, key, Some(meta.len()))
             }
@@ -752,6 +796,20 @@ impl Core {
         if control.running.is_some() || !matches!(control.source, Source::File(_)) {
             return;
         }
+        if let Some(job) = control.saved_for_job {
+            control.pause_requested = false;
+            // Its job sends it: resumed, or (finished with it failed) sent again. The
+            // job's other paused files stay paused when it hands them out.
+            for (other, control) in &mut self.controls {
+                if other != id && control.saved_for_job == Some(job) {
+                    control.pause_requested = true;
+                }
+            }
+            return match self.jobs.is_finished(job) {
+                Some(false) => self.resume_job(job),
+                Some(true) | None => self.retry_job(job, None),
+            };
+        }
         if let Some(job) = control.job
             && failed
         {
@@ -762,7 +820,13 @@ impl Core {
 
     fn restart(&mut self, id: &TransferId) {
         let Some(control) = self.controls.get_mut(id) else {
-            return self.unknown(id);
+            // A job's file not handed out yet: it starts over when its job sends it.
+            if self.jobs.has_store() {
+                self.restart_when_claimed.insert(id.clone());
+            } else {
+                self.unknown(id);
+            }
+            return;
         };
         if !matches!(control.source, Source::File(_)) {
             return;
@@ -799,7 +863,8 @@ impl Core {
     /// aborted instead, so nothing is left behind.
     fn forget(&mut self, id: &TransferId) {
         match self.board().state(id) {
-            None => self.unknown(id),
+            // Finished and let go already (a job's file): the front end may drop it too.
+            None => self.board().push_event(EngineEvent::Removed(id.clone())),
             Some(TransferState::Done | TransferState::Skipped) => {
                 self.remove_control(id);
                 self.board().remove(id);
@@ -895,6 +960,14 @@ impl Core {
             }
             Internal::AbortDone { id, result } => match result {
                 Ok(()) => {
+                    if let Some(Control {
+                        saved_for_job: Some(job),
+                        source: Source::File(transfer),
+                        ..
+                    }) = self.controls.get(&id)
+                    {
+                        self.jobs.saved_file_aborted(*job, transfer.key.clone());
+                    }
                     self.remove_control(&id);
                     self.board().remove(&id);
                 }
@@ -949,13 +1022,23 @@ impl Core {
         let path = row.file.absolute_path;
         let key = row.file.key;
         let id = self.transfer_id(&place.target, &place.bucket, &key, &path);
+        let mode = if self.restart_when_claimed.remove(&id) {
+            StartMode::Fresh
+        } else {
+            StartMode::Continue
+        };
         if let Some(control) = self.controls.get_mut(&id) {
             control.job = Some(job);
+            control.saved_for_job = None;
             if let Source::File(transfer) = &mut control.source {
                 transfer.job = Some(job.job);
             }
+            if control.pause_requested {
+                // Paused on its own: its job holds it until it is resumed.
+                return;
+            }
             if control.running.is_none() {
-                self.start(&id, StartMode::Continue);
+                self.start(&id, mode);
             }
             return;
         }
@@ -969,12 +1052,12 @@ impl Core {
                 ..Control::idle(Source::File(transfer))
             },
         );
-        self.start(&id, StartMode::Continue);
+        self.start(&id, mode);
     }
 
-    /// Tells the job how its file ended. Done, skipped and paused files leave the list
-    /// (the job counts them; a paused one goes back to the queue with its session);
-    /// a failed one stays, for Retry.
+    /// Tells the job how its file ended. Done and skipped files leave the list (the job
+    /// counts them); a paused one goes back to the queue with its session and stays
+    /// listed as paused until its job sends it again; a failed one stays, for Retry.
     fn job_file_ended(&mut self, id: &TransferId, job: JobFile, outcome: Outcome, aborted: bool) {
         let row = self.board().snapshot(id);
         let reason = |fallback: &str| {
@@ -994,7 +1077,7 @@ impl Core {
             FileState::Done => FileOutcome::done(job.file, self.history_entry(id)),
             FileState::Pending => FileOutcome::not_done(job.file, state, "paused"),
             FileState::Skipped => FileOutcome::not_done(job.file, state, reason("skipped")),
-            _ if aborted => FileOutcome::not_done(job.file, state, "The upload was aborted."),
+            _ if aborted => FileOutcome::not_done(job.file, state, ABORTED),
             _ => FileOutcome::not_done(job.file, state, reason("The upload failed.")),
         };
         self.jobs.file_ended(
@@ -1004,7 +1087,12 @@ impl Core {
                 bytes: size,
             },
         );
-        if leaves {
+        if state == FileState::Pending
+            && let Some(control) = self.controls.get_mut(id)
+        {
+            control.job = None;
+            control.saved_for_job = Some(job.job);
+        } else if leaves {
             self.controls.remove(id);
             self.board().retire(id);
         }

@@ -217,6 +217,11 @@ pub fn file_key(prefix: &str, path: &Path) -> Result<String, String> {
     checked_key(format!("{prefix}{name}"), path)
 }
 
+/// `key` for the file at `path`, checked as any key is.
+pub fn exact_key(key: &str, path: &Path) -> Result<String, String> {
+    checked_key(key.to_owned(), path)
+}
+
 /// Depth first, in name order; links to files are followed (as `cp` does), links to
 /// folders are not (they could loop).
 pub struct FolderWalk {
@@ -227,6 +232,8 @@ pub struct FolderWalk {
     stack: Vec<OpenFolder>,
     /// A problem with the root itself, reported first.
     root_problem: Option<String>,
+    /// The one item of a walk over a file named on its own.
+    named: Option<FolderItem>,
     /// Which files (by path relative to the root) are sent.
     filters: PathFilters,
     /// How many files the filters left out so far.
@@ -250,6 +257,7 @@ impl FolderWalk {
             key_prefix: key_prefix.to_owned(),
             stack: Vec::new(),
             root_problem: None,
+            named: None,
             filters: PathFilters::default(),
             excluded: 0,
             follow_symlinks: false,
@@ -262,6 +270,48 @@ impl FolderWalk {
             walk.root_problem = Some(problem);
         }
         walk
+    }
+
+    /// The walk of a file named on its own, sent to `key` (or not, with the reason):
+    /// filters do not apply to it, and a link named so is followed, as `cp` does.
+    pub fn named_file(path: &Path, key: Result<String, String>) -> Self {
+        let not_sent = |reason: String| {
+            FolderItem::NotSent(NotSent {
+                path: path.to_path_buf(),
+                relative: path.file_name().map(PathBuf::from).unwrap_or_default(),
+                reason,
+                skipped: false,
+            })
+        };
+        let cannot = |e: io::Error| {
+            not_sent(format!(
+                "Cannot upload {}: {}.",
+                path.display(),
+                describe_io_error(&e)
+            ))
+        };
+        let item = match (fs::metadata(path), key) {
+            (Err(e), _) => cannot(e),
+            (Ok(meta), _) if meta.is_dir() => not_sent(format!(
+                "Cannot upload {}: it is a folder, not a file.",
+                path.display()
+            )),
+            (Ok(_), Err(problem)) => not_sent(problem),
+            (Ok(meta), Ok(key)) => match fs::File::open(path) {
+                Ok(_) => FolderItem::File(PlannedFile::single(path.to_path_buf(), key, &meta)),
+                Err(e) => cannot(e),
+            },
+        };
+        Self {
+            key_prefix: String::new(),
+            stack: Vec::new(),
+            root_problem: None,
+            named: Some(item),
+            filters: PathFilters::default(),
+            excluded: 0,
+            follow_symlinks: false,
+            entered: Default::default(),
+        }
     }
 
     /// Leaves out the files `filters` exclude (folders are still entered).
@@ -417,6 +467,9 @@ impl Iterator for FolderWalk {
     fn next(&mut self) -> Option<FolderItem> {
         if let Some(problem) = self.root_problem.take() {
             return Some(FolderItem::Problem(problem));
+        }
+        if let Some(item) = self.named.take() {
+            return Some(item);
         }
         loop {
             let folder = self.stack.last_mut()?;

@@ -1,6 +1,7 @@
-//! Jobs: a folder added in one action, walked into the queue store in batches and sent a
-//! bounded number of files at a time, so memory follows the files in flight, never the
-//! files queued.
+//! Jobs: the files and folders added in one action, walked into the queue store in
+//! batches and sent a bounded number of files at a time, so memory follows the files in
+//! flight, never the files queued. Every file upload belongs to a job; only streams and
+//! files added while the queue store is unavailable go on their own.
 //!
 //! [`Jobs`] keeps, per job, its counts (mirrored from the store as files move), the lease
 //! that makes this process its only driver, and the outcomes waiting for their batched
@@ -17,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use super::command::{AddOptions, Destination, OverwritePolicy};
-use super::event::{EngineEvent, JobSnapshot};
-use super::existing::ExistingObjects;
+use super::event::{EngineEvent, JobSnapshot, SourceKind, TransferError, TransferSnapshot};
+use super::existing::{ExistingObjects, common_prefix};
 use super::folder_plan::{self, FolderItem, FolderWalk, PathFilters, PlannedFile};
 use super::progress::Board;
 use super::store::{
@@ -269,9 +270,9 @@ impl Jobs {
         });
     }
 
-    /// Adds a job for `roots` (folders) to `destination`, or continues the unfinished job
-    /// with the same roots and destination.
-    pub(crate) fn add_folders(
+    /// Adds a job for `roots` (folders, and files named on their own) to `destination`, or
+    /// continues the unfinished job with the same roots and destination.
+    pub(crate) fn add_job(
         &mut self,
         roots: Vec<PathBuf>,
         destination: &Destination,
@@ -327,6 +328,8 @@ impl Jobs {
                     return Ok(None);
                 }
                 Some(job) => {
+                    // Asked for again: what failed is sent again too.
+                    store.reset_failed(job.id, None, now_unix_secs())?;
                     store.set_job_state(job.id, JobState::Active)?;
                     let options = (job.spec.options != spec_options).then_some(spec_options);
                     let job = Job {
@@ -487,6 +490,8 @@ struct Walker {
     tx: mpsc::UnboundedSender<JobMessage>,
     board: Board,
     stop: Arc<AtomicBool>,
+    /// The label of the target the job runs on, for the rows it shows.
+    target: String,
     /// With a skip policy: the client to list the destination and the runtime to run it.
     lister: Option<(OssClient, tokio::runtime::Handle)>,
 }
@@ -507,38 +512,49 @@ impl Walker {
                 return;
             }
         };
-        for root in &spec.roots {
-            let key_prefix = if spec.options.contents_only {
-                spec.prefix.clone()
+        let is_named = |root: &PathBuf| std::fs::metadata(root).map_or(true, |meta| !meta.is_dir());
+        let named_key = |root: &PathBuf| {
+            if spec.options.contents_only {
+                folder_plan::exact_key(&spec.prefix, root)
             } else {
-                match folder_plan::folder_key_prefix(&spec.prefix, root) {
-                    Ok(prefix) => prefix,
-                    Err(problem) => {
-                        self.board.notice(problem);
-                        continue;
-                    }
+                folder_plan::file_key(&spec.prefix, root)
+            }
+        };
+        // The files named on their own are listed once for all, under their keys' common
+        // prefix.
+        let mut named_existing = None;
+        let mut folder_existing;
+        for root in &spec.roots {
+            let named = is_named(root);
+            let (mut walk, existing) = if named {
+                if named_existing.is_none() && policy != OverwritePolicy::Overwrite {
+                    let keys = spec.roots.iter().filter(|r| is_named(r));
+                    let keys: Vec<String> = keys.filter_map(|r| named_key(r).ok()).collect();
+                    named_existing =
+                        self.existing(policy, &common_prefix(keys.iter().map(String::as_str)));
                 }
-            };
-            let existing = match (&self.lister, policy) {
-                (Some((client, runtime)), policy) if policy != OverwritePolicy::Overwrite => {
-                    let listed =
-                        runtime.block_on(ExistingObjects::list(client, &spec.bucket, &key_prefix));
-                    Some(match listed {
-                        Ok(existing) => existing,
-                        Err(e) => {
-                            self.board.notice(format!(
-                                "Could not list oss://{}/{key_prefix} to skip what is there ({e}); each file is looked up on its own instead.",
-                                spec.bucket
-                            ));
-                            ExistingObjects::unlisted(&spec.bucket)
+                (
+                    FolderWalk::named_file(root, named_key(root)),
+                    named_existing.as_ref(),
+                )
+            } else {
+                let key_prefix = if spec.options.contents_only {
+                    spec.prefix.clone()
+                } else {
+                    match folder_plan::folder_key_prefix(&spec.prefix, root) {
+                        Ok(prefix) => prefix,
+                        Err(problem) => {
+                            self.board.notice(problem);
+                            continue;
                         }
-                    })
-                }
-                _ => None,
+                    }
+                };
+                folder_existing = self.existing(policy, &key_prefix);
+                let walk = FolderWalk::new(root, &key_prefix)
+                    .filtered(filters.clone())
+                    .following_symlinks(spec.options.follow_symlinks);
+                (walk, folder_existing.as_ref())
             };
-            let mut walk = FolderWalk::new(root, &key_prefix)
-                .filtered(filters.clone())
-                .following_symlinks(spec.options.follow_symlinks);
             while let Some(item) = walk.next() {
                 if self.stop.load(Ordering::Relaxed) {
                     return;
@@ -549,10 +565,13 @@ impl Walker {
                         self.board.notice(problem);
                         continue;
                     }
-                    FolderItem::File(file) => match (&existing, &self.lister) {
+                    FolderItem::File(file) => match (existing, &self.lister) {
                         (Some(existing), Some((client, runtime))) => {
                             match existing.skip_reason(runtime, client, &file, policy) {
                                 Ok(Some(reason)) => {
+                                    if named {
+                                        self.show_skipped(&file, &reason);
+                                    }
                                     pending_file(file).not_sent(FileState::Skipped, reason)
                                 }
                                 Ok(None) => pending_file(file),
@@ -577,6 +596,46 @@ impl Walker {
             excluded_before += walk.excluded();
         }
         self.flush(&mut batch, true, excluded_before);
+    }
+
+    /// Shows a file named on its own that is not sent as a finished row, as a file added on
+    /// its own always was: the person named it and looks for it.
+    fn show_skipped(&self, file: &PlannedFile, reason: &str) {
+        let spec = &self.job.spec;
+        let id =
+            super::session_store::session_id(&self.target, &spec.bucket, &file.key, &file.path);
+        self.board.insert(TransferSnapshot {
+            target: self.target.clone(),
+            job: Some(self.job.id),
+            ..TransferSnapshot::queued(
+                id.clone(),
+                file.path.clone(),
+                SourceKind::File,
+                spec.bucket.clone(),
+                file.key.clone(),
+                file.size,
+            )
+        });
+        self.board
+            .reporter(id.clone())
+            .skip_because(TransferError::local(reason.to_owned()));
+        self.board.retire(&id);
+    }
+
+    /// What exists under `key_prefix`, listed once, when `policy` skips what is there.
+    fn existing(&self, policy: OverwritePolicy, key_prefix: &str) -> Option<ExistingObjects> {
+        let (client, runtime) = self.lister.as_ref()?;
+        if policy == OverwritePolicy::Overwrite {
+            return None;
+        }
+        let bucket = &self.job.spec.bucket;
+        let listed = runtime.block_on(ExistingObjects::list(client, bucket, key_prefix));
+        Some(listed.unwrap_or_else(|e| {
+            self.board.notice(format!(
+                "Could not list oss://{bucket}/{key_prefix} to skip what is there ({e}); each file is looked up on its own instead."
+            ));
+            ExistingObjects::unlisted(bucket)
+        }))
     }
 
     /// Stores a batch and reports it; false when the store failed (the walk stops).
@@ -618,6 +677,9 @@ impl Walker {
     }
 }
 
+/// The reason recorded for a file whose upload was aborted.
+pub(crate) const ABORTED: &str = "The upload was aborted.";
+
 /// How one file of a job ended, as the engine saw it.
 pub(crate) struct FileEnd {
     pub outcome: FileOutcome,
@@ -655,6 +717,12 @@ impl Jobs {
                         )),
                     ),
                 };
+                if run && let Some(pid) = held_by {
+                    self.board.notice(format!(
+                        "Job {} is being uploaded by another ossup process (pid {pid}); it goes on there.",
+                        id.0
+                    ));
+                }
                 let client = label.as_deref().and_then(&client_of);
                 let lease = match (lease, &label) {
                     (Some(lease), None) => {
@@ -689,6 +757,12 @@ impl Jobs {
                 if !run && self.jobs.get(&id).is_some_and(|r| r.lease.is_some()) {
                     return Vec::new();
                 }
+                // Front ends hear of the job before any of its files.
+                self.board.push_event(EngineEvent::Job(running.snapshot()));
+                let running = RunningJob {
+                    dirty: false,
+                    ..running
+                };
                 if let Some(old) = self.jobs.insert(id, running) {
                     old.stop_walk.store(true, Ordering::Relaxed);
                 }
@@ -781,6 +855,7 @@ impl Jobs {
             tx: self.tx.clone(),
             board: self.board.clone(),
             stop: running.stop_walk.clone(),
+            target: running.target.clone().unwrap_or_default(),
             lister,
         };
         tokio::task::spawn_blocking(move || walker.run());
@@ -975,6 +1050,35 @@ impl Jobs {
         });
     }
 
+    /// A saved upload of `id`'s file `key` was aborted before the job handed the file out:
+    /// the file is recorded as aborted, so the job does not send it again, and a job left
+    /// with nothing to send is finished.
+    pub(crate) fn saved_file_aborted(&mut self, id: JobId, key: String) {
+        let owner = self.owner;
+        let running = self.jobs.get(&id).map(|r| (r.lease.is_some(), r.excluded));
+        self.with_store(Some(id), move |store| {
+            store.fail_unsent(id, &key, ABORTED, now_unix_secs())?;
+            let counts = store.job_counts(id)?;
+            if let Some((true, excluded)) = running {
+                return Ok(Some(JobMessage::Walked {
+                    job: id,
+                    counts,
+                    exact: false,
+                    finished: false,
+                    excluded,
+                }));
+            }
+            let Some(mut job) = store.job(id)? else {
+                return Ok(None);
+            };
+            if counts.all_settled() && job.walk == WalkState::Walked {
+                store.set_job_state(id, JobState::Finished)?;
+                job.state = JobState::Finished;
+            }
+            open_job(store, job, owner, false, None)
+        });
+    }
+
     /// Reads a page of a job's files and answers with [`EngineEvent::JobFilesPage`].
     pub(crate) fn load_files(
         &self,
@@ -1001,6 +1105,13 @@ impl Jobs {
                 Err(error) => board.notice(format!("The job's files could not be read: {error}.")),
             }
         });
+    }
+
+    /// Whether the job has finished; `None` when it is not known here.
+    pub(crate) fn is_finished(&self, id: JobId) -> Option<bool> {
+        self.jobs
+            .get(&id)
+            .map(|running| running.job.state == JobState::Finished)
     }
 
     /// Whether the job is paused (or unknown here).

@@ -110,8 +110,9 @@ impl Board {
     /// (a finished file of a job, which only the job's counts keep).
     pub(crate) fn retire(&self, id: &TransferId) {
         let mut inner = self.lock();
-        if let Some(row) = inner.rows.remove(id) {
-            inner.pending.push(EngineEvent::Snapshot(row.snapshot));
+        if let Some(mut row) = inner.rows.remove(id) {
+            let events = snapshot_events(&mut row);
+            inner.pending.extend(events);
         }
         inner.pending.push(EngineEvent::Removed(id.clone()));
         drop(inner);
@@ -160,22 +161,7 @@ impl Board {
             for row in inner.rows.values_mut() {
                 refresh_speed(row, now);
                 if row.shape_dirty {
-                    row.shape_dirty = false;
-                    row.progress_dirty = false;
-                    row.changed_parts.clear();
-                    let retries = std::mem::take(&mut row.retries);
-                    events.push(EngineEvent::Snapshot(row.snapshot.clone()));
-                    if !retries.is_empty() {
-                        // Retries that already passed would vanish in the snapshot: replay
-                        // them, each followed by its part's current state.
-                        let mut changed_parts = Vec::with_capacity(retries.len() * 2);
-                        for (number, retry) in retries {
-                            let current = row.snapshot.part(number).cloned();
-                            changed_parts.push((number, retry));
-                            changed_parts.extend(current.map(|state| (number, state)));
-                        }
-                        events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
-                    }
+                    events.extend(snapshot_events(row));
                 } else if row.progress_dirty {
                     row.progress_dirty = false;
                     let mut changed_parts: Vec<(u32, PartState)> = std::mem::take(&mut row.retries)
@@ -230,6 +216,27 @@ impl Board {
             }
         }
     }
+}
+
+/// The row's whole state as a snapshot, then the retries since the last one replayed:
+/// they already passed and would vanish in it, so each is followed by its part's current
+/// state.
+fn snapshot_events(row: &mut Row) -> Vec<EngineEvent> {
+    row.shape_dirty = false;
+    row.progress_dirty = false;
+    row.changed_parts.clear();
+    let retries = std::mem::take(&mut row.retries);
+    let mut events = vec![EngineEvent::Snapshot(row.snapshot.clone())];
+    if !retries.is_empty() {
+        let mut changed_parts = Vec::with_capacity(retries.len() * 2);
+        for (number, retry) in retries {
+            let current = row.snapshot.part(number).cloned();
+            changed_parts.push((number, retry));
+            changed_parts.extend(current.map(|state| (number, state)));
+        }
+        events.push(EngineEvent::progress_of(&row.snapshot, changed_parts));
+    }
+    events
 }
 
 /// Part `number` (1-based) of a part list.
@@ -580,6 +587,27 @@ mod tests {
         let sent: Vec<_> = events.try_iter().collect();
         assert!(
             matches!(&sent[..], [EngineEvent::Snapshot(_), EngineEvent::Progress { changed_parts, .. }] if changed_parts == &vec![(1, retrying.clone()), (1, PartState::Done)]),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn a_retired_row_still_reports_its_retries() {
+        let (sink, events) = EventSink::channel(None);
+        let (board, reporter) = board_with("a", 2);
+        board.publish(&sink, Instant::now());
+        let _ = events.try_iter().count();
+        let retrying = PartState::Retrying {
+            attempt: 2,
+            last_error: "503".into(),
+        };
+        reporter.set_part(1, retrying.clone());
+        reporter.part_done(1, 10);
+        board.retire(&TransferId("a".into()));
+        board.publish(&sink, Instant::now());
+        let sent: Vec<_> = events.try_iter().collect();
+        assert!(
+            matches!(&sent[..], [EngineEvent::Snapshot(_), EngineEvent::Progress { changed_parts, .. }, EngineEvent::Removed(_)] if changed_parts == &vec![(1, retrying.clone()), (1, PartState::Done)]),
             "{sent:?}"
         );
     }

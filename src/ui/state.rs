@@ -3,6 +3,7 @@
 use crate::engine::event::{EngineEvent, PartState, TransferId, TransferSnapshot, TransferState};
 use crate::protocol::ObjectRef;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How many parts the part map builds at a time: a changed part costs its map the cells
@@ -32,6 +33,9 @@ pub struct TransferRow {
     /// `snapshot.parts` counted by state, kept up to date as parts change so a frame
     /// does not count 10,000 parts per row.
     part_counts: PartCounts,
+    /// A finished file the engine has let go of (its job counts it), kept here until
+    /// Clear finished because it was named on its own.
+    pub engine_let_go: bool,
 }
 
 impl TransferRow {
@@ -54,6 +58,7 @@ impl TransferRow {
             parts_version: 0,
             chunk_versions,
             part_counts,
+            engine_let_go: false,
         }
     }
 
@@ -178,6 +183,9 @@ pub struct TransfersModel {
     pub jobs: std::collections::BTreeMap<crate::engine::store::JobId, crate::engine::JobSnapshot>,
     /// What the window calls each target, by the engine's label.
     target_names: HashMap<String, String>,
+    /// Each job's roots, to tell its files named on their own (listed as rows of their
+    /// own, like any file) from the files found in its folders.
+    job_roots: HashMap<crate::engine::store::JobId, std::collections::HashSet<PathBuf>>,
     /// How fast each job's finished bytes grow: the speed of a folder of small files,
     /// each of which ends before its own speed can be measured.
     job_rates: HashMap<crate::engine::store::JobId, FinishedBytesRate>,
@@ -246,6 +254,15 @@ impl TransfersModel {
     /// What a row says its target is: its name, else its label.
     pub fn target_name<'a>(&'a self, label: &'a str) -> &'a str {
         self.target_names.get(label).map_or(label, String::as_str)
+    }
+
+    /// Whether `row` is a file named on its own (dropped, picked or added by path) rather
+    /// than found in a folder of its job.
+    pub fn is_named(&self, row: &TransferRow) -> bool {
+        row.snapshot
+            .job
+            .and_then(|job| self.job_roots.get(&job))
+            .is_some_and(|roots| roots.contains(&row.snapshot.source))
     }
 
     pub fn rows(&self) -> &[TransferRow] {
@@ -337,6 +354,9 @@ impl TransfersModel {
                 } else {
                     *rate = FinishedBytesRate::default();
                 }
+                self.job_roots
+                    .entry(job.id)
+                    .or_insert_with(|| job.roots.iter().cloned().collect());
                 self.jobs.insert(job.id, job);
             }
             EngineEvent::SessionCorrupt {
@@ -398,6 +418,15 @@ impl TransfersModel {
     }
 
     fn remove(&mut self, id: &TransferId) {
+        // The engine lets go of a job's finished file at once; one named on its own stays
+        // listed like any finished file, until Clear finished forgets it.
+        if let Some(&index) = self.index_by_id.get(id) {
+            let row = &self.rows[index];
+            if !row.engine_let_go && row.is_history() && self.is_named(row) {
+                self.rows[index].engine_let_go = true;
+                return;
+            }
+        }
         if self.index_by_id.remove(id).is_none() {
             return;
         }

@@ -211,16 +211,25 @@ pub fn job_name(job: &JobSnapshot) -> String {
 /// off), then every other transfer, each group filtered and sorted by `options`. A
 /// job's files are listed under it while it is open and hidden while it is closed; a
 /// file whose job is filtered out is listed on its own, so a search by name finds it.
+/// Files named on their own are listed like any transfer, and a job whose every path
+/// is such a listed file has no row of its own: it is those files.
 pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> Vec<ListEntry<'a>> {
     let needle = options.name_filter.trim().to_lowercase();
     let admitted = |entry: &ListEntry| {
         options.state.admits(entry.group())
             && (needle.is_empty() || entry.name().to_lowercase().contains(&needle))
     };
+    let mut named_rows: HashMap<JobId, usize> = HashMap::new();
+    for row in model.rows().iter().filter(|row| model.is_named(row)) {
+        if let Some(job) = row.snapshot.job {
+            *named_rows.entry(job).or_insert(0) += 1;
+        }
+    }
     let mut jobs: Vec<ListEntry> = model
         .jobs
         .values()
         .filter(|job| !(job.is_finished() && options.cleared_jobs.contains(&job.id)))
+        .filter(|job| named_rows.get(&job.id).is_none_or(|&n| n < job.roots.len()))
         .map(ListEntry::Job)
         .filter(admitted)
         .collect();
@@ -234,7 +243,8 @@ pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> 
     let mut job_files: HashMap<JobId, Vec<ListEntry>> = HashMap::new();
     let mut transfers: Vec<ListEntry> = Vec::new();
     for row in model.rows() {
-        match row.snapshot.job.filter(|job| listed_jobs.contains(job)) {
+        let job = row.snapshot.job.filter(|job| listed_jobs.contains(job));
+        match job.filter(|_| !model.is_named(row)) {
             Some(job) if options.open_jobs.contains(&job) => {
                 job_files
                     .entry(job)
@@ -268,7 +278,8 @@ pub fn visible_entries<'a>(model: &'a TransfersModel, options: &ListOptions) -> 
 /// not yet cleared), for the job row's Show files button.
 pub fn files_per_job(model: &TransfersModel) -> HashMap<JobId, usize> {
     let mut counts = HashMap::new();
-    for job in model.rows().iter().filter_map(|row| row.snapshot.job) {
+    let found_in_folders = model.rows().iter().filter(|row| !model.is_named(row));
+    for job in found_in_folders.filter_map(|row| row.snapshot.job) {
         *counts.entry(job).or_insert(0) += 1;
     }
     counts
@@ -631,6 +642,68 @@ mod tests {
         );
         assert_eq!(shown(&[], "cat"), ["cat.bin"]);
         assert_eq!(files_per_job(&model).get(&JobId(1)), Some(&1));
+    }
+
+    #[test]
+    fn files_named_on_their_own_are_rows_of_their_own_and_their_job_shows_only_for_the_rest() {
+        let mut model = TransfersModel::default();
+        // A drop of two files and a folder: one job, its roots the three paths.
+        let mut dropped = job(7, "/data/one.bin", JobState::Active, 0);
+        dropped.roots = ["/data/one.bin", "/data/two.bin", "/trip"]
+            .map(PathBuf::from)
+            .to_vec();
+        model.apply(EngineEvent::Job(dropped.clone()));
+        for (id, state) in [
+            ("one", TransferState::Uploading),
+            ("two", TransferState::Done),
+        ] {
+            let mut row = snapshot(id, 10, 0, state);
+            row.job = Some(JobId(7));
+            model.apply(EngineEvent::Snapshot(row));
+        }
+        let mut found = snapshot("in-trip", 10, 0, TransferState::Uploading);
+        found.source = PathBuf::from("/trip/in-trip.bin");
+        found.job = Some(JobId(7));
+        model.apply(EngineEvent::Snapshot(found));
+        let options = ListOptions::default();
+        // The folder's file stays under the closed job; the named files are listed.
+        assert_eq!(
+            names(&visible_entries(&model, &options)),
+            ["one.bin, two.bin, trip", "one.bin", "two.bin"]
+        );
+        assert_eq!(files_per_job(&model).get(&JobId(7)), Some(&1));
+
+        // A job of named files only, each listed: no row of its own.
+        let mut files_only = dropped;
+        files_only.roots.pop();
+        model.apply(EngineEvent::Removed(TransferId("in-trip".into())));
+        let mut model_files_only = TransfersModel::default();
+        model_files_only.apply(EngineEvent::Job(files_only));
+        for row in model.rows() {
+            model_files_only.apply(EngineEvent::Snapshot(row.snapshot.clone()));
+        }
+        assert_eq!(
+            names(&visible_entries(&model_files_only, &options)),
+            ["one.bin", "two.bin"]
+        );
+        // The engine lets go of a finished file; the window keeps it until it is cleared.
+        model_files_only.apply(EngineEvent::Removed(TransferId("two".into())));
+        assert_eq!(
+            names(&visible_entries(&model_files_only, &options)),
+            ["one.bin", "two.bin"]
+        );
+        // One whose row went (paused with its job, say) brings the job's row back.
+        model_files_only.apply(EngineEvent::Removed(TransferId("one".into())));
+        assert_eq!(
+            names(&visible_entries(&model_files_only, &options)),
+            ["one.bin, two.bin", "two.bin"]
+        );
+        // Clear finished forgets it: the engine's answer takes the row off.
+        model_files_only.apply(EngineEvent::Removed(TransferId("two".into())));
+        assert_eq!(
+            names(&visible_entries(&model_files_only, &options)),
+            ["one.bin, two.bin"]
+        );
     }
 
     fn select(keys: &[RowKey]) -> Selection<RowKey> {

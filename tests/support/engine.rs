@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ossup::engine::session_store::{Session, SessionStore};
-use ossup::engine::store::{FileRow, FileState, JobId, OpenOptions, QueueStore};
+use ossup::engine::store::{FileRow, FileState, JobId, JobState, OpenOptions, QueueStore};
 use ossup::engine::{
     Destination, Engine, EngineCommand, EngineConfig, EngineEvent, EngineHandle, JobSnapshot,
     PartState, RetryPolicy, Target, TransferId, TransferSnapshot, TransferState, Tuning,
@@ -282,6 +282,18 @@ impl Watcher {
         let id = self.row_for_key(key).unwrap().id.clone();
         self.send(EngineCommand::Pause(id));
         self.until_key_state(key, TransferState::Paused).await
+    }
+
+    /// Waits until every job is paused with nothing in flight, its files that were in
+    /// flight listed as paused.
+    pub async fn until_jobs_paused(&mut self) {
+        self.until("the jobs to pause", |w| {
+            w.jobs
+                .values()
+                .all(|j| j.state == JobState::Paused && j.counts.in_flight == 0)
+                && w.rows.values().all(|r| r.state == TransferState::Paused)
+        })
+        .await;
     }
 
     /// Waits until `count` jobs were reported and all of them finished.

@@ -483,6 +483,26 @@ impl QueueStore {
             .map_err(self.sql_error("put failed files back in the queue"))
     }
 
+    /// Records a job's file `key` that is not sent yet (pending, or in flight when its
+    /// driver stopped) as failed with `reason`: its upload was aborted before the job got
+    /// to it again. Returns how many rows.
+    pub fn fail_unsent(
+        &mut self,
+        job: JobId,
+        key: &str,
+        reason: &str,
+        now_unix_secs: u64,
+    ) -> Result<usize, StoreError> {
+        let now = to_db_int(now_unix_secs, "time")?;
+        self.conn
+            .execute(
+                "UPDATE files SET state = 'failed', reason = ?3, updated_unix_secs = ?4
+                 WHERE job_id = ?1 AND key = ?2 AND state IN ('pending', 'in_flight')",
+                params![job.0, key, reason, now],
+            )
+            .map_err(self.sql_error("record an aborted file"))
+    }
+
     /// Puts a job's in-flight files back to pending: after a crash, or when its lease was
     /// taken over from a dead process. Returns how many.
     pub fn reset_in_flight(&mut self, job: JobId, now_unix_secs: u64) -> Result<usize, StoreError> {
