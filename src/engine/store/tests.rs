@@ -1151,6 +1151,46 @@ fn a_missing_unreadable_or_future_record_means_a_full_check() {
 }
 
 #[test]
+fn unfinished_jobs_are_listed_without_reading_the_finished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, done_job) = store_with_job(dir.path());
+    let target = store.create_target(&target()).unwrap();
+    let open_job = store.create_job(&new_job(target, &["/open"])).unwrap();
+    for (job, count) in [(done_job, 30), (open_job, 5)] {
+        let batch: Vec<NewFile> = (0..count).map(|i| file(&format!("f{i}"), 10)).collect();
+        store.insert_files(job, &batch, NOW).unwrap();
+    }
+    store.set_job_state(done_job, JobState::Finished).unwrap();
+    let unfinished = store.list_unfinished_jobs().unwrap();
+    assert_eq!(unfinished.jobs.len(), 1);
+    assert_eq!(unfinished.jobs[0].job.id, open_job);
+    assert_eq!(unfinished.jobs[0].counts.pending, 5);
+    assert_eq!(unfinished.jobs[0].counts.bytes_total, 50);
+    let all = store.list_jobs().unwrap();
+    assert_eq!(all.jobs.len(), 2);
+    assert_eq!(all.jobs[0].counts.pending, 30);
+
+    // Searched by job in the index, never a scan of every file in the store.
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", jobs::UNFINISHED_COUNTS))
+        .unwrap()
+        .query_map([], |row| row.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.starts_with("SEARCH files USING INDEX files_by_job_state")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN files")),
+        "{plan:?}"
+    );
+}
+
+#[test]
 fn a_write_lock_held_elsewhere_reports_locked_within_the_busy_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let options = OpenOptions {
