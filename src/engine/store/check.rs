@@ -1,7 +1,7 @@
 //! When opening runs the whole-file integrity check, and what it remembers between runs.
 //!
-//! `PRAGMA quick_check` reads every page, so it grows with the store: a third of a second
-//! on a store of a million finished files, paid by every command and every window start.
+//! `PRAGMA quick_check` reads every page, so it grows with the store: about 0.4 s on a
+//! store of a million finished files, too much for every command and window start.
 //! Damage that a check would find is rare and does not go away, so the full check runs
 //! when it last passed a day ago or more, or when the previous process using the store
 //! did not close it; every other open reads only the header and the schema version.
