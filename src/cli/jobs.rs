@@ -24,7 +24,7 @@ fn open(dir: &Path) -> Result<QueueStore, CliError> {
 pub fn unfinished(dir: &Path, owns: impl Fn(&str) -> bool) -> Result<Vec<JobId>, CliError> {
     let store = open(dir)?;
     let listing = store
-        .list_jobs()
+        .list_unfinished_jobs()
         .map_err(|e| CliError::Failed(format!("the jobs cannot be listed: {e}")))?;
     for unreadable in &listing.unreadable {
         eprintln!("warning: {}", unreadable.reason);

@@ -241,7 +241,7 @@ impl Jobs {
         let owner = self.owner;
         let tx = self.tx.clone();
         self.with_store(None, move |store| {
-            let listing = store.list_jobs()?;
+            let listing = store.list_unfinished_jobs()?;
             for summary in listing.jobs {
                 if summary.job.state == JobState::Finished {
                     continue;

@@ -36,7 +36,7 @@ fn legacy_session_files_in(dir: &Path) -> bool {
 }
 
 fn unfinished_job_for(store: &QueueStore, label: &str) -> bool {
-    let Ok(listing) = store.list_jobs() else {
+    let Ok(listing) = store.list_unfinished_jobs() else {
         return false;
     };
     listing.jobs.iter().any(|summary| {

@@ -371,6 +371,12 @@ impl RawJob {
     }
 }
 
+/// The counts of the unfinished jobs' files, by job and state.
+pub(super) const UNFINISHED_COUNTS: &str =
+    "SELECT state, COUNT(*), COALESCE(SUM(size), 0), job_id FROM files
+     WHERE job_id IN (SELECT id FROM jobs WHERE state != 'finished')
+     GROUP BY job_id, state";
+
 impl QueueStore {
     /// Stores a target and returns its id.
     pub fn create_target(&mut self, target: &NewTarget) -> Result<TargetId, StoreError> {
@@ -492,19 +498,34 @@ impl QueueStore {
     }
 
     /// Every job with its counts, oldest first; unreadable rows are named, not dropped.
+    /// Counting reads every file row of the store; [`QueueStore::list_unfinished_jobs`]
+    /// reads only those of the jobs not finished.
     pub fn list_jobs(&self) -> Result<JobListing, StoreError> {
+        self.listing(false)
+    }
+
+    /// The jobs not finished, as [`QueueStore::list_jobs`] lists them: what resuming and
+    /// loading a target look for. Its cost follows the unfinished files, not the store.
+    pub fn list_unfinished_jobs(&self) -> Result<JobListing, StoreError> {
+        self.listing(true)
+    }
+
+    fn listing(&self, unfinished_only: bool) -> Result<JobListing, StoreError> {
         let raws: Vec<RawJob> = {
             let mut statement = self
                 .conn
-                .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY id"))
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 = 0 OR state != 'finished'
+                     ORDER BY id"
+                ))
                 .map_err(self.sql_error("list jobs"))?;
             let rows = statement
-                .query_map([], RawJob::from_row)
+                .query_map([unfinished_only], RawJob::from_row)
                 .map_err(self.sql_error("list jobs"))?;
             rows.collect::<Result<_, _>>()
                 .map_err(self.sql_error("list jobs"))?
         };
-        let mut counts = self.counts_by_job()?;
+        let mut counts = self.counts_by_job(unfinished_only)?;
         let mut listing = JobListing::default();
         for raw in raws {
             let id = raw.id;
@@ -543,13 +564,22 @@ impl QueueStore {
         Ok(counts)
     }
 
-    fn counts_by_job(&self) -> Result<HashMap<JobId, JobCounts>, StoreError> {
+    /// The counts of every job, or of the unfinished ones only. The two are separate
+    /// statements: the second searches `files_by_job_state` for each unfinished job, where
+    /// one statement with an `OR` would scan the whole table for both.
+    fn counts_by_job(
+        &self,
+        unfinished_only: bool,
+    ) -> Result<HashMap<JobId, JobCounts>, StoreError> {
+        let sql = if unfinished_only {
+            UNFINISHED_COUNTS
+        } else {
+            "SELECT state, COUNT(*), COALESCE(SUM(size), 0), job_id FROM files
+             GROUP BY job_id, state"
+        };
         let mut statement = self
             .conn
-            .prepare_cached(
-                "SELECT state, COUNT(*), COALESCE(SUM(size), 0), job_id FROM files
-                 GROUP BY job_id, state",
-            )
+            .prepare_cached(sql)
             .map_err(self.sql_error("count files"))?;
         let mut rows = statement.query([]).map_err(self.sql_error("count files"))?;
         let mut by_job: HashMap<JobId, JobCounts> = HashMap::new();

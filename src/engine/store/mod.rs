@@ -6,6 +6,7 @@
 //! the submodules split its methods by concern:
 //! - `schema`: the DDL and the migrations, versioned with `PRAGMA user_version`.
 //! - `open`: opening, the pragmas, and setting a damaged file aside.
+//! - `check`: when opening checks every page, and the record of the last check that passed.
 //! - `jobs`: targets and jobs, their options and counts.
 //! - `files`: the files of a job, claimed and finished in batches.
 //! - `sessions`: multipart sessions, validated against the OSS limits when read back.
@@ -17,6 +18,7 @@
 //! a small file costs a row in a shared commit, not a commit of its own; finished
 //! single uploads share commits the same way ([`WriteBatch`]).
 
+mod check;
 mod files;
 mod history;
 mod import;
@@ -33,6 +35,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
 
+pub use check::{FULL_CHECK_INTERVAL, FullCheck};
 pub use files::{FileOutcome, FileRow, FileState, NewFile, OutcomeBatch, WriteBatch};
 pub use history::{HistoryEntry, NewHistory};
 pub use import::ImportReport;
@@ -117,9 +120,20 @@ pub struct QueueStore {
     conn: Connection,
     /// The database file, named in every error.
     path: PathBuf,
+    /// Tells a later opener that this store is in use, so the `-wal` it finds is not
+    /// taken for one left by a crash.
+    _users: check::UsersLock,
 }
 
 impl QueueStore {
+    fn new(conn: Connection, path: PathBuf, users: check::UsersLock) -> Self {
+        Self {
+            conn,
+            path,
+            _users: users,
+        }
+    }
+
     /// The database file this store works on.
     pub fn path(&self) -> &Path {
         &self.path
@@ -132,7 +146,7 @@ impl QueueStore {
         &mut self,
         action: &'static str,
     ) -> Result<(Transaction<'_>, &Path), StoreError> {
-        let QueueStore { conn, path } = self;
+        let QueueStore { conn, path, .. } = self;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| classify(path, action, e))?;
@@ -154,10 +168,17 @@ fn classify(path: &Path, action: &'static str, source: rusqlite::Error) -> Store
             StoreError::Locked { path, pid }
         }
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged {
-            path,
-            message: source.to_string(),
-        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            // Damage found between full checks: the next open checks every page and sets
+            // the file aside.
+            check::forget(&path);
+            StoreError::Damaged {
+                message: format!(
+                    "{source} (met while trying to {action}); it is checked in full, and set aside if need be, the next time ossup opens it"
+                ),
+                path,
+            }
+        }
         _ => StoreError::Sqlite {
             action,
             path,

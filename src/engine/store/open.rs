@@ -1,6 +1,7 @@
 //! Opening the queue database: the pragmas that make it crash-safe and shareable between
-//! the window and the CLI, the schema check, and setting a damaged file aside so a fresh
-//! one can take its place without losing the old one.
+//! the window and the CLI, the header and schema check (and, when `check` says it is
+//! due, the whole-file one), and setting a damaged file aside so a fresh one can take its
+//! place without losing the old one.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::check::{self, FullCheck};
 use super::schema::{self, SCHEMA_VERSION};
 use super::{DATABASE_FILE_NAME, QueueStore, StoreError, classify};
 
@@ -40,6 +42,9 @@ pub struct OpenReport {
     pub created: bool,
     /// Where a damaged database was moved, and why, when one was found.
     pub set_aside: Option<(PathBuf, String)>,
+    /// Why the whole-file integrity check ran on the file found, or `None` when it did
+    /// not (it passed within the day, or there was no file).
+    pub full_check: Option<FullCheck>,
 }
 
 impl OpenReport {
@@ -63,30 +68,62 @@ enum Unusable {
 }
 
 impl QueueStore {
-    /// Opens (or creates) `dir/queue.sqlite3`. A file that is not a database, fails
-    /// `PRAGMA quick_check`, or has a newer schema is renamed with its `-wal`/`-shm` to
-    /// `queue.sqlite3.damaged-<unix secs>` and an empty store takes its place.
+    /// Opens (or creates) `dir/queue.sqlite3`. A file that is not a database, has a newer
+    /// schema, or fails `PRAGMA quick_check` (run when [`check`] says it is due) is renamed
+    /// with its `-wal`/`-shm` to `queue.sqlite3.damaged-<unix secs>` and an empty store
+    /// takes its place.
     pub fn open(dir: &Path, options: OpenOptions) -> Result<(QueueStore, OpenReport), StoreError> {
+        let now_unix_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self::open_at(dir, options, now_unix_secs)
+    }
+
+    /// [`QueueStore::open`] at a given time, which decides whether the full check is due.
+    pub(crate) fn open_at(
+        dir: &Path,
+        options: OpenOptions,
+        now_unix_secs: u64,
+    ) -> Result<(QueueStore, OpenReport), StoreError> {
         fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             action: "create the folder",
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join(DATABASE_FILE_NAME);
+        let (users, alone) = check::take_users_lock(&path);
         let existed = path.exists();
-        match connect(&path, options) {
-            Ok(store) => {
+        let full_check = existed
+            .then(|| check::full_check(&path, alone, now_unix_secs))
+            .flatten();
+        let connected = if existed {
+            check_existing(&path, options, full_check.is_some())
+                .and_then(|()| connect(&path, options))
+        } else {
+            connect(&path, options)
+        };
+        match connected {
+            Ok(conn) => {
+                if full_check.is_some() {
+                    // Not recording only means checking in full again next time.
+                    if let Err(error) = check::record_passed(&path, now_unix_secs) {
+                        tracing::warn!(
+                            "could not record the queue database's integrity check: {error}"
+                        );
+                    }
+                }
                 let report = OpenReport {
-                    path,
+                    path: path.clone(),
                     created: !existed,
                     set_aside: None,
+                    full_check,
                 };
-                Ok((store, report))
+                Ok((QueueStore::new(conn, path, users), report))
             }
             Err(Unusable::Fatal(error)) => Err(error),
             Err(Unusable::Damaged(why)) => {
                 let moved_to = set_aside(&path)?;
-                let store = connect(&path, options).map_err(|unusable| match unusable {
+                let conn = connect(&path, options).map_err(|unusable| match unusable {
                     Unusable::Fatal(error) => error,
                     Unusable::Damaged(message) => StoreError::Damaged {
                         path: path.clone(),
@@ -94,11 +131,12 @@ impl QueueStore {
                     },
                 })?;
                 let report = OpenReport {
-                    path,
+                    path: path.clone(),
                     created: true,
                     set_aside: Some((moved_to, why)),
+                    full_check,
                 };
-                Ok((store, report))
+                Ok((QueueStore::new(conn, path, users), report))
             }
         }
     }
@@ -114,10 +152,11 @@ fn sorted<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) 
     }
 }
 
-/// Checks an existing file through a read-only connection. A read-write connection to a
-/// damaged file would, on closing, fold or delete its `-wal`, which may hold the only
-/// copy of recent commits; a read-only one leaves every file as it found it.
-fn check_existing(path: &Path, options: OpenOptions) -> Result<(), Unusable> {
+/// Checks an existing file through a read-only connection: its header and schema version
+/// always, every page with `full`. A read-write connection to a damaged file would, on
+/// closing, fold or delete its `-wal`, which may hold the only copy of recent commits; a
+/// read-only one leaves every file as it found it.
+fn check_existing(path: &Path, options: OpenOptions, full: bool) -> Result<(), Unusable> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(sorted(path, "be opened"))?;
     conn.busy_timeout(options.busy_timeout)
@@ -128,6 +167,9 @@ fn check_existing(path: &Path, options: OpenOptions) -> Result<(), Unusable> {
         return Err(Unusable::Damaged(format!(
             "its schema version {version} is not one this ossup knows (up to {SCHEMA_VERSION}); a newer ossup may have written it"
         )));
+    }
+    if !full {
+        return Ok(());
     }
     let verdict: String = conn
         .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
@@ -140,10 +182,8 @@ fn check_existing(path: &Path, options: OpenOptions) -> Result<(), Unusable> {
     Ok(())
 }
 
-fn connect(path: &Path, options: OpenOptions) -> Result<QueueStore, Unusable> {
-    if path.exists() {
-        check_existing(path, options)?;
-    }
+/// The read-write connection, set up and migrated.
+fn connect(path: &Path, options: OpenOptions) -> Result<Connection, Unusable> {
     let sorted = |action| sorted(path, action);
     let mut conn = Connection::open(path).map_err(sorted("be opened"))?;
     conn.busy_timeout(options.busy_timeout)
@@ -174,10 +214,7 @@ fn connect(path: &Path, options: OpenOptions) -> Result<QueueStore, Unusable> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(sorted("fix its query plans"))?;
     schema::migrate(&mut conn).map_err(sorted("be brought to the current schema"))?;
-    Ok(QueueStore {
-        conn,
-        path: path.to_path_buf(),
-    })
+    Ok(conn)
 }
 
 /// Renames the database and its companions to `<name>.damaged-<unix secs>[-wal|-shm]`,
@@ -207,6 +244,8 @@ fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
             rename(companion, with_suffix(&target, suffix))?;
         }
     }
+    // The record speaks of the file just moved, not of the one that takes its place.
+    check::forget(path);
     Ok(target)
 }
 

@@ -931,6 +931,265 @@ fn a_database_with_damaged_pages_is_set_aside() {
     assert!(store.list_jobs().unwrap().jobs.is_empty());
 }
 
+const DAY: u64 = 24 * 60 * 60;
+
+fn open_at(dir: &Path, now_unix_secs: u64) -> (QueueStore, OpenReport) {
+    QueueStore::open_at(dir, OpenOptions::default(), now_unix_secs).unwrap()
+}
+
+/// A closed store of 2,000 files whose full check passed at `checked_at`, then scribbled
+/// over past its schema so the tree structure breaks; returns the database's path.
+fn damaged_store_checked_at(dir: &Path, checked_at: u64) -> PathBuf {
+    {
+        let (mut store, job) = store_with_job(dir);
+        let batch: Vec<NewFile> = (0..2_000).map(|i| file(&format!("f{i}"), i)).collect();
+        store.insert_files(job, &batch, NOW).unwrap();
+    }
+    let (_, report) = open_at(dir, checked_at);
+    assert!(report.full_check.is_some() && report.set_aside.is_none());
+    let path = dir.join(DATABASE_FILE_NAME);
+    let mut bytes = fs::read(&path).unwrap();
+    let page_size = 4096;
+    assert!(bytes.len() > 8 * page_size);
+    for byte in &mut bytes[3 * page_size..6 * page_size] {
+        *byte = 0xA5;
+    }
+    fs::write(&path, &bytes).unwrap();
+    assert_eq!(check::last_passed(&path), Some(checked_at));
+    path
+}
+
+/// Leaves the `-wal` (and `-shm`) a process killed after a write leaves behind.
+fn leave_wal_as_if_killed(dir: &Path) {
+    let db = dir.join(DATABASE_FILE_NAME);
+    let companions = ["-wal", "-shm"].map(|suffix| open::with_suffix(&db, suffix));
+    let kept = {
+        // A plain connection, so the store's own lock plays no part.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE targets SET label = 'renamed'", [])
+            .unwrap();
+        companions.each_ref().map(|path| fs::read(path).unwrap())
+    };
+    for (path, bytes) in companions.iter().zip(kept) {
+        fs::write(path, bytes).unwrap();
+    }
+}
+
+#[test]
+fn an_open_within_a_day_of_a_passed_full_check_reads_only_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE_NAME);
+    let (_, report) = open_at(dir.path(), NOW);
+    assert!(report.created);
+    assert_eq!(report.full_check, None, "a new file has nothing to check");
+    let (_, report) = open_at(dir.path(), NOW + 10);
+    assert_eq!(report.full_check, Some(FullCheck::NoRecord));
+    assert_eq!(check::last_passed(&db), Some(NOW + 10));
+    for later in [NOW + 11, NOW + 10 + DAY - 1] {
+        let (_, report) = open_at(dir.path(), later);
+        assert_eq!(report.full_check, None, "at {later}");
+    }
+    assert_eq!(
+        check::last_passed(&db),
+        Some(NOW + 10),
+        "a skipped check records nothing"
+    );
+    let (_, report) = open_at(dir.path(), NOW + 10 + DAY);
+    assert_eq!(report.full_check, Some(FullCheck::Due));
+    assert_eq!(check::last_passed(&db), Some(NOW + 10 + DAY));
+}
+
+#[test]
+fn damaged_pages_are_set_aside_on_the_first_open_with_the_full_check_due() {
+    let dir = tempfile::tempdir().unwrap();
+    damaged_store_checked_at(dir.path(), NOW);
+    let (_, report) = open_at(dir.path(), NOW + 60);
+    assert_eq!(report.full_check, None);
+    assert_eq!(report.set_aside, None, "only the header was read");
+
+    let (store, report) = open_at(dir.path(), NOW + DAY);
+    assert_eq!(report.full_check, Some(FullCheck::Due));
+    assert!(report.set_aside.is_some(), "{report:?}");
+    let sentence = report.sentence().unwrap();
+    assert!(sentence.contains("damaged"), "{sentence}");
+    assert!(store.list_jobs().unwrap().jobs.is_empty());
+    let names = set_aside_files(dir.path());
+    let databases = names
+        .iter()
+        .filter(|n| !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .count();
+    assert_eq!(databases, 1, "{names:?}");
+}
+
+#[test]
+fn damaged_pages_are_set_aside_after_an_unclean_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    damaged_store_checked_at(dir.path(), NOW);
+    leave_wal_as_if_killed(dir.path());
+    let (store, report) = open_at(dir.path(), NOW + 60);
+    assert_eq!(report.full_check, Some(FullCheck::UncleanExit));
+    assert!(report.set_aside.is_some(), "{report:?}");
+    assert!(store.list_jobs().unwrap().jobs.is_empty());
+}
+
+#[test]
+fn the_wal_of_a_store_still_open_is_no_unclean_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE_NAME);
+    drop(open_at(dir.path(), NOW));
+    drop(open_at(dir.path(), NOW + 1));
+    let (mut first, _) = open_at(dir.path(), NOW + 2);
+    first.create_target(&target()).unwrap();
+    assert!(fs::metadata(open::with_suffix(&db, "-wal")).unwrap().len() > 0);
+    let (_, report) = open_at(dir.path(), NOW + 3);
+    assert_eq!(report.full_check, None, "the first store is alive");
+    drop(first);
+    assert!(
+        !open::with_suffix(&db, "-wal").exists(),
+        "the last close folds the WAL in"
+    );
+    let (_, report) = open_at(dir.path(), NOW + 4);
+    assert_eq!(report.full_check, None, "it was closed");
+}
+
+#[test]
+fn damage_met_in_use_is_a_sentence_and_makes_the_next_open_check_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = damaged_store_checked_at(dir.path(), NOW);
+    {
+        let (mut store, report) = open_at(dir.path(), NOW + 60);
+        assert_eq!(report.full_check, None);
+        let job = JobId(1);
+        let again: Vec<NewFile> = (0..2_000).map(|i| file(&format!("f{i}"), i)).collect();
+        let error = store
+            .list_jobs()
+            .map(drop)
+            .and_then(|()| store.files_page(job, None, None, MAX_PAGE_ROWS).map(drop))
+            .and_then(|()| store.insert_files(job, &again, NOW).map(drop))
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Damaged { .. }), "{error:?}");
+        let sentence = error.to_string();
+        assert!(
+            sentence.contains("is damaged") && sentence.contains("next time ossup opens it"),
+            "{sentence}"
+        );
+        assert_eq!(check::last_passed(&db), None, "the record is forgotten");
+    }
+    let (_, report) = open_at(dir.path(), NOW + 120);
+    assert_eq!(report.full_check, Some(FullCheck::NoRecord));
+    assert!(report.set_aside.is_some(), "{report:?}");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_caught_right_after_a_passed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE_NAME);
+    drop(open_at(dir.path(), NOW));
+    drop(open_at(dir.path(), NOW + 1));
+    assert_eq!(check::last_passed(&db), Some(NOW + 1));
+    fs::write(
+        &db,
+        b"not a database at all, whatever the record says".repeat(100),
+    )
+    .unwrap();
+    let (store, report) = open_at(dir.path(), NOW + 2);
+    assert_eq!(report.full_check, None, "the record is fresh");
+    assert!(report.set_aside.is_some(), "{report:?}");
+    assert!(store.list_jobs().unwrap().jobs.is_empty());
+    assert_eq!(
+        check::last_passed(&db),
+        None,
+        "the record went with the file it spoke of"
+    );
+}
+
+#[test]
+fn a_missing_unreadable_or_future_record_means_a_full_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join(DATABASE_FILE_NAME);
+    let record = open::with_suffix(&db, check::RECORD_SUFFIX);
+    drop(open_at(dir.path(), NOW));
+    let cases: [(&str, Option<Vec<u8>>); 10] = [
+        ("missing", None),
+        ("empty", Some(Vec::new())),
+        ("not text", Some(b"\xff\xfe\x00\x01 1767000000".to_vec())),
+        ("no time", Some(b"ossup-queue-check 1\n".to_vec())),
+        ("not a number", Some(b"ossup-queue-check 1 soon\n".to_vec())),
+        ("negative", Some(b"ossup-queue-check 1 -5\n".to_vec())),
+        (
+            "too large",
+            Some(b"ossup-queue-check 1 99999999999999999999999\n".to_vec()),
+        ),
+        (
+            "another format",
+            Some(format!("ossup-queue-check 2 {NOW}\n").into_bytes()),
+        ),
+        (
+            "in the future",
+            Some(format!("ossup-queue-check 1 {}\n", NOW + 1000).into_bytes()),
+        ),
+        ("huge", Some(vec![b'7'; 4 << 20])),
+    ];
+    for (what, contents) in cases {
+        let _ = fs::remove_file(&record);
+        if let Some(contents) = contents {
+            fs::write(&record, contents).unwrap();
+        }
+        let (_, report) = open_at(dir.path(), NOW + 100);
+        assert_eq!(report.full_check, Some(FullCheck::NoRecord), "{what}");
+        assert_eq!(check::last_passed(&db), Some(NOW + 100), "{what}");
+    }
+    // A record that cannot be written costs a full check on every open, nothing more.
+    fs::remove_file(&record).unwrap();
+    fs::create_dir(&record).unwrap();
+    fs::write(record.join("inside"), b"x").unwrap();
+    for _ in 0..2 {
+        let (_, report) = open_at(dir.path(), NOW + 200);
+        assert_eq!(report.full_check, Some(FullCheck::NoRecord));
+        assert_eq!(report.set_aside, None);
+    }
+}
+
+#[test]
+fn unfinished_jobs_are_listed_without_reading_the_finished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, done_job) = store_with_job(dir.path());
+    let target = store.create_target(&target()).unwrap();
+    let open_job = store.create_job(&new_job(target, &["/open"])).unwrap();
+    for (job, count) in [(done_job, 30), (open_job, 5)] {
+        let batch: Vec<NewFile> = (0..count).map(|i| file(&format!("f{i}"), 10)).collect();
+        store.insert_files(job, &batch, NOW).unwrap();
+    }
+    store.set_job_state(done_job, JobState::Finished).unwrap();
+    let unfinished = store.list_unfinished_jobs().unwrap();
+    assert_eq!(unfinished.jobs.len(), 1);
+    assert_eq!(unfinished.jobs[0].job.id, open_job);
+    assert_eq!(unfinished.jobs[0].counts.pending, 5);
+    assert_eq!(unfinished.jobs[0].counts.bytes_total, 50);
+    let all = store.list_jobs().unwrap();
+    assert_eq!(all.jobs.len(), 2);
+    assert_eq!(all.jobs[0].counts.pending, 30);
+
+    // Searched by job in the index, never a scan of every file in the store.
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", jobs::UNFINISHED_COUNTS))
+        .unwrap()
+        .query_map([], |row| row.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.starts_with("SEARCH files USING INDEX files_by_job_state")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.starts_with("SCAN files")),
+        "{plan:?}"
+    );
+}
+
 #[test]
 fn a_write_lock_held_elsewhere_reports_locked_within_the_busy_timeout() {
     let dir = tempfile::tempdir().unwrap();
@@ -1180,8 +1439,12 @@ fn a_store_killed_mid_write_reopens_clean_with_every_committed_batch() {
         }
     }
 
-    let (store, report) = QueueStore::open(dir.path(), OpenOptions::default()).unwrap();
+    // A check that passed just now: only the killed writer can make this open check in full.
+    let db = dir.path().join(DATABASE_FILE_NAME);
+    check::record_passed(&db, NOW).unwrap();
+    let (store, report) = QueueStore::open_at(dir.path(), OpenOptions::default(), NOW).unwrap();
     assert_eq!(report.set_aside, None);
+    assert_eq!(report.full_check, Some(FullCheck::UncleanExit));
     let verdict: String = store
         .conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
