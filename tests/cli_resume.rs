@@ -195,6 +195,15 @@ fn sessions_lists_what_resume_would_continue() {
         "{stdout}"
     );
     assert!(stdout.contains("1 saved upload"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|line| line.contains(&format!("oss://{BUCKET}/{KEY}")))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some("1"),
+        "the saved upload names its job: {stdout}"
+    );
 
     // `uploads ls` marks it as ours and resumable.
     let output = run(home

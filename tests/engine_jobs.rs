@@ -226,18 +226,25 @@ async fn a_job_paused_before_anything_was_stored(t: &EngineFixture, root: &Path)
     id
 }
 
+/// A folder `album` of one multipart file (returned with its bytes, made from `seed`) and
+/// `small` small files; the server answers parts slowly, so a pause lands partway.
+fn album(t: &EngineFixture, small: u64, seed: u64) -> (std::path::PathBuf, Vec<u8>) {
+    t.server.slow_parts();
+    let root = t.files.path().join("album");
+    let big = data(PART as usize * 12 + 5, seed);
+    write_file(&root, "big.bin", &big);
+    for index in 0..small {
+        write_file(&root, &format!("s{index}.txt"), &data(300, index));
+    }
+    (root, big)
+}
+
 /// Pausing one file of a job holds that file: its row stays Paused with its upload kept
 /// while the rest of the job goes on, and the job ends only once it is resumed and sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_paused_on_its_own_stays_paused_while_its_job_goes_on() {
     let t = EngineFixture::start().await;
-    t.server.slow_parts();
-    let root = t.files.path().join("album");
-    let big = data(PART as usize * 12 + 5, 7);
-    write_file(&root, "big.bin", &big);
-    for index in 0..5 {
-        write_file(&root, &format!("s{index}.txt"), &data(300, index));
-    }
+    let (root, big) = album(&t, 5, 7);
     let mut watcher = t.engine();
     watcher.add(vec![root.clone()], "");
     let paused = watcher.pause_partway("album/big.bin").await;
@@ -277,10 +284,7 @@ async fn a_file_paused_on_its_own_stays_paused_while_its_job_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_file_of_a_job_aborted_ends_the_job_without_leaving_its_upload() {
     let t = EngineFixture::start().await;
-    t.server.slow_parts();
-    let root = t.files.path().join("album");
-    write_file(&root, "big.bin", &data(PART as usize * 12 + 5, 8));
-    write_file(&root, "small.txt", &data(300, 1));
+    let (root, _) = album(&t, 1, 8);
     let mut watcher = t.engine();
     watcher.add(vec![root.clone()], "");
     let paused = watcher.pause_partway("album/big.bin").await;
@@ -309,11 +313,7 @@ async fn a_paused_file_of_a_job_aborted_ends_the_job_without_leaving_its_upload(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_paused_after_one_of_its_files_can_be_taken_over() {
     let t = EngineFixture::start().await;
-    t.server.slow_parts();
-    let root = t.files.path().join("album");
-    let big = data(PART as usize * 12 + 5, 9);
-    write_file(&root, "big.bin", &big);
-    write_file(&root, "small.txt", &data(300, 2));
+    let (root, big) = album(&t, 1, 9);
     let mut first = t.engine();
     first.add(vec![root.clone()], "");
     let paused = first.pause_partway("album/big.bin").await;

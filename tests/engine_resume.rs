@@ -609,7 +609,7 @@ async fn a_session_file_of_an_earlier_version_is_imported_and_resumed() {
 async fn a_damaged_session_row_is_reported_once_and_kept() {
     let t = EngineFixture::start().await;
     t.server.slow_parts();
-    let path = t.file("damaged.bin", &data(PART as usize * 8, 43));
+    let path = t.file("damaged.bin", &data(PART as usize * 24, 43));
     let mut first = t.engine();
     first.add(vec![path], "");
     first.pause_partway("damaged.bin").await;

@@ -386,13 +386,16 @@ fn sessions(_args: SessionsArgs) -> Result<Outcome, CliError> {
         println!("No saved uploads in {}.", paths.queue_dir.display());
     } else {
         println!(
-            "{:<32}  {:>9}  {:>10}  {:<40}  SOURCE",
-            "ID", "PARTS", "SIZE", "DESTINATION"
+            "{:<32}  {:>5}  {:>9}  {:>10}  {:<40}  SOURCE",
+            "ID", "JOB", "PARTS", "SIZE", "DESTINATION"
         );
         for session in &report.sessions {
             let parts_total = session.file.size.div_ceil(session.part_size.max(1)).max(1);
+            let job = session
+                .job
+                .map_or_else(|| "-".to_owned(), |job| job.to_string());
             println!(
-                "{:<32}  {:>9}  {:>10}  {:<40}  {}",
+                "{:<32}  {job:>5}  {:>9}  {:>10}  {:<40}  {}",
                 session.id,
                 format!("{}/{parts_total}", session.completed_parts.len()),
                 format_bytes(session.file.size),
