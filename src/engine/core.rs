@@ -948,6 +948,10 @@ impl Core {
                     && (!restart || aborting)
                 {
                     self.job_file_ended(&id, job, outcome, aborting);
+                    if self.jobs.is_settled(job.job) {
+                        // Its last file: finish it now rather than on the next tick.
+                        self.jobs.tick(false);
+                    }
                     self.feed_jobs();
                 } else if job.is_none() && outcome == Outcome::Done && !aborting {
                     self.history.record(self.history_entry(&id));

@@ -1107,6 +1107,13 @@ impl Jobs {
         });
     }
 
+    /// Whether the job runs here with nothing left to walk, claim or send.
+    pub(crate) fn is_settled(&self, id: JobId) -> bool {
+        self.jobs
+            .get(&id)
+            .is_some_and(|running| !running.paused && running.settled())
+    }
+
     /// Whether the job has finished; `None` when it is not known here.
     pub(crate) fn is_finished(&self, id: JobId) -> Option<bool> {
         self.jobs
