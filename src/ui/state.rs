@@ -283,7 +283,12 @@ impl TransfersModel {
         let (paused, active): (Vec<_>, Vec<_>) = self
             .active_rows()
             .partition(|row| row.snapshot.state == crate::engine::TransferState::Paused);
-        let done = self.history_rows().len() as u64
+        // A job's finished files are counted by the job, listed or not.
+        let done = self
+            .rows
+            .iter()
+            .filter(|row| row.is_history() && row.snapshot.job.is_none())
+            .count() as u64
             + self.jobs.values().map(|job| job.counts.done).sum::<u64>();
         let mut line = format!("{} active", active.len());
         if !paused.is_empty() {
@@ -613,6 +618,11 @@ mod tests {
             locked_by: None,
             problem: None,
         }));
+        assert_eq!(model.status_line(), "1 active · 1 paused · 42 finished");
+        // A finished file of the job still listed is one of the job's 41.
+        let mut of_job = snapshot("d", 1, TransferState::Done);
+        of_job.job = Some(crate::engine::store::JobId(1));
+        model.apply(EngineEvent::Snapshot(of_job));
         assert_eq!(model.status_line(), "1 active · 1 paused · 42 finished");
     }
 }
