@@ -179,7 +179,8 @@ pub enum EngineCommand {
     Restart(TransferId),
     /// Drop a transfer from the list. Done and skipped ones just go; one that still has
     /// an upload on the server (paused, failed) is aborted like [`EngineCommand::Abort`],
-    /// so nothing is left behind; one driven by another process is only hidden here.
+    /// so nothing is left behind; one driven by another process is only hidden here; one
+    /// the engine has let go already (a job's finished file) is answered by `Removed`.
     Forget(TransferId),
     /// Pause a job: its files in flight stop (keeping their sessions), the rest wait.
     PauseJob(JobId),

@@ -87,8 +87,9 @@ struct Control {
     abort_requested: bool,
     /// Start over once the running task has stopped.
     restart_requested: bool,
-    /// Paused on its own (not with its job): a job's file then stays claimed, its row
-    /// Paused, until it is resumed, aborted or its job is paused.
+    /// Paused on its own (not with its job): a job's file stays paused, claimed by its job
+    /// (or left so when its job hands it out), until it is resumed, aborted or its job is
+    /// paused.
     pause_requested: bool,
     /// The job and row of a file its job handed out.
     job: Option<JobFile>,
@@ -1036,6 +1037,10 @@ impl Core {
             control.saved_for_job = None;
             if let Source::File(transfer) = &mut control.source {
                 transfer.job = Some(job.job);
+            }
+            if control.abort_requested {
+                // Its saved upload is being aborted: the job records it so.
+                return self.job_file_ended(&id, job, Outcome::Paused, true);
             }
             if control.pause_requested {
                 // Paused on its own: its job holds it until it is resumed.
