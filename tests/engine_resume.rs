@@ -565,14 +565,20 @@ async fn a_session_file_of_an_earlier_version_is_imported_and_resumed() {
     let paused = first.pause_partway("legacy.bin").await;
     first.stop().await;
 
-    // Written back as the file an earlier version kept, and gone from the store.
-    let session = t.saved_sessions().remove(0);
+    // Written back as the file an earlier version kept (a single file's, of no job), and
+    // gone from the store.
+    let mut session = t.saved_sessions().remove(0);
+    session.job = None;
     assert!(!session.completed_parts.is_empty());
     sessions_in(t.queue.path(), t.sessions())
         .remove(&session.transfer_id())
         .unwrap();
     let file = t.sessions().join(format!("{}.json", session.id));
     std::fs::write(&file, serde_json::to_vec_pretty(&session).unwrap()).unwrap();
+    rusqlite::Connection::open(t.queue.path().join("queue.sqlite3"))
+        .unwrap()
+        .execute_batch("PRAGMA foreign_keys = ON; DELETE FROM jobs;")
+        .unwrap();
 
     t.server.faults().clear();
     let mut second = t.engine();
@@ -600,6 +606,11 @@ async fn a_session_file_of_an_earlier_version_is_imported_and_resumed() {
         t.saved_sessions().is_empty(),
         "finished: nothing left saved"
     );
+    // Resumed as a job of its one file, like any file upload now.
+    let jobs: Vec<_> = second.jobs.values().collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(done.job, Some(jobs[0].id));
+    assert_eq!(jobs[0].roots, [session.local_path.clone()]);
     second.stop().await;
 }
 

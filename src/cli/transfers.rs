@@ -356,7 +356,12 @@ impl Follower {
 
     fn handle(&mut self, event: EngineEvent) {
         match event {
-            EngineEvent::Snapshot(snapshot) if snapshot.job.is_some() => self.job_row(snapshot),
+            // A saved upload `resume` named is followed as such, in a job or not.
+            EngineEvent::Snapshot(snapshot)
+                if snapshot.job.is_some() && !self.by_id.contains_key(&snapshot.id) =>
+            {
+                self.job_row(snapshot)
+            }
             EngineEvent::Job(job) => self.job_snapshot(job),
             EngineEvent::Progress {
                 id,

@@ -326,7 +326,7 @@ impl Core {
                 },
             );
             if resume && locked && saved_for_job.is_none() {
-                self.start(&id, StartMode::Continue);
+                self.resume(&id);
             }
         }
     }
@@ -816,7 +816,43 @@ impl Core {
         {
             self.jobs.file_retried(job);
         }
+        if self.adopt_into_job(id) {
+            return;
+        }
         self.start(id, StartMode::Continue);
+    }
+
+    /// Makes a saved upload of no job (an earlier version's, or one made while the queue
+    /// store was unavailable) a job of its one file, as every file upload is; the job
+    /// takes the transfer over when it hands the file out. False when it stays on its own.
+    fn adopt_into_job(&mut self, id: &TransferId) -> bool {
+        let Some(Control {
+            source: Source::File(transfer),
+            job: None,
+            saved_for_job: None,
+            ..
+        }) = self.controls.get(id)
+        else {
+            return false;
+        };
+        // Its job finds it by the id its file gets; a session saved under another id
+        // stays on its own rather than be uploaded twice.
+        let own_id = self.transfer_id(
+            &transfer.target,
+            &transfer.bucket,
+            &transfer.key,
+            &transfer.path,
+        );
+        if !self.jobs.has_store() || own_id != *id {
+            return false;
+        }
+        let destination = Destination::new(&transfer.target, &transfer.bucket, &transfer.key);
+        let options = AddOptions {
+            contents_only: true,
+            ..AddOptions::default()
+        };
+        self.add(vec![transfer.path.clone()], destination, options);
+        true
     }
 
     fn restart(&mut self, id: &TransferId) {
@@ -835,6 +871,10 @@ impl Core {
         if let Some(running) = &control.running {
             control.restart_requested = true;
             running.cancel.cancel();
+            return;
+        }
+        if self.adopt_into_job(id) {
+            self.restart_when_claimed.insert(id.clone());
             return;
         }
         self.start(id, StartMode::Fresh);
@@ -1038,6 +1078,7 @@ impl Core {
             if let Source::File(transfer) = &mut control.source {
                 transfer.job = Some(job.job);
             }
+            self.shared.board.reporter(id.clone()).set_job(Some(job.job));
             if control.abort_requested {
                 // Its saved upload is being aborted: the job records it so.
                 return self.job_file_ended(&id, job, Outcome::Paused, true);
