@@ -1078,7 +1078,10 @@ impl Core {
             if let Source::File(transfer) = &mut control.source {
                 transfer.job = Some(job.job);
             }
-            self.shared.board.reporter(id.clone()).set_job(Some(job.job));
+            self.shared
+                .board
+                .reporter(id.clone())
+                .set_job(Some(job.job));
             if control.abort_requested {
                 // Its saved upload is being aborted: the job records it so.
                 return self.job_file_ended(&id, job, Outcome::Paused, true);
