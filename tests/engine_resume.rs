@@ -429,7 +429,7 @@ async fn sessions_resume_by_themselves_when_asked_to() {
 async fn a_file_changed_during_the_upload_is_not_completed() {
     let t = EngineFixture::start().await;
     t.server.slow_parts();
-    let path = t.file("moving.bin", &data(PART as usize * 12, 15));
+    let path = t.file("moving.bin", &data(PART as usize * 40, 15));
     let mut watcher = t.engine();
     watcher.add(vec![path.clone()], "");
     watcher
@@ -438,7 +438,10 @@ async fn a_file_changed_during_the_upload_is_not_completed() {
                 .is_some_and(|r| r.parts.contains(&PartState::Done))
         })
         .await;
-    std::fs::write(&path, data(PART as usize * 12, 16)).unwrap();
+    // Replaced whole, as an editor saves: a reader never meets it half written.
+    let replacement = path.with_extension("new");
+    std::fs::write(&replacement, data(PART as usize * 40, 16)).unwrap();
+    std::fs::rename(&replacement, &path).unwrap();
     let failed = watcher
         .until_key_state("moving.bin", TransferState::Failed)
         .await;

@@ -362,7 +362,7 @@ async fn streams_upload_in_fixed_parts_until_eof() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
+async fn invalid_keys_and_missing_files_are_recorded_as_failed_not_uploaded() {
     let t = EngineFixture::start().await;
     let path = t.file("x.bin", b"x");
     let mut watcher = t.engine();
@@ -373,29 +373,29 @@ async fn invalid_keys_and_missing_files_are_reported_not_uploaded() {
         key: "/leading-slash".into(),
     });
     watcher.add(vec![t.files.path().join("missing.bin")], "");
-    watcher
-        .until("two notices", |w| {
-            w.events
-                .iter()
-                .filter(|e| matches!(e, EngineEvent::Notice { .. }))
-                .count()
-                == 2
-        })
-        .await;
-    let notices: Vec<String> = watcher
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::Notice { message } => Some(message.clone()),
-            _ => None,
+    watcher.until_jobs_finished(2).await;
+    assert!(watcher.jobs.values().all(|job| job.counts.failed == 1));
+    let reasons: Vec<String> = watcher
+        .job_files()
+        .into_iter()
+        .map(|(_, state, reason)| {
+            assert_eq!(state, ossup::engine::store::FileState::Failed);
+            reason.unwrap_or_default()
         })
         .collect();
     assert!(
-        notices[0].contains("must not start with '/'"),
-        "{notices:?}"
+        reasons
+            .iter()
+            .any(|r| r.contains("must not start with '/'")),
+        "{reasons:?}"
     );
-    assert!(notices[1].contains("missing.bin"), "{notices:?}");
-    assert!(watcher.rows.is_empty());
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("missing.bin") && r.contains("no such file")),
+        "{reasons:?}"
+    );
+    assert!(watcher.rows.is_empty(), "nothing was sent");
     watcher.stop().await;
 }
 

@@ -142,8 +142,6 @@ fn check_readable(path: &Path, shown: &str) -> Result<(), CliError> {
 #[derive(Debug)]
 struct Wanted {
     label: String,
-    /// The local path as sent to the engine, which names it in notices.
-    source: Option<String>,
     size: u64,
     id: Option<TransferId>,
     state: Option<TransferState>,
@@ -253,7 +251,6 @@ impl Follower {
                     ObjectRef::new(&upload.bucket, &upload.key).to_string(),
                     0,
                     None,
-                    None,
                 );
                 follower
                     .by_destination
@@ -300,7 +297,6 @@ impl Follower {
                 ObjectRef::new(&session.bucket, &session.key).to_string(),
                 session.file.size,
                 Some(id.clone()),
-                None,
             );
             follower.wanted[index].resumable = true;
             follower.by_id.insert(id, index);
@@ -325,16 +321,9 @@ impl Follower {
         }
     }
 
-    fn push(
-        &mut self,
-        label: String,
-        size: u64,
-        id: Option<TransferId>,
-        source: Option<String>,
-    ) -> usize {
+    fn push(&mut self, label: String, size: u64, id: Option<TransferId>) -> usize {
         self.wanted.push(Wanted {
             label,
-            source,
             size,
             id,
             state: None,
@@ -442,9 +431,9 @@ impl Follower {
         }
     }
 
-    /// The engine answers a command it cannot carry out (a file that vanished since it
-    /// was checked, a session locked by another process) with a notice naming the file or
-    /// the transfer id; such a transfer will never report, so it counts as failed.
+    /// The engine answers a command it cannot carry out (a session locked by another
+    /// process, say) with a notice naming the transfer id; such a transfer will never
+    /// report, so it counts as failed.
     fn notice_about_wanted(&mut self, message: &str) {
         let mut failed = Vec::new();
         for wanted in &mut self.wanted {
@@ -453,11 +442,7 @@ impl Follower {
                     .state
                     .as_ref()
                     .is_some_and(TransferState::is_terminal);
-            let named = match (&wanted.id, &wanted.source) {
-                (Some(id), _) => message.contains(&id.0),
-                (None, Some(source)) => message.contains(source.as_str()),
-                (None, None) => false,
-            };
+            let named = wanted.id.as_ref().is_some_and(|id| message.contains(&id.0));
             if unfinished && named {
                 wanted.error = Some(message.to_owned());
                 failed.push(format!("failed {}: {message}", wanted.label));

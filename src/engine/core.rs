@@ -457,31 +457,12 @@ impl Core {
             }
             return;
         }
-        // A file that cannot be sent as named is said at once rather than queued to fail.
-        let roots: Vec<PathBuf> = paths
+        // A path that cannot be sent (gone, or no key can name it) is recorded by the walk
+        // as a failed file of the job, with its sentence, like any file of a folder.
+        let roots = paths
             .into_iter()
-            .filter(|path| {
-                let problem = match std::fs::metadata(path) {
-                    Ok(meta) if meta.is_dir() => None,
-                    Ok(_) if options.contents_only => {
-                        folder_plan::exact_key(&destination.prefix, path).err()
-                    }
-                    Ok(_) => folder_plan::file_key(&destination.prefix, path).err(),
-                    Err(e) => Some(format!(
-                        "Cannot upload {}: {}.",
-                        path.display(),
-                        folder_plan::describe_io_error(&e)
-                    )),
-                };
-                problem
-                    .map(|problem| self.board().notice(problem))
-                    .is_none()
-            })
             .map(|path| std::path::absolute(&path).unwrap_or(path))
             .collect();
-        if roots.is_empty() {
-            return;
-        }
         let target = &self.targets[&ctx.endpoint_label].target;
         self.jobs.add_job(roots, &destination, &options, target);
     }
@@ -843,7 +824,8 @@ impl Core {
             &transfer.key,
             &transfer.path,
         );
-        if !self.jobs.has_store() || own_id != *id {
+        // A file gone since is left to fail on its own row, where it was shown.
+        if !self.jobs.has_store() || own_id != *id || !transfer.path.exists() {
             return false;
         }
         let destination = Destination::new(&transfer.target, &transfer.bucket, &transfer.key);

@@ -235,7 +235,10 @@ impl Watcher {
             match tokio::time::timeout_at(deadline, self.handle.recv()).await {
                 Ok(Some(event)) => self.apply(event),
                 Ok(None) => panic!("engine stopped while waiting for {what}"),
-                Err(_) => panic!("timed out waiting for {what}; rows: {:#?}", self.rows),
+                Err(_) => panic!(
+                    "timed out waiting for {what}; rows: {:#?}; rows let go: {:#?}",
+                    self.rows, self.retired
+                ),
             }
         }
     }
