@@ -142,6 +142,27 @@ fn files_named_on_the_command_line_are_one_job_each_with_its_line() {
     }
 }
 
+#[test]
+fn two_named_files_of_one_name_are_both_files_of_the_job() {
+    let server = Server::start(&[]);
+    let home = Home::new();
+    let first = home.file("one/same.txt", &data(500, 1));
+    let second = home.file("two/same.txt", &data(700, 2));
+    let output = run(home
+        .ossup(&server)
+        .arg("upload")
+        .arg(&first)
+        .arg(&second)
+        .arg(format!("oss://{BUCKET}/both/")));
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("2 of 2 uploaded"), "{shown}");
+    assert_eq!(home.job_files().len(), 2);
+    // Both went to the one key; the object is one of them, whole.
+    let stored = read_object(&server.client(), "both/same.txt");
+    assert!(stored == data(500, 1) || stored == data(700, 2));
+}
+
 #[cfg(unix)]
 #[test]
 fn symbolic_links_are_skipped_with_a_reason_unless_followed() {

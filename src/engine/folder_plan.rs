@@ -104,7 +104,8 @@ pub struct PlannedFile {
     pub path: PathBuf,
     pub key: String,
     pub size: u64,
-    /// Its path under the folder that was added (its own name for a single file).
+    /// Its path under the folder that was added; for a file named on its own, its whole
+    /// path (two files named on their own may share a name).
     pub relative: PathBuf,
     /// Its modification time when planned, nanoseconds since the Unix epoch (0 if
     /// unknown).
@@ -112,11 +113,10 @@ pub struct PlannedFile {
 }
 
 impl PlannedFile {
-    /// A file named on its own: `relative` is its file name, size and time read now.
+    /// A file named on its own: `relative` is its whole path, size and time read now.
     pub fn single(path: PathBuf, key: String, metadata: &fs::Metadata) -> Self {
-        let relative = path.file_name().map(PathBuf::from).unwrap_or_default();
         Self {
-            relative,
+            relative: path.clone(),
             key,
             size: metadata.len(),
             mtime_unix_nanos: mtime_unix_nanos(metadata),
@@ -278,7 +278,7 @@ impl FolderWalk {
         let not_sent = |reason: String| {
             FolderItem::NotSent(NotSent {
                 path: path.to_path_buf(),
-                relative: path.file_name().map(PathBuf::from).unwrap_or_default(),
+                relative: path.to_path_buf(),
                 reason,
                 skipped: false,
             })
