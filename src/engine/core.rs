@@ -481,12 +481,7 @@ impl Core {
             target: destination.target.clone(),
             bucket: destination.bucket.clone(),
         };
-        let key = if options.contents_only {
-            folder_plan::exact_key(&destination.prefix, &path)
-        } else {
-            folder_plan::file_key(&destination.prefix, &path)
-        };
-        match key {
+        match folder_plan::named_file_key(&destination.prefix, &path, options.contents_only) {
             Ok(key) if options.overwrite == OverwritePolicy::Overwrite => {
                 self.add_file(path, &place, key, Some(meta.len()))
             }

@@ -217,9 +217,14 @@ pub fn file_key(prefix: &str, path: &Path) -> Result<String, String> {
     checked_key(format!("{prefix}{name}"), path)
 }
 
-/// `key` for the file at `path`, checked as any key is.
-pub fn exact_key(key: &str, path: &Path) -> Result<String, String> {
-    checked_key(key.to_owned(), path)
+/// The key of a file named on its own: `prefix` + its name, or with `contents_only`
+/// (`upload FILE oss://bucket/name`) `prefix` itself, checked as any key is.
+pub fn named_file_key(prefix: &str, path: &Path, contents_only: bool) -> Result<String, String> {
+    if contents_only {
+        checked_key(prefix.to_owned(), path)
+    } else {
+        file_key(prefix, path)
+    }
 }
 
 /// Depth first, in name order; links to files are followed (as `cp` does), links to
@@ -253,16 +258,7 @@ struct OpenFolder {
 
 impl FolderWalk {
     pub fn new(root: &Path, key_prefix: &str) -> Self {
-        let mut walk = Self {
-            key_prefix: key_prefix.to_owned(),
-            stack: Vec::new(),
-            root_problem: None,
-            named: None,
-            filters: PathFilters::default(),
-            excluded: 0,
-            follow_symlinks: false,
-            entered: Default::default(),
-        };
+        let mut walk = Self::empty(key_prefix);
         if let Ok(meta) = fs::metadata(root) {
             walk.entered.extend(folder_identity(&meta));
         }
@@ -303,10 +299,18 @@ impl FolderWalk {
             },
         };
         Self {
-            key_prefix: String::new(),
+            named: Some(item),
+            ..Self::empty("")
+        }
+    }
+
+    /// A walk with nothing to visit yet.
+    fn empty(key_prefix: &str) -> Self {
+        Self {
+            key_prefix: key_prefix.to_owned(),
             stack: Vec::new(),
             root_problem: None,
-            named: Some(item),
+            named: None,
             filters: PathFilters::default(),
             excluded: 0,
             follow_symlinks: false,

@@ -514,11 +514,7 @@ impl Walker {
         };
         let is_named = |root: &PathBuf| std::fs::metadata(root).map_or(true, |meta| !meta.is_dir());
         let named_key = |root: &PathBuf| {
-            if spec.options.contents_only {
-                folder_plan::exact_key(&spec.prefix, root)
-            } else {
-                folder_plan::file_key(&spec.prefix, root)
-            }
+            folder_plan::named_file_key(&spec.prefix, root, spec.options.contents_only)
         };
         // The files named on their own are listed once for all, under their keys' common
         // prefix.
